@@ -175,6 +175,10 @@ struct ferry_conn {
     ferry_delivery_fn on_delivery;         /* may be NULL: reports are then dropped */
     void *delivery_ctx;
     const char *client_id;                 /* "ferry-producer@host:pid"; for brokers that show clients */
+    uint32_t caps;                         /* effective FERRY_CAP_* of this connection: the core
+                                              sets transport->caps before open; open() may clear
+                                              bits its configuration cannot honour (e.g. a
+                                              work-queue mode has no fan-out) */
     void *priv;                            /* plugin state */
     char err[512];                         /* last error text; valid until the next call */
 };
