@@ -390,8 +390,10 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
         (st = fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size",
                           &maxmsg, sizeof maxmsg)) ||
         /* Queue only on completed connections: while the peer is down,
-         * publish says so instead of filling a pipe nobody drains. */
-        (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one)) ||
+         * publish says so instead of filling a pipe nobody drains. Not on
+         * SUB: libzmq 4.3.4 then never sends the subscription. */
+        (sending &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser",
                            &one, sizeof one)))) {
