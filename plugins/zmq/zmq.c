@@ -42,8 +42,8 @@ static const struct ferry_option fzmq_options[] = {
       .help = "endpoint.NAME = ENDPOINT gives destination NAME its own ZeroMQ endpoint." },
     { .name = "pattern", .type = FERRY_OPT_ENUM, .def = "pipeline",
       .choices = "pipeline|pubsub", .offset = offsetof(struct fzmq_cfg, pattern),
-      .help = "pipeline (PUSH/PULL: each message to one consumer, held while none is "
-              "connected) or pubsub (every connected subscriber gets every message)." },
+      .help = "pipeline (PUSH/PULL: each message goes to one consumer) or pubsub "
+              "(XPUB/SUB: every connected subscriber gets every message)." },
     { .name = "bind", .type = FERRY_OPT_ENUM, .def = "auto",
       .choices = "auto|consumer|producer", .offset = offsetof(struct fzmq_cfg, bind),
       .help = "Which side binds the endpoint (the other connects); auto means the "
@@ -69,8 +69,8 @@ static const struct ferry_option fzmq_options[] = {
       .help = "Messages queued per peer on the receiving side, 0 for no limit." },
     { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "16MiB",
       .min = 1, .max = INT64_C(1) << 40, .offset = offsetof(struct fzmq_cfg, max_message_size),
-      .help = "Largest message accepted in either direction, in bytes; bigger "
-              "ones are refused on publish and dropped on receive." },
+      .help = "Largest message in bytes: bigger ones are refused on publish, and a "
+              "peer that sends one is disconnected." },
     { 0 }
 };
 
@@ -115,7 +115,8 @@ struct fzmq {
     size_t sub_dest_len;
     struct fzmq_rmsg *lent;       /* handed out, loan not ended */
     struct fzmq_rmsg *requeue_head, *requeue_tail;  /* nacked with requeue */
-    uint64_t reconnects, published, received, dropped;
+    uint64_t reconnects, published, received;
+    uint64_t dropped;             /* malformed messages from peers */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -590,7 +591,6 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
             /* Fan-out with nobody listening: nothing to deliver to, as
              * with an exchange that has no queue bound. */
             p->published++;
-            p->dropped++;
             ferry_log_debug(c, "no subscriber dest=%s endpoint=%s", m->dest, s->endpoint);
             ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
             return FERRY_OK;
@@ -652,13 +652,14 @@ static int fzmq_subscribe(struct ferry_conn *c, const char *dest, const char *gr
         return ferry_conn_fail(c, FERRY_E_CONFIG, "subscribe without a destination");
     bool named = group && *group;
     if (named && !(c->caps & FERRY_CAP_GROUPS))
-        ferry_log_info(c, "group has no effect pattern=%s group=%s: %s", fzmq_pattern_name(p),
+        ferry_log_info(c, "group has no effect pattern=%s group=%s reason=\"%s\"",
+                       fzmq_pattern_name(p),
                        group, p->cfg->pattern == FZMQ_PUBSUB
                                   ? "every subscriber gets every message"
                                   : "one consumer binds the endpoint");
     else if (!named && (c->caps & FERRY_CAP_GROUPS))
-        ferry_log_info(c, "private subscription shares work dest=%s: "
-                       "pipeline consumers of one endpoint always split the stream", dest);
+        ferry_log_info(c, "private subscription shares work dest=%s reason=\"pipeline "
+                       "consumers of one endpoint always split the stream\"", dest);
 
     p->sub_dest = strdup(dest);   /* freed in fzmq_close() */
     if (!p->sub_dest)
