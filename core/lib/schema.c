@@ -1165,9 +1165,8 @@ static pcre2_code *compile_regex(struct compiler *c, const char *src, const char
 				 const char *kw, const char *key)
 {
 	int ec;
-	PCRE2_SIZE eo;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, FERRY_SCHEMA_PCRE2_OPTS,
-				       &ec, &eo, NULL); /* freed in ferry_schema_free() */
+	size_t eo;
+	pcre2_code *re = ferry_schema_regex_compile(src, &ec, &eo); /* freed in ferry_schema_free() */
 	if (!re) {
 		PCRE2_UCHAR msg[160];
 		pcre2_get_error_message(ec, msg, sizeof msg);

@@ -2,6 +2,7 @@
  * host names, IP addresses, URIs, URI templates, JSON Pointers, regular expressions). */
 #include <config.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -463,6 +464,74 @@ static bool check_relative_json_pointer(const char *s, size_t len)
 	return check_json_pointer(s + i, len - i);
 }
 
+/* ECMA-262 white space and line terminators, for \s. */
+#define ECMA_SPACE "\\t\\n\\x0b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+
+void *ferry_schema_regex_compile(const char *pattern, int *ec, size_t *eo)
+{
+	size_t len = strlen(pattern);
+	/* each two-byte escape grows by at most sizeof ECMA_SPACE + 3 */
+	size_t cap = len / 2 * (sizeof ECMA_SPACE + 3) + len + 1;
+	char *out = malloc(cap); /* freed below */
+	if (!out) {
+		*ec = PCRE2_ERROR_NOMEMORY;
+		*eo = 0;
+		return NULL;
+	}
+	size_t o = 0;
+	bool in_class = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = pattern[i];
+		if (ch == '\\' && i + 1 < len) {
+			char e = pattern[++i];
+			const char *rep = NULL;
+			if (e == 's')
+				rep = in_class ? ECMA_SPACE : "[" ECMA_SPACE "]";
+			else if (e == 'S' && !in_class)
+				rep = "[^" ECMA_SPACE "]";
+			else if (e == 'v')
+				rep = "\\x0b";
+			if (rep) {
+				size_t rl = strlen(rep);
+				memcpy(out + o, rep, rl);
+				o += rl;
+			} else {
+				out[o++] = '\\';
+				out[o++] = e;
+			}
+			continue;
+		}
+		if (ch == '[' && !in_class) {
+			in_class = true;
+			out[o++] = ch;
+			/* "[^" and a leading "]" ("[]" is the empty class in ECMA-262) */
+			if (i + 1 < len && pattern[i + 1] == '^')
+				out[o++] = pattern[++i];
+			if (i + 1 < len && pattern[i + 1] == ']') {
+				out[o++] = pattern[++i];
+				in_class = false;
+			}
+			continue;
+		}
+		if (ch == ']')
+			in_class = false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	pcre2_compile_context *cc = pcre2_compile_context_create(NULL); /* freed below */
+	if (cc)
+		pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+	PCRE2_SIZE off = 0;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)out, o,
+				       PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX |
+					       PCRE2_ALLOW_EMPTY_CLASS,
+				       ec, &off, cc); /* owned by the caller */
+	pcre2_compile_context_free(cc);
+	free(out);
+	*eo = off;
+	return re;
+}
+
 bool ferry_schema_regex_valid(const char *pattern)
 {
 	/* PCRE2 accepts escapes that ECMA-262 does not (\A, \Z, \z, \a, \e, ...) */
@@ -475,9 +544,8 @@ bool ferry_schema_regex_valid(const char *pattern)
 		}
 	}
 	int ec;
-	PCRE2_SIZE eo;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-				       FERRY_SCHEMA_PCRE2_OPTS, &ec, &eo, NULL); /* freed below */
+	size_t eo;
+	pcre2_code *re = ferry_schema_regex_compile(pattern, &ec, &eo); /* freed below */
 	if (!re)
 		return false;
 	pcre2_code_free(re);

@@ -40,7 +40,10 @@ bool ferry_schema_format_check(enum ferry_schema_format fmt, const char *s, size
 /* Whether PATTERN is an ECMA-262 regular expression that PCRE2 accepts. */
 bool ferry_schema_regex_valid(const char *pattern);
 
-/* Compile options giving PCRE2 ECMA-262-like behaviour. */
-#define FERRY_SCHEMA_PCRE2_OPTS (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY)
+/* Compile the ECMA-262 regular expression PATTERN with PCRE2, translating
+ * what differs (\s, \v, \uHHHH, empty classes). Returns a pcre2_code *
+ * (owned by the caller, release with pcre2_code_free()) or NULL with the
+ * PCRE2 error code and offset in *EC and *EO. */
+void *ferry_schema_regex_compile(const char *pattern, int *ec, size_t *eo);
 
 #endif

@@ -183,6 +183,27 @@ START_TEST(test_strings_and_arrays)
 }
 END_TEST
 
+START_TEST(test_ecma_regex)
+{
+	struct ferry_schema *s = compile_ok(
+		"{\"properties\":{\"sp\":{\"pattern\":\"^\\\\s$\"},\"u\":{\"pattern\":\"^\\\\u0041+$\"},"
+		"\"d\":{\"pattern\":\"^\\\\d+$\"},\"e\":{\"pattern\":\"a[]\"},\"any\":{\"pattern\":\"^[^]$\"},"
+		"\"end\":{\"pattern\":\"^abc$\"},\"dragon\":{\"pattern\":\"^\xf0\x9f\x90\xb2*$\",\"maxLength\":2}}}");
+	/* U+00A0 and U+FEFF are white space in ECMA-262 */
+	expect(s, "{\"sp\":\"\xc2\xa0\",\"u\":\"AA\",\"d\":\"042\",\"any\":\"\\n\",\"end\":\"abc\","
+		  "\"dragon\":\"\xf0\x9f\x90\xb2\xf0\x9f\x90\xb2\"}",
+	       "");
+	expect(s, "{\"sp\":\"\xef\xbb\xbf\"}", "");
+	char *msg = check_text(s, "{\"d\":\"\xd9\xa3\",\"e\":\"a\",\"end\":\"abc\\n\",\"u\":\"u0041\"}");
+	ck_assert_ptr_nonnull(strstr(msg, "/d: "));
+	ck_assert_ptr_nonnull(strstr(msg, "/e: "));
+	ck_assert_ptr_nonnull(strstr(msg, "/end: "));
+	ck_assert_ptr_nonnull(strstr(msg, "/u: "));
+	free(msg);
+	ferry_schema_free(s);
+}
+END_TEST
+
 START_TEST(test_max_errors)
 {
 	struct ferry_schema_opts o = {.max_errors = 2};
@@ -403,6 +424,7 @@ static Suite *schema_suite(void)
 	tcase_add_test(tc, test_combinators);
 	tcase_add_test(tc, test_multiple_of_decimal);
 	tcase_add_test(tc, test_strings_and_arrays);
+	tcase_add_test(tc, test_ecma_regex);
 	tcase_add_test(tc, test_max_errors);
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_meta_schema);
