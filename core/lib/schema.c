@@ -765,7 +765,7 @@ static bool index_ids(struct compiler *c, const cJSON *j, const char *base, cons
 	char *own = NULL; /* freed below */
 	const char *id = schema_id(j);
 	if (id) {
-		own = strip_empty_fragment(uri_resolve(base, id));
+		own = strip_empty_fragment(uri_resolve(base, id)); /* freed below */
 		if (!own)
 			return false;
 		char *hash = strchr(own, '#');
@@ -922,7 +922,7 @@ static char *join_path(const char *dir, size_t dirlen, const char *rest)
  * *USED gets the file name that was read (owned by the caller). */
 static char *fetch_local(struct compiler *c, const char *uri, char **used)
 {
-	char *cands[64];
+	char *cands[64]; /* candidate file names, each freed after the loop at the end */
 	size_t nc = 0;
 	const struct ferry_schema_opts *o = c->opts;
 	if (o && o->uri_map) {
@@ -973,6 +973,7 @@ static char *fetch_local(struct compiler *c, const char *uri, char **used)
 	char *text = NULL;
 	for (size_t i = 0; i < nc; i++) {
 		size_t len;
+		/* TEXT is owned by the caller */
 		if (!text && cands[i] && (text = read_file(cands[i], &len)) != NULL) {
 			*used = cands[i];
 			continue;
@@ -1086,10 +1087,10 @@ static struct snode *compile_ref(struct compiler *c, const char *ref, const char
 		sb_add(&np, "/");
 		sb_add_ptr_token(&np, tok);
 		free(obase);
-		obase = xstrdup(nbase);
+		obase = xstrdup(nbase); /* freed below */
 		const char *id = node ? schema_id(node) : NULL;
 		if (id) {
-			char *b2 = strip_empty_fragment(uri_resolve(nbase, id));
+			char *b2 = strip_empty_fragment(uri_resolve(nbase, id)); /* becomes NBASE */
 			char *h2 = b2 ? strchr(b2, '#') : NULL;
 			if (h2)
 				*h2 = '\0';
@@ -1403,6 +1404,7 @@ static struct snode *compile_node(struct compiler *c, const cJSON *j, const char
 	}
 	s->nodes = nodes;
 	n = calloc(1, sizeof *n); /* freed in ferry_schema_free() */
+	/* N->path is freed in ferry_schema_free() */
 	if (!n || !(n->path = xstrdup(path)) || !memo_put(c, j, n)) {
 		if (n)
 			free(n->path);
@@ -1435,7 +1437,7 @@ static struct snode *compile_node(struct compiler *c, const cJSON *j, const char
 	char *own = NULL; /* freed below */
 	const char *id = schema_id(j);
 	if (id) {
-		own = strip_empty_fragment(uri_resolve(base, id));
+		own = strip_empty_fragment(uri_resolve(base, id)); /* freed below */
 		char *hash = own ? strchr(own, '#') : NULL;
 		if (hash)
 			*hash = '\0';

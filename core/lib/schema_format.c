@@ -269,10 +269,29 @@ static bool check_email(const char *s, size_t len, bool idn)
 	if (!at || at == s || memchr(at + 1, '@', len - (size_t)(at - s) - 1))
 		return false;
 	size_t ll = (size_t)(at - s);
-	if (s[0] == '.' || s[ll - 1] == '.')
+	bool quoted = ll >= 2 && s[0] == '"' && s[ll - 1] == '"';
+	for (size_t i = 1; quoted && i + 1 < ll; i++) {
+		/* quoted-string: printable characters, '\\' escapes the next one */
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\\')
+			i++;
+		else if (ch == '"' || ch < 0x20 || ch == 0x7F || (!idn && ch >= 0x80))
+			return false;
+	}
+	if (quoted && s[ll - 2] == '\\') {
+		/* the closing quote must not be escaped: count the backslashes */
+		size_t k = ll - 2, n = 0;
+		while (k > 0 && s[k] == '\\') {
+			n++;
+			k--;
+		}
+		if (n % 2)
+			return false;
+	}
+	if (!quoted && (s[0] == '.' || s[ll - 1] == '.'))
 		return false;
 	static const char special[] = "!#$%&'*+-/=?^_`{|}~.";
-	for (size_t i = 0; i < ll; i++) {
+	for (size_t i = 0; !quoted && i < ll; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (ch == '.' && s[i + 1] == '.')
 			return false;
