@@ -20,8 +20,9 @@
 #include "schema_internal.h"
 
 /* Deepest chain of nested schema applications before validation gives up;
- * guards against schemas that reference themselves without consuming input. */
-#define MAX_DEPTH 2000
+ * guards against schemas that reference themselves without consuming input
+ * and bounds stack use (cJSON itself stops at 1000 nesting levels). */
+#define MAX_DEPTH 1000
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
@@ -1480,6 +1481,20 @@ static struct ferry_schema *compile_common(struct compiler *c, const char *text,
 		cerr(c, "out of memory");
 	if (root && register_document(c, u, root, true)) {
 		s->root = compile_node(c, root, u, "#");
+		/* point every $ref at the end of its chain; a chain that never ends
+		 * is a loop no instance could get through */
+		for (size_t i = 0; s->root && !c->failed && i < s->n_nodes; i++) {
+			struct snode *t = s->nodes[i]->ref;
+			for (size_t steps = 0; t && t->ref; steps++) {
+				if (steps > s->n_nodes) {
+					cerr(c, "%s: $ref refers to itself", s->nodes[i]->path);
+					break;
+				}
+				t = t->ref;
+			}
+			if (t)
+				s->nodes[i]->ref = t;
+		}
 	}
 	free(u);
 	if (c->failed || !s->root) {
@@ -2172,8 +2187,8 @@ static bool v_node(struct vctx *v, const struct snode *n, const cJSON *x, const 
 		   bool collect)
 {
 	bool ok = true;
-	while (n->ref)
-		n = n->ref;
+	if (n->ref)
+		n = n->ref; /* chains were collapsed at compile time */
 	if (n->boolean >= 0) {
 		if (n->boolean)
 			return true;

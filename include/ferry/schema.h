@@ -63,7 +63,9 @@ struct ferry_schema_result {
 };
 
 /* Validate INSTANCE. Fills OUT (release it with ferry_schema_result_free()).
- * Returns 0, or -1 with errno set when memory ran out or an argument is NULL. */
+ * Returns 0, or -1 with errno set when memory ran out or an argument is NULL.
+ * Nothing is allocated when the instance is valid, except one PCRE2 match
+ * block when the schema uses "pattern" or "patternProperties". */
 int ferry_schema_validate(const struct ferry_schema *s, const cJSON *instance,
 			  struct ferry_schema_result *out);
 
@@ -79,8 +81,9 @@ bool ferry_schema_is_valid(const struct ferry_schema *s, const cJSON *instance);
 void ferry_schema_result_free(struct ferry_schema_result *r);
 
 /* "/latitude: 123.4 is greater than the maximum 90 (#/properties/latitude/maximum)",
- * one per error, joined with "; ". Returns NULL when out of memory; the caller
- * frees the string. */
+ * one per error, joined with "; " ("" when there are none). An error on the
+ * whole message shows "(root)" as its path; "; ..." ends a truncated list.
+ * Returns NULL when out of memory; the caller frees the string. */
 char *ferry_schema_result_format(const struct ferry_schema_result *r);
 
 #ifdef __cplusplus

@@ -204,6 +204,27 @@ START_TEST(test_ecma_regex)
 }
 END_TEST
 
+START_TEST(test_ref_loops)
+{
+	char err[256];
+	ck_assert_ptr_null(ferry_schema_compile("{\"definitions\":{\"a\":{\"$ref\":\"#/definitions/b\"},"
+						"\"b\":{\"$ref\":\"#/definitions/a\"}},\"$ref\":\"#/definitions/a\"}",
+						NULL, NULL, err, sizeof err));
+	ck_assert_msg(strstr(err, "$ref refers to itself") != NULL, "error was: %s", err);
+	struct ferry_schema *s = compile_ok("{\"allOf\":[{\"$ref\":\"#\"}]}");
+	expect(s, "1", "(root): schema nesting is too deep (a reference loop?) (#/$ref)");
+	ferry_schema_free(s);
+	/* deep but finite recursion is fine */
+	s = compile_ok("{\"items\":{\"$ref\":\"#\"},\"type\":\"array\"}");
+	char deep[1000];
+	memset(deep, '[', 400);
+	memset(deep + 400, ']', 400);
+	deep[800] = '\0';
+	expect(s, deep, "");
+	ferry_schema_free(s);
+}
+END_TEST
+
 START_TEST(test_max_errors)
 {
 	struct ferry_schema_opts o = {.max_errors = 2};
@@ -425,6 +446,7 @@ static Suite *schema_suite(void)
 	tcase_add_test(tc, test_multiple_of_decimal);
 	tcase_add_test(tc, test_strings_and_arrays);
 	tcase_add_test(tc, test_ecma_regex);
+	tcase_add_test(tc, test_ref_loops);
 	tcase_add_test(tc, test_max_errors);
 	tcase_add_test(tc, test_not_json);
 	tcase_add_test(tc, test_meta_schema);
