@@ -299,6 +299,7 @@ struct snode {
 	size_t n_items;
 	struct snode *additional_items, *contains;
 	const cJSON *required;
+	uint64_t required_mask; /* bits of "props" that are required, when all of them are */
 	struct prop *props; /* sorted by name; freed in ferry_schema_free() */
 	size_t n_props;
 	struct pattern_prop *pattern_props; /* freed in ferry_schema_free() */
@@ -1212,6 +1213,23 @@ static int prop_cmp(const void *a, const void *b)
 	return strcmp(((const struct prop *)a)->name, ((const struct prop *)b)->name);
 }
 
+/* Index of property NAME in the sorted N->props, or N->n_props. */
+static size_t find_prop(const struct snode *n, const char *name)
+{
+	size_t lo = 0, hi = n->n_props;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, n->props[mid].name);
+		if (!c)
+			return mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return n->n_props;
+}
+
 static void compile_object_keywords(struct compiler *c, struct snode *n, const cJSON *j,
 				    const char *base, const char *path)
 {
@@ -1332,6 +1350,16 @@ static void compile_object_keywords(struct compiler *c, struct snode *n, const c
 			n->props[n->n_props++].schema = compile_sub(c, e, base, path, "properties", e->string);
 		}
 		qsort(n->props, n->n_props, sizeof *n->props, prop_cmp);
+	}
+	if (n->required && n->n_props && n->n_props <= 64) {
+		/* when every required name is also under "properties", seeing the
+		 * properties is enough to know that none is missing */
+		uint64_t mask = 0;
+		for (const cJSON *r = n->required->child; r && mask != UINT64_MAX; r = r->next) {
+			size_t i = find_prop(n, r->valuestring);
+			mask = i < n->n_props ? mask | (uint64_t)1 << i : UINT64_MAX;
+		}
+		n->required_mask = mask == UINT64_MAX ? 0 : mask;
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(j, "patternProperties")) && cJSON_IsObject(v)) {
 		size_t cnt = (size_t)cJSON_GetArraySize(v);
@@ -1988,21 +2016,6 @@ static bool v_array(struct vctx *v, const struct snode *n, const cJSON *x, const
 	return ok;
 }
 
-static const struct snode *find_prop(const struct snode *n, const char *name)
-{
-	size_t lo = 0, hi = n->n_props;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(name, n->props[mid].name);
-		if (!c)
-			return n->props[mid].schema;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
 
 static bool v_object(struct vctx *v, const struct snode *n, const cJSON *x, const struct ipath *ip,
 		     bool collect)
@@ -2019,21 +2032,19 @@ static bool v_object(struct vctx *v, const struct snode *n, const cJSON *x, cons
 			FAIL("minProperties", "object has %zu properties, fewer than the minimum %zu", count,
 			     n->min_props);
 	}
-	if (n->required) {
-		for (const cJSON *r = n->required->child; r; r = r->next)
-			if (!cJSON_GetObjectItemCaseSensitive(x, r->valuestring))
-				FAIL("required", "required property \"%s\" is missing", r->valuestring);
-	}
+	uint64_t seen = 0; /* bits of N->props present in X */
 	if (n->n_props || n->n_pattern_props || n->additional_props) {
 		for (const cJSON *e = x->child; e; e = e->next) {
 			if (!e->string)
 				continue;
 			struct ipath sub = {ip, e->string, 0};
 			bool matched = false;
-			const struct snode *ps = n->n_props ? find_prop(n, e->string) : NULL;
-			if (ps) {
+			size_t pi = n->n_props ? find_prop(n, e->string) : 0;
+			if (pi < n->n_props) {
 				matched = true;
-				SUB(v_node(v, ps, e, &sub, collect));
+				if (pi < 64)
+					seen |= (uint64_t)1 << pi;
+				SUB(v_node(v, n->props[pi].schema, e, &sub, collect));
 			}
 			for (size_t i = 0; i < n->n_pattern_props; i++) {
 				const struct pattern_prop *pp = &n->pattern_props[i];
@@ -2050,6 +2061,11 @@ static bool v_object(struct vctx *v, const struct snode *n, const cJSON *x, cons
 					SUB(v_node(v, n->additional_props, e, &sub, collect));
 			}
 		}
+	}
+	if (n->required && (!n->required_mask || (seen & n->required_mask) != n->required_mask)) {
+		for (const cJSON *r = n->required->child; r; r = r->next)
+			if (!cJSON_GetObjectItemCaseSensitive(x, r->valuestring))
+				FAIL("required", "required property \"%s\" is missing", r->valuestring);
 	}
 	for (size_t i = 0; i < n->n_deps; i++) {
 		const struct dependency *d = &n->deps[i];

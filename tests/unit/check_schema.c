@@ -74,14 +74,14 @@ START_TEST(test_event_schema)
 	       "/longitude: -180.5 is less than the minimum -180 (#/properties/longitude/minimum); "
 	       "/timestamp: \"yesterday\" is not a valid \"date-time\" (#/properties/timestamp/format)");
 	expect(s, "{\"event_id\":1}",
+	       "/event_id: 1 is not of type \"string\" (#/properties/event_id/type); "
 	       "(root): required property \"user_id\" is missing (#/required); "
 	       "(root): required property \"file_name\" is missing (#/required); "
 	       "(root): required property \"file_size\" is missing (#/required); "
 	       "(root): required property \"bytes_per_second\" is missing (#/required); "
 	       "(root): required property \"latitude\" is missing (#/required); "
 	       "(root): required property \"longitude\" is missing (#/required); "
-	       "(root): required property \"timestamp\" is missing (#/required); "
-	       "/event_id: 1 is not of type \"string\" (#/properties/event_id/type)");
+	       "(root): required property \"timestamp\" is missing (#/required)");
 	ferry_schema_free(s);
 }
 END_TEST
