@@ -64,8 +64,10 @@ struct ferry_schema_result {
 
 /* Validate INSTANCE. Fills OUT (release it with ferry_schema_result_free()).
  * Returns 0, or -1 with errno set when memory ran out or an argument is NULL.
- * Nothing is allocated when the instance is valid, except one PCRE2 match
- * block when the schema uses "pattern" or "patternProperties". */
+ * A valid instance costs no allocation, except one PCRE2 match block when
+ * the schema uses "pattern"/"patternProperties" and the decoding done for
+ * "contentEncoding"/"contentMediaType" and format "regex". Errors nest at
+ * most 1000 schema levels deep. */
 int ferry_schema_validate(const struct ferry_schema *s, const cJSON *instance,
 			  struct ferry_schema_result *out);
 
