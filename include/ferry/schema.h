@@ -66,8 +66,8 @@ struct ferry_schema_result {
  * Returns 0, or -1 with errno set when memory ran out or an argument is NULL.
  * A valid instance costs no allocation, except one PCRE2 match block when
  * the schema uses "pattern"/"patternProperties" and the decoding done for
- * "contentEncoding"/"contentMediaType" and format "regex". Errors nest at
- * most 1000 schema levels deep. */
+ * "contentEncoding"/"contentMediaType" and format "regex". Validation descends at most
+ * 1000 schema levels; deeper nesting is reported as an error. */
 int ferry_schema_validate(const struct ferry_schema *s, const cJSON *instance,
 			  struct ferry_schema_result *out);
 
