@@ -179,6 +179,7 @@ struct famqp {
     struct famqp_pending *pend;
     size_t pend_cap, pend_head, pend_len; /* ring buffer */
     uint64_t pend_first_seq;            /* sequence number of pend[pend_head] */
+    size_t unsettled;                   /* entries of pend not yet settled */
     uint64_t next_seq;                 /* ours, across connections */
     uint64_t seq_offset;               /* ours = broker's publish sequence + seq_offset */
     unsigned since_poll;
@@ -294,6 +295,7 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
             e->reason = "connection lost before the broker confirmed";
         }
     }
+    p->unsettled = 0;
     while (p->ready_head) {
         struct famqp_rmsg *r = p->ready_head;
         p->ready_head = r->next;
@@ -369,6 +371,7 @@ static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal)
     e->internal = internal;
     e->reason = NULL;
     p->pend_len++;
+    p->unsettled++;
     return 0;
 }
 
@@ -390,6 +393,7 @@ static void famqp_pend_settle(struct famqp *p, uint64_t seq, int st, const char 
     e->settled = true;
     e->status = st;
     e->reason = reason;
+    p->unsettled--;
 }
 
 /* Report settled messages to the core, in publish order. */
@@ -416,10 +420,7 @@ static void famqp_emit(struct ferry_conn *c)
 
 static size_t famqp_unsettled(const struct famqp *p)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < p->pend_len; i++)
-        n += !p->pend[(p->pend_head + i) % p->pend_cap].settled;
-    return n;
+    return p->unsettled;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -781,7 +782,7 @@ static bool famqp_done(struct famqp *p, enum famqp_until until, uint64_t seq)
         return !e || e->settled;
     }
     case FAMQP_UNTIL_BELOW_WINDOW:
-        return p->pend_len < (size_t)p->cfg->max_inflight;
+        return p->unsettled < (size_t)p->cfg->max_inflight;
     default:
         return false;
     }
@@ -1314,12 +1315,12 @@ static int famqp_publish(struct ferry_conn *c, const struct ferry_msg *m)
         if (!p->up)
             return FERRY_E_NOCONN;
     }
-    if (cfg->confirm && p->pend_len >= (size_t)cfg->max_inflight) {
+    if (cfg->confirm && p->unsettled >= (size_t)cfg->max_inflight) {
         st = famqp_pump(c, famqp_now_ms() + cfg->socket_timeout, FAMQP_UNTIL_BELOW_WINDOW, 0);
         famqp_emit(c);
         if (st == FERRY_E_TIMEOUT)
             return ferry_conn_fail(c, FERRY_E_AGAIN, "%zu messages await confirms (max_inflight)",
-                                   p->pend_len);
+                                   p->unsettled);
         if (st != FERRY_OK)
             return st;
     }
@@ -1550,7 +1551,7 @@ static int famqp_health(struct ferry_conn *c, struct ferry_health *out)
 {
     struct famqp *p = c->priv;
     *out = p->h;
-    out->inflight = p->pend_len;
+    out->inflight = p->unsettled;
     if (!p->up) {
         out->state = FERRY_HEALTH_CONNECTING;
         famqp_copy(out->reason, sizeof out->reason, p->down_reason);
