@@ -1247,7 +1247,7 @@ static int famqp_publish_raw(struct ferry_conn *c, const struct ferry_msg *m, co
         e[n].value.kind = AMQP_FIELD_KIND_UTF8;
         e[n++].value.value.bytes = famqp_bytes(m->headers[i].value, m->headers[i].value_len);
     }
-    if (cfg->routing == FAMQP_ROUTE_QUEUE && m->key && m->key_len && !internal) {
+    if (cfg->routing == FAMQP_ROUTE_QUEUE && m->key && m->key_len) {
         e[n].key = amqp_cstring_bytes(FAMQP_KEY_HEADER);
         e[n].value.kind = AMQP_FIELD_KIND_UTF8;
         e[n++].value.value.bytes = famqp_bytes(m->key, m->key_len);
