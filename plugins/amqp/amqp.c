@@ -1429,6 +1429,11 @@ static int famqp_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
         if (st != FERRY_OK)
             return st;
     }
+    /* fill the batch with what is already buffered, without waiting */
+    if (max > 1 && p->up)
+        famqp_pump(c, 0, FAMQP_UNTIL_POLL, 0);
+    if (!p->ready_head) /* the connection failed while polling */
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "%s", p->down_reason);
     while (*n < max && p->ready_head) {
         struct famqp_rmsg *r = p->ready_head;
         if (famqp_tags_push(p, r->dtag) != 0) {
