@@ -1,7 +1,7 @@
 #!/bin/bash
 # Start, stop or restart a private RabbitMQ node for the tests (Debian's
 # rabbitmq-server): own node name, ports, epmd, cookie and data directory.
-# Usage: amqp-node.sh start|stop|restart|url|status
+# Usage: amqp-node.sh start|stop|restart|url|status|ctl RABBITMQCTL-ARGS...
 #
 # State lives in $FERRY_AMQP_NODE_STATE (default $FERRY_TEST_STATE_DIR/amqp,
 # FERRY_TEST_STATE_DIR defaulting to $PWD/tests/state):
@@ -274,8 +274,14 @@ url)
 status)
     load_env && node_running && amqp_ready
     ;;
+ctl)
+    # rabbitmqctl against this node, e.g. `ctl close_all_connections test`
+    shift
+    load_env || die "no node in $STATE"
+    as_node_user "$RMQ_BIN/rabbitmqctl" -n "$NODENAME" "$@"
+    ;;
 *)
-    echo "usage: amqp-node.sh start|stop|restart|url|status" >&2
+    echo "usage: amqp-node.sh start|stop|restart|url|status|ctl ARGS..." >&2
     exit 64
     ;;
 esac
