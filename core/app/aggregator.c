@@ -1,0 +1,360 @@
+/* ferry-aggregator: consume a destination and append every message to a
+ * file, acking a batch only after it is written and fsync'ed. */
+#include "config.h"
+#include "app.h"
+#include "idset.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct agg {
+    struct app app;
+    struct aggregator_cfg cfg;
+    struct ferry_conn *conn;
+    int fd;
+    struct idset seen;
+    char *buf;            /* the batch being written; owned */
+    size_t len, cap;
+    uint64_t written, duplicates, received;
+};
+
+static int buf_put(struct agg *g, const void *p, size_t n)
+{
+    if (g->len + n > g->cap) {
+        size_t cap = (g->len + n) * 2;
+        char *nb = realloc(g->buf, cap); /* freed at exit of ferry_aggregator_main() */
+        if (!nb)
+            return -1;
+        g->buf = nb;
+        g->cap = cap;
+    }
+    memcpy(g->buf + g->len, p, n);
+    g->len += n;
+    return 0;
+}
+
+/* One line per message: newlines inside a body are escaped so the file
+ * stays line-oriented. */
+static int put_body_line(struct agg *g, const char *b, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
+            continue;
+        if (buf_put(g, b + start, i - start) ||
+            buf_put(g, b[i] == '\n' ? "\\n" : b[i] == '\r' ? "\\r" : "\\\\", 2))
+            return -1;
+        start = i + 1;
+    }
+    return buf_put(g, b + start, n - start) || buf_put(g, "\n", 1);
+}
+
+static int put_record(struct agg *g, const struct ferry_msg *m)
+{
+    cJSON *o = cJSON_CreateObject(); /* freed below */
+    cJSON *h = cJSON_CreateObject();
+    if (!o || !h) {
+        cJSON_Delete(o);
+        cJSON_Delete(h);
+        return -1;
+    }
+    cJSON_AddStringToObject(o, "destination", m->dest ? m->dest : "");
+    if (m->key) {
+        char *k = strndup(m->key, m->key_len);
+        cJSON_AddStringToObject(o, "key", k ? k : "");
+        free(k);
+    }
+    for (size_t i = 0; i < m->n_headers; i++) {
+        char *v = strndup(m->headers[i].value, m->headers[i].value_len);
+        cJSON_AddStringToObject(h, m->headers[i].name, v ? v : "");
+        free(v);
+    }
+    cJSON_AddItemToObject(o, "headers", h);
+    cJSON *body = cJSON_ParseWithLength(m->body, m->body_len);
+    if (!body) {
+        char *s = strndup(m->body, m->body_len);
+        body = cJSON_CreateString(s ? s : "");
+        free(s);
+    }
+    cJSON_AddItemToObject(o, "body", body);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return -1;
+    int rc = buf_put(g, text, strlen(text)) || buf_put(g, "\n", 1);
+    free(text);
+    return rc;
+}
+
+static int open_output(struct agg *g)
+{
+    int fd = open(g->cfg.output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output, strerror(errno));
+        return -1;
+    }
+    if (g->fd >= 0)
+        close(g->fd);
+    g->fd = fd;
+    return 0;
+}
+
+/* Remember the ids already in the file, so redeliveries after a crash are
+ * not written twice. */
+static int load_seen(struct agg *g)
+{
+    FILE *f = fopen(g->cfg.output, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : -1;
+    char *line = NULL; /* freed below */
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t count = 0;
+    char id[256];
+    while ((n = getline(&line, &cap, f)) > 0) {
+        const char *body = line;
+        size_t len = (size_t)n;
+        if (g->cfg.format == 1) { /* record: the id is inside "body" */
+            cJSON *o = cJSON_ParseWithLength(line, len);
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, g->cfg.id_field);
+            if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof id) {
+                idset_add(&g->seen, idset_hash(v->valuestring, strlen(v->valuestring)));
+                count++;
+            }
+            cJSON_Delete(o);
+            continue;
+        }
+        if (ferry_body_id(body, len, g->cfg.id_field, id, sizeof id)) {
+            idset_add(&g->seen, idset_hash(id, strlen(id)));
+            count++;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (count)
+        app_info(&g->app, "resuming output file=%s known_ids=%" PRIu64, g->cfg.output, count);
+    return 0;
+}
+
+/* Simulated work: a numeric "processing_time" (seconds) in the body. */
+static void simulate_work(struct agg *g, const struct ferry_msg *m)
+{
+    if (!m->body_len || !memmem(m->body, m->body_len, "processing_time", 15))
+        return;
+    cJSON *o = cJSON_ParseWithLength(m->body, m->body_len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
+    if (cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble < 3600)
+        app_sleep(&g->app, (int64_t)(t->valuedouble * 1000));
+    cJSON_Delete(o);
+}
+
+/* Write the batch and make it durable; on failure the file is cut back to
+ * where it was so a retry does not leave half a batch. */
+static int write_batch(struct agg *g)
+{
+    struct stat sb;
+    off_t before = fstat(g->fd, &sb) == 0 ? sb.st_size : -1;
+    size_t off = 0;
+    while (off < g->len) {
+        ssize_t w = write(g->fd, g->buf + off, g->len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        off += (size_t)w;
+    }
+    if (g->cfg.fsync && fdatasync(g->fd))
+        goto fail;
+    return 0;
+fail:;
+    int e = errno;
+    if (before >= 0 && ftruncate(g->fd, before) == 0 && g->cfg.fsync)
+        fdatasync(g->fd);
+    errno = e;
+    return -1;
+}
+
+static int run(struct agg *g)
+{
+    size_t max = (size_t)g->cfg.batch;
+    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
+    uint64_t *hashes = calloc(max, sizeof *hashes);
+    bool *fresh = calloc(max, sizeof *fresh);
+    if (!batch || !hashes || !fresh) {
+        free(batch);
+        free(hashes);
+        free(fresh);
+        return EX_OSERR;
+    }
+    int exit_code = EX_OK;
+    int64_t last_msg = app_mono_ms();
+    int64_t backoff = 100;
+    while (!*g->app.stop) {
+        if (*g->app.hup) {
+            *g->app.hup = 0;
+            if (open_output(g) == 0)
+                app_info(&g->app, "reopened output file=%s", g->cfg.output);
+        }
+        size_t want = max;
+        if (g->cfg.count && g->cfg.count - (int64_t)g->written < (int64_t)want)
+            want = (size_t)(g->cfg.count - (int64_t)g->written);
+        size_t n = 0;
+        int rc = ferry_receive(g->conn, batch, want, &n, (int)g->cfg.batch_wait);
+        if (rc == FERRY_E_TIMEOUT || (rc == FERRY_OK && n == 0)) {
+            if (g->cfg.idle_exit && app_mono_ms() - last_msg >= g->cfg.idle_exit) {
+                app_info(&g->app, "idle for %" PRId64 " ms, exiting", g->cfg.idle_exit);
+                break;
+            }
+            continue;
+        }
+        if (rc != FERRY_OK) {
+            if (!ferry_status_retriable(rc)) {
+                app_error(&g->app, "receive failed error=\"%s\"", ferry_conn_error(g->conn));
+                exit_code = app_exit_code(rc);
+                break;
+            }
+            app_warn(&g->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
+                     ferry_conn_error(g->conn), backoff);
+            app_sleep(&g->app, backoff);
+            backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+            continue;
+        }
+        backoff = 100;
+        last_msg = app_mono_ms();
+        g->received += n;
+        g->len = 0;
+        size_t new_count = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct ferry_msg *m = batch[i];
+            char id[256];
+            fresh[i] = true;
+            hashes[i] = 0;
+            if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
+                hashes[i] = idset_hash(id, strlen(id));
+                bool dup = idset_has(&g->seen, hashes[i]);
+                for (size_t j = 0; j < i && !dup; j++) /* twice in one batch */
+                    dup = fresh[j] && hashes[j] == hashes[i];
+                if (dup) {
+                    fresh[i] = false;
+                    g->duplicates++;
+                    app_debug(&g->app, "duplicate skipped id=%s", id);
+                    continue;
+                }
+            }
+            simulate_work(g, m);
+            if (g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len)) {
+                app_error(&g->app, "out of memory");
+                exit_code = EX_OSERR;
+                break;
+            }
+            new_count++;
+        }
+        /* durable before acked: retry the write until it works or we stop */
+        int64_t wb = 100;
+        while (exit_code == EX_OK && g->len && write_batch(g)) {
+            app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
+                      g->cfg.output, strerror(errno), n, wb);
+            if (*g->app.stop) {
+                exit_code = EX_IOERR;
+                break;
+            }
+            app_sleep(&g->app, wb);
+            wb = wb * 2 > 10000 ? 10000 : wb * 2;
+            if (*g->app.hup) { /* logrotate may have moved the file meanwhile */
+                *g->app.hup = 0;
+                open_output(g);
+            }
+        }
+        if (exit_code != EX_OK) {
+            for (size_t i = 0; i < n; i++)
+                ferry_release(g->conn, batch[i]);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (fresh[i] && hashes[i])
+                idset_add(&g->seen, hashes[i]);
+            int ar = ferry_ack(g->conn, batch[i]);
+            if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
+                app_debug(&g->app, "ack failed error=\"%s\" (the broker will redeliver)",
+                          ferry_conn_error(g->conn));
+        }
+        g->written += new_count;
+        if (g->cfg.count && (int64_t)g->written >= g->cfg.count)
+            break;
+    }
+    free(batch);
+    free(hashes);
+    free(fresh);
+    return exit_code;
+}
+
+int ferry_aggregator_main(int argc, char **argv)
+{
+    struct agg g = {.fd = -1};
+    static const struct app_spec spec_tmpl = {
+        .prog = "ferry-aggregator", .section = "aggregator", .usage = "[options]",
+        .about = "Consume a destination and append every message to a file, one per line,\n"
+                 "acking each batch only after it is written and fsync'ed. Messages whose id\n"
+                 "is already in the file are skipped. SIGHUP reopens the file (logrotate);\n"
+                 "SIGTERM finishes the current batch and exits 0.",
+        .options = app_aggregator_options};
+    struct app_spec spec = spec_tmpl;
+    spec.cfg = &g.cfg;
+    int rc = app_init(&g.app, &spec, argc, argv);
+    if (rc >= 0) {
+        app_fini(&g.app);
+        return rc;
+    }
+    if (g.app.nargs) {
+        fprintf(stderr, "ferry-aggregator: unexpected argument '%s'\nTry 'ferry-aggregator --help'.\n",
+                g.app.args[0]);
+        app_fini(&g.app);
+        return EX_USAGE;
+    }
+    if (idset_init(&g.seen, (size_t)g.cfg.dedup_window) || (g.cfg.dedup && load_seen(&g)) ||
+        open_output(&g)) {
+        if (g.fd < 0 && errno)
+            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output, strerror(errno));
+        idset_free(&g.seen);
+        app_fini(&g.app);
+        return EX_CANTCREAT;
+    }
+    g.conn = app_connect(&g.app, g.cfg.connect_timeout, &rc);
+    if (!g.conn) {
+        close(g.fd);
+        idset_free(&g.seen);
+        app_fini(&g.app);
+        return rc;
+    }
+    if (!(g.conn->caps & FERRY_CAP_ACK))
+        app_warn(&g.app, "transport cannot redeliver transport=%s: messages in flight when this "
+                 "process dies are lost", g.conn->transport->name);
+    int st = ferry_subscribe(g.conn, g.cfg.destination, g.cfg.group);
+    if (st != FERRY_OK) {
+        app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
+                  ferry_conn_error(g.conn));
+        rc = app_exit_code(st);
+    } else {
+        app_info(&g.app, "consuming destination=%s group=%s output=%s", g.cfg.destination,
+                 g.cfg.group, g.cfg.output);
+        rc = run(&g);
+        app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64,
+                 g.received, g.written, g.duplicates);
+    }
+    ferry_close(g.conn);
+    close(g.fd);
+    free(g.buf);
+    idset_free(&g.seen);
+    app_fini(&g.app);
+    return rc;
+}

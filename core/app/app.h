@@ -1,0 +1,100 @@
+/* Shared program plumbing: command line and config, the connection with
+ * retries, signals, exit codes. The programs' main.c files stay thin. */
+#ifndef FERRY_APP_H
+#define FERRY_APP_H
+
+#include <ferry/ferry.h>
+#include <signal.h>
+#include <sysexits.h>
+
+/* One program: its name, config section and option table. */
+struct app_spec {
+    const char *prog;                    /* "ferry-producer" */
+    const char *section;                 /* "producer" */
+    const char *usage;                   /* "[options] [MESSAGE...]" */
+    const char *about;                   /* one paragraph for --help */
+    const struct ferry_option *options;  /* the section's table */
+    void *cfg;                           /* struct the table fills */
+};
+
+struct app {
+    const struct app_spec *spec;
+    struct ferry_config *config;         /* owned */
+    int log_level;                       /* FERRY_LOG_* */
+    char **args;                         /* positional arguments (into argv) */
+    int nargs;
+    char client_id[300];
+    volatile sig_atomic_t *stop;         /* set by SIGTERM/SIGINT */
+    volatile sig_atomic_t *hup;          /* set by SIGHUP */
+};
+
+/* Parse argv and the config, bind the program's section into spec->cfg.
+ * Handles --help, --version, --list-plugins and --print-config itself.
+ * @return -1 to continue, or an exit code to return from main. */
+int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv);
+void app_fini(struct app *a);
+
+/* Open a connection, retrying while the broker is unreachable, until
+ * timeout_ms (negative: forever) or a stop signal.
+ * @return the connection, or NULL with *exit_code set (69 or 78). */
+struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code);
+
+/* Log in the common format: "PROG: level [core] text". */
+void app_log(const struct app *a, int level, const char *fmt, ...) FERRY_PRINTF(3, 4);
+#define app_error(a, ...) app_log((a), FERRY_LOG_ERROR, __VA_ARGS__)
+#define app_warn(a, ...)  app_log((a), FERRY_LOG_WARN, __VA_ARGS__)
+#define app_info(a, ...)  app_log((a), FERRY_LOG_INFO, __VA_ARGS__)
+#define app_debug(a, ...) app_log((a), FERRY_LOG_DEBUG, __VA_ARGS__)
+
+/* Exit code for a transport status. */
+int app_exit_code(int status);
+/* Sleep up to ms, returning early on a stop signal. */
+void app_sleep(const struct app *a, int64_t ms);
+
+/* Option table of a program section ("producer"), or NULL. */
+const struct ferry_option *app_section_options(const char *section);
+
+int ferry_producer_main(int argc, char **argv);
+int ferry_aggregator_main(int argc, char **argv);
+int ferry_validator_main(int argc, char **argv);
+
+/* Producer building blocks, shared with the HTTP ingestion and tests. */
+/* Fill buf with one simulated download event; invalid (one of several
+ * kinds of bad data) when bad. Returns the body; *len its length. */
+const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
+                              size_t *len);
+
+#endif
+
+/* [producer] */
+struct producer_cfg {
+    char *service, *destination;
+    int level;                 /* index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
+    int generate;              /* 0 none, 1 logs, 2 downloads */
+    int64_t count, rate;
+    char *invalid_ratio;       /* fraction 0..1, parsed by the producer */
+    char *processing_time;     /* seconds (decimal) added to each log, for demos */
+    int64_t flush_timeout, connect_timeout, max_inflight, max_message_size;
+    char *id_prefix;
+};
+extern const struct ferry_option app_producer_options[];
+
+/* [aggregator] */
+struct aggregator_cfg {
+    char *destination, *group, *output, *id_field;
+    int format;                /* 0 body, 1 record */
+    int64_t count, batch, batch_wait, idle_exit, dedup_window, connect_timeout;
+    bool fsync, dedup;
+};
+extern const struct ferry_option app_aggregator_options[];
+
+/* [validator] */
+struct validator_cfg {
+    char *input, *output, *reject, *schema, *schema_path, *group;
+    int64_t count, batch, idle_exit, connect_timeout, publish_timeout;
+    bool check;
+};
+extern const struct ferry_option app_validator_options[];
+
+/* Monotonic milliseconds. */
+int64_t app_mono_ms(void);

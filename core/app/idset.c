@@ -1,0 +1,91 @@
+/* Bounded two-generation id set used for de-duplication. */
+#include "config.h"
+#include "idset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t idset_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then a final mix */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+static int gen_init(struct idset_gen *g, size_t cap)
+{
+    g->v = calloc(cap, sizeof *g->v); /* freed in idset_free() / on rotation */
+    g->cap = cap;
+    g->n = 0;
+    return g->v ? 0 : -1;
+}
+
+int idset_init(struct idset *s, size_t window)
+{
+    memset(s, 0, sizeof *s);
+    s->window = window < 16 ? 16 : window;
+    return gen_init(&s->cur, 1024);
+}
+
+void idset_free(struct idset *s)
+{
+    free(s->cur.v);
+    free(s->old.v);
+    memset(s, 0, sizeof *s);
+}
+
+static bool gen_has(const struct idset_gen *g, uint64_t h)
+{
+    if (!g->v)
+        return false;
+    for (size_t i = h & (g->cap - 1);; i = (i + 1) & (g->cap - 1)) {
+        if (g->v[i] == h)
+            return true;
+        if (!g->v[i])
+            return false;
+    }
+}
+
+static void gen_put(struct idset_gen *g, uint64_t h)
+{
+    size_t i = h & (g->cap - 1);
+    while (g->v[i] && g->v[i] != h)
+        i = (i + 1) & (g->cap - 1);
+    if (!g->v[i]) {
+        g->v[i] = h;
+        g->n++;
+    }
+}
+
+bool idset_has(const struct idset *s, uint64_t h)
+{
+    return gen_has(&s->cur, h) || gen_has(&s->old, h);
+}
+
+int idset_add(struct idset *s, uint64_t h)
+{
+    if (s->cur.n >= s->window / 2) { /* rotate: forget the older generation */
+        free(s->old.v);
+        s->old = s->cur;
+        if (gen_init(&s->cur, 1024))
+            return -1;
+    }
+    if ((s->cur.n + 1) * 2 > s->cur.cap) { /* keep the load under 1/2 */
+        struct idset_gen g;
+        if (gen_init(&g, s->cur.cap * 2))
+            return -1;
+        for (size_t i = 0; i < s->cur.cap; i++)
+            if (s->cur.v[i])
+                gen_put(&g, s->cur.v[i]);
+        free(s->cur.v);
+        s->cur = g;
+    }
+    gen_put(&s->cur, h);
+    return 0;
+}

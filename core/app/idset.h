@@ -1,0 +1,27 @@
+/* A bounded set of message ids (64-bit hashes) in two generations: the
+ * newest ids are always remembered, the oldest are forgotten first. */
+#ifndef FERRY_IDSET_H
+#define FERRY_IDSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct idset_gen {
+    uint64_t *v;     /* open addressing, 0 = empty; owned */
+    size_t cap, n;
+};
+
+struct idset {
+    struct idset_gen cur, old;
+    size_t window;   /* at least window/2 most recent ids are remembered */
+};
+
+uint64_t idset_hash(const char *s, size_t len);
+int idset_init(struct idset *s, size_t window);
+void idset_free(struct idset *s);
+bool idset_has(const struct idset *s, uint64_t h);
+/* Add h; returns -1 on ENOMEM. */
+int idset_add(struct idset *s, uint64_t h);
+
+#endif

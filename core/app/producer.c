@@ -1,0 +1,290 @@
+/* ferry-producer: send log lines (arguments or stdin) or simulated traffic,
+ * and exit 0 only once the broker has confirmed every message. */
+#include "config.h"
+#include "app.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct producer {
+    struct app app;
+    struct producer_cfg cfg;
+    struct ferry_conn *conn;
+    struct ferry_pub *pub;
+    uint64_t seq;
+    uint64_t rng;
+    double invalid_ratio;
+    uint64_t failed;
+    char key[256];
+};
+
+static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
+{
+    struct producer *p = ctx;
+    if (status != FERRY_OK) {
+        p->failed++;
+        if (p->failed <= 5)
+            app_error(&p->app, "message failed seq=%" PRIu64 " error=\"%s\"", tag,
+                      reason ? reason : ferry_strerror(status));
+    }
+}
+
+static int send_body(struct producer *p, const char *dest, const char *key, const void *body,
+                     size_t len)
+{
+    if ((int64_t)len > p->cfg.max_message_size) {
+        app_error(&p->app, "message too big size=%zu max=%" PRId64, len, p->cfg.max_message_size);
+        return FERRY_E_TOOBIG;
+    }
+    struct ferry_msg m = {.dest = dest, .key = key, .key_len = key ? strlen(key) : 0,
+                          .body = body, .body_len = len, .tag = ++p->seq};
+    int rc = ferry_pub_send(p->pub, &m, -1);
+    if (rc != FERRY_OK)
+        app_error(&p->app, "publish failed dest=%s error=\"%s\"", dest, ferry_pub_error(p->pub));
+    return rc;
+}
+
+static int send_log(struct producer *p, const char *text)
+{
+    char err[256], idbuf[128], extra[128];
+    enum ferry_level lvl = (enum ferry_level)((p->cfg.level + 1) * 10);
+    struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text};
+    if (p->cfg.id_prefix) {
+        snprintf(idbuf, sizeof idbuf, "%s-%" PRIu64, p->cfg.id_prefix, p->seq + 1);
+        e.id = idbuf;
+    }
+    if (p->cfg.processing_time) {
+        snprintf(extra, sizeof extra, "{\"processing_time\":%s}", p->cfg.processing_time);
+        e.extra = extra;
+    }
+    char *body = ferry_envelope_encode(&e, err, sizeof err); /* freed below */
+    if (!body) {
+        app_error(&p->app, "cannot encode message error=\"%s\"", err);
+        return FERRY_E_CONFIG;
+    }
+    int rc = send_body(p, p->cfg.destination, p->key, body, strlen(body));
+    free(body);
+    return rc;
+}
+
+static const char *const services[] = {"auth", "billing", "search", "frontend", "storage"};
+static const char *const sample_messages[] = {
+    "User logged in", "Payment processed", "Cache miss for key", "Request served",
+    "Disk usage above threshold", "Retrying upstream call", "Session expired"};
+
+const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
+                              size_t *len)
+{
+    uint64_t r = *rng;
+    r ^= r >> 12; r ^= r << 25; r ^= r >> 27; *rng = r;
+    uint64_t x = r * 0x2545F4914F6CDD1DULL;
+    double lat = (double)(x % 180000) / 1000.0 - 90.0;
+    double lon = (double)((x >> 20) % 360000) / 1000.0 - 180.0;
+    long long size = (long long)((x >> 8) % 5000000000ULL);
+    double speed = (double)((x >> 16) % 100000000) / 10.0;
+    char ts[32];
+    ferry_format_time(ferry_time_ms(), ts);
+    int kind = bad ? (int)((x >> 40) % 6) : -1;
+    int n;
+    switch (kind) {
+    case 0: /* latitude out of range */
+        lat = 91.0 + (double)(x % 89);
+        /* fall through */
+    case 1: /* negative size */
+        if (kind == 1)
+            size = -1 - (long long)(x % 1000);
+        /* fall through */
+    case -1:
+        n = snprintf(buf, buflen,
+                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-%u\",\"file_name\":\"file-%u.iso\","
+                     "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+                     "\"timestamp\":\"%s\"}",
+                     seq, (unsigned)(x % 10000), (unsigned)((x >> 32) % 1000), size, speed, lat, lon, ts);
+        break;
+    case 2: /* missing field */
+        n = snprintf(buf, buflen,
+                     "{\"event_id\":\"dl-%" PRIu64 "\",\"file_name\":\"file.iso\",\"file_size\":%lld,"
+                     "\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,\"timestamp\":\"%s\"}",
+                     seq, size, speed, lat, lon, ts);
+        break;
+    case 3: /* wrong type */
+        n = snprintf(buf, buflen,
+                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-1\",\"file_name\":\"file.iso\","
+                     "\"file_size\":\"big\",\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+                     "\"timestamp\":\"%s\"}",
+                     seq, speed, lat, lon, ts);
+        break;
+    case 4: /* longitude out of range */
+        n = snprintf(buf, buflen,
+                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-2\",\"file_name\":\"file.iso\","
+                     "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+                     "\"timestamp\":\"%s\"}",
+                     seq, size, speed, lat, 200.0 + (double)(x % 100), ts);
+        break;
+    default: /* not JSON at all */
+        n = snprintf(buf, buflen, "dl-%" PRIu64 " this is not JSON {", seq);
+        break;
+    }
+    *len = n < 0 ? 0 : (size_t)n < buflen ? (size_t)n : buflen - 1;
+    return buf;
+}
+
+/* Pace to rate msgs/s from start; sleeps in small steps. */
+static void pace(struct producer *p, int64_t start_ms, uint64_t sent)
+{
+    if (p->cfg.rate <= 0)
+        return;
+    int64_t due = start_ms + (int64_t)(sent * 1000 / (uint64_t)p->cfg.rate);
+    int64_t now = ferry_time_ms();
+    while (due > now && !*p->app.stop) {
+        ferry_pub_poll(p->pub);
+        int64_t d = due - now > 20 ? 20 : due - now;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = d * 1000000};
+        nanosleep(&ts, NULL);
+        now = ferry_time_ms();
+    }
+}
+
+static int generate(struct producer *p)
+{
+    int64_t start = ferry_time_ms();
+    char buf[1024];
+    uint64_t bad_every = 0;
+    for (uint64_t i = 0; (p->cfg.count == 0 || i < (uint64_t)p->cfg.count) && !*p->app.stop; i++) {
+        pace(p, start, i);
+        int rc;
+        if (p->cfg.generate == 1) {
+            snprintf(buf, sizeof buf, "Log Entry %" PRIu64 ": %s", i + 1,
+                     sample_messages[i % (sizeof sample_messages / sizeof *sample_messages)]);
+            const char *svc = p->cfg.service;
+            if (!strcmp(svc, "ferry")) /* no service chosen: spread over a few */
+                p->cfg.service = (char *)services[i % (sizeof services / sizeof *services)];
+            ferry_envelope_key(p->cfg.service, (enum ferry_level)((p->cfg.level + 1) * 10), p->key,
+                               sizeof p->key);
+            rc = send_log(p, buf);
+            p->cfg.service = (char *)svc;
+        } else {
+            /* deterministic spread: exactly round(count * ratio) invalid events */
+            bool bad = false;
+            if (p->invalid_ratio > 0) {
+                uint64_t want = (uint64_t)floor((double)(i + 1) * p->invalid_ratio + 1e-9);
+                bad = want > bad_every;
+                if (bad)
+                    bad_every = want;
+            }
+            size_t len;
+            app_make_download(i + 1, bad, &p->rng, buf, sizeof buf, &len);
+            rc = send_body(p, p->cfg.destination, bad ? "downloads.invalid" : "downloads.valid",
+                           buf, len);
+        }
+        if (rc != FERRY_OK)
+            return rc;
+    }
+    return FERRY_OK;
+}
+
+static int from_lines(struct producer *p)
+{
+    char *line = NULL; /* freed below */
+    size_t cap = 0;
+    ssize_t n;
+    int rc = FERRY_OK;
+    while (rc == FERRY_OK && !*p->app.stop && (n = getline(&line, &cap, stdin)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0)
+            continue;
+        rc = send_log(p, line);
+    }
+    free(line);
+    return rc;
+}
+
+int ferry_producer_main(int argc, char **argv)
+{
+    struct producer p = {0};
+    static const struct app_spec spec_tmpl = {
+        .prog = "ferry-producer", .section = "producer", .usage = "[options] [MESSAGE...]",
+        .about = "Send each MESSAGE (or each line of stdin when there are none) as a log envelope,\n"
+                 "or simulated traffic with --generate logs|downloads. Exits 0 only when the\n"
+                 "transport has confirmed every message.",
+        .options = app_producer_options};
+    struct app_spec spec = spec_tmpl;
+    spec.cfg = &p.cfg;
+    int rc = app_init(&p.app, &spec, argc, argv);
+    if (rc >= 0) {
+        app_fini(&p.app);
+        return rc;
+    }
+    p.rng = ferry_time_ms() | 1;
+    char *end;
+    errno = 0;
+    p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
+    if (errno || *end || p.invalid_ratio < 0 || p.invalid_ratio > 1) {
+        fprintf(stderr, "ferry-producer: error: [producer] invalid_ratio: '%s' is not a fraction between 0 and 1\n",
+                p.cfg.invalid_ratio);
+        app_fini(&p.app);
+        return EX_CONFIG;
+    }
+    if (p.cfg.processing_time && (strtod(p.cfg.processing_time, &end) < 0 || *end)) {
+        fprintf(stderr, "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
+                p.cfg.processing_time);
+        app_fini(&p.app);
+        return EX_CONFIG;
+    }
+    if (p.cfg.generate && p.app.nargs) {
+        fprintf(stderr, "ferry-producer: --generate and MESSAGE arguments exclude each other\n"
+                        "Try 'ferry-producer --help'.\n");
+        app_fini(&p.app);
+        return EX_USAGE;
+    }
+    ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
+
+    p.conn = app_connect(&p.app, p.cfg.connect_timeout, &rc);
+    if (!p.conn) {
+        app_fini(&p.app);
+        return rc;
+    }
+    if (!(p.conn->caps & FERRY_CAP_CONFIRMS))
+        app_info(&p.app, "transport has no publisher confirms transport=%s: success means handed to the transport",
+                 p.conn->transport->name);
+    struct ferry_pub_opts po = {.max_inflight = (size_t)p.cfg.max_inflight,
+                                .give_up_ms = p.cfg.flush_timeout};
+    p.pub = ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
+    int st;
+    if (!p.pub)
+        st = FERRY_E_FATAL;
+    else if (p.cfg.generate)
+        st = generate(&p);
+    else if (p.app.nargs) {
+        st = FERRY_OK;
+        for (int i = 0; i < p.app.nargs && st == FERRY_OK; i++)
+            st = send_log(&p, p.app.args[i]);
+    } else
+        st = from_lines(&p);
+
+    int fl = p.pub ? ferry_pub_flush(p.pub, (int)(p.cfg.flush_timeout > INT32_MAX ? INT32_MAX : p.cfg.flush_timeout)) : FERRY_E_FATAL;
+    struct ferry_pub_stats ps = {0};
+    if (p.pub)
+        ferry_pub_stats(p.pub, &ps);
+    if (st == FERRY_OK && fl != FERRY_OK)
+        st = FERRY_E_TIMEOUT;
+    if (st == FERRY_OK && (ps.failed || p.failed))
+        st = FERRY_E_NOCONN;
+    if (st == FERRY_OK)
+        app_info(&p.app, "done sent=%" PRIu64 " confirmed=%" PRIu64 " retries=%" PRIu64, ps.sent,
+                 ps.confirmed, ps.retries);
+    else
+        app_error(&p.app, "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
+                  " failed=%" PRIu64 " pending=%" PRIu64 " error=\"%s\"",
+                  ps.sent, ps.confirmed, ps.failed, ps.pending, p.pub ? ferry_pub_error(p.pub) : "");
+    ferry_pub_free(p.pub);
+    ferry_close(p.conn);
+    app_fini(&p.app);
+    return app_exit_code(st);
+}

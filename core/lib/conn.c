@@ -1,0 +1,185 @@
+/* Connections: load the configured plugin, bind its section, open it, and
+ * check every call against the plugin's operations and capabilities. */
+#include "config.h"
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the core keeps beside the public handle (which comes first). */
+struct conn_impl {
+    struct ferry_conn pub;
+    struct ferry_host host;
+    void *cfg;                 /* the plugin's option struct; freed in ferry_close() */
+    struct ferry_kv *kv;       /* passthru options; freed in ferry_close() */
+    size_t nkv;
+    char *client_id;           /* owned */
+};
+
+const struct ferry_option ferry_transport_options[] = {
+    {.name = "plugin", .type = FERRY_OPT_STR, .def = "zmq",
+     .offset = offsetof(struct ferry_transport_cfg, plugin),
+     .help = "Transport plugin to load: amqp, kafka, zmq, or any NAME.so on the plugin path."},
+    {.name = "plugin_path", .type = FERRY_OPT_STR,
+     .offset = offsetof(struct ferry_transport_cfg, plugin_path),
+     .help = "Colon-separated directories searched for plugins before FERRY_PLUGIN_PATH and the install directory."},
+    {0}};
+
+struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id,
+                              int *status, char *err, size_t errlen)
+{
+    int dummy;
+    if (!status)
+        status = &dummy;
+    struct ferry_transport_cfg tc = {0};
+    if ((*status = ferry_config_bind(cfg, "transport", ferry_transport_options, &tc, NULL, NULL,
+                                     err, errlen)))
+        return NULL;
+    const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, status, err,
+                                                        errlen);
+    ferry_options_free(ferry_transport_options, &tc);
+    if (!t)
+        return NULL;
+
+    struct conn_impl *ci = calloc(1, sizeof *ci); /* freed in ferry_close() */
+    if (!ci) {
+        *status = FERRY_E_FATAL;
+        ferry_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    ci->cfg = calloc(1, t->cfg_size ? t->cfg_size : 1);
+    ci->client_id = strdup(client_id ? client_id : "ferry");
+    if (!ci->cfg || !ci->client_id) {
+        free(ci->cfg);
+        free(ci->client_id);
+        free(ci);
+        *status = FERRY_E_FATAL;
+        ferry_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    if ((*status = ferry_config_bind(cfg, t->name, t->options, ci->cfg, &ci->kv, &ci->nkv, err,
+                                     errlen))) {
+        free(ci->cfg);
+        free(ci->client_id);
+        free(ci);
+        return NULL;
+    }
+    ci->host = (struct ferry_host){.size = sizeof(struct ferry_host), .vlog = ferry_stderr_vlog,
+                                   .log_ctx = NULL, .log_level = ferry_env_log_level()};
+    ci->pub = (struct ferry_conn){.size = sizeof(struct ferry_conn), .transport = t,
+                                  .cfg = ci->cfg, .passthru = ci->kv, .n_passthru = ci->nkv,
+                                  .host = &ci->host, .client_id = ci->client_id, .caps = t->caps};
+    if ((*status = t->ops->open(&ci->pub)) != FERRY_OK) {
+        ferry_fmt(err, errlen, "%s: %s", t->name, ci->pub.err[0] ? ci->pub.err : ferry_strerror(*status));
+        ferry_kv_free(ci->kv, ci->nkv);
+        ferry_options_free(t->options, ci->cfg);
+        free(ci->cfg);
+        free(ci->client_id);
+        free(ci);
+        return NULL;
+    }
+    ci->pub.caps &= t->caps; /* a plugin may narrow its caps, never widen them */
+    return &ci->pub;
+}
+
+void ferry_close(struct ferry_conn *c)
+{
+    if (!c)
+        return;
+    struct conn_impl *ci = (struct conn_impl *)c;
+    c->transport->ops->close(c);
+    ferry_kv_free(ci->kv, ci->nkv);
+    ferry_options_free(c->transport->options, ci->cfg);
+    free(ci->cfg);
+    free(ci->client_id);
+    free(ci);
+}
+
+void ferry_conn_set_log(struct ferry_conn *c, const char *prog, int level)
+{
+    struct conn_impl *ci = (struct conn_impl *)c;
+    ci->host.log_ctx = (void *)prog;
+    ci->host.log_level = level;
+}
+
+void ferry_set_delivery(struct ferry_conn *c, ferry_delivery_fn fn, void *ctx)
+{
+    c->on_delivery = fn;
+    c->delivery_ctx = ctx;
+}
+
+const char *ferry_conn_error(const struct ferry_conn *c)
+{
+    return c->err;
+}
+
+static int unsupported(struct ferry_conn *c, const char *what)
+{
+    return ferry_conn_fail(c, FERRY_E_NOTSUP, "the %s transport cannot %s", c->transport->name,
+                           what);
+}
+
+int ferry_publish(struct ferry_conn *c, const struct ferry_msg *m)
+{
+    if (!c->transport->ops->publish)
+        return unsupported(c, "publish");
+    c->err[0] = '\0';
+    return c->transport->ops->publish(c, m);
+}
+
+int ferry_flush(struct ferry_conn *c, int timeout_ms)
+{
+    if (!c->transport->ops->flush)
+        return FERRY_OK;
+    c->err[0] = '\0';
+    return c->transport->ops->flush(c, timeout_ms);
+}
+
+int ferry_subscribe(struct ferry_conn *c, const char *dest, const char *group)
+{
+    if (!c->transport->ops->subscribe)
+        return unsupported(c, "consume");
+    c->err[0] = '\0';
+    return c->transport->ops->subscribe(c, dest, group);
+}
+
+int ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                  int timeout_ms)
+{
+    *n = 0;
+    if (!c->transport->ops->receive)
+        return unsupported(c, "consume");
+    if (max == 0)
+        return FERRY_OK;
+    return c->transport->ops->receive(c, out, max, n, timeout_ms);
+}
+
+int ferry_ack(struct ferry_conn *c, struct ferry_msg *m)
+{
+    return c->transport->ops->ack(c, m);
+}
+
+int ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
+{
+    return c->transport->ops->nack(c, m, requeue, reason);
+}
+
+void ferry_release(struct ferry_conn *c, struct ferry_msg *m)
+{
+    c->transport->ops->release(c, m);
+}
+
+int ferry_health(struct ferry_conn *c, struct ferry_health *out)
+{
+    memset(out, 0, sizeof *out);
+    return c->transport->ops->health(c, out);
+}
+
+const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (!strcmp(m->headers[i].name, name))
+            return &m->headers[i];
+    return NULL;
+}

@@ -1,0 +1,142 @@
+/* The log envelope: one JSON object per message (DESIGN.md), levels and
+ * routing keys, and the id lookup consumers use to drop duplicates. */
+#include "config.h"
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const struct { enum ferry_level l; const char *name; } levels[] = {
+    {FERRY_DEBUG, "DEBUG"}, {FERRY_INFO, "INFO"}, {FERRY_WARNING, "WARNING"},
+    {FERRY_ERROR, "ERROR"}, {FERRY_CRITICAL, "CRITICAL"}};
+
+const char *ferry_level_name(enum ferry_level l)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(levels); i++)
+        if (levels[i].l == l)
+            return levels[i].name;
+    return NULL;
+}
+
+int ferry_level_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(levels); i++)
+        if (!strcasecmp(s, levels[i].name))
+            return (int)levels[i].l;
+    if (!strcasecmp(s, "warn"))
+        return FERRY_WARNING;
+    if (!strcasecmp(s, "fatal") || !strcasecmp(s, "crit"))
+        return FERRY_CRITICAL;
+    return -1;
+}
+
+const char *ferry_envelope_key(const char *service, enum ferry_level l, char *buf, size_t len)
+{
+    const char *n = ferry_level_name(l);
+    snprintf(buf, len, "%s.%s", service ? service : "unknown", n ? n : "INFO");
+    for (char *p = strchr(buf, '.'); p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return buf;
+}
+
+char *ferry_envelope_encode(const struct ferry_envelope *e, char *err, size_t errlen)
+{
+    char id[37], ts[32], host[256];
+    cJSON *info = NULL; /* handed to obj below */
+    if (e->information && *e->information) {
+        info = cJSON_Parse(e->information);
+        if (!info || !cJSON_IsObject(info)) {
+            cJSON_Delete(info);
+            ferry_fmt(err, errlen, "information is not a JSON object");
+            return NULL;
+        }
+    } else {
+        info = cJSON_CreateObject();
+    }
+    if (!e->id)
+        ferry_make_id(id);
+    ferry_format_time(e->time_ms ? e->time_ms : ferry_time_ms(), ts);
+    if (!e->host && gethostname(host, sizeof host))
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    const char *lvl = ferry_level_name(e->level);
+
+    cJSON *obj = cJSON_CreateObject(); /* freed below */
+    if (!obj || !info) {
+        cJSON_Delete(obj);
+        cJSON_Delete(info);
+        ferry_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    cJSON_AddStringToObject(obj, "id", e->id ? e->id : id);
+    cJSON_AddStringToObject(obj, "service", e->service ? e->service : "unknown");
+    cJSON_AddStringToObject(obj, "level", lvl ? lvl : "INFO");
+    cJSON_AddStringToObject(obj, "message", e->message ? e->message : "");
+    cJSON_AddItemToObject(obj, "information", info);
+    cJSON_AddStringToObject(obj, "timestamp", ts);
+    cJSON_AddStringToObject(obj, "host", e->host ? e->host : host);
+    if (e->extra && *e->extra) {
+        cJSON *x = cJSON_Parse(e->extra); /* freed below */
+        if (!cJSON_IsObject(x)) {
+            cJSON_Delete(x);
+            cJSON_Delete(obj);
+            ferry_fmt(err, errlen, "extra fields are not a JSON object");
+            return NULL;
+        }
+        cJSON *it;
+        while ((it = x->child)) {
+            cJSON_DetachItemViaPointer(x, it);
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, it->string);
+            cJSON_AddItemToObject(obj, it->string, it);
+        }
+        cJSON_Delete(x);
+    }
+    char *out = cJSON_PrintUnformatted(obj); /* caller frees */
+    cJSON_Delete(obj);
+    if (!out)
+        ferry_fmt(err, errlen, "out of memory");
+    return out;
+}
+
+/* A fast path for the common case, bodies that begin {"id":"...": no full
+ * parse. Falls back to cJSON for anything else. */
+bool ferry_body_id(const void *body, size_t len, const char *field, char *buf, size_t buflen)
+{
+    const char *s = body;
+    char pfx[80];
+    size_t pl = (size_t)snprintf(pfx, sizeof pfx, "{\"%s\":\"", field);
+    if (pl < sizeof pfx && len > pl && !memcmp(s, pfx, pl)) {
+        const char *v = s + pl, *end = memchr(v, '"', len - pl);
+        if (end && !memchr(v, '\\', (size_t)(end - v)) && (size_t)(end - v) < buflen &&
+            end > v) {
+            memcpy(buf, v, (size_t)(end - v));
+            buf[end - v] = '\0';
+            return true;
+        }
+    }
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    if (i == len || s[i] != '{')
+        return false;
+    cJSON *obj = cJSON_ParseWithLength(s, len); /* freed below */
+    bool ok = false;
+    if (obj) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, field);
+        if (cJSON_IsString(id) && id->valuestring[0] && strlen(id->valuestring) < buflen) {
+            snprintf(buf, buflen, "%s", id->valuestring);
+            ok = true;
+        } else if (cJSON_IsNumber(id)) {
+            snprintf(buf, buflen, "%.17g", id->valuedouble);
+            ok = true;
+        }
+    }
+    cJSON_Delete(obj);
+    return ok;
+}

@@ -1,0 +1,399 @@
+/* Reliable publishing: keep a copy of every message until the transport
+ * settles it, re-publish after transient failures with backoff and jitter,
+ * and report each message's final fate exactly once. */
+#include "config.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum slot_state { SLOT_FREE = 0, SLOT_INFLIGHT, SLOT_RETRY };
+
+struct slot {
+    uint32_t gen;              /* bumped on reuse so stale reports are ignored */
+    enum slot_state state;
+    uint32_t next;             /* free list / retry queue link; UINT32_MAX = none */
+    uint64_t user_tag;
+    int64_t first_ms, due_ms;
+    uint32_t attempts;
+    size_t bytes;
+    struct ferry_msg msg;      /* points into blob */
+    void *blob;                /* one allocation with everything; freed in slot_free() */
+};
+
+struct ferry_pub {
+    struct ferry_conn *c;      /* borrowed */
+    struct ferry_pub_opts o;
+    ferry_pub_done_fn done;
+    void *done_ctx;
+    struct slot *slots;        /* owned; grown on demand up to max_inflight */
+    uint32_t nslots, free_head, retry_head, retry_tail;
+    size_t inflight, waiting, bytes;
+    struct ferry_backoff backoff;
+    bool down;                 /* last publish attempt failed transiently */
+    struct ferry_pub_stats st;
+    char err[512];
+};
+
+#define NONE UINT32_MAX
+
+static void on_delivery(void *ctx, uint64_t tag, int status, const char *reason);
+
+struct ferry_pub *ferry_pub_new(struct ferry_conn *c, const struct ferry_pub_opts *o,
+                                ferry_pub_done_fn done, void *done_ctx)
+{
+    struct ferry_pub *p = calloc(1, sizeof *p); /* freed in ferry_pub_free() */
+    if (!p)
+        return NULL;
+    p->c = c;
+    if (o)
+        p->o = *o;
+    if (!p->o.max_inflight)
+        p->o.max_inflight = 10000;
+    if (!p->o.max_bytes)
+        p->o.max_bytes = 256u << 20;
+    if (!p->o.backoff_min_ms)
+        p->o.backoff_min_ms = 100;
+    if (!p->o.backoff_max_ms)
+        p->o.backoff_max_ms = 30000;
+    p->done = done;
+    p->done_ctx = done_ctx;
+    p->free_head = p->retry_head = p->retry_tail = NONE;
+    ferry_backoff_init(&p->backoff, p->o.backoff_min_ms, p->o.backoff_max_ms);
+    ferry_set_delivery(c, on_delivery, p);
+    return p;
+}
+
+void ferry_pub_free(struct ferry_pub *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->nslots; i++)
+        free(p->slots[i].blob);
+    free(p->slots);
+    if (p->c->delivery_ctx == p)
+        ferry_set_delivery(p->c, NULL, NULL);
+    free(p);
+}
+
+void ferry_pub_stats(const struct ferry_pub *p, struct ferry_pub_stats *out)
+{
+    *out = p->st;
+    out->pending = p->inflight + p->waiting;
+}
+
+const char *ferry_pub_error(const struct ferry_pub *p)
+{
+    return p->err;
+}
+
+/* Pack m into one allocation owned by the slot. */
+static int slot_fill(struct slot *s, const struct ferry_msg *m)
+{
+    size_t dl = strlen(m->dest ? m->dest : "") + 1;
+    size_t total = dl + m->key_len + 1 + m->body_len + 1 +
+                   m->n_headers * sizeof(struct ferry_header);
+    for (size_t i = 0; i < m->n_headers; i++)
+        total += strlen(m->headers[i].name) + 1 + m->headers[i].value_len + 1;
+    char *b = malloc(total); /* freed in slot_free() */
+    if (!b)
+        return -1;
+    struct ferry_header *h = (struct ferry_header *)(void *)b;
+    char *w = b + m->n_headers * sizeof *h;
+    for (size_t i = 0; i < m->n_headers; i++) {
+        size_t nl = strlen(m->headers[i].name) + 1;
+        memcpy(w, m->headers[i].name, nl);
+        h[i].name = w;
+        w += nl;
+        if (m->headers[i].value_len)
+            memcpy(w, m->headers[i].value, m->headers[i].value_len);
+        w[m->headers[i].value_len] = '\0';
+        h[i].value = w;
+        h[i].value_len = m->headers[i].value_len;
+        w += m->headers[i].value_len + 1;
+    }
+    s->msg = (struct ferry_msg){.headers = m->n_headers ? h : NULL, .n_headers = m->n_headers,
+                                .key_len = m->key_len, .body_len = m->body_len};
+    memcpy(w, m->dest ? m->dest : "", dl);
+    s->msg.dest = w;
+    w += dl;
+    if (m->key) {
+        if (m->key_len)
+            memcpy(w, m->key, m->key_len);
+        w[m->key_len] = '\0';
+        s->msg.key = w;
+    }
+    w += m->key_len + 1;
+    if (m->body_len)
+        memcpy(w, m->body, m->body_len);
+    w[m->body_len] = '\0';
+    s->msg.body = w;
+    s->blob = b;
+    s->bytes = total;
+    return 0;
+}
+
+static int64_t deadline_of(int timeout_ms)
+{
+    return timeout_ms < 0 ? INT64_MAX : ferry_mono_ms() + timeout_ms;
+}
+
+static struct slot *slot_get(struct ferry_pub *p, uint32_t *idx)
+{
+    if (p->free_head == NONE) {
+        uint32_t n = p->nslots ? p->nslots * 2 : 256;
+        struct slot *ns = realloc(p->slots, n * sizeof *ns); /* freed in ferry_pub_free() */
+        if (!ns)
+            return NULL;
+        memset(ns + p->nslots, 0, (n - p->nslots) * sizeof *ns);
+        for (uint32_t i = n; i-- > p->nslots;) {
+            ns[i].next = p->free_head;
+            p->free_head = i;
+        }
+        p->slots = ns;
+        p->nslots = n;
+    }
+    *idx = p->free_head;
+    struct slot *s = &p->slots[*idx];
+    p->free_head = s->next;
+    s->next = NONE;
+    s->gen++;
+    return s;
+}
+
+static void slot_free(struct ferry_pub *p, uint32_t idx)
+{
+    struct slot *s = &p->slots[idx];
+    if (s->state == SLOT_INFLIGHT)
+        p->inflight--;
+    p->bytes -= s->bytes;
+    free(s->blob);
+    s->blob = NULL;
+    s->state = SLOT_FREE;
+    s->next = p->free_head;
+    p->free_head = idx;
+}
+
+static void finish(struct ferry_pub *p, uint32_t idx, int status, const char *reason)
+{
+    uint64_t user = p->slots[idx].user_tag;
+    if (status == FERRY_OK)
+        p->st.confirmed++;
+    else
+        p->st.failed++;
+    slot_free(p, idx);
+    if (p->done)
+        p->done(p->done_ctx, user, status, reason);
+}
+
+static void retry_push(struct ferry_pub *p, uint32_t idx, int64_t due)
+{
+    struct slot *s = &p->slots[idx];
+    if (s->state == SLOT_INFLIGHT)
+        p->inflight--;
+    s->state = SLOT_RETRY;
+    s->due_ms = due;
+    s->next = NONE;
+    if (p->retry_tail == NONE)
+        p->retry_head = idx;
+    else
+        p->slots[p->retry_tail].next = idx;
+    p->retry_tail = idx;
+    p->waiting++;
+}
+
+static void went_down(struct ferry_pub *p, int status, const char *reason)
+{
+    ferry_fmt(p->err, sizeof p->err, "%s", reason && *reason ? reason : ferry_strerror(status));
+    p->down = true;
+}
+
+static void on_delivery(void *ctx, uint64_t tag, int status, const char *reason)
+{
+    struct ferry_pub *p = ctx;
+    uint32_t idx = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
+    if (idx >= p->nslots || p->slots[idx].gen != gen || p->slots[idx].state != SLOT_INFLIGHT)
+        return; /* stale or duplicate report */
+    if (status == FERRY_OK) {
+        finish(p, idx, FERRY_OK, NULL);
+    } else if (ferry_status_retriable(status)) {
+        went_down(p, status, reason);
+        /* requeue behind what is already waiting; the retry pass decides when */
+        retry_push(p, idx, ferry_mono_ms());
+    } else {
+        ferry_fmt(p->err, sizeof p->err, "%s", reason ? reason : ferry_strerror(status));
+        finish(p, idx, status, reason);
+    }
+}
+
+/* One publish attempt of slot idx. Returns the transport status. */
+static int attempt(struct ferry_pub *p, uint32_t idx)
+{
+    struct slot *s = &p->slots[idx];
+    s->msg.tag = ((uint64_t)s->gen << 32) | idx;
+    s->attempts++;
+    int rc = ferry_publish(p->c, &s->msg);
+    if (rc == FERRY_OK) {
+        s->state = SLOT_INFLIGHT;
+        p->inflight++;
+        if (p->down) {
+            p->down = false;
+            p->st.reconnects++;
+            ferry_backoff_reset(&p->backoff);
+        }
+    }
+    return rc;
+}
+
+static bool gave_up(struct ferry_pub *p, uint32_t idx, int64_t now)
+{
+    struct slot *s = &p->slots[idx];
+    if (!p->o.give_up_ms || now - s->first_ms < p->o.give_up_ms)
+        return false;
+    char why[640];
+    ferry_fmt(why, sizeof why, "gave up after %u attempts in %lld ms: %s", s->attempts,
+              (long long)(now - s->first_ms), p->err[0] ? p->err : "not confirmed");
+    finish(p, idx, FERRY_E_NOCONN, why);
+    return true;
+}
+
+/* Publish what is due in the retry queue, in order; stop at the first
+ * transient failure (the broker is still away). */
+static void retry_due(struct ferry_pub *p)
+{
+    int64_t now = ferry_mono_ms();
+    while (p->retry_head != NONE) {
+        uint32_t idx = p->retry_head;
+        struct slot *s = &p->slots[idx];
+        if (s->due_ms > now)
+            return;
+        p->retry_head = s->next;
+        if (p->retry_head == NONE)
+            p->retry_tail = NONE;
+        p->waiting--;
+        if (gave_up(p, idx, now))
+            continue;
+        if (s->attempts > 0)
+            p->st.retries++;
+        int rc = attempt(p, idx);
+        if (rc == FERRY_OK)
+            continue;
+        if (ferry_status_retriable(rc)) {
+            went_down(p, rc, ferry_conn_error(p->c));
+            int64_t delay = ferry_backoff_next(&p->backoff);
+            /* put it back at the head so order is kept */
+            s->state = SLOT_RETRY;
+            s->due_ms = now + delay;
+            s->next = p->retry_head;
+            p->retry_head = idx;
+            if (p->retry_tail == NONE)
+                p->retry_tail = idx;
+            p->waiting++;
+            return;
+        }
+        ferry_fmt(p->err, sizeof p->err, "%s", ferry_conn_error(p->c));
+        finish(p, idx, rc, ferry_conn_error(p->c));
+    }
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait up to wait_ms for progress: confirms if anything is in flight,
+ * otherwise until the next retry is due. */
+static void pump(struct ferry_pub *p, int64_t wait_ms)
+{
+    retry_due(p);
+    if (p->inflight) {
+        int rc = ferry_flush(p->c, (int)(wait_ms > 100 ? 100 : wait_ms));
+        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT)
+            went_down(p, rc, ferry_conn_error(p->c));
+    } else if (p->retry_head != NONE) {
+        int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
+        sleep_ms(until < wait_ms ? until : wait_ms);
+    }
+    retry_due(p);
+}
+
+void ferry_pub_poll(struct ferry_pub *p)
+{
+    pump(p, 0);
+}
+
+int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_ms)
+{
+    int64_t deadline = deadline_of(timeout_ms);
+    while (p->inflight + p->waiting >= p->o.max_inflight ||
+           (p->bytes >= p->o.max_bytes && p->inflight + p->waiting > 0)) {
+        int64_t left = deadline - ferry_mono_ms();
+        if (left <= 0) {
+            ferry_fmt(p->err, sizeof p->err, "publish window full (%zu unsettled)",
+                      p->inflight + p->waiting);
+            return FERRY_E_TIMEOUT;
+        }
+        pump(p, left < 100 ? left : 100);
+    }
+    uint32_t idx;
+    struct slot *s = slot_get(p, &idx);
+    if (!s || slot_fill(s, m)) {
+        if (s) {
+            s->bytes = 0;
+            s->state = SLOT_FREE;
+            s->next = p->free_head;
+            p->free_head = idx;
+        }
+        ferry_fmt(p->err, sizeof p->err, "out of memory");
+        return FERRY_E_AGAIN;
+    }
+    s->user_tag = m->tag;
+    s->first_ms = ferry_mono_ms();
+    s->attempts = 0;
+    p->bytes += s->bytes;
+    p->st.sent++;
+    if (p->retry_head != NONE) { /* keep order behind messages waiting to be retried */
+        retry_push(p, idx, s->first_ms);
+        retry_due(p);
+        return FERRY_OK;
+    }
+    int rc = attempt(p, idx);
+    if (rc == FERRY_OK)
+        return FERRY_OK;
+    if (ferry_status_retriable(rc)) {
+        went_down(p, rc, ferry_conn_error(p->c));
+        retry_push(p, idx, s->first_ms + ferry_backoff_next(&p->backoff));
+        return FERRY_OK;
+    }
+    ferry_fmt(p->err, sizeof p->err, "%s", ferry_conn_error(p->c));
+    p->st.sent--;
+    slot_free(p, idx);
+    return rc;
+}
+
+int ferry_pub_flush(struct ferry_pub *p, int timeout_ms)
+{
+    int64_t deadline = deadline_of(timeout_ms);
+    for (;;) {
+        retry_due(p);
+        if (p->inflight) {
+            int64_t left = deadline - ferry_mono_ms();
+            int rc = ferry_flush(p->c, (int)(left < 0 ? 0 : left > 200 ? 200 : left));
+            if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT)
+                went_down(p, rc, ferry_conn_error(p->c));
+        }
+        if (p->inflight + p->waiting == 0)
+            return FERRY_OK;
+        int64_t left = deadline - ferry_mono_ms();
+        if (left <= 0)
+            return FERRY_E_TIMEOUT;
+        if (!p->inflight && p->retry_head != NONE) {
+            int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
+            sleep_ms(until < left ? until : left);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+# The programs: thin mains over libferryapp (their logic, reachable by tests).
+noinst_LTLIBRARIES += libferryapp.la
+libferryapp_la_SOURCES = core/app/app.h core/app/cli.c core/app/sections.c \
+	core/app/idset.h core/app/idset.c \
+	core/app/producer.c core/app/aggregator.c core/app/validator.c
+libferryapp_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CJSON_CFLAGS)
+libferryapp_la_LIBADD = libferry.la $(CJSON_LIBS) $(LIBM)
+
+bin_PROGRAMS += ferry-producer ferry-aggregator ferry-validator
+ferry_producer_SOURCES = core/producer/main.c
+ferry_producer_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+ferry_producer_LDADD = libferryapp.la
+ferry_aggregator_SOURCES = core/aggregator/main.c
+ferry_aggregator_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+ferry_aggregator_LDADD = libferryapp.la
+ferry_validator_SOURCES = core/validator/main.c
+ferry_validator_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+ferry_validator_LDADD = libferryapp.la

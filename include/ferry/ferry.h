@@ -1,0 +1,248 @@
+/* libferry: the application API (config, plugins, connections, reliable
+ * publishing, the log envelope). Plugins need only <ferry/transport.h>. */
+#ifndef FERRY_H
+#define FERRY_H
+
+#include <ferry/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Version of the library ("0.1.0"). Static storage. */
+const char *ferry_version(void);
+/** Short text for a ferry_status ("connection lost"). Static storage. */
+const char *ferry_strerror(int status);
+
+/* ====================================================================== */
+/* Configuration: INI file + environment + flags                          */
+
+/* Where a value came from; higher wins. */
+enum ferry_source {
+    FERRY_SRC_DEFAULT = 0,
+    FERRY_SRC_FILE,
+    FERRY_SRC_ENV,
+    FERRY_SRC_FLAG,
+};
+
+struct ferry_config;
+
+/** New empty configuration. Caller owns it: ferry_config_free(). NULL on ENOMEM. */
+struct ferry_config *ferry_config_new(void);
+void ferry_config_free(struct ferry_config *cfg);
+
+/** Read an INI file into cfg (sections, `key = value`, `;`/`#` comments).
+ *  @return FERRY_OK, or FERRY_E_CONFIG with "FILE:LINE: reason" in err. */
+int ferry_config_load(struct ferry_config *cfg, const char *path, char *err, size_t errlen);
+/** Parse INI text (name is used in messages). Same returns as ferry_config_load. */
+int ferry_config_load_string(struct ferry_config *cfg, const char *name, const char *text,
+                             char *err, size_t errlen);
+
+/** Set section.key from the command line (FERRY_SRC_FLAG) or a program.
+ *  Copies both strings. @return FERRY_OK or FERRY_E_CONFIG on ENOMEM. */
+int ferry_config_set(struct ferry_config *cfg, const char *section, const char *key,
+                     const char *value, enum ferry_source src);
+
+/** Effective value of section.key: flag > environment (FERRY_SECTION_KEY) >
+ *  file; NULL when none. The pointer lives as long as cfg (or the environ). */
+const char *ferry_config_get(const struct ferry_config *cfg, const char *section,
+                             const char *key);
+/** Path of the file last loaded, or NULL. */
+const char *ferry_config_path(const struct ferry_config *cfg);
+
+/** Fill dst (a struct described by opts) from section: each option takes
+ *  its flag/env/file value or its default; STR options get malloc'ed
+ *  copies (free with ferry_options_free). Keys in the section that match no
+ *  option are an error naming the file, line and key. PREFIX families are
+ *  returned in *passthru (may be NULL if the table has none; caller frees
+ *  with ferry_kv_free).
+ *  @return FERRY_OK or FERRY_E_CONFIG with the reason in err. */
+int ferry_config_bind(const struct ferry_config *cfg, const char *section,
+                      const struct ferry_option *opts, void *dst,
+                      struct ferry_kv **passthru, size_t *n_passthru,
+                      char *err, size_t errlen);
+/** Free what ferry_config_bind allocated inside dst (not dst itself). */
+void ferry_options_free(const struct ferry_option *opts, void *dst);
+void ferry_kv_free(struct ferry_kv *kv, size_t n);
+
+/** Write "section.key = value  ; source" for every option of opts to f,
+ *  secrets shown as "(redacted)". */
+void ferry_config_dump(const struct ferry_config *cfg, const char *section,
+                       const struct ferry_option *opts, FILE *f);
+/** Distinct section names present in cfg (file or flags), in order of
+ *  appearance, into out[max]. @return how many there are (may exceed max). */
+size_t ferry_config_sections(const struct ferry_config *cfg, const char **out, size_t max);
+/** Line of the first mention of section in the file, or 0. */
+int ferry_config_section_line(const struct ferry_config *cfg, const char *section);
+/** Check that every section in cfg is one of known (NULL-terminated).
+ *  @return FERRY_OK or FERRY_E_CONFIG naming the file, line and section. */
+int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known,
+                                char *err, size_t errlen);
+
+/** Parse one typed value ("5s", "1MiB", "yes") as opts would.
+ *  @return FERRY_OK or FERRY_E_CONFIG with the reason in err. */
+int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst,
+                       char *err, size_t errlen);
+/** Check an option table: names, types, defaults parse, help present.
+ *  @return FERRY_OK or FERRY_E_CONFIG naming the bad row. */
+int ferry_options_validate(const struct ferry_option *opts, char *err, size_t errlen);
+
+/* The [transport] section: which plugin, and where to look for it. */
+struct ferry_transport_cfg {
+    char *plugin;
+    char *plugin_path;
+};
+extern const struct ferry_option ferry_transport_options[];
+
+/* ====================================================================== */
+/* Plugins                                                                */
+
+/** Load a transport by name ("kafka") or path ("./x/kafka.so"). Search
+ *  order for a name: dirs in plugin_path (colon-separated, may be NULL),
+ *  then $FERRY_PLUGIN_PATH, then the install directory. Loading the same
+ *  plugin twice returns the same descriptor. The descriptor stays valid
+ *  until the process ends.
+ *  @return the descriptor, or NULL with the reason (and a hint) in err and
+ *  *status set to FERRY_E_CONFIG (not found, ABI mismatch, bad table). */
+const struct ferry_transport *ferry_plugin_load(const char *name, const char *plugin_path,
+                                                int *status, char *err, size_t errlen);
+
+/** Call fn for every loadable plugin found on the search path (deduplicated
+ *  by name; the first on the path wins). Plugins that fail to load are
+ *  reported through fn with t = NULL and the reason in why.
+ *  @return the number of plugins loaded. */
+int ferry_plugin_foreach(const char *plugin_path,
+                         void (*fn)(const struct ferry_transport *t, const char *file,
+                                    const char *why, void *ctx),
+                         void *ctx);
+
+/** Human name of one capability bit ("ack"), or NULL. */
+const char *ferry_cap_name(uint32_t cap);
+/** Write "ack,groups,durable" for caps into buf. */
+const char *ferry_caps_str(uint32_t caps, char *buf, size_t len);
+
+/* ====================================================================== */
+/* Connections                                                            */
+
+/** Load the plugin named in [transport] plugin (default "zmq"), bind its
+ *  section ([NAME]) and open a connection. client_id is copied.
+ *  @return the connection, or NULL with *status and err set. The caller
+ *  owns the result: ferry_close(). */
+struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id,
+                              int *status, char *err, size_t errlen);
+/** Close and free c (NULL is fine). Blocks up to the plugin's linger. */
+void ferry_close(struct ferry_conn *c);
+/** Set who hears delivery reports (see transport.h). */
+void ferry_set_delivery(struct ferry_conn *c, ferry_delivery_fn fn, void *ctx);
+/** Send the plugin's log lines for c to stderr as "PROG: level [plugin] ...",
+ *  keeping those at or above level (FERRY_LOG_*). prog must outlive c. */
+void ferry_conn_set_log(struct ferry_conn *c, const char *prog, int level);
+/** Last error text on c. Valid until the next call on c. */
+const char *ferry_conn_error(const struct ferry_conn *c);
+
+/* Thin checked wrappers around the plugin operations (see transport.h for
+ * the ownership rules; each returns FERRY_E_NOTSUP when the plugin lacks
+ * the operation or the capability). One thread at a time per connection. */
+int  ferry_publish(struct ferry_conn *c, const struct ferry_msg *m);
+int  ferry_flush(struct ferry_conn *c, int timeout_ms);
+int  ferry_subscribe(struct ferry_conn *c, const char *dest, const char *group);
+int  ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                   int timeout_ms);
+int  ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
+int  ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
+void ferry_release(struct ferry_conn *c, struct ferry_msg *m);
+int  ferry_health(struct ferry_conn *c, struct ferry_health *out);
+
+/** Value of the header called name in m (first match), or NULL. */
+const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const char *name);
+
+/* ====================================================================== */
+/* Reliable publishing: copies, retries with backoff, waits for confirms  */
+
+struct ferry_pub_opts {
+    size_t max_inflight;     /* unsettled messages before send waits; 0 = 10000 */
+    size_t max_bytes;        /* bytes held for retries before send waits; 0 = 256 MiB */
+    int64_t backoff_min_ms;  /* first retry delay; 0 = 100 */
+    int64_t backoff_max_ms;  /* cap; 0 = 30000 */
+    int64_t give_up_ms;      /* a message unconfirmed this long is failed; 0 = never */
+};
+
+struct ferry_pub_stats {
+    uint64_t sent;        /* accepted by ferry_pub_send */
+    uint64_t confirmed;   /* settled OK */
+    uint64_t failed;      /* settled with a permanent error or given up */
+    uint64_t retries;     /* re-publish attempts */
+    uint64_t pending;     /* held now (in flight or waiting to retry) */
+    uint64_t reconnects;  /* times the connection came back after a loss */
+};
+
+struct ferry_pub;
+
+/* Told once per message when it is finally settled (OK or permanent failure).
+ * Runs in the thread calling ferry_pub_send/ferry_pub_flush. */
+typedef void (*ferry_pub_done_fn)(void *ctx, uint64_t user_tag, int status, const char *reason);
+
+/** Wrap c (borrowed; must outlive the publisher) with a reliable publisher.
+ *  Takes over c's delivery callback. Caller owns the result. */
+struct ferry_pub *ferry_pub_new(struct ferry_conn *c, const struct ferry_pub_opts *o,
+                                ferry_pub_done_fn done, void *done_ctx);
+/** Copy m and publish it; transient failures are retried with exponential
+ *  backoff and jitter, never dropped. Blocks while max_inflight/max_bytes is
+ *  reached, up to timeout_ms (negative: no limit).
+ *  @return FERRY_OK (taken), FERRY_E_TIMEOUT (window full), FERRY_E_TOOBIG or
+ *  FERRY_E_CONFIG (never retried). m->tag is the user tag reported to done. */
+int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_ms);
+/** Drive retries and confirms until nothing is pending or timeout_ms passes.
+ *  @return FERRY_OK when everything sent so far is settled (see stats for
+ *  failures), FERRY_E_TIMEOUT otherwise. */
+int ferry_pub_flush(struct ferry_pub *p, int timeout_ms);
+/** Do due work without waiting (poll confirms, retry what is due). */
+void ferry_pub_poll(struct ferry_pub *p);
+void ferry_pub_stats(const struct ferry_pub *p, struct ferry_pub_stats *out);
+/** Last error seen by the publisher ("" when none). */
+const char *ferry_pub_error(const struct ferry_pub *p);
+/** Free p; unsettled messages are dropped (count them with stats first). */
+void ferry_pub_free(struct ferry_pub *p);
+
+/* ====================================================================== */
+/* The log envelope (DESIGN.md): one JSON object per message              */
+
+enum ferry_level {
+    FERRY_DEBUG = 10, FERRY_INFO = 20, FERRY_WARNING = 30, FERRY_ERROR = 40, FERRY_CRITICAL = 50
+};
+/** "INFO" for FERRY_INFO; NULL for an unknown level. */
+const char *ferry_level_name(enum ferry_level l);
+/** Parse "info"/"INFO"/"warn"/"WARNING"... @return the level or -1. */
+int ferry_level_parse(const char *s);
+
+/** Make a unique id (UUID v4 text, 36 chars + NUL) into buf[37]. Thread-safe. */
+void ferry_make_id(char buf[37]);
+/** RFC 3339 UTC with milliseconds ("2026-11-22T18:32:33.123Z") into buf[32]. */
+void ferry_format_time(int64_t unix_ms, char buf[32]);
+/** Milliseconds since the epoch. */
+int64_t ferry_time_ms(void);
+
+struct ferry_envelope {
+    const char *id;          /* NULL: a new one is made */
+    const char *service;
+    enum ferry_level level;
+    const char *message;
+    const char *information; /* JSON object text, or NULL for {} */
+    int64_t time_ms;         /* 0: now */
+    const char *host;        /* NULL: this host's name */
+    const char *extra;       /* JSON object whose members are added at the top level, or NULL */
+};
+
+/** Encode e as one line of JSON. Caller frees the result with free().
+ *  @return NULL with err set when information is not a JSON object. */
+char *ferry_envelope_encode(const struct ferry_envelope *e, char *err, size_t errlen);
+/** Routing key "service.level" (lower-case level) into buf. */
+const char *ferry_envelope_key(const char *service, enum ferry_level l, char *buf, size_t len);
+/** Extract the member called field ("id") of a JSON object body (string or
+ *  number) into buf. @return true when found. */
+bool ferry_body_id(const void *body, size_t len, const char *field, char *buf, size_t buflen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FERRY_H */
