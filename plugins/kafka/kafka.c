@@ -888,6 +888,10 @@ static int fkafka_publish(struct ferry_conn *c, const struct ferry_msg *m)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
     *opaque = m->tag;
 #endif
+    /* Serve earlier delivery reports now, never after producing: the
+     * report of this very message must not arrive before publish returns
+     * (the caller only then records the tag as in flight). */
+    rd_kafka_poll(p->prod, 0);
     st = fkafka_produce(p, m->dest, m, NULL, 0, opaque);
     if (st) {
 #if UINTPTR_MAX < UINT64_MAX
@@ -897,7 +901,6 @@ static int fkafka_publish(struct ferry_conn *c, const struct ferry_msg *m)
     }
     p->outstanding++;
     p->published++;
-    rd_kafka_poll(p->prod, 0);
     return FERRY_OK;
 }
 
