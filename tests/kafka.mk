@@ -7,4 +7,13 @@ check_PROGRAMS += tests/brokers/kafka-mock
 tests_brokers_kafka_mock_SOURCES = tests/brokers/kafka-mock.c
 tests_brokers_kafka_mock_CPPFLAGS = $(AM_CPPFLAGS) $(KAFKA_CFLAGS)
 tests_brokers_kafka_mock_LDADD = $(KAFKA_LIBS)
+
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_kafka
+TESTS += tests/unit/check_kafka
+tests_unit_check_kafka_SOURCES = tests/unit/check_kafka.c plugins/kafka/status.c \
+	plugins/kafka/offsets.c
+tests_unit_check_kafka_CPPFLAGS = $(AM_CPPFLAGS) $(KAFKA_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_kafka_LDADD = $(KAFKA_LIBS) $(CHECK_LIBS)
+endif
 endif
