@@ -1,0 +1,948 @@
+/* ZeroMQ transport for ferry: brokerless PUSH/PULL ("pipeline") or XPUB/SUB
+ * ("pubsub") through libzmq, one endpoint per destination. Wire format and
+ * guarantees are described in plugins/zmq/README.md. */
+#include "config.h"
+
+#include <ferry/transport.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+#include <time.h>
+#include <zmq.h>
+
+enum fzmq_pattern { FZMQ_PIPELINE = 0, FZMQ_PUBSUB };
+enum fzmq_bind { FZMQ_BIND_AUTO = 0, FZMQ_BIND_CONSUMER, FZMQ_BIND_PRODUCER };
+
+/* Filled by the core from fzmq_options before open(). */
+struct fzmq_cfg {
+    char *endpoint;
+    int pattern;
+    int bind;
+    int64_t connect_timeout_ms;
+    int64_t linger_ms;
+    int64_t reconnect_min_ms;
+    int64_t reconnect_max_ms;
+    int64_t send_hwm;
+    int64_t receive_hwm;
+    int64_t max_message_size;
+};
+
+#define FZMQ_ENDPOINT_PREFIX "endpoint."
+#define FZMQ_MAX_HEADERS 256
+
+static const struct ferry_option fzmq_options[] = {
+    { .name = "endpoint", .type = FERRY_OPT_STR, .def = "tcp://127.0.0.1:5555",
+      .offset = offsetof(struct fzmq_cfg, endpoint),
+      .help = "ZeroMQ endpoint of every destination without its own endpoint.NAME, "
+              "e.g. tcp://127.0.0.1:5555 or ipc:///run/ferry/logs.sock." },
+    { .name = FZMQ_ENDPOINT_PREFIX, .type = FERRY_OPT_PREFIX,
+      .help = "endpoint.NAME = ENDPOINT gives destination NAME its own ZeroMQ endpoint." },
+    { .name = "pattern", .type = FERRY_OPT_ENUM, .def = "pipeline",
+      .choices = "pipeline|pubsub", .offset = offsetof(struct fzmq_cfg, pattern),
+      .help = "pipeline (PUSH/PULL: each message goes to one consumer) or pubsub "
+              "(XPUB/SUB: every connected subscriber gets every message)." },
+    { .name = "bind", .type = FERRY_OPT_ENUM, .def = "auto",
+      .choices = "auto|consumer|producer", .offset = offsetof(struct fzmq_cfg, bind),
+      .help = "Which side binds the endpoint (the other connects); auto means the "
+              "consumer for pipeline and the producer for pubsub." },
+    { .name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "1s",
+      .min = 0, .max = 600000, .offset = offsetof(struct fzmq_cfg, connect_timeout_ms),
+      .help = "How long the first publish to a destination waits for a peer, in milliseconds." },
+    { .name = "linger", .type = FERRY_OPT_DURATION, .def = "5s",
+      .min = 0, .max = 3600000, .offset = offsetof(struct fzmq_cfg, linger_ms),
+      .help = "How long close waits to hand queued messages to peers, in milliseconds." },
+    { .name = "reconnect_min", .type = FERRY_OPT_DURATION, .def = "100ms",
+      .min = 1, .max = 600000, .offset = offsetof(struct fzmq_cfg, reconnect_min_ms),
+      .help = "First reconnect delay after a lost connection, in milliseconds; "
+              "it doubles up to reconnect_max." },
+    { .name = "reconnect_max", .type = FERRY_OPT_DURATION, .def = "30s",
+      .min = 1, .max = 3600000, .offset = offsetof(struct fzmq_cfg, reconnect_max_ms),
+      .help = "Longest reconnect delay, in milliseconds." },
+    { .name = "send_hwm", .type = FERRY_OPT_INT, .def = "1000",
+      .min = 0, .max = 100000000, .offset = offsetof(struct fzmq_cfg, send_hwm),
+      .help = "Messages queued per peer before publish returns 'again', 0 for no limit." },
+    { .name = "receive_hwm", .type = FERRY_OPT_INT, .def = "1000",
+      .min = 0, .max = 100000000, .offset = offsetof(struct fzmq_cfg, receive_hwm),
+      .help = "Messages queued per peer on the receiving side, 0 for no limit." },
+    { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "16MiB",
+      .min = 1, .max = INT64_C(1) << 40, .offset = offsetof(struct fzmq_cfg, max_message_size),
+      .help = "Largest message in bytes: bigger ones are refused on publish, and a "
+              "peer that sends one is disconnected." },
+    { 0 }
+};
+
+/* One subscribed topic prefix seen on an XPUB socket and how many
+ * subscribers asked for it. */
+struct fzmq_topic {
+    char *topic;
+    size_t len;
+    long count;
+};
+
+/* One libzmq socket with the monitor that tracks its peers. */
+struct fzmq_sock {
+    struct fzmq_sock *next;
+    char *endpoint;
+    void *sock;
+    void *mon;
+    bool bound;
+    bool down_logged;     /* the current outage was logged once */
+    long peers;           /* completed handshakes minus disconnects */
+    uint64_t handshakes;
+    struct fzmq_topic *topics;  /* XPUB only */
+    size_t n_topics;
+};
+
+/* A received message, lent to the caller. One allocation holds the struct,
+ * the header array and every byte the ferry_msg points at. */
+struct fzmq_rmsg {
+    struct ferry_msg m;
+    struct fzmq_rmsg *prev, *next;  /* p->lent, or p->requeue (next only) */
+};
+
+struct fzmq {
+    const struct fzmq_cfg *cfg;
+    void *ctx;
+    bool producer_binds;
+    bool consumer_binds;
+    unsigned mon_seq;
+    struct fzmq_sock *out;        /* publishing sockets, one per endpoint */
+    struct fzmq_sock *in;         /* the subscription */
+    char *sub_dest;
+    size_t sub_dest_len;
+    struct fzmq_rmsg *lent;       /* handed out, loan not ended */
+    struct fzmq_rmsg *requeue_head, *requeue_tail;  /* nacked with requeue */
+    uint64_t reconnects, published, received;
+    uint64_t dropped;             /* malformed messages from peers */
+};
+
+/* ---------------------------------------------------------------------- */
+
+/* The one place that turns libzmq errno values into ferry statuses. */
+static int fzmq_status(int err)
+{
+    switch (err) {
+    case 0:
+        return FERRY_OK;
+    case EAGAIN:
+    case EINTR:
+    case ENOMEM:
+    case EMTHREAD:
+        return FERRY_E_AGAIN;
+    case EADDRINUSE:       /* a previous owner may still be exiting */
+    case EHOSTUNREACH:
+    case ECONNREFUSED:
+    case ENETDOWN:
+    case ENOTCONN:
+        return FERRY_E_NOCONN;
+    case EINVAL:
+    case EPROTONOSUPPORT:
+    case ENOCOMPATPROTO:
+    case EADDRNOTAVAIL:
+    case ENODEV:
+    case ENOENT:
+    case EACCES:
+        return FERRY_E_CONFIG;
+    case EMSGSIZE:
+        return FERRY_E_TOOBIG;
+    case ENOTSUP:
+    case EFSM:
+        return FERRY_E_NOTSUP;
+    default:               /* ETERM, ENOTSOCK, EFAULT and the unknown */
+        return FERRY_E_FATAL;
+    }
+}
+
+static char fzmq_version_buf[32];
+static once_flag fzmq_version_once = ONCE_FLAG_INIT;
+
+static void fzmq_lib_version_init(void)
+{
+    int major, minor, patch;
+    zmq_version(&major, &minor, &patch);
+    snprintf(fzmq_version_buf, sizeof fzmq_version_buf, "libzmq %d.%d.%d",
+             major, minor, patch);
+}
+
+static const char *fzmq_lib_version(void)
+{
+    call_once(&fzmq_version_once, fzmq_lib_version_init);
+    return fzmq_version_buf;
+}
+
+static int64_t fzmq_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before deadline (-1: none), as zmq_poll wants them. */
+static long fzmq_left(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - fzmq_now_ms();
+    return left > 0 ? (long)left : 0;
+}
+
+/* Endpoints are checked in open() so a typo is a configuration error, not
+ * a reconnect loop. */
+static bool fzmq_endpoint_ok(const char *ep)
+{
+    static const char *const known[] = { "tcp", "ipc", "inproc", "pgm", "epgm",
+                                         "tipc", "vmci", "ws", "wss", "norm" };
+    const char *sep = ep ? strstr(ep, "://") : NULL;
+    if (!sep || sep == ep || sep[3] == '\0')
+        return false;
+    size_t len = (size_t)(sep - ep);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strlen(known[i]) != len || memcmp(known[i], ep, len) != 0)
+            continue;
+        /* zmq_has() answers only for the optional transports. */
+        return i < 3 || zmq_has(known[i]);
+    }
+    return false;
+}
+
+static const char *fzmq_endpoint_for(struct ferry_conn *c, const char *dest)
+{
+    struct fzmq *p = c->priv;
+    size_t plen = strlen(FZMQ_ENDPOINT_PREFIX);
+    for (size_t i = 0; i < c->n_passthru; i++) {
+        const char *k = c->passthru[i].key;
+        if (strncmp(k, FZMQ_ENDPOINT_PREFIX, plen) == 0 && strcmp(k + plen, dest) == 0)
+            return c->passthru[i].value;
+    }
+    return p->cfg->endpoint;
+}
+
+static const char *fzmq_pattern_name(const struct fzmq *p)
+{
+    return p->cfg->pattern == FZMQ_PUBSUB ? "pubsub" : "pipeline";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Sockets and their monitors */
+
+static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
+                             const char *topic, size_t len, long delta)
+{
+    for (size_t i = 0; i < s->n_topics; i++) {
+        if (s->topics[i].len == len && memcmp(s->topics[i].topic, topic, len) == 0) {
+            s->topics[i].count += delta;
+            return;
+        }
+    }
+    if (delta < 0)
+        return;
+    struct fzmq_topic *t = realloc(s->topics, (s->n_topics + 1) * sizeof *t);
+    char *copy = malloc(len + 1);   /* freed in fzmq_sock_free() */
+    if (!t || !copy) {
+        if (t)
+            s->topics = t;
+        free(copy);
+        ferry_log_warn(c, "subscription not tracked endpoint=%s error=\"out of memory\"",
+                       s->endpoint);
+        return;
+    }
+    memcpy(copy, topic, len);
+    copy[len] = '\0';
+    s->topics = t;              /* freed in fzmq_sock_free() */
+    s->topics[s->n_topics++] = (struct fzmq_topic){ copy, len, delta };
+}
+
+static bool fzmq_has_subscriber(const struct fzmq_sock *s, const char *dest)
+{
+    size_t dlen = strlen(dest);
+    for (size_t i = 0; i < s->n_topics; i++)
+        if (s->topics[i].count > 0 && s->topics[i].len <= dlen &&
+            memcmp(s->topics[i].topic, dest, s->topics[i].len) == 0)
+            return true;
+    return false;
+}
+
+/* Read what libzmq reported since the last call, without blocking: monitor
+ * events (peers, reconnects) and, on XPUB, subscriptions. */
+static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
+{
+    struct fzmq *p = c->priv;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, s->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&ev) >= 6)
+            memcpy(&event, zmq_msg_data(&ev), sizeof event);
+        zmq_msg_close(&ev);
+        zmq_msg_init(&addr);
+        zmq_msg_recv(&addr, s->mon, 0);   /* the second frame always follows */
+        zmq_msg_close(&addr);
+
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            s->peers++;
+            s->handshakes++;
+            if (!s->bound && s->handshakes > 1)
+                p->reconnects++;
+            if (s->down_logged)
+                ferry_log_info(c, "reconnected endpoint=%s", s->endpoint);
+            else
+                ferry_log_debug(c, "peer connected endpoint=%s peers=%ld",
+                                s->endpoint, s->peers);
+            s->down_logged = false;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            if (s->peers > 0)
+                s->peers--;
+            if (!s->bound && s->peers == 0 && !s->down_logged) {
+                ferry_log_warn(c, "connection lost endpoint=%s retry_in=%" PRId64 "ms",
+                               s->endpoint, p->cfg->reconnect_min_ms);
+                s->down_logged = true;
+            } else {
+                ferry_log_debug(c, "peer left endpoint=%s peers=%ld", s->endpoint, s->peers);
+            }
+        }
+    }
+
+    if (p->cfg->pattern != FZMQ_PUBSUB || s == p->in)
+        return;
+    for (;;) {
+        zmq_msg_t sub;
+        zmq_msg_init(&sub);
+        if (zmq_msg_recv(&sub, s->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&sub);
+            break;
+        }
+        const char *d = zmq_msg_data(&sub);
+        size_t len = zmq_msg_size(&sub);
+        if (len >= 1 && (d[0] == 0 || d[0] == 1))
+            fzmq_topic_count(c, s, d + 1, len - 1, d[0] == 1 ? 1 : -1);
+        zmq_msg_close(&sub);
+    }
+}
+
+static void fzmq_sock_free(struct fzmq_sock *s)
+{
+    if (!s)
+        return;
+    if (s->sock) {
+        zmq_socket_monitor(s->sock, NULL, 0);
+        zmq_close(s->sock);
+    }
+    if (s->mon)
+        zmq_close(s->mon);
+    for (size_t i = 0; i < s->n_topics; i++)
+        free(s->topics[i].topic);
+    free(s->topics);
+    free(s->endpoint);
+    free(s);
+}
+
+static int fzmq_setopt(struct ferry_conn *c, void *sock, int opt, const char *name,
+                       const void *val, size_t len)
+{
+    if (zmq_setsockopt(sock, opt, val, len) == 0)
+        return FERRY_OK;
+    int err = errno;
+    return ferry_conn_fail(c, fzmq_status(err), "set socket option %s: %s", name,
+                           zmq_strerror(err));
+}
+
+/* Create a socket of type for endpoint, with its monitor, then bind or
+ * connect it. On success *out owns everything (freed in fzmq_sock_free()). */
+static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
+                          bool bind, struct fzmq_sock **out)
+{
+    struct fzmq *p = c->priv;
+    const struct fzmq_cfg *cfg = p->cfg;
+    int st;
+    struct fzmq_sock *s = calloc(1, sizeof *s);   /* freed in fzmq_sock_free() */
+    if (!s)
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    s->bound = bind;
+    s->endpoint = strdup(endpoint);
+    s->sock = zmq_socket(p->ctx, type);
+    if (!s->endpoint || !s->sock) {
+        int err = s->sock ? ENOMEM : errno;
+        fzmq_sock_free(s);
+        return ferry_conn_fail(c, fzmq_status(err), "create socket endpoint=%s: %s",
+                               endpoint, zmq_strerror(err));
+    }
+
+    bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB;
+    int linger = sending ? (int)cfg->linger_ms : 0;
+    int ivl = (int)cfg->reconnect_min_ms;
+    int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms
+                            ? cfg->reconnect_max_ms : cfg->reconnect_min_ms);
+    int sndhwm = (int)cfg->send_hwm, rcvhwm = (int)cfg->receive_hwm;
+    int64_t maxmsg = cfg->max_message_size;
+    int one = 1;
+    if ((st = fzmq_setopt(c, s->sock, ZMQ_LINGER, "linger", &linger, sizeof linger)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_RECONNECT_IVL, "reconnect_min", &ivl, sizeof ivl)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_RECONNECT_IVL_MAX, "reconnect_max",
+                          &ivl_max, sizeof ivl_max)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_SNDHWM, "send_hwm", &sndhwm, sizeof sndhwm)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_RCVHWM, "receive_hwm", &rcvhwm, sizeof rcvhwm)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size",
+                          &maxmsg, sizeof maxmsg)) ||
+        /* Queue only on completed connections: while the peer is down,
+         * publish says so instead of filling a pipe nobody drains. Not on
+         * SUB: libzmq 4.3.4 then never sends the subscription. */
+        (sending &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+        (type == ZMQ_XPUB &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser",
+                           &one, sizeof one)))) {
+        fzmq_sock_free(s);
+        return st;
+    }
+
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://fzmq-monitor-%u", ++p->mon_seq);
+    if (zmq_socket_monitor(s->sock, mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        !(s->mon = zmq_socket(p->ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(s->mon, ZMQ_LINGER, &(int){ 0 }, sizeof(int)) != 0 ||
+        zmq_connect(s->mon, mon_ep) != 0) {
+        int err = errno;
+        fzmq_sock_free(s);
+        return ferry_conn_fail(c, fzmq_status(err), "monitor socket endpoint=%s: %s",
+                               endpoint, zmq_strerror(err));
+    }
+
+    if ((bind ? zmq_bind(s->sock, endpoint) : zmq_connect(s->sock, endpoint)) != 0) {
+        int err = errno;
+        fzmq_sock_free(s);
+        return ferry_conn_fail(c, fzmq_status(err), "%s failed endpoint=%s error=\"%s\"",
+                               bind ? "bind" : "connect", endpoint, zmq_strerror(err));
+    }
+    ferry_log_debug(c, "socket ready endpoint=%s mode=%s", endpoint, bind ? "bind" : "connect");
+    *out = s;
+    return FERRY_OK;
+}
+
+/* Whether a publish to dest on s can reach anyone now. */
+static bool fzmq_can_send(const struct fzmq *p, const struct fzmq_sock *s, const char *dest)
+{
+    if (p->cfg->pattern == FZMQ_PUBSUB && s->bound)
+        return fzmq_has_subscriber(s, dest);
+    return s->peers > 0;
+}
+
+/* The publishing socket for dest's endpoint, created on first use. A new
+ * socket waits up to connect_timeout for a peer, so that a short-lived
+ * producer's first message is not refused while the connection forms. */
+static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_sock **out)
+{
+    struct fzmq *p = c->priv;
+    const char *ep = fzmq_endpoint_for(c, dest);
+    for (struct fzmq_sock *s = p->out; s; s = s->next) {
+        if (strcmp(s->endpoint, ep) == 0) {
+            *out = s;
+            fzmq_upkeep(c, s);
+            return FERRY_OK;
+        }
+    }
+    struct fzmq_sock *s;
+    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_XPUB : ZMQ_PUSH;
+    int st = fzmq_sock_open(c, type, ep, p->producer_binds, &s);
+    if (st != FERRY_OK)
+        return st;
+    s->next = p->out;
+    p->out = s;
+
+    int64_t deadline = fzmq_now_ms() + p->cfg->connect_timeout_ms;
+    zmq_pollitem_t items[2] = { { s->mon, 0, ZMQ_POLLIN, 0 }, { s->sock, 0, ZMQ_POLLIN, 0 } };
+    int n_items = type == ZMQ_XPUB ? 2 : 1;
+    for (fzmq_upkeep(c, s); !fzmq_can_send(p, s, dest); fzmq_upkeep(c, s)) {
+        long left = fzmq_left(deadline);
+        if (left == 0 || zmq_poll(items, n_items, left) < 0)
+            break;
+    }
+    *out = s;
+    return FERRY_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Operations */
+
+static void fzmq_rmsg_unlink(struct fzmq *p, struct fzmq_rmsg *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        p->lent = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void fzmq_close(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    if (!p)
+        return;
+    while (p->lent) {
+        struct fzmq_rmsg *r = p->lent;
+        fzmq_rmsg_unlink(p, r);
+        free(r);
+    }
+    while (p->requeue_head) {
+        struct fzmq_rmsg *r = p->requeue_head;
+        p->requeue_head = r->next;
+        free(r);
+    }
+    fzmq_sock_free(p->in);
+    while (p->out) {
+        struct fzmq_sock *s = p->out;
+        p->out = s->next;
+        fzmq_sock_free(s);
+    }
+    /* Blocks up to linger while queued messages reach their peers. */
+    if (p->ctx)
+        zmq_ctx_term(p->ctx);
+    free(p->sub_dest);
+    free(p);
+    c->priv = NULL;
+}
+
+static int fzmq_open(struct ferry_conn *c)
+{
+    const struct fzmq_cfg *cfg = c->cfg;
+    if (!cfg->endpoint || !fzmq_endpoint_ok(cfg->endpoint))
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "bad endpoint \"%s\": expected TRANSPORT://ADDRESS with a "
+                               "transport this libzmq supports (tcp, ipc, ...)",
+                               cfg->endpoint ? cfg->endpoint : "");
+    size_t plen = strlen(FZMQ_ENDPOINT_PREFIX);
+    for (size_t i = 0; i < c->n_passthru; i++) {
+        const struct ferry_kv *kv = &c->passthru[i];
+        if (strncmp(kv->key, FZMQ_ENDPOINT_PREFIX, plen) != 0 || kv->key[plen] == '\0')
+            return ferry_conn_fail(c, FERRY_E_CONFIG, "bad option %s: expected endpoint.NAME",
+                                   kv->key);
+        if (!kv->value || !fzmq_endpoint_ok(kv->value))
+            return ferry_conn_fail(c, FERRY_E_CONFIG,
+                                   "bad endpoint \"%s\" for %s: expected TRANSPORT://ADDRESS",
+                                   kv->value ? kv->value : "", kv->key);
+    }
+
+    struct fzmq *p = calloc(1, sizeof *p);   /* freed in fzmq_close() */
+    if (!p)
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    p->cfg = cfg;
+    p->producer_binds = cfg->bind == FZMQ_BIND_PRODUCER ||
+                        (cfg->bind == FZMQ_BIND_AUTO && cfg->pattern == FZMQ_PUBSUB);
+    p->consumer_binds = !p->producer_binds;
+    p->ctx = zmq_ctx_new();                  /* terminated in fzmq_close() */
+    if (!p->ctx) {
+        int err = errno;
+        free(p);
+        return ferry_conn_fail(c, fzmq_status(err), "zmq_ctx_new: %s", zmq_strerror(err));
+    }
+    c->priv = p;
+
+    /* Nothing is stored, confirmed or acknowledged by a peer: clear every
+     * promise this pattern cannot keep. */
+    uint32_t keep = FERRY_CAP_KEY_ORDER;
+    if (cfg->pattern == FZMQ_PUBSUB)
+        keep |= FERRY_CAP_FANOUT;
+    else if (p->producer_binds)
+        keep = FERRY_CAP_GROUPS;   /* round robin: order per key is lost across consumers */
+    c->caps &= keep;
+
+    ferry_log_info(c, "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s",
+                   fzmq_lib_version(), fzmq_pattern_name(p), cfg->endpoint,
+                   p->producer_binds ? "producer" : "consumer");
+    return FERRY_OK;
+}
+
+static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
+{
+    return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
+}
+
+static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
+{
+    struct fzmq *p = c->priv;
+    if (!m->dest || !*m->dest)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "publish without a destination");
+    if (m->n_headers > FZMQ_MAX_HEADERS)
+        return ferry_conn_fail(c, FERRY_E_TOOBIG, "%zu headers, at most %d",
+                               m->n_headers, FZMQ_MAX_HEADERS);
+    uint64_t size = (uint64_t)m->body_len + m->key_len + strlen(m->dest);
+    for (size_t i = 0; i < m->n_headers; i++)
+        size += strlen(m->headers[i].name) + m->headers[i].value_len;
+    if (size > (uint64_t)p->cfg->max_message_size)
+        return ferry_conn_fail(c, FERRY_E_TOOBIG,
+                               "message of %" PRIu64 " bytes, max_message_size is %" PRId64,
+                               size, p->cfg->max_message_size);
+
+    struct fzmq_sock *s;
+    int st = fzmq_out_sock(c, m->dest, &s);
+    if (st != FERRY_OK)
+        return st;
+    if (!fzmq_can_send(p, s, m->dest)) {
+        if (p->cfg->pattern == FZMQ_PUBSUB && s->bound) {
+            /* Fan-out with nobody listening: nothing to deliver to, as
+             * with an exchange that has no queue bound. */
+            p->published++;
+            ferry_log_debug(c, "no subscriber dest=%s endpoint=%s", m->dest, s->endpoint);
+            ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+            return FERRY_OK;
+        }
+        if (!s->bound && !s->down_logged) {
+            ferry_log_warn(c, "not connected endpoint=%s retry_in=%" PRId64 "ms",
+                           s->endpoint, p->cfg->reconnect_min_ms);
+            s->down_logged = true;
+        }
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "%s endpoint=%s dest=%s",
+                               s->bound ? "no consumer connected" : "not connected",
+                               s->endpoint, m->dest);
+    }
+
+    /* Frames: dest, key, body, then one name/value pair per header. libzmq
+     * delivers a multipart message whole or not at all, and accepts the
+     * remaining frames once it has taken the first. */
+    if (fzmq_send_frame(s->sock, m->dest, strlen(m->dest), 1) < 0) {
+        int err = errno;
+        return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"",
+                               m->dest, err == EAGAIN ? "send queue full (send_hwm)"
+                                                      : zmq_strerror(err));
+    }
+    int rc = fzmq_send_frame(s->sock, m->key, m->key ? m->key_len : 0, 1);
+    if (rc >= 0)
+        rc = fzmq_send_frame(s->sock, m->body, m->body_len, m->n_headers > 0);
+    for (size_t i = 0; rc >= 0 && i < m->n_headers; i++) {
+        const struct ferry_header *h = &m->headers[i];
+        rc = fzmq_send_frame(s->sock, h->name, strlen(h->name), 1);
+        if (rc >= 0)
+            rc = fzmq_send_frame(s->sock, h->value, h->value_len, i + 1 < m->n_headers);
+    }
+    if (rc < 0) {
+        int err = errno;
+        return ferry_conn_fail(c, FERRY_E_FATAL, "publish failed mid-message dest=%s error=\"%s\"",
+                               m->dest, zmq_strerror(err));
+    }
+    p->published++;
+    /* No peer acknowledges anything: handing the message to libzmq is as
+     * far as this transport can vouch for it. */
+    ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+    return FERRY_OK;
+}
+
+static int fzmq_flush(struct ferry_conn *c, int timeout_ms)
+{
+    (void)c;
+    (void)timeout_ms;
+    /* Every accepted message was reported in publish(); nothing is pending. */
+    return FERRY_OK;
+}
+
+static int fzmq_subscribe(struct ferry_conn *c, const char *dest, const char *group)
+{
+    struct fzmq *p = c->priv;
+    if (p->in)
+        return ferry_conn_fail(c, FERRY_E_NOTSUP, "already subscribed to %s", p->sub_dest);
+    if (!dest || !*dest)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "subscribe without a destination");
+    bool named = group && *group;
+    if (named && !(c->caps & FERRY_CAP_GROUPS))
+        ferry_log_info(c, "group has no effect pattern=%s group=%s reason=\"%s\"",
+                       fzmq_pattern_name(p),
+                       group, p->cfg->pattern == FZMQ_PUBSUB
+                                  ? "every subscriber gets every message"
+                                  : "one consumer binds the endpoint");
+    else if (!named && (c->caps & FERRY_CAP_GROUPS))
+        ferry_log_info(c, "private subscription shares work dest=%s reason=\"pipeline "
+                       "consumers of one endpoint always split the stream\"", dest);
+
+    p->sub_dest = strdup(dest);   /* freed in fzmq_close() */
+    if (!p->sub_dest)
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    p->sub_dest_len = strlen(dest);
+    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_SUB : ZMQ_PULL;
+    int st = fzmq_sock_open(c, type, fzmq_endpoint_for(c, dest), p->consumer_binds, &p->in);
+    if (st == FERRY_OK && type == ZMQ_SUB)
+        st = fzmq_setopt(c, p->in->sock, ZMQ_SUBSCRIBE, "subscribe", dest, p->sub_dest_len);
+    if (st != FERRY_OK) {
+        fzmq_sock_free(p->in);
+        p->in = NULL;
+        free(p->sub_dest);
+        p->sub_dest = NULL;
+        return st;
+    }
+    ferry_log_info(c, "subscribed dest=%s endpoint=%s", dest, p->in->endpoint);
+    return FERRY_OK;
+}
+
+static void fzmq_warn_dropped(struct ferry_conn *c, const char *why)
+{
+    struct fzmq *p = c->priv;
+    uint64_t n = ++p->dropped;
+    /* Log the 1st, 10th, 100th, ...: a misbehaving peer cannot flood the log. */
+    while (n % 10 == 0)
+        n /= 10;
+    if (n == 1)
+        ferry_log_warn(c, "message dropped reason=\"%s\" dropped=%" PRIu64, why, p->dropped);
+}
+
+/* Build one lent message from frames. Returns 1 with *out set, 0 when the
+ * message is not ours or malformed (dropped), or a ferry status < 0. */
+static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq_rmsg **out)
+{
+    struct fzmq *p = c->priv;
+    /* 1 frame: body; 2: dest, body; 3 or more: dest, key, body, name/value pairs. */
+    size_t i_dest = n >= 2 ? 0 : SIZE_MAX, i_key = n >= 3 ? 1 : SIZE_MAX;
+    size_t i_body = n == 1 ? 0 : n == 2 ? 1 : 2;
+    size_t n_hdr = n > 3 ? (n - 3) / 2 : 0;
+    if (n > 3 && (n - 3) % 2 != 0) {
+        fzmq_warn_dropped(c, "header frame without a value");
+        return 0;
+    }
+    const char *dest = i_dest == SIZE_MAX ? p->sub_dest : zmq_msg_data(&fr[i_dest]);
+    size_t dest_len = i_dest == SIZE_MAX ? p->sub_dest_len : zmq_msg_size(&fr[i_dest]);
+    if (p->cfg->pattern == FZMQ_PUBSUB &&
+        (dest_len != p->sub_dest_len || memcmp(dest, p->sub_dest, dest_len) != 0))
+        return 0;   /* a longer topic that only shares our prefix */
+
+    size_t total = sizeof(struct fzmq_rmsg) + n_hdr * sizeof(struct ferry_header);
+    total += dest_len + 1 + zmq_msg_size(&fr[i_body]) + 1;
+    if (i_key != SIZE_MAX)
+        total += zmq_msg_size(&fr[i_key]) + 1;
+    for (size_t i = 3; i < n; i++)
+        total += zmq_msg_size(&fr[i]) + 1;
+    /* freed in fzmq_ack(), fzmq_nack(), fzmq_release() or fzmq_close() */
+    struct fzmq_rmsg *r = calloc(1, total);
+    if (!r)
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %zu-byte message", total);
+    struct ferry_header *hdrs = (struct ferry_header *)(r + 1);
+    char *w = (char *)(hdrs + n_hdr);
+
+    /* Each field is copied NUL-terminated so text can be printed as is. */
+#define FZMQ_COPY(dst, src, len) \
+    do { memcpy(w, (src), (len)); (dst) = w; w += (len); *w++ = '\0'; } while (0)
+    FZMQ_COPY(r->m.dest, dest, dest_len);
+    FZMQ_COPY(r->m.body, zmq_msg_data(&fr[i_body]), zmq_msg_size(&fr[i_body]));
+    r->m.body_len = zmq_msg_size(&fr[i_body]);
+    if (i_key != SIZE_MAX && zmq_msg_size(&fr[i_key]) > 0) {
+        FZMQ_COPY(r->m.key, zmq_msg_data(&fr[i_key]), zmq_msg_size(&fr[i_key]));
+        r->m.key_len = zmq_msg_size(&fr[i_key]);
+    }
+    for (size_t h = 0; h < n_hdr; h++) {
+        zmq_msg_t *name = &fr[3 + 2 * h], *val = &fr[4 + 2 * h];
+        FZMQ_COPY(hdrs[h].name, zmq_msg_data(name), zmq_msg_size(name));
+        FZMQ_COPY(hdrs[h].value, zmq_msg_data(val), zmq_msg_size(val));
+        hdrs[h].value_len = zmq_msg_size(val);
+    }
+#undef FZMQ_COPY
+    r->m.headers = n_hdr ? hdrs : NULL;
+    r->m.n_headers = n_hdr;
+    r->m.tag = ++p->received;
+    *out = r;
+    return 1;
+}
+
+/* Read one whole multipart message that is ready on the subscription.
+ * Returns 1 with *out set, 0 when it was dropped, FERRY_E_TIMEOUT when none
+ * is ready, or another status < 0. */
+static int fzmq_read_one(struct ferry_conn *c, struct fzmq_rmsg **out)
+{
+    struct fzmq *p = c->priv;
+    zmq_msg_t fr[3 + 2 * FZMQ_MAX_HEADERS], extra;
+    size_t n = 0;
+    int more = 1, err = 0;
+    bool too_many = false;
+    while (more) {
+        /* Frames beyond the limit are read into extra and discarded, so the
+         * next read starts at the next message. */
+        too_many = n == sizeof fr / sizeof fr[0];
+        zmq_msg_t *f = too_many ? &extra : &fr[n];
+        zmq_msg_init(f);
+        if (zmq_msg_recv(f, p->in->sock, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            err = errno;
+            zmq_msg_close(f);
+            break;
+        }
+        more = zmq_msg_more(f);
+        if (too_many)
+            zmq_msg_close(f);
+        else
+            n++;
+    }
+    int rc;
+    if (n == 0 && err == EAGAIN)
+        rc = FERRY_E_TIMEOUT;
+    else if (too_many && !err) {
+        fzmq_warn_dropped(c, "more than 256 headers");
+        rc = 0;
+    } else if (err)
+        rc = ferry_conn_fail(c, fzmq_status(err), "receive failed dest=%s error=\"%s\"",
+                             p->sub_dest, zmq_strerror(err));
+    else
+        rc = fzmq_build(c, fr, n, out);
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&fr[i]);
+    return rc;
+}
+
+static void fzmq_lend(struct fzmq *p, struct fzmq_rmsg *r)
+{
+    r->prev = NULL;
+    r->next = p->lent;
+    if (p->lent)
+        p->lent->prev = r;
+    p->lent = r;
+}
+
+static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max,
+                        size_t *n, int timeout_ms)
+{
+    struct fzmq *p = c->priv;
+    *n = 0;
+    if (!p->in)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
+    if (max == 0)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "receive of at most 0 messages");
+
+    int64_t deadline = timeout_ms < 0 ? -1 : fzmq_now_ms() + timeout_ms;
+    for (;;) {
+        while (*n < max && p->requeue_head) {
+            struct fzmq_rmsg *r = p->requeue_head;
+            p->requeue_head = r->next;
+            if (!p->requeue_head)
+                p->requeue_tail = NULL;
+            fzmq_lend(p, r);
+            out[(*n)++] = &r->m;
+        }
+        while (*n < max) {
+            struct fzmq_rmsg *r = NULL;
+            int rc = fzmq_read_one(c, &r);
+            if (rc == FERRY_E_TIMEOUT)
+                break;
+            if (rc < 0)
+                return *n > 0 ? FERRY_OK : rc;
+            if (rc == 1) {
+                fzmq_lend(p, r);
+                out[(*n)++] = &r->m;
+            }
+        }
+        fzmq_upkeep(c, p->in);
+        if (*n > 0)
+            return FERRY_OK;
+        long left = fzmq_left(deadline);
+        if (left == 0)
+            return ferry_conn_fail(c, FERRY_E_TIMEOUT, "no message within %d ms", timeout_ms);
+        zmq_pollitem_t items[2] = { { p->in->sock, 0, ZMQ_POLLIN, 0 },
+                                    { p->in->mon, 0, ZMQ_POLLIN, 0 } };
+        if (zmq_poll(items, 2, left) < 0 && errno != EINTR) {
+            int err = errno;
+            return ferry_conn_fail(c, fzmq_status(err), "poll failed dest=%s error=\"%s\"",
+                                   p->sub_dest, zmq_strerror(err));
+        }
+    }
+}
+
+static struct fzmq_rmsg *fzmq_loan(struct ferry_msg *m)
+{
+    return (struct fzmq_rmsg *)m;   /* m is the first member */
+}
+
+static int fzmq_ack(struct ferry_conn *c, struct ferry_msg *m)
+{
+    struct fzmq_rmsg *r = fzmq_loan(m);
+    fzmq_rmsg_unlink(c->priv, r);
+    free(r);
+    return FERRY_OK;
+}
+
+static int fzmq_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
+{
+    struct fzmq *p = c->priv;
+    struct fzmq_rmsg *r = fzmq_loan(m);
+    fzmq_rmsg_unlink(p, r);
+    if (requeue) {
+        /* No peer keeps a copy, so the requeue is local to this connection:
+         * receive() hands the message out again first. */
+        r->m.redelivered = 1;
+        if (p->requeue_tail)
+            p->requeue_tail->next = r;
+        else
+            p->requeue_head = r;
+        p->requeue_tail = r;
+        return FERRY_OK;
+    }
+    ferry_log_debug(c, "message dropped (nack) dest=%s reason=\"%s\"", r->m.dest,
+                    reason ? reason : "");
+    free(r);
+    return FERRY_OK;
+}
+
+static void fzmq_release(struct ferry_conn *c, struct ferry_msg *m)
+{
+    fzmq_ack(c, m);
+}
+
+static void fzmq_health_waiting(struct ferry_health *out, const struct fzmq_sock *s)
+{
+    if (out->state != FERRY_HEALTH_CONNECTED)
+        return;
+    out->state = FERRY_HEALTH_CONNECTING;
+    snprintf(out->reason, sizeof out->reason, "%s endpoint=%s",
+             s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
+}
+
+static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
+{
+    struct fzmq *p = c->priv;
+    memset(out, 0, sizeof *out);
+    out->state = FERRY_HEALTH_CONNECTED;
+    /* A connecting side without a peer, or a pipeline producer without a
+     * consumer, cannot move messages; a bound consumer or a bound
+     * publisher simply has nobody to serve yet. */
+    for (struct fzmq_sock *s = p->out; s; s = s->next) {
+        fzmq_upkeep(c, s);
+        if (s->peers == 0 && (!s->bound || p->cfg->pattern == FZMQ_PIPELINE))
+            fzmq_health_waiting(out, s);
+    }
+    if (p->in) {
+        fzmq_upkeep(c, p->in);
+        if (p->in->peers == 0 && !p->in->bound)
+            fzmq_health_waiting(out, p->in);
+    }
+    out->reconnects = p->reconnects;
+    out->published = p->published;
+    out->confirmed = p->published;
+    out->received = p->received;
+    return FERRY_OK;
+}
+
+static const struct ferry_transport_ops fzmq_ops = {
+    .open = fzmq_open,
+    .close = fzmq_close,
+    .publish = fzmq_publish,
+    .flush = fzmq_flush,
+    .subscribe = fzmq_subscribe,
+    .receive = fzmq_receive,
+    .ack = fzmq_ack,
+    .nack = fzmq_nack,
+    .release = fzmq_release,
+    .health = fzmq_health,
+};
+
+#define ferry_descriptor zmq_LTX_ferry_descriptor
+const struct ferry_transport ferry_descriptor = {
+    .abi = FERRY_TRANSPORT_ABI,
+    .size = sizeof(struct ferry_transport),
+    .name = "zmq",
+    .summary = "ZeroMQ, brokerless, through libzmq (pipeline or pubsub)",
+    .lib_version = fzmq_lib_version,
+    .caps = FERRY_CAP_GROUPS | FERRY_CAP_KEY_ORDER | FERRY_CAP_FANOUT,
+    .options = fzmq_options,
+    .cfg_size = sizeof(struct fzmq_cfg),
+    .ops = &fzmq_ops,
+};
