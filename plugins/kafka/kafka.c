@@ -23,6 +23,8 @@
 /* QUEUE_FULL: poll this often, this many times, before FERRY_E_AGAIN. */
 #define FKAFKA_FULL_POLL_MS 10
 #define FKAFKA_FULL_TRIES 20
+/* message.max.bytes counts record and batch framing too. */
+#define FKAFKA_RECORD_OVERHEAD 65536
 /* Repeated broker errors are logged at most once per interval. */
 #define FKAFKA_LOG_EVERY_MS 10000
 
@@ -101,7 +103,7 @@ static const struct ferry_option fkafka_options[] = {
     { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "1MiB", .min = 1000,
       .max = 1000000000,
       .offset = offsetof(struct fkafka_cfg, max_message_size),
-      .help = "Largest message (key, headers and body) this connection sends, in bytes." },
+      .help = "Largest message body this connection sends, in bytes (key, headers and framing may add 64 KiB)." },
     { .name = "close_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 0,
       .max = 600000,
       .offset = offsetof(struct fkafka_cfg, close_timeout_ms),
@@ -149,6 +151,8 @@ struct fkafka {
     struct fkafka_reject_wait *reject_wait;
 
     bool private_sub;
+    bool joined;                 /* a group member got its first assignment */
+    uint64_t revokes;            /* rebalances that took partitions away */
     struct fkafka_track track;
     struct fkafka_lent *lent;    /* messages on loan */
     int64_t next_commit_ms;
@@ -359,6 +363,7 @@ static void fkafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 ferry_log_error(p->c, "out of memory tracking partition dest=%s partition=%"
                                 PRId32, parts->elems[i].topic, parts->elems[i].partition);
         ferry_log_info(p->c, "partitions assigned count=%d", parts->cnt);
+        p->joined = true;
         if (coop)
             e = rd_kafka_incremental_assign(rk, parts);
         else
@@ -368,6 +373,7 @@ static void fkafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* Commit what was acked before the partitions go to someone else;
          * loans from them end without effect (the new owner re-reads them). */
         fkafka_commit(p, true);
+        p->revokes++;
         for (int i = 0; i < parts->cnt; i++) {
             struct fkafka_tp *tp = fkafka_track_find(&p->track, parts->elems[i].topic,
                                                      parts->elems[i].partition);
@@ -605,7 +611,8 @@ static int fkafka_build_conf(struct fkafka *p)
     if (!st)
         st = fkafka_set(c, base, "log.queue", "true");
     if (!st)
-        st = fkafka_set_int(c, base, "message.max.bytes", cfg->max_message_size);
+        st = fkafka_set_int(c, base, "message.max.bytes",
+                            cfg->max_message_size + FKAFKA_RECORD_OVERHEAD);
     rd_kafka_conf_set_opaque(base, p);
     rd_kafka_conf_set_error_cb(base, fkafka_error_cb);
     rd_kafka_conf_set_log_cb(base, fkafka_log_cb);
@@ -868,6 +875,10 @@ static int fkafka_publish(struct ferry_conn *c, const struct ferry_msg *m)
     struct fkafka *p = c->priv;
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish: no destination");
+    if (m->body_len > (size_t)p->cfg->max_message_size)
+        return ferry_conn_fail(c, FERRY_E_TOOBIG, "publish to %s: body of %zu bytes exceeds "
+                               "max_message_size (%" PRId64 ")", m->dest, m->body_len,
+                               p->cfg->max_message_size);
     int st = fkafka_producer(p);
     if (st)
         return st;
@@ -1064,6 +1075,29 @@ static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm
     return l;
 }
 
+static bool fkafka_stale(const struct fkafka_lent *l)
+{
+    return !l->tp->assigned || l->tp->gen != l->gen;
+}
+
+/* A rebalance inside this receive took partitions away: messages from them
+ * were never handed out, so drop them quietly (their new owner reads them)
+ * instead of lending messages whose ack could not count. */
+static void fkafka_drop_stale(struct fkafka *p, struct ferry_msg **out, size_t *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        struct fkafka_lent *l = (struct fkafka_lent *)out[i];
+        if (fkafka_stale(l)) {
+            fkafka_free_lent(p, l);
+            p->received--;
+        } else {
+            out[k++] = out[i];
+        }
+    }
+    *n = k;
+}
+
 static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max,
                           size_t *n, int timeout_ms)
 {
@@ -1075,6 +1109,7 @@ static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t m
         rd_kafka_poll(p->prod, 0);
     fkafka_commit_tick(p);
     int64_t deadline = fkafka_now_ms() + timeout_ms;
+    uint64_t revokes = p->revokes;
     while (*n < max) {
         int wait = 0;
         if (*n == 0) {
@@ -1114,16 +1149,13 @@ static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t m
         out[(*n)++] = &l->msg;
         p->received++;
     }
+    if (revokes != p->revokes)
+        fkafka_drop_stale(p, out, n);
     if (*n > 0) {
         fkafka_up(p);
         return FERRY_OK;
     }
     return ferry_conn_fail(c, FERRY_E_TIMEOUT, "no message within %dms", timeout_ms);
-}
-
-static bool fkafka_stale(const struct fkafka_lent *l)
-{
-    return !l->tp->assigned || l->tp->gen != l->gen;
 }
 
 static int fkafka_stale_fail(struct fkafka *p, struct fkafka_lent *l, const char *op)
@@ -1183,6 +1215,34 @@ static int fkafka_reject(struct fkafka *p, struct fkafka_lent *l, const char *re
     return FERRY_OK;
 }
 
+/* Consume l's partition again from l's offset (nack requeue, release). */
+static int fkafka_rewind(struct fkafka *p, struct fkafka_lent *l)
+{
+    struct fkafka_tp *tp = l->tp;
+    int64_t off = l->rkm->offset;
+    /* Already rewound to at or below off, and not yet back there: the
+     * partition is re-read from there anyway. */
+    bool sought = tp->awaiting && tp->seek_to <= off;
+    int64_t to = fkafka_tp_rewind(tp, off);
+    if (to < 0 || sought)
+        return FERRY_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, l->msg.dest, l->rkm->partition)->offset = to;
+    /* Synchronous, so messages fetched before the seek are dropped by
+     * librdkafka before the next receive. */
+    int st = FERRY_OK;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(p->cons, list, 5000);
+    rd_kafka_resp_err_t err = e ? rd_kafka_error_code(e) : list->elems[0].err;
+    if (err)
+        st = ferry_conn_fail(p->c, fkafka_status(err), "rewind %s[%" PRId32 "] to %" PRId64
+                             ": %s", l->msg.dest, l->rkm->partition, to,
+                             e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
+    if (e)
+        rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(list);
+    return st;
+}
+
 static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
                        const char *reason)
 {
@@ -1192,23 +1252,7 @@ static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
         return fkafka_stale_fail(p, l, "nack");
     int st = FERRY_OK;
     if (requeue) {
-        int64_t to = fkafka_tp_rewind(l->tp, l->rkm->offset);
-        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(list, l->msg.dest, l->rkm->partition)->offset = to;
-        /* Synchronous, so messages fetched before the seek are dropped by
-         * librdkafka before the next receive. */
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(p->cons, list, 5000);
-        if (e) {
-            st = ferry_conn_fail(c, fkafka_status(rd_kafka_error_code(e)), "nack %s[%" PRId32
-                                 "]@%" PRId64 ": seek: %s", l->msg.dest, l->rkm->partition,
-                                 to, rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        } else if (list->elems[0].err) {
-            st = ferry_conn_fail(c, fkafka_status(list->elems[0].err), "nack %s[%" PRId32
-                                 "]@%" PRId64 ": seek: %s", l->msg.dest, l->rkm->partition,
-                                 to, rd_kafka_err2str(list->elems[0].err));
-        }
-        rd_kafka_topic_partition_list_destroy(list);
+        st = fkafka_rewind(p, l);
     } else if (p->cfg->reject_topic) {
         st = fkafka_reject(p, l, reason);
         if (st == FERRY_OK)
@@ -1227,9 +1271,13 @@ static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
 static void fkafka_release(struct ferry_conn *c, struct ferry_msg *m)
 {
     struct fkafka *p = c->priv;
-    /* The offset stays lent in the tracker: nothing from it on is committed,
-     * so the message comes back after a restart or a rebalance. */
-    fkafka_free_lent(p, (struct fkafka_lent *)m);
+    struct fkafka_lent *l = (struct fkafka_lent *)m;
+    /* No decision: the partition is read again from this message on. If
+     * that fails, its offset stays uncommitted, so it comes back after a
+     * restart or a rebalance. */
+    if (!fkafka_stale(l) && fkafka_rewind(p, l) != FERRY_OK)
+        ferry_log_warn(c, "release could not rewind error=\"%s\"", c->err);
+    fkafka_free_lent(p, l);
 }
 
 static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
@@ -1239,6 +1287,11 @@ static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
     out->state = p->state;
     snprintf(out->reason, sizeof out->reason, "%s",
              p->state == FERRY_HEALTH_CONNECTED ? "" : p->reason);
+    if (out->state == FERRY_HEALTH_CONNECTED && p->cons && !p->private_sub && !p->joined) {
+        /* Not ready to consume before the group gave us partitions. */
+        out->state = FERRY_HEALTH_CONNECTING;
+        snprintf(out->reason, sizeof out->reason, "joining consumer group");
+    }
     out->reconnects = p->reconnects;
     out->inflight = p->outstanding;
     out->published = p->published;
