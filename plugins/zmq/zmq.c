@@ -115,6 +115,8 @@ struct fzmq {
     size_t sub_dest_len;
     struct fzmq_rmsg *lent;       /* handed out, loan not ended */
     struct fzmq_rmsg *requeue_head, *requeue_tail;  /* nacked with requeue */
+    uint64_t *settled;            /* tags accepted, report not yet made */
+    size_t n_settled, settled_head, settled_cap;
     uint64_t reconnects, published, received;
     uint64_t dropped;             /* malformed messages from peers */
 };
@@ -482,6 +484,18 @@ static void fzmq_rmsg_unlink(struct fzmq *p, struct fzmq_rmsg *r)
     r->prev = r->next = NULL;
 }
 
+/* Report the messages accepted since the last call. Reports are made
+ * after publish() has returned, so the caller has already recorded the
+ * message as accepted when its report arrives. A report may publish again:
+ * the head moves before each call. */
+static void fzmq_report_settled(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    while (p->settled_head < p->n_settled)
+        ferry_conn_delivered(c, p->settled[p->settled_head++], FERRY_OK, NULL);
+    p->settled_head = p->n_settled = 0;
+}
+
 static void fzmq_close(struct ferry_conn *c)
 {
     struct fzmq *p = c->priv;
@@ -507,6 +521,7 @@ static void fzmq_close(struct ferry_conn *c)
     if (p->ctx)
         zmq_ctx_term(p->ctx);
     free(p->sub_dest);
+    free(p->settled);
     free(p);
     c->priv = NULL;
 }
@@ -566,9 +581,26 @@ static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
     return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
 }
 
+/* Make room to note one more accepted message for fzmq_report_settled(),
+ * so that a message that went out always gets its report. */
+static int fzmq_settle_room(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    if (p->n_settled == p->settled_cap) {
+        size_t cap = p->settled_cap ? 2 * p->settled_cap : 64;
+        uint64_t *t = realloc(p->settled, cap * sizeof *t);   /* freed in fzmq_close() */
+        if (!t)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+        p->settled = t;
+        p->settled_cap = cap;
+    }
+    return FERRY_OK;
+}
+
 static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct fzmq *p = c->priv;
+    fzmq_report_settled(c);
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish without a destination");
     if (m->n_headers > FZMQ_MAX_HEADERS)
@@ -584,6 +616,8 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 
     struct fzmq_sock *s;
     int st = fzmq_out_sock(c, m->dest, &s);
+    if (st == FERRY_OK)   /* room for the report before the message goes out */
+        st = fzmq_settle_room(c);
     if (st != FERRY_OK)
         return st;
     if (!fzmq_can_send(p, s, m->dest)) {
@@ -592,7 +626,7 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
              * with an exchange that has no queue bound. */
             p->published++;
             ferry_log_debug(c, "no subscriber dest=%s endpoint=%s", m->dest, s->endpoint);
-            ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+            p->settled[p->n_settled++] = m->tag;
             return FERRY_OK;
         }
         if (!s->bound && !s->down_logged) {
@@ -631,15 +665,15 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     p->published++;
     /* No peer acknowledges anything: handing the message to libzmq is as
      * far as this transport can vouch for it. */
-    ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+    p->settled[p->n_settled++] = m->tag;
     return FERRY_OK;
 }
 
 static int fzmq_flush(struct ferry_conn *c, int timeout_ms)
 {
-    (void)c;
     (void)timeout_ms;
-    /* Every accepted message was reported in publish(); nothing is pending. */
+    /* libzmq has taken every accepted message; nothing more will be known. */
+    fzmq_report_settled(c);
     return FERRY_OK;
 }
 
@@ -804,6 +838,7 @@ static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max
 {
     struct fzmq *p = c->priv;
     *n = 0;
+    fzmq_report_settled(c);
     if (!p->in)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
     if (max == 0)
@@ -915,8 +950,9 @@ static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
             fzmq_health_waiting(out, p->in);
     }
     out->reconnects = p->reconnects;
+    out->inflight = p->n_settled - p->settled_head;
     out->published = p->published;
-    out->confirmed = p->published;
+    out->confirmed = p->published - out->inflight;
     out->received = p->received;
     return FERRY_OK;
 }
