@@ -1,1 +1,74 @@
-# tests
+# Tests: Check unit tests, the conformance suite, end-to-end scripts.
+# Each transport's tests live in tests/<transport>.mk.
+
+# Plugins built in this tree, for the loader test and the transport guard.
+FERRY_BUILT_PLUGINS =
+if HAVE_ZMQ
+FERRY_BUILT_PLUGINS += zmq
+endif
+if HAVE_AMQP
+FERRY_BUILT_PLUGINS += amqp
+endif
+if HAVE_KAFKA
+FERRY_BUILT_PLUGINS += kafka
+endif
+
+AM_TESTS_ENVIRONMENT = \
+	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
+	export FERRY_PLUGIN_PATH; \
+	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
+	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
+	FERRY_TEST_OWNER_PID=$${FERRY_TEST_OWNER_PID:-$$PPID}; export FERRY_TEST_OWNER_PID; \
+	FERRY_BINDIR='$(abs_top_builddir)'; export FERRY_BINDIR; \
+	FERRY_SRCDIR='$(abs_top_srcdir)'; export FERRY_SRCDIR; \
+	CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120}; export CK_DEFAULT_TIMEOUT;
+TEST_EXTENSIONS = .test
+TEST_LOG_COMPILER = $(SHELL)
+
+EXTRA_DIST += tests/lib.sh
+
+# Test-only plugins (never installed): an in-process broker and broken ones.
+TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
+check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
+	tests/plugins/nodesc.la tests/plugins/badopts.la
+tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
+tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
+tests_plugins_wrongabi_la_SOURCES = tests/plugins/wrongabi.c
+tests_plugins_wrongabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_nodesc_la_SOURCES = tests/plugins/nodesc.c
+tests_plugins_nodesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_badopts_la_SOURCES = tests/plugins/badopts.c
+tests_plugins_badopts_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+
+if HAVE_CHECK
+# The conformance suite is installed so outside plugin authors can run it.
+bin_PROGRAMS += ferry-conformance
+ferry_conformance_SOURCES = tests/conformance/conformance.c
+ferry_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+ferry_conformance_LDADD = libferry.la $(CHECK_LIBS)
+
+UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_envelope \
+	tests/unit/check_pub
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_config_LDADD = libferry.la $(CHECK_LIBS)
+tests_unit_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_loader_LDADD = libferry.la $(CHECK_LIBS)
+tests_unit_check_envelope_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_check_envelope_LDADD = libferry.la $(CHECK_LIBS) $(CJSON_LIBS)
+tests_unit_check_pub_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
+
+TESTS += tests/conformance/loopback.test
+endif
+EXTRA_DIST += tests/conformance/loopback.test
+
+TESTS += tests/e2e/config-errors.test tests/e2e/transports.test
+EXTRA_DIST += tests/e2e/config-errors.test tests/e2e/transports.test
+
+clean-local: clean-test-state
+clean-test-state:
+	-rm -rf tests/state
+.PHONY: clean-test-state

@@ -5,6 +5,7 @@
 #include "app.h"
 
 #include <cjson/cJSON.h>
+#include <ferry/schema.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ struct val {
     struct validator_cfg cfg;
     struct ferry_conn *in, *out;
     struct ferry_pub *pub;
+    struct ferry_schema *schema; /* compiled once, NULL without --schema; owned */
     int *result;           /* per batch slot: 1 pending, 0 ok, <0 failed; owned */
     uint64_t valid, invalid, errors;
 };
@@ -23,7 +25,21 @@ struct val {
 /* Check one body. Returns true when valid; otherwise writes the reason. */
 static bool check_body(struct val *v, const void *body, size_t len, char *why, size_t whylen)
 {
-    (void)v;
+    if (v->schema) {
+        struct ferry_schema_result r;
+        if (ferry_schema_validate_text(v->schema, body, len, &r) != 0) {
+            snprintf(why, whylen, "validator out of memory");
+            return false;
+        }
+        bool ok = r.valid;
+        if (!ok) {
+            char *text = ferry_schema_result_format(&r); /* freed below */
+            snprintf(why, whylen, "%s", text ? text : "invalid");
+            free(text);
+        }
+        ferry_schema_result_free(&r);
+        return ok;
+    }
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, false); /* freed below */
     if (!doc) {
@@ -199,14 +215,26 @@ int ferry_validator_main(int argc, char **argv)
         app_fini(&v.app);
         return rc;
     }
+    if (v.cfg.schema) {
+        char err[1024];
+        struct ferry_schema_opts so = {.search_path = v.cfg.schema_path};
+        v.schema = ferry_schema_load(v.cfg.schema, &so, err, sizeof err);
+        if (!v.schema) {
+            fprintf(stderr, "ferry-validator: error: schema %s\n", err);
+            app_fini(&v.app);
+            return EX_CONFIG;
+        }
+    }
     if (v.cfg.check) {
         rc = check_files(&v);
+        ferry_schema_free(v.schema);
         app_fini(&v.app);
         return rc;
     }
     if (v.app.nargs) {
         fprintf(stderr, "ferry-validator: unexpected argument '%s'\nTry 'ferry-validator --help'.\n",
                 v.app.args[0]);
+        ferry_schema_free(v.schema);
         app_fini(&v.app);
         return EX_USAGE;
     }
@@ -215,6 +243,7 @@ int ferry_validator_main(int argc, char **argv)
         v.out = app_connect(&v.app, v.cfg.connect_timeout, &rc);
     if (!v.in || !v.out) {
         ferry_close(v.in);
+        ferry_schema_free(v.schema);
         app_fini(&v.app);
         return rc;
     }
@@ -235,6 +264,7 @@ int ferry_validator_main(int argc, char **argv)
     ferry_close(v.out);
     ferry_close(v.in);
     free(v.result);
+    ferry_schema_free(v.schema);
     app_fini(&v.app);
     return rc;
 }

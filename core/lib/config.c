@@ -16,9 +16,16 @@ struct entry {
     int line;                    /* file line, 0 for flags */
 };
 
+struct section_mark {
+    char *name;                  /* owned */
+    int line;
+};
+
 struct ferry_config {
     struct entry *v;             /* owned; grown by push() */
     size_t n, cap;
+    struct section_mark *secs;   /* [section] header lines seen in files; owned */
+    size_t nsecs;
     char *path;                  /* last file loaded; owned */
 };
 
@@ -37,6 +44,9 @@ void ferry_config_free(struct ferry_config *cfg)
         free(cfg->v[i].value);
     }
     free(cfg->v);
+    for (size_t i = 0; i < cfg->nsecs; i++)
+        free(cfg->secs[i].name);
+    free(cfg->secs);
     free(cfg->path);
     free(cfg);
 }
@@ -130,6 +140,19 @@ static char *read_line(char *str, int num, void *stream)
     str[len] = '\0';
     r->text += len;
     r->line++;
+    /* remember where each [section] starts, so errors can point at it */
+    const char *p = str + strspn(str, " \t");
+    const char *close = *p == '[' ? strchr(p, ']') : NULL;
+    if (close && close > p + 1) {
+        struct section_mark *ns = realloc(r->cfg->secs, (r->cfg->nsecs + 1) * sizeof *ns);
+        if (ns) {
+            r->cfg->secs = ns;
+            ns[r->cfg->nsecs].name = strndup(p + 1, (size_t)(close - p - 1)); /* freed in ferry_config_free() */
+            ns[r->cfg->nsecs].line = r->line;
+            if (ns[r->cfg->nsecs].name)
+                r->cfg->nsecs++;
+        }
+    }
     return str;
 }
 
@@ -454,7 +477,8 @@ int ferry_config_check_sections(const struct ferry_config *cfg, const char *cons
         if (!ok) {
             if (cfg->v[i].src == FERRY_SRC_FILE)
                 ferry_fmt(err, errlen, "%s:%d: unknown section [%s]",
-                          cfg->path ? cfg->path : "config", cfg->v[i].line, cfg->v[i].section);
+                          cfg->path ? cfg->path : "config",
+                          ferry_config_section_line(cfg, cfg->v[i].section), cfg->v[i].section);
             else
                 ferry_fmt(err, errlen, "unknown section [%s]", cfg->v[i].section);
             return FERRY_E_CONFIG;
@@ -519,6 +543,9 @@ size_t ferry_config_sections(const struct ferry_config *cfg, const char **out, s
 
 int ferry_config_section_line(const struct ferry_config *cfg, const char *section)
 {
+    for (size_t i = 0; i < cfg->nsecs; i++)
+        if (!strcmp(cfg->secs[i].name, section))
+            return cfg->secs[i].line;
     for (size_t i = 0; i < cfg->n; i++)
         if (cfg->v[i].src == FERRY_SRC_FILE && !strcmp(cfg->v[i].section, section))
             return cfg->v[i].line;

@@ -9,7 +9,7 @@ libferry_la_SOURCES = \
 	core/lib/conn.c \
 	core/lib/pub.c \
 	core/lib/envelope.c
-libferry_la_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS) $(INIH_CFLAGS) $(LTDLINCL)
-libferry_la_LIBADD = $(CJSON_LIBS) $(INIH_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) $(LIBM)
+libferry_la_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS) $(INIH_CFLAGS)
+libferry_la_LIBADD = libferry_schema.la $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) $(LIBM)
 libferry_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
 	-export-symbols-regex '^ferry_'

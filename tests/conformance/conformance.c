@@ -1,0 +1,551 @@
+/* ferry-conformance: one suite that states what each capability promises
+ * and checks it against any transport plugin, honouring its caps. Plugin
+ * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`. */
+#include "config.h"
+
+#include <check.h>
+#include <ferry/ferry.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Settings from the command line, read by every (forked) test. */
+static struct ferry_config *conf_cfg;
+static const char *conf_reject;
+static double conf_scale = 1.0;
+static uint32_t conf_caps;
+static unsigned conf_seq;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t scaled(int64_t ms)
+{
+    return (int64_t)((double)ms * conf_scale);
+}
+
+static struct ferry_conn *conn_open(void)
+{
+    char err[1024];
+    int st;
+    char id[64];
+    snprintf(id, sizeof id, "ferry-conformance:%d", (int)getpid());
+    struct ferry_conn *c = ferry_open(conf_cfg, id, &st, err, sizeof err);
+    ck_assert_msg(c != NULL, "open failed: %s", err);
+    return c;
+}
+
+static void unique(char *buf, size_t len, const char *what)
+{
+    snprintf(buf, len, "ferry-conf-%s-%d-%u-%lld", what, (int)getpid(), ++conf_seq,
+             (long long)(time(NULL) % 100000));
+}
+
+/* Subscribe and keep polling until the transport says the consumer is
+ * ready (e.g. a Kafka group member has its partitions). */
+static void subscribe_ready(struct ferry_conn *c, const char *dest, const char *group,
+                            struct ferry_conn *other)
+{
+    ck_assert_msg(ferry_subscribe(c, dest, group) == FERRY_OK, "subscribe %s: %s", dest,
+                  ferry_conn_error(c));
+    int64_t deadline = now_ms() + scaled(30000);
+    for (;;) {
+        struct ferry_health h, ho;
+        struct ferry_msg *m[1];
+        size_t n = 0;
+        ferry_receive(c, m, 1, &n, 100);
+        ck_assert_msg(n == 0, "a message arrived on a fresh destination");
+        if (other) {
+            ferry_receive(other, m, 1, &n, 100);
+            ck_assert_msg(n == 0, "a message arrived on a fresh destination");
+        }
+        ferry_health(c, &h);
+        bool ready = h.state == FERRY_HEALTH_CONNECTED;
+        if (other) {
+            ferry_health(other, &ho);
+            ready = ready && ho.state == FERRY_HEALTH_CONNECTED;
+        }
+        if (ready)
+            return;
+        ck_assert_msg(now_ms() < deadline, "consumer not ready after 30 s: %s", h.reason);
+    }
+}
+
+struct report {
+    uint64_t ok, failed;
+    uint64_t seen[4096]; /* tags reported, to catch duplicates */
+    size_t nseen;
+};
+
+static void on_report(void *ctx, uint64_t tag, int status, const char *reason)
+{
+    (void)reason;
+    struct report *r = ctx;
+    for (size_t i = 0; i < r->nseen; i++)
+        ck_assert_msg(r->seen[i] != tag, "tag %llu reported twice", (unsigned long long)tag);
+    if (r->nseen < 4096)
+        r->seen[r->nseen++] = tag;
+    status == FERRY_OK ? r->ok++ : r->failed++;
+}
+
+static void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
+{
+    struct report *r = calloc(1, sizeof *r); /* freed below */
+    ferry_set_delivery(p, on_report, r);
+    for (size_t i = 0; i < n; i++) {
+        msgs[i].tag = i + 1;
+        int rc;
+        int64_t deadline = now_ms() + scaled(30000);
+        while ((rc = ferry_publish(p, &msgs[i])) == FERRY_E_AGAIN && now_ms() < deadline)
+            ferry_flush(p, 100);
+        ck_assert_msg(rc == FERRY_OK, "publish %zu: %s", i, ferry_conn_error(p));
+    }
+    int64_t deadline = now_ms() + scaled(60000);
+    int rc;
+    while ((rc = ferry_flush(p, 1000)) == FERRY_E_TIMEOUT && now_ms() < deadline)
+        ;
+    ck_assert_msg(rc == FERRY_OK, "flush: %s (%s)", ferry_strerror(rc), ferry_conn_error(p));
+    ck_assert_msg(r->failed == 0, "%llu messages failed", (unsigned long long)r->failed);
+    if (conf_caps & FERRY_CAP_CONFIRMS)
+        ck_assert_msg(r->ok == n, "confirmed %llu of %zu", (unsigned long long)r->ok, n);
+    ferry_set_delivery(p, NULL, NULL);
+    free(r);
+}
+
+static void publish_bodies(struct ferry_conn *p, const char *dest, const char *prefix, size_t n,
+                           const char *key)
+{
+    struct ferry_msg *msgs = calloc(n, sizeof *msgs); /* freed below */
+    char (*bodies)[64] = calloc(n, sizeof *bodies);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "%s-%zu", prefix, i);
+        char kb[32];
+        snprintf(kb, sizeof kb, "k%zu", i % 7);
+        const char *k = key ? key : kb;
+        msgs[i] = (struct ferry_msg){.dest = dest, .key = strdup(k), .key_len = strlen(k),
+                                     .body = bodies[i], .body_len = strlen(bodies[i])};
+    }
+    publish_all(p, msgs, n);
+    for (size_t i = 0; i < n; i++)
+        free((void *)msgs[i].key);
+    free(msgs);
+    free(bodies);
+}
+
+/* Receive until n messages arrived or the deadline; returns the count.
+ * Bodies of the form PREFIX-INDEX are recorded in hits[]. */
+static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack,
+                    int64_t ms)
+{
+    size_t got = 0;
+    int64_t deadline = now_ms() + scaled(ms);
+    while (got < n && now_ms() < deadline) {
+        struct ferry_msg *m[64];
+        size_t k = 0;
+        size_t want = n - got < 64 ? n - got : 64;
+        int rc = ferry_receive(c, m, want, &k, 200);
+        ck_assert_msg(rc == FERRY_OK || rc == FERRY_E_TIMEOUT, "receive: %s", ferry_conn_error(c));
+        for (size_t i = 0; i < k; i++) {
+            const char *dash = memchr(m[i]->body, '-', m[i]->body_len);
+            if (hits && dash) {
+                size_t idx = (size_t)strtoul(dash + 1, NULL, 10);
+                if (idx < nhits)
+                    hits[idx]++;
+            }
+            if (ack)
+                ck_assert_msg(ferry_ack(c, m[i]) == FERRY_OK || !(conf_caps & FERRY_CAP_ACK),
+                              "ack: %s", ferry_conn_error(c));
+            else
+                ferry_release(c, m[i]);
+            got++;
+        }
+    }
+    return got;
+}
+
+START_TEST(test_round_trip_body_key_headers)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "rt");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    subscribe_ready(cons, dest, group, NULL);
+    static const char bin[] = {'a', 0, 'b', 1};
+    struct ferry_header hs[] = {{"x-test", "hello", 5}, {"x-bin", bin, sizeof bin}};
+    struct ferry_msg m = {.dest = dest, .key = "svc.info", .key_len = 8, .headers = hs,
+                          .n_headers = 2, .body = "{\"id\":\"1\"}", .body_len = 10};
+    publish_all(prod, &m, 1);
+    struct ferry_msg *r[1];
+    size_t n = 0;
+    int64_t deadline = now_ms() + scaled(30000);
+    while (n == 0 && now_ms() < deadline)
+        ferry_receive(cons, r, 1, &n, 500);
+    ck_assert_msg(n == 1, "message not received within 30 s");
+    ck_assert_uint_eq(r[0]->body_len, 10);
+    ck_assert(memcmp(r[0]->body, "{\"id\":\"1\"}", 10) == 0);
+    ck_assert_msg(r[0]->key_len == 8 && memcmp(r[0]->key, "svc.info", 8) == 0, "key lost");
+    const struct ferry_header *h1 = ferry_msg_header(r[0], "x-test");
+    const struct ferry_header *h2 = ferry_msg_header(r[0], "x-bin");
+    ck_assert_msg(h1 && h1->value_len == 5 && !memcmp(h1->value, "hello", 5), "header x-test lost");
+    ck_assert_msg(h2 && h2->value_len == sizeof bin && !memcmp(h2->value, bin, sizeof bin),
+                  "binary header value changed");
+    ck_assert_str_eq(r[0]->dest, dest);
+    ck_assert_int_eq(ferry_ack(cons, r[0]), FERRY_OK);
+    ferry_close(prod);
+    ferry_close(cons);
+}
+END_TEST
+
+START_TEST(test_empty_binary_and_large_bodies)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "bodies");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    subscribe_ready(cons, dest, group, NULL);
+    size_t big = 1u << 20;
+    unsigned char *large = malloc(big), binary[256];
+    for (size_t i = 0; i < big; i++)
+        large[i] = (unsigned char)(i * 31 + 7);
+    for (int i = 0; i < 256; i++)
+        binary[i] = (unsigned char)i;
+    struct ferry_msg ms[3] = {
+        {.dest = dest, .key = "k", .key_len = 1, .body = "", .body_len = 0},
+        {.dest = dest, .key = "k", .key_len = 1, .body = binary, .body_len = sizeof binary},
+        {.dest = dest, .key = "k", .key_len = 1, .body = large, .body_len = big}};
+    publish_all(prod, ms, 3);
+    bool seen[3] = {false, false, false};
+    int64_t deadline = now_ms() + scaled(30000);
+    size_t got = 0;
+    while (got < 3 && now_ms() < deadline) {
+        struct ferry_msg *r[3];
+        size_t n = 0;
+        ferry_receive(cons, r, 3, &n, 500);
+        for (size_t i = 0; i < n; i++, got++) {
+            if (r[i]->body_len == 0)
+                seen[0] = true;
+            else if (r[i]->body_len == sizeof binary && !memcmp(r[i]->body, binary, sizeof binary))
+                seen[1] = true;
+            else if (r[i]->body_len == big && !memcmp(r[i]->body, large, big))
+                seen[2] = true;
+            else
+                ck_abort_msg("a body of %zu bytes came back changed", r[i]->body_len);
+            ferry_ack(cons, r[i]);
+        }
+    }
+    ck_assert_msg(seen[0], "empty body lost");
+    ck_assert_msg(seen[1], "binary body lost");
+    ck_assert_msg(seen[2], "1 MiB body lost");
+    free(large);
+    ferry_close(prod);
+    ferry_close(cons);
+}
+END_TEST
+
+START_TEST(test_order_kept_per_key)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "order");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    subscribe_ready(cons, dest, group, NULL);
+    enum { N = 300 };
+    publish_bodies(prod, dest, "o", N, "same.key");
+    size_t next = 0;
+    int64_t deadline = now_ms() + scaled(30000);
+    while (next < N && now_ms() < deadline) {
+        struct ferry_msg *r[64];
+        size_t n = 0;
+        ferry_receive(cons, r, 64, &n, 200);
+        for (size_t i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof want, "o-%zu", next);
+            ck_assert_msg(r[i]->body_len == strlen(want) && !memcmp(r[i]->body, want, strlen(want)),
+                          "message %zu out of order", next);
+            next++;
+            ferry_ack(cons, r[i]);
+        }
+    }
+    ck_assert_msg(next == N, "received %zu of %d", next, N);
+    ferry_close(prod);
+    ferry_close(cons);
+}
+END_TEST
+
+START_TEST(test_group_members_share_work)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "share");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *a = conn_open(), *b = conn_open(), *prod = conn_open();
+    subscribe_ready(a, dest, group, NULL);
+    subscribe_ready(b, dest, group, a);
+    enum { N = 400 };
+    publish_bodies(prod, dest, "s", N, NULL);
+    int hits[N] = {0};
+    size_t ga = 0, gb = 0;
+    int64_t deadline = now_ms() + scaled(60000);
+    /* take a few at a time from each member, as two live consumers would */
+    while (ga + gb < N && now_ms() < deadline) {
+        ga += drain(a, 8, hits, N, true, 50);
+        gb += drain(b, 8, hits, N, true, 50);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(hits[i] == 1, "message %d delivered %d times", i, hits[i]);
+    ck_assert_msg(ga > 0 && gb > 0, "no sharing: %zu and %zu", ga, gb);
+    ferry_close(prod);
+    ferry_close(a);
+    ferry_close(b);
+}
+END_TEST
+
+START_TEST(test_each_group_gets_everything)
+{
+    char dest[128], g1[64], g2[64];
+    unique(dest, sizeof dest, "fanout");
+    snprintf(g1, sizeof g1, "g1-%d", (int)getpid());
+    snprintf(g2, sizeof g2, "g2-%d", (int)getpid());
+    struct ferry_conn *a = conn_open(), *b = conn_open(), *prod = conn_open();
+    subscribe_ready(a, dest, g1, NULL);
+    subscribe_ready(b, dest, g2, a);
+    enum { N = 100 };
+    publish_bodies(prod, dest, "f", N, NULL);
+    int ha[N] = {0}, hb[N] = {0};
+    size_t ga = drain(a, N, ha, N, true, 30000);
+    size_t gb = drain(b, N, hb, N, true, 30000);
+    ck_assert_msg(ga == N && gb == N, "group 1 got %zu, group 2 got %zu of %d", ga, gb, N);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(ha[i] == 1 && hb[i] == 1, "message %d: %d and %d copies", i, ha[i], hb[i]);
+    ferry_close(prod);
+    ferry_close(a);
+    ferry_close(b);
+}
+END_TEST
+
+START_TEST(test_unacked_messages_come_back_after_close)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "redeliver");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *a = conn_open(), *prod = conn_open();
+    subscribe_ready(a, dest, group, NULL);
+    enum { N = 20 };
+    publish_bodies(prod, dest, "r", N, NULL);
+    /* take them all, decide nothing, and go away */
+    struct ferry_msg *held[N];
+    size_t got = 0;
+    int64_t deadline = now_ms() + scaled(30000);
+    while (got < N && now_ms() < deadline) {
+        size_t n = 0;
+        ferry_receive(a, held + got, N - got, &n, 200);
+        got += n;
+    }
+    ck_assert_msg(got == N, "first consumer got %zu of %d", got, N);
+    ferry_close(a); /* loans end implicitly: no ack */
+    struct ferry_conn *b = conn_open();
+    ck_assert(ferry_subscribe(b, dest, group) == FERRY_OK);
+    int hits[N] = {0};
+    size_t again = drain(b, N, hits, N, true, 60000);
+    ck_assert_msg(again >= N, "only %zu of %d came back", again, N);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(hits[i] >= 1, "message %d never came back", i);
+    ferry_close(b);
+    ferry_close(prod);
+}
+END_TEST
+
+START_TEST(test_nack_requeue_and_release_redeliver)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "nack");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *c = conn_open(), *prod = conn_open();
+    subscribe_ready(c, dest, group, NULL);
+    publish_bodies(prod, dest, "n", 1, "one");
+    int hits[1] = {0};
+    for (int round = 0; round < 3; round++) {
+        struct ferry_msg *r[1];
+        size_t n = 0;
+        int64_t deadline = now_ms() + scaled(30000);
+        while (n == 0 && now_ms() < deadline)
+            ferry_receive(c, r, 1, &n, 200);
+        ck_assert_msg(n == 1, "round %d: message did not come back", round);
+        ck_assert(r[0]->body_len == 3 && !memcmp(r[0]->body, "n-0", 3));
+        hits[0]++;
+        if (round == 0)
+            ck_assert_int_eq(ferry_nack(c, r[0], true, "try again"), FERRY_OK);
+        else if (round == 1)
+            ferry_release(c, r[0]);
+        else
+            ck_assert_int_eq(ferry_ack(c, r[0]), FERRY_OK);
+    }
+    ck_assert_int_eq(hits[0], 3);
+    ferry_close(prod);
+    ferry_close(c);
+}
+END_TEST
+
+START_TEST(test_nack_without_requeue_goes_to_reject)
+{
+    char dest[128], group[64];
+    unique(dest, sizeof dest, "reject");
+    snprintf(group, sizeof group, "g%d", (int)getpid());
+    struct ferry_conn *rej = conn_open(), *c = conn_open(), *prod = conn_open();
+    subscribe_ready(rej, conf_reject, "conformance-reject", NULL);
+    subscribe_ready(c, dest, group, rej);
+    char body[64];
+    snprintf(body, sizeof body, "x-%d", (int)getpid());
+    struct ferry_msg m = {.dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
+    publish_all(prod, &m, 1);
+    struct ferry_msg *r[1];
+    size_t n = 0;
+    int64_t deadline = now_ms() + scaled(30000);
+    while (n == 0 && now_ms() < deadline)
+        ferry_receive(c, r, 1, &n, 200);
+    ck_assert_msg(n == 1, "message not received");
+    ck_assert_int_eq(ferry_nack(c, r[0], false, "field x is wrong"), FERRY_OK);
+    bool found = false;
+    deadline = now_ms() + scaled(30000);
+    while (!found && now_ms() < deadline) {
+        n = 0;
+        ferry_receive(rej, r, 1, &n, 200);
+        if (n && r[0]->body_len == strlen(body) && !memcmp(r[0]->body, body, strlen(body))) {
+            const struct ferry_header *h = ferry_msg_header(r[0], "x-ferry-error");
+            ck_assert_msg(h && memmem(h->value, h->value_len, "field x is wrong", 16),
+                          "reject carries no x-ferry-error with the reason");
+            found = true;
+        }
+        if (n)
+            ferry_ack(rej, r[0]);
+    }
+    ck_assert_msg(found, "rejected message not at %s", conf_reject);
+    ferry_close(prod);
+    ferry_close(c);
+    ferry_close(rej);
+}
+END_TEST
+
+START_TEST(test_health_reports_connected)
+{
+    struct ferry_conn *c = conn_open();
+    char dest[128];
+    unique(dest, sizeof dest, "health");
+    publish_bodies(c, dest, "h", 1, NULL);
+    struct ferry_health h;
+    ck_assert_int_eq(ferry_health(c, &h), FERRY_OK);
+    ck_assert_msg(h.state == FERRY_HEALTH_CONNECTED, "state %d: %s", (int)h.state, h.reason);
+    ck_assert_uint_eq(h.inflight, 0);
+    ferry_close(c);
+}
+END_TEST
+
+static Suite *conformance_suite(const char *name, uint32_t caps, FILE *notes)
+{
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create("conformance");
+    tcase_set_timeout(tc, 180 * conf_scale);
+    struct {
+        const char *what;
+        uint32_t need;
+        const TTest *t;
+        bool need_reject;
+    } cases[] = {
+        {"round trip", 0, test_round_trip_body_key_headers, false},
+        {"bodies", 0, test_empty_binary_and_large_bodies, false},
+        {"health", 0, test_health_reports_connected, false},
+        {"order per key", FERRY_CAP_KEY_ORDER, test_order_kept_per_key, false},
+        {"groups", FERRY_CAP_GROUPS, test_group_members_share_work, false},
+        {"fan-out", FERRY_CAP_FANOUT, test_each_group_gets_everything, false},
+        {"redelivery", FERRY_CAP_ACK, test_unacked_messages_come_back_after_close, false},
+        {"nack requeue", FERRY_CAP_ACK, test_nack_requeue_and_release_redeliver, false},
+        {"dead-letter", FERRY_CAP_DEADLETTER, test_nack_without_requeue_goes_to_reject, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char capn[64];
+        if ((caps & cases[i].need) != cases[i].need) {
+            fprintf(notes, "conformance[%s]: not run: %s (plugin lacks FERRY_CAP_%s)\n", name,
+                    cases[i].what, ferry_caps_str(cases[i].need, capn, sizeof capn));
+            continue;
+        }
+        if (cases[i].need_reject && !conf_reject) {
+            fprintf(notes, "conformance[%s]: not run: %s (no --reject DEST given)\n", name,
+                    cases[i].what);
+            continue;
+        }
+        tcase_add_test(tc, cases[i].t);
+    }
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n\n"
+               "Run the transport conformance suite against a plugin: round trip of body,\n"
+               "key and headers, empty/binary/1 MiB bodies, health, and one case for each\n"
+               "capability the plugin claims (order per key, groups, fan-out, redelivery,\n"
+               "nack/requeue, dead-letter to DEST). FERRY_TEST_TIMEOUT_SCALE stretches deadlines.\n"
+               "Exit status: 0 all passed, 1 a case failed, 78 the plugin or config is unusable.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {{"plugin", required_argument, NULL, 'p'},
+                                       {"config", required_argument, NULL, 'c'},
+                                       {"reject", required_argument, NULL, 'r'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+    const char *plugin = NULL, *file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "p:c:r:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'p': plugin = optarg; break;
+        case 'c': file = optarg; break;
+        case 'r': conf_reject = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 64;
+        }
+    }
+    if (!plugin) {
+        usage(stderr);
+        return 64;
+    }
+    const char *scale = getenv("FERRY_TEST_TIMEOUT_SCALE");
+    if (scale && atof(scale) > 0)
+        conf_scale = atof(scale);
+    char err[1024];
+    conf_cfg = ferry_config_new();
+    if (file && ferry_config_load(conf_cfg, file, err, sizeof err)) {
+        fprintf(stderr, "ferry-conformance: %s\n", err);
+        return 78;
+    }
+    ferry_config_set(conf_cfg, "transport", "plugin", plugin, FERRY_SRC_FLAG);
+    /* learn the effective caps from one real connection */
+    int st;
+    struct ferry_conn *probe = ferry_open(conf_cfg, "ferry-conformance", &st, err, sizeof err);
+    if (!probe) {
+        fprintf(stderr, "ferry-conformance: cannot open %s: %s\n", plugin, err);
+        return ferry_status_retriable(st) ? 69 : 78;
+    }
+    conf_caps = probe->caps;
+    char name[64], capn[160];
+    snprintf(name, sizeof name, "%s", probe->transport->name);
+    fprintf(stderr, "conformance[%s]: capabilities %s\n", name,
+            ferry_caps_str(conf_caps, capn, sizeof capn));
+    ferry_close(probe);
+
+    SRunner *sr = srunner_create(conformance_suite(name, conf_caps, stderr));
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    ferry_config_free(conf_cfg);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,72 @@
+# Shared shell helpers for the end-to-end tests (sourced, not run).
+# The harness exports FERRY_BINDIR, FERRY_SRCDIR, FERRY_PLUGIN_PATH,
+# FERRY_TEST_STATE_DIR and FERRY_TEST_OWNER_PID.
+set -u
+: "${FERRY_BINDIR:=$PWD}"
+: "${FERRY_SRCDIR:=$PWD}"
+: "${FERRY_TEST_STATE_DIR:=$PWD/tests/state}"
+: "${FERRY_TEST_TIMEOUT_SCALE:=1}"
+export FERRY_TEST_STATE_DIR
+
+PRODUCER="$FERRY_BINDIR/ferry-producer"
+AGGREGATOR="$FERRY_BINDIR/ferry-aggregator"
+VALIDATOR="$FERRY_BINDIR/ferry-validator"
+CONFORMANCE="$FERRY_BINDIR/ferry-conformance"
+
+# A private scratch directory, removed at exit with every process we started.
+T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")
+FERRY_PIDS=""
+cleanup() {
+    for p in $FERRY_PIDS; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+# skip REASON: 77, or a hard error when every transport is required
+skip() {
+    if [ "${FERRY_REQUIRE_ALL_TRANSPORTS:-0}" = 1 ]; then
+        echo "ERROR (FERRY_REQUIRE_ALL_TRANSPORTS=1 forbids skipping): $*" >&2
+        exit 99
+    fi
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
+# need_plugin NAME: the plugin was built in this tree
+need_plugin() {
+    case " ${FERRY_BUILT_PLUGINS:-} " in
+        *" $1 "*) ;;
+        *) skip "the $1 plugin is not built (configure found no client library?)" ;;
+    esac
+}
+
+# deadline SECONDS: prints the epoch second when a wait of SECONDS (scaled) ends
+deadline() { echo $(( $(date +%s) + $(awk -v s="$1" -v k="$FERRY_TEST_TIMEOUT_SCALE" 'BEGIN{printf "%d", s*k}') )); }
+
+# wait_for SECONDS CMD...: poll CMD until it succeeds or time runs out
+wait_for() {
+    local end; end=$(deadline "$1"); shift
+    while ! "$@"; do
+        [ "$(date +%s)" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+
+# lines FILE: number of lines (0 when missing)
+lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
+
+# count_ids FILE FIELD: distinct ids and total lines
+distinct_ids() { grep -o "\"$2\":\"[^\"]*\"" "$1" | sort -u | wc -l | tr -d ' '; }
+dup_ids() { grep -o "\"$2\":\"[^\"]*\"" "$1" | sort | uniq -d | wc -l | tr -d ' '; }
+
+# free_port: a TCP port nobody listens on now
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# bg CMD...: start in background, remember the pid in $!
+bg() { "$@" & FERRY_PIDS="$FERRY_PIDS $!"; }

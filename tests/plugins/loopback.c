@@ -1,0 +1,408 @@
+/* loopback.so: an in-process broker for tests (not installed). Queues per
+ * destination and group, acks, requeue, dead-lettering, confirms reported
+ * at flush, and knobs to inject failures. One process only. */
+#define _GNU_SOURCE /* strdup, strndup, clock_gettime, nanosleep */
+#include <ferry/transport.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct lb_cfg {
+    char *reject_destination;
+    int64_t fail_publish;   /* the first N publish calls of a connection fail (NOCONN) */
+    int64_t fail_confirm;   /* the first N delivery reports of a connection are NOCONN */
+    int64_t max_message_size;
+};
+
+struct lb_msg {
+    struct ferry_msg m;          /* lent view; points into the fields below */
+    char *dest, *key, *body;     /* owned */
+    struct ferry_header *h;      /* owned, names/values owned */
+    size_t nh;
+    struct lb_group *from;       /* queue it came from while lent */
+    struct lb_conn *owner;       /* connection it is lent to */
+    struct lb_msg *next;
+    struct lb_msg *lent_prev, *lent_next; /* the owner's list of loans */
+};
+
+struct lb_group {
+    char *dest, *name;           /* owned */
+    struct lb_msg *head, *tail;  /* queued */
+    int members;
+    struct lb_group *next;
+};
+
+struct lb_conn {
+    struct ferry_conn *c;
+    struct lb_group *sub;
+    struct lb_msg *lent;         /* messages lent out, back to the queue on close */
+    struct lb_pending { uint64_t tag; bool fail; } *pending; /* not yet reported; owned */
+    size_t npending, cap;
+    int64_t publishes, reports;
+    struct ferry_health h;
+};
+
+/* The simulated broker: shared by every connection in the process. */
+static pthread_mutex_t lb_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lb_group *lb_groups;
+static struct lb_msg *lb_backlog; /* published before any group existed, per dest */
+static unsigned lb_private_seq;
+
+static void lb_free_msg(struct lb_msg *x)
+{
+    for (size_t i = 0; i < x->nh; i++) {
+        free((char *)x->h[i].name);
+        free((void *)x->h[i].value);
+    }
+    free(x->h);
+    free(x->dest);
+    free(x->key);
+    free(x->body);
+    free(x);
+}
+
+static struct lb_msg *lb_copy(const struct ferry_msg *m, const char *dest)
+{
+    struct lb_msg *x = calloc(1, sizeof *x); /* freed by lb_free_msg() */
+    if (!x)
+        return NULL;
+    x->dest = strdup(dest ? dest : "");
+    x->key = m->key ? strndup(m->key, m->key_len) : NULL;
+    x->body = malloc(m->body_len + 1);
+    x->h = calloc(m->n_headers + 2, sizeof *x->h);
+    if (!x->dest || !x->body || !x->h || (m->key && !x->key)) {
+        lb_free_msg(x);
+        return NULL;
+    }
+    if (m->body_len)
+        memcpy(x->body, m->body, m->body_len);
+    x->body[m->body_len] = '\0';
+    for (size_t i = 0; i < m->n_headers; i++) {
+        char *v = malloc(m->headers[i].value_len + 1);
+        if (v) {
+            memcpy(v, m->headers[i].value, m->headers[i].value_len);
+            v[m->headers[i].value_len] = '\0';
+        }
+        x->h[x->nh++] = (struct ferry_header){strdup(m->headers[i].name), v, m->headers[i].value_len};
+    }
+    x->m = (struct ferry_msg){.dest = x->dest, .key = x->key, .key_len = m->key_len,
+                              .headers = x->h, .n_headers = x->nh, .body = x->body,
+                              .body_len = m->body_len};
+    return x;
+}
+
+static void lb_append(struct lb_group *g, struct lb_msg *x)
+{
+    x->next = NULL;
+    if (g->tail)
+        g->tail->next = x;
+    else
+        g->head = x;
+    g->tail = x;
+}
+
+static void lb_push_front(struct lb_group *g, struct lb_msg *x)
+{
+    x->next = g->head;
+    g->head = x;
+    if (!g->tail)
+        g->tail = x;
+}
+
+/* Route a copy of m to every group of dest (or the backlog). Caller locks. */
+static int lb_route(const struct ferry_msg *m, const char *dest)
+{
+    bool any = false;
+    for (struct lb_group *g = lb_groups; g; g = g->next) {
+        if (strcmp(g->dest, dest))
+            continue;
+        struct lb_msg *x = lb_copy(m, dest);
+        if (!x)
+            return FERRY_E_AGAIN;
+        lb_append(g, x);
+        any = true;
+    }
+    if (!any) {
+        struct lb_msg *x = lb_copy(m, dest);
+        if (!x)
+            return FERRY_E_AGAIN;
+        struct lb_msg **pp = &lb_backlog;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = x;
+    }
+    return FERRY_OK;
+}
+
+static int lb_open(struct ferry_conn *c)
+{
+    struct lb_conn *lc = calloc(1, sizeof *lc); /* freed in lb_close() */
+    if (!lc)
+        return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
+    lc->c = c;
+    c->priv = lc;
+    const struct lb_cfg *cfg = c->cfg;
+    if (!cfg->reject_destination)
+        c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
+    return FERRY_OK;
+}
+
+static void lb_requeue(struct lb_msg *x);
+static struct lb_msg *lb_of(struct ferry_msg *m);
+
+static void lb_close(struct ferry_conn *c)
+{
+    struct lb_conn *lc = c->priv;
+    while (lc->lent) /* unacked messages come back, like a broker's */
+        lb_requeue(lb_of(&lc->lent->m));
+    pthread_mutex_lock(&lb_lock);
+    if (lc->sub)
+        lc->sub->members--;
+    pthread_mutex_unlock(&lb_lock);
+    free(lc->pending);
+    free(lc);
+}
+
+static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
+{
+    struct lb_conn *lc = c->priv;
+    const struct lb_cfg *cfg = c->cfg;
+    if (lc->publishes++ < cfg->fail_publish)
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated connection loss (publish %lld)",
+                               (long long)lc->publishes);
+    if (cfg->max_message_size && (int64_t)m->body_len > cfg->max_message_size)
+        return ferry_conn_fail(c, FERRY_E_TOOBIG, "body of %zu bytes exceeds %lld", m->body_len,
+                               (long long)cfg->max_message_size);
+    if (lc->npending == lc->cap) {
+        size_t cap = lc->cap ? lc->cap * 2 : 64;
+        struct lb_pending *np = realloc(lc->pending, cap * sizeof *np);
+        if (!np)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+        lc->pending = np;
+        lc->cap = cap;
+    }
+    bool fail = lc->reports < cfg->fail_confirm;
+    if (!fail) {
+        pthread_mutex_lock(&lb_lock);
+        int rc = lb_route(m, m->dest);
+        pthread_mutex_unlock(&lb_lock);
+        if (rc)
+            return ferry_conn_fail(c, rc, "out of memory");
+    }
+    lc->reports++;
+    lc->pending[lc->npending++] = (struct lb_pending){m->tag, fail};
+    lc->h.published++;
+    return FERRY_OK;
+}
+
+static int lb_flush(struct ferry_conn *c, int timeout_ms)
+{
+    (void)timeout_ms;
+    struct lb_conn *lc = c->priv;
+    size_t n = lc->npending;
+    lc->npending = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lc->pending[i].fail) {
+            lc->h.failed++;
+            ferry_conn_delivered(c, lc->pending[i].tag, FERRY_E_NOCONN, "simulated lost confirm");
+        } else {
+            lc->h.confirmed++;
+            ferry_conn_delivered(c, lc->pending[i].tag, FERRY_OK, NULL);
+        }
+    }
+    return FERRY_OK;
+}
+
+static int lb_subscribe(struct ferry_conn *c, const char *dest, const char *group)
+{
+    struct lb_conn *lc = c->priv;
+    char priv[64];
+    if (!group || !*group) {
+        pthread_mutex_lock(&lb_lock);
+        snprintf(priv, sizeof priv, "private-%u", ++lb_private_seq);
+        pthread_mutex_unlock(&lb_lock);
+        group = priv;
+    }
+    pthread_mutex_lock(&lb_lock);
+    struct lb_group *g = lb_groups;
+    while (g && (strcmp(g->dest, dest) || strcmp(g->name, group)))
+        g = g->next;
+    if (!g) {
+        g = calloc(1, sizeof *g); /* lives until the process ends */
+        if (!g || !(g->dest = strdup(dest)) || !(g->name = strdup(group))) {
+            if (g)
+                free(g->dest);
+            free(g);
+            pthread_mutex_unlock(&lb_lock);
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+        }
+        g->next = lb_groups;
+        lb_groups = g;
+        /* the first group of a destination takes what was published before */
+        for (struct lb_msg **pp = &lb_backlog; *pp;) {
+            struct lb_msg *x = *pp;
+            if (!strcmp(x->dest, dest)) {
+                *pp = x->next;
+                lb_append(g, x);
+            } else {
+                pp = &x->next;
+            }
+        }
+    }
+    g->members++;
+    lc->sub = g;
+    pthread_mutex_unlock(&lb_lock);
+    return FERRY_OK;
+}
+
+static int lb_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                      int timeout_ms)
+{
+    struct lb_conn *lc = c->priv;
+    if (!lc->sub)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        pthread_mutex_lock(&lb_lock);
+        while (*n < max && lc->sub->head) {
+            struct lb_msg *x = lc->sub->head;
+            lc->sub->head = x->next;
+            if (!lc->sub->head)
+                lc->sub->tail = NULL;
+            x->next = NULL;
+            x->from = lc->sub;
+            x->owner = lc;
+            x->lent_prev = NULL;
+            x->lent_next = lc->lent;
+            if (lc->lent)
+                lc->lent->lent_prev = x;
+            lc->lent = x;
+            out[(*n)++] = &x->m;
+        }
+        pthread_mutex_unlock(&lb_lock);
+        if (*n) {
+            lc->h.received += *n;
+            return FERRY_OK;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long el = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (timeout_ms >= 0 && el >= timeout_ms)
+            return FERRY_E_TIMEOUT;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* End the loan of m: unlink it from its owner's list. */
+static struct lb_msg *lb_of(struct ferry_msg *m)
+{
+    struct lb_msg *x = (struct lb_msg *)(void *)((char *)m - offsetof(struct lb_msg, m));
+    if (x->owner) {
+        if (x->lent_prev)
+            x->lent_prev->lent_next = x->lent_next;
+        else
+            x->owner->lent = x->lent_next;
+        if (x->lent_next)
+            x->lent_next->lent_prev = x->lent_prev;
+        x->owner = NULL;
+    }
+    return x;
+}
+
+static int lb_ack(struct ferry_conn *c, struct ferry_msg *m)
+{
+    (void)c;
+    lb_free_msg(lb_of(m));
+    return FERRY_OK;
+}
+
+static void lb_requeue(struct lb_msg *x)
+{
+    x->m.redelivered = 1;
+    pthread_mutex_lock(&lb_lock);
+    lb_push_front(x->from, x);
+    pthread_mutex_unlock(&lb_lock);
+}
+
+static int lb_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
+{
+    struct lb_msg *x = lb_of(m);
+    const struct lb_cfg *cfg = c->cfg;
+    if (requeue) {
+        lb_requeue(x);
+        return FERRY_OK;
+    }
+    if (cfg->reject_destination) {
+        struct ferry_header hs[66];
+        size_t nh = 0;
+        for (size_t i = 0; i < x->nh && nh < 64; i++)
+            hs[nh++] = x->h[i];
+        const char *why = reason ? reason : "rejected";
+        hs[nh++] = (struct ferry_header){"x-ferry-error", why, strlen(why)};
+        hs[nh++] = (struct ferry_header){"x-ferry-source", x->dest, strlen(x->dest)};
+        struct ferry_msg r = x->m;
+        r.headers = hs;
+        r.n_headers = nh;
+        pthread_mutex_lock(&lb_lock);
+        int rc = lb_route(&r, cfg->reject_destination);
+        pthread_mutex_unlock(&lb_lock);
+        if (rc) {
+            lb_requeue(x);
+            return ferry_conn_fail(c, rc, "cannot dead-letter");
+        }
+    }
+    lb_free_msg(x);
+    return FERRY_OK;
+}
+
+static void lb_release(struct ferry_conn *c, struct ferry_msg *m)
+{
+    (void)c;
+    lb_requeue(lb_of(m));
+}
+
+static int lb_health(struct ferry_conn *c, struct ferry_health *out)
+{
+    struct lb_conn *lc = c->priv;
+    *out = lc->h;
+    out->state = FERRY_HEALTH_CONNECTED;
+    out->inflight = lc->npending;
+    return FERRY_OK;
+}
+
+static const char *lb_version(void)
+{
+    return "loopback 1";
+}
+
+static const struct ferry_option lb_options[] = {
+    {.name = "reject_destination", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, reject_destination),
+     .help = "Where nack without requeue sends a message."},
+    {.name = "fail_publish", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+     .offset = offsetof(struct lb_cfg, fail_publish),
+     .help = "Number of first publish calls that fail as if the connection were lost."},
+    {.name = "fail_confirm", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+     .offset = offsetof(struct lb_cfg, fail_confirm),
+     .help = "Number of first accepted messages whose confirm reports a lost connection."},
+    {.name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "0",
+     .offset = offsetof(struct lb_cfg, max_message_size),
+     .help = "Largest body accepted in bytes (0 = no limit)."},
+    {0}};
+
+static const struct ferry_transport_ops lb_ops = {
+    .open = lb_open, .close = lb_close, .publish = lb_publish, .flush = lb_flush,
+    .subscribe = lb_subscribe, .receive = lb_receive, .ack = lb_ack, .nack = lb_nack,
+    .release = lb_release, .health = lb_health};
+
+#define ferry_descriptor loopback_LTX_ferry_descriptor
+const struct ferry_transport ferry_descriptor = {
+    .abi = FERRY_TRANSPORT_ABI, .size = sizeof(struct ferry_transport), .name = "loopback",
+    .summary = "In-process test broker (tests only)", .lib_version = lb_version,
+    .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_CONFIRMS | FERRY_CAP_KEY_ORDER |
+            FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
+    .options = lb_options, .cfg_size = sizeof(struct lb_cfg), .ops = &lb_ops};
