@@ -92,6 +92,7 @@ struct fzmq_sock {
     bool down_logged;     /* the current outage was logged once */
     long peers;           /* completed handshakes minus disconnects */
     uint64_t handshakes;
+    uint64_t subscriptions;     /* XPUB: subscribe messages seen */
     struct fzmq_topic *topics;  /* XPUB only */
     size_t n_topics;
 };
@@ -233,6 +234,8 @@ static const char *fzmq_pattern_name(const struct fzmq *p)
 static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
                              const char *topic, size_t len, long delta)
 {
+    if (delta > 0)
+        s->subscriptions++;
     for (size_t i = 0; i < s->n_topics; i++) {
         if (s->topics[i].len == len && memcmp(s->topics[i].topic, topic, len) == 0) {
             s->topics[i].count += delta;
@@ -438,7 +441,10 @@ static bool fzmq_can_send(const struct fzmq *p, const struct fzmq_sock *s, const
 
 /* The publishing socket for dest's endpoint, created on first use. A new
  * socket waits up to connect_timeout for a peer, so that a short-lived
- * producer's first message is not refused while the connection forms. */
+ * producer's first message is not refused while the connection forms.
+ * A bound one then waits until no peer has joined for two reconnect_min
+ * periods: consumers that were retrying all get back in before the first
+ * message goes out, instead of the first one to arrive taking it all. */
 static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_sock **out)
 {
     struct fzmq *p = c->priv;
@@ -459,10 +465,24 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     p->out = s;
 
     int64_t deadline = fzmq_now_ms() + p->cfg->connect_timeout_ms;
+    int64_t quiet = 2 * p->cfg->reconnect_min_ms, last_join = -1;
+    uint64_t joins = 0;
     zmq_pollitem_t items[2] = { { s->mon, 0, ZMQ_POLLIN, 0 }, { s->sock, 0, ZMQ_POLLIN, 0 } };
     int n_items = type == ZMQ_XPUB ? 2 : 1;
-    for (fzmq_upkeep(c, s); !fzmq_can_send(p, s, dest); fzmq_upkeep(c, s)) {
-        long left = fzmq_left(deadline);
+    for (;;) {
+        fzmq_upkeep(c, s);
+        int64_t now = fzmq_now_ms();
+        if (s->handshakes + s->subscriptions != joins) {
+            joins = s->handshakes + s->subscriptions;
+            last_join = now;
+        }
+        int64_t until = deadline;
+        if (fzmq_can_send(p, s, dest)) {
+            if (!s->bound)
+                break;
+            until = last_join + quiet < deadline ? last_join + quiet : deadline;
+        }
+        long left = fzmq_left(until);
         if (left == 0 || zmq_poll(items, n_items, left) < 0)
             break;
     }
@@ -922,33 +942,26 @@ static void fzmq_release(struct ferry_conn *c, struct ferry_msg *m)
     fzmq_ack(c, m);
 }
 
-static void fzmq_health_waiting(struct ferry_health *out, const struct fzmq_sock *s)
-{
-    if (out->state != FERRY_HEALTH_CONNECTED)
-        return;
-    out->state = FERRY_HEALTH_CONNECTING;
-    snprintf(out->reason, sizeof out->reason, "%s endpoint=%s",
-             s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
-}
-
 static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
 {
     struct fzmq *p = c->priv;
     memset(out, 0, sizeof *out);
     out->state = FERRY_HEALTH_CONNECTED;
-    /* A connecting side without a peer, or a pipeline producer without a
-     * consumer, cannot move messages; a bound consumer or a bound
-     * publisher simply has nobody to serve yet. */
+    /* A connecting producer without a peer, or a pipeline producer without
+     * a consumer, cannot move messages. A consumer is ready once subscribed
+     * (libzmq connects in the background), and a bound publisher simply
+     * has nobody to serve yet. */
     for (struct fzmq_sock *s = p->out; s; s = s->next) {
         fzmq_upkeep(c, s);
-        if (s->peers == 0 && (!s->bound || p->cfg->pattern == FZMQ_PIPELINE))
-            fzmq_health_waiting(out, s);
+        if (s->peers > 0 || (s->bound && p->cfg->pattern == FZMQ_PUBSUB) ||
+            out->state != FERRY_HEALTH_CONNECTED)
+            continue;
+        out->state = FERRY_HEALTH_CONNECTING;
+        snprintf(out->reason, sizeof out->reason, "%s endpoint=%s",
+                 s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
     }
-    if (p->in) {
-        fzmq_upkeep(c, p->in);
-        if (p->in->peers == 0 && !p->in->bound)
-            fzmq_health_waiting(out, p->in);
-    }
+    if (p->in)
+        fzmq_upkeep(c, p->in);   /* a subscription is ready once made */
     out->reconnects = p->reconnects;
     out->inflight = p->n_settled - p->settled_head;
     out->published = p->published;
