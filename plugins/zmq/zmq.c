@@ -296,7 +296,8 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
             if (!s->bound && s->handshakes > 1)
                 p->reconnects++;
             if (s->down_logged)
-                ferry_log_info(c, "reconnected endpoint=%s", s->endpoint);
+                ferry_log_info(c, "%s endpoint=%s",
+                               s->handshakes > 1 ? "reconnected" : "connected", s->endpoint);
             else
                 ferry_log_debug(c, "peer connected endpoint=%s peers=%ld",
                                 s->endpoint, s->peers);
