@@ -196,18 +196,19 @@ static long fzmq_left(int64_t deadline)
  * a reconnect loop. */
 static bool fzmq_endpoint_ok(const char *ep)
 {
-    static const char *const known[] = { "tcp", "ipc", "inproc", "pgm", "epgm",
-                                         "tipc", "vmci", "ws", "wss", "norm" };
+    /* scheme, and what zmq_has() calls it (NULL: always built in) */
+    static const char *const known[][2] = {
+        { "tcp", NULL }, { "inproc", NULL }, { "ipc", "ipc" }, { "pgm", "pgm" },
+        { "epgm", "pgm" }, { "tipc", "tipc" }, { "vmci", "vmci" }, { "norm", "norm" },
+        { "ws", "ws" }, { "wss", "wss" },
+    };
     const char *sep = ep ? strstr(ep, "://") : NULL;
     if (!sep || sep == ep || sep[3] == '\0')
         return false;
     size_t len = (size_t)(sep - ep);
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (strlen(known[i]) != len || memcmp(known[i], ep, len) != 0)
-            continue;
-        /* zmq_has() answers only for the optional transports. */
-        return i < 3 || zmq_has(known[i]);
-    }
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i][0]) == len && memcmp(known[i][0], ep, len) == 0)
+            return !known[i][1] || zmq_has(known[i][1]);
     return false;
 }
 

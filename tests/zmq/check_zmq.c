@@ -192,6 +192,11 @@ START_TEST(test_open_rejects_bad_endpoints)
         ck_assert_ptr_null(t->c.priv);
         free(t);
     }
+    ck_assert(fzmq_endpoint_ok("tcp://127.0.0.1:5555"));
+    ck_assert(fzmq_endpoint_ok("inproc://x"));
+    ck_assert(fzmq_endpoint_ok("ipc:///tmp/x.sock") == (zmq_has("ipc") != 0));
+    ck_assert(fzmq_endpoint_ok("epgm://eth0;239.192.1.1:5555") == (zmq_has("pgm") != 0));
+    ck_assert(!fzmq_endpoint_ok("curve://x"));   /* a capability, not a transport */
     struct t_conn *t = t_new("tcp://127.0.0.1:5555", FZMQ_PIPELINE, FZMQ_BIND_AUTO);
     t->kv[0] = (struct ferry_kv){ "endpoint.reject", "nowhere" };
     t->c.n_passthru = 1;
