@@ -329,6 +329,25 @@ static void pump(struct ferry_pub *p, int64_t wait_ms)
     retry_due(p);
 }
 
+/* A full local send queue (FERRY_E_AGAIN while the connection is up) is
+ * back-pressure, not an outage: wait for room in short doubling steps from
+ * 50 us, as a blocking send would, and fall back to the outage backoff only
+ * once a step would exceed backoff_min_ms. Busy waits are not retries. */
+static int attempt_busy(struct ferry_pub *p, uint32_t idx, int64_t deadline)
+{
+    int rc;
+    long step_us = 50;
+    while ((rc = attempt(p, idx)) == FERRY_E_AGAIN && !p->down &&
+           step_us <= p->o.backoff_min_ms * 1000 && ferry_mono_ms() < deadline) {
+        p->slots[idx].attempts--;
+        ferry_flush(p->c, 0); /* reports settled messages, which may make room */
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = step_us * 1000};
+        nanosleep(&ts, NULL);
+        step_us *= 2;
+    }
+    return rc;
+}
+
 void ferry_pub_poll(struct ferry_pub *p)
 {
     pump(p, 0);
@@ -369,7 +388,7 @@ int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_m
         retry_due(p);
         return FERRY_OK;
     }
-    int rc = attempt(p, idx);
+    int rc = attempt_busy(p, idx, deadline);
     if (rc == FERRY_OK)
         return FERRY_OK;
     if (ferry_status_retriable(rc)) {

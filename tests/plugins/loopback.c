@@ -14,6 +14,7 @@ struct lb_cfg {
     char *reject_destination;
     int64_t fail_publish;   /* the first N publish calls of a connection fail (NOCONN) */
     int64_t fail_confirm;   /* the first N delivery reports of a connection are NOCONN */
+    int64_t busy_publish;   /* then the next N publish calls find the send queue full (AGAIN) */
     int64_t max_message_size;
     bool confirm_in_publish; /* report each delivery from inside publish() */
 };
@@ -173,6 +174,9 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
     const struct lb_cfg *cfg = c->cfg;
     if (lc->publishes++ < cfg->fail_publish)
         return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated connection loss (publish %lld)",
+                               (long long)lc->publishes);
+    if (lc->publishes <= cfg->fail_publish + cfg->busy_publish)
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "simulated full send queue (publish %lld)",
                                (long long)lc->publishes);
     if (cfg->max_message_size && (int64_t)m->body_len > cfg->max_message_size)
         return ferry_conn_fail(c, FERRY_E_TOOBIG, "body of %zu bytes exceeds %lld", m->body_len,
@@ -396,6 +400,9 @@ static const struct ferry_option lb_options[] = {
     {.name = "fail_publish", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
      .offset = offsetof(struct lb_cfg, fail_publish),
      .help = "Number of first publish calls that fail as if the connection were lost."},
+    {.name = "busy_publish", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+     .offset = offsetof(struct lb_cfg, busy_publish),
+     .help = "After fail_publish, this many publish calls find the send queue full."},
     {.name = "fail_confirm", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
      .offset = offsetof(struct lb_cfg, fail_confirm),
      .help = "Number of first accepted messages whose confirm reports a lost connection."},

@@ -133,6 +133,34 @@ START_TEST(test_order_kept_across_retries)
 }
 END_TEST
 
+/* A full send queue is back-pressure: the message goes out as soon as there
+ * is room, not after the 100 ms outage backoff, and it is no retry. */
+START_TEST(test_full_send_queue_waits_not_backs_off)
+{
+    struct ferry_conn *cons = open_lb("");
+    ck_assert_int_eq(ferry_subscribe(cons, "busy", "g"), FERRY_OK);
+    struct ferry_conn *c = open_lb("busy_publish = 6");
+    struct done d = {0};
+    struct ferry_pub *p = ferry_pub_new(c, NULL, on_done, &d); /* default 100 ms backoff */
+    struct ferry_msg m = {.dest = "busy", .body = "x", .body_len = 1, .tag = 1};
+    ck_assert_int_eq(ferry_pub_send(p, &m, -1), FERRY_OK);
+    ck_assert_int_eq(ferry_pub_flush(p, 0), FERRY_OK); /* nothing parked for a retry */
+    ck_assert_int_eq(d.ok, 1);
+    struct ferry_pub_stats st;
+    ferry_pub_stats(p, &st);
+    ck_assert_int_eq(st.retries, 0);
+    ck_assert_int_eq(st.reconnects, 0);
+    struct ferry_msg *r[4];
+    size_t k;
+    ck_assert_int_eq(ferry_receive(cons, r, 4, &k, 1000), FERRY_OK);
+    ck_assert_uint_eq(k, 1);
+    ferry_ack(cons, r[0]);
+    ferry_pub_free(p);
+    ferry_close(c);
+    ferry_close(cons);
+}
+END_TEST
+
 START_TEST(test_too_big_is_refused_not_retried)
 {
     struct ferry_conn *c = open_lb("max_message_size = 10");
@@ -177,6 +205,7 @@ int main(void)
     tcase_add_test(tc, test_reports_from_inside_publish_count);
     tcase_add_test(tc, test_lost_confirms_reported_inside_publish);
     tcase_add_test(tc, test_order_kept_across_retries);
+    tcase_add_test(tc, test_full_send_queue_waits_not_backs_off);
     tcase_add_test(tc, test_too_big_is_refused_not_retried);
     tcase_add_test(tc, test_give_up_reports_failure);
     suite_add_tcase(s, tc);

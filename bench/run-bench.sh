@@ -1,0 +1,196 @@
+#!/bin/bash
+# `make bench`: ferry against the plain client libraries and the usual Python
+# scripts over zmq, amqp and kafka, in one run; raw figures go to
+# $BENCH_OUT/runs.tsv, then bench/report.py writes latest.md and the plots.
+# Environment: BENCH_BUILDDIR, BENCH_SRCDIR, BENCH_OUT, BENCH_ROUNDS (3),
+# BENCH_TRANSPORTS ("zmq amqp kafka").
+set -u
+B=${BENCH_BUILDDIR:?}
+S=${BENCH_SRCDIR:?}
+OUT=${BENCH_OUT:-$S/bench/results}
+ROUNDS=${BENCH_ROUNDS:-3}
+TRANSPORTS=${BENCH_TRANSPORTS:-zmq amqp kafka}
+PY=/usr/bin/python3   # Debian's python3-pika, -confluent-kafka and -zmq belong to it
+SIZES="100 1024"
+LAT_N=2000 LAT_RATE=1000
+PER_MSG_N=10          # one Python process (and connection) per message
+
+BENCH=$B/bench/ferry-bench
+PRODUCER=$B/ferry-producer
+AGGREGATOR=$B/ferry-aggregator
+T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
+export FERRY_TEST_STATE_DIR=$T/state FERRY_TEST_OWNER_PID=$$
+export FERRY_PLUGIN_PATH=$B/plugins/zmq:$B/plugins/amqp:$B/plugins/kafka
+mkdir -p "$OUT" "$FERRY_TEST_STATE_DIR"
+TSV=$OUT/runs.tsv
+started=$(date +%s.%N)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+
+log() { echo "bench: $*" >&2; }
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f\n", n / (b - a) }'; }
+seq_id=0
+uniq() { seq_id=$((seq_id + 1)); echo "b$$-$seq_id"; }
+port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# count TRANSPORT: messages per throughput run (bounded volume per broker)
+count() { case $1 in zmq) echo 50000 ;; amqp) echo 10000 ;; kafka) echo 10000 ;; esac; }
+
+# record TRANSPORT KIND VARIANT SIZE VALUE...: one measured run
+record() {
+    if [ -z "${5:-}" ]; then
+        log "$1 $2 $3 size=$4: run failed"
+        return
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${*:5}" >>"$TSV"
+    log "$1 $2 $3 size=$4: ${*:5}"
+}
+
+# conf TRANSPORT ADDRESS [latency]: a ferry configuration file
+conf() {
+    local f=$T/$1-$(uniq).conf
+    {
+        printf '[transport]\nplugin = %s\n[%s]\n' "$1" "$1"
+        case $1 in
+        zmq) echo "endpoint = $2" ;;
+        amqp) echo "url = $2" ;;
+        kafka) echo "brokers = $2"; echo "session_timeout = 6s"
+               [ -n "${3:-}" ] && echo "fetch_wait = 5ms" ;;
+        esac
+    } >"$f"
+    echo "$f"
+}
+
+addr() {  # a fresh address for one run
+    case $1 in
+    zmq) echo "tcp://127.0.0.1:$(port)" ;;
+    amqp) echo "$AMQP_URL" ;;
+    kafka) echo "$KAFKA_BROKERS" ;;
+    esac
+}
+
+lines() {  # lines N SIZE: a file of N lines of SIZE bytes for ferry-producer
+    local f=$T/lines-$1-$2
+    [ -f "$f" ] || $PY -c "import sys
+n,s=int(sys.argv[1]),int(sys.argv[2])
+sys.stdout.write(''.join('line %08d %s\n' % (i, 'x' * (s - 14)) for i in range(n)))" "$1" "$2" >"$f"
+    echo "$f"
+}
+
+# publish throughput: VARIANT in raw, libferry, ferry-producer, python-loop
+pub_run() {
+    local t=$1 size=$2 v=$3 n a c d sink= r=
+    n=$(count "$t")
+    a=$(addr "$t")
+    c=$(conf "$t" "$a")
+    d=$(uniq)
+    if [ "$t" = zmq ]; then  # a plain PULL sink binds; every producer connects
+        "$BENCH" -m sub -R -t zmq -a "$a" -d "$d" -n "$n" -s "$size" >/dev/null &
+        sink=$!
+        sleep 0.2
+    fi
+    case $v in
+    raw) r=$("$BENCH" -m pub -R -t "$t" -a "$a" -d "$d" -n "$n" -s "$size") ;;
+    libferry) r=$("$BENCH" -m pub -t "$t" -c "$c" -d "$d" -n "$n" -s "$size") ;;
+    ferry-producer)
+        local in t0 t1
+        in=$(lines "$n" "$size")
+        t0=$(now)
+        "$PRODUCER" -q -c "$c" --destination "$d" <"$in" && t1=$(now) && r=$(rate "$n" "$t0" "$t1") ;;
+    python-loop) r=$("$PY" "$S/bench/py-bench.py" "$t" loop "$a" "$d" "$n" "$size") ;;
+    esac
+    [ -n "$sink" ] && { [ -n "$r" ] && wait "$sink" || kill "$sink" 2>/dev/null; }
+    record "$t" pub "$v" "$size" "$r"
+    [ "$t" = amqp ] && "$BENCH" -m drop -R -t amqp -a "$a" -d "$d"
+}
+
+# one connection (one interpreter) per message, the tutorial way
+py_once_run() {
+    local t=$1 size=$2 a d sink= t0 t1 i ok=1
+    a=$(addr "$t")
+    d=$(uniq)
+    if [ "$t" = zmq ]; then
+        "$BENCH" -m sub -R -t zmq -a "$a" -d "$d" -n "$PER_MSG_N" -s "$size" >/dev/null &
+        sink=$!
+        sleep 0.2
+    fi
+    t0=$(now)
+    for i in $(seq "$PER_MSG_N"); do
+        "$PY" "$S/bench/py-bench.py" "$t" once "$a" "$d" 1 "$size" || { ok=; break; }
+    done
+    t1=$(now)
+    [ -n "$sink" ] && wait "$sink"
+    record "$t" pub python-per-message "$size" "${ok:+$(rate "$PER_MSG_N" "$t0" "$t1")}"
+    [ "$t" = amqp ] && "$BENCH" -m drop -R -t amqp -a "$a" -d "$d"
+}
+
+# consume throughput: VARIANT in raw, aggregator, aggregator-no-fsync.
+# Brokers are filled first by the libferry publisher; zmq is fed concurrently.
+sub_run() {
+    local t=$1 size=$2 v=$3 n a c d r= cons f w=
+    n=$(count "$t")
+    a=$(addr "$t")
+    c=$(conf "$t" "$a")
+    d=$(uniq)
+    f=$T/$d.out
+    feed() { "$BENCH" -m pub -t "$t" -c "$c" -d "$d" -n "$n" -s "$size" >/dev/null; }
+    [ "$t" != zmq ] && { feed || { record "$t" sub "$v" "$size" ""; return; }; }
+    case $v in
+    raw) "$BENCH" -m sub -R -t "$t" -a "$a" -d "$d" -n "$n" -s "$size" >"$T/r" & cons=$! ;;
+    aggregator*)
+        local nf=
+        [ "$v" = aggregator-no-fsync ] && nf=--no-fsync
+        "$AGGREGATOR" -q -c "$c" --destination "$d" --group "$d" --output "$f" --count "$n" $nf \
+            2>"$T/agg.log" &
+        cons=$!
+        "$BENCH" -m watch -f "$f" -d "$d" -n "$n" -s "$size" >"$T/r" &
+        w=$! ;;
+    esac
+    [ "$t" = zmq ] && { sleep 0.3; feed; }
+    wait "$cons" && { [ -z "$w" ] || wait "$w"; } && r=$(cat "$T/r")
+    [ -n "$w" ] && kill "$w" 2>/dev/null
+    record "$t" sub "$v" "$size" "$r"
+    rm -f "$f"
+    [ "$t" = amqp ] && "$BENCH" -m drop -R -t amqp -a "$a" -d "$d"
+}
+
+# end-to-end latency at a fixed rate, 100-byte messages: p50 p99 p99.9 in µs
+lat_run() {
+    local t=$1 v=$2 a c d r=
+    a=$(addr "$t")
+    c=$(conf "$t" "$a" latency)
+    d=$(uniq)
+    case $v in
+    raw) r=$("$BENCH" -m lat -R -t "$t" -a "$a" -d "$d" -n "$LAT_N" -r "$LAT_RATE" -s 100) ;;
+    libferry) r=$("$BENCH" -m lat -t "$t" -c "$c" -d "$d" -n "$LAT_N" -r "$LAT_RATE" -s 100) ;;
+    esac
+    record "$t" lat "$v" 100 "$r"
+    [ "$t" = amqp ] && "$BENCH" -m drop -R -t amqp -a "$a" -d "$d"
+}
+
+: >"$TSV"
+for t in $TRANSPORTS; do
+    case $t in
+    amqp) AMQP_URL=$("$S/tests/brokers/ensure-amqp.sh") || { log "no RabbitMQ: amqp skipped"; continue; } ;;
+    kafka) KAFKA_BROKERS=$(cd "$B" && "$S/tests/brokers/ensure-kafka.sh") ||
+               { log "no Kafka mock: kafka skipped"; continue; } ;;
+    esac
+    log "$t: publish"
+    for round in $(seq "$ROUNDS"); do
+        for size in $SIZES; do
+            for v in raw libferry ferry-producer python-loop; do pub_run "$t" "$size" "$v"; done
+        done
+        py_once_run "$t" 100
+    done
+    log "$t: consume"
+    for round in $(seq "$ROUNDS"); do
+        for size in $SIZES; do
+            for v in raw aggregator aggregator-no-fsync; do sub_run "$t" "$size" "$v"; done
+        done
+    done
+    log "$t: latency"
+    for round in $(seq "$ROUNDS"); do
+        for v in raw libferry; do lat_run "$t" "$v"; done
+    done
+done
+ended=$(now)
+"$PY" "$S/bench/report.py" "$TSV" "$OUT" "$(awk -v a="$started" -v b="$ended" 'BEGIN{printf "%.0f", b - a}')"
