@@ -93,6 +93,7 @@ struct fzmq_sock {
     long peers;           /* completed handshakes minus disconnects */
     uint64_t handshakes;
     uint64_t subscriptions;     /* XPUB: subscribe messages seen */
+    int64_t upkept_ms;          /* when monitor events were last read */
     struct fzmq_topic *topics;  /* XPUB only */
     size_t n_topics;
 };
@@ -454,7 +455,15 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     for (struct fzmq_sock *s = p->out; s; s = s->next) {
         if (strcmp(s->endpoint, ep) == 0) {
             *out = s;
-            fzmq_upkeep(c, s);
+            /* Each look at the monitor costs libzmq a poll of its command
+             * mailbox (a system call): with PUSH peers connected, look at
+             * most once a millisecond; without one, or for XPUB topics,
+             * every time. */
+            int64_t now = fzmq_now_ms();
+            if (s->peers <= 0 || p->cfg->pattern == FZMQ_PUBSUB || now != s->upkept_ms) {
+                s->upkept_ms = now;
+                fzmq_upkeep(c, s);
+            }
             return FERRY_OK;
         }
     }
