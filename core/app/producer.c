@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 struct producer {
     struct app app;
@@ -21,7 +23,36 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     char key[256];
+    char host[256];            /* looked up once: gethostname is a system call */
+    unsigned char rnd[4096];   /* random bytes for message ids, one getrandom per 256 */
+    size_t rnd_used;
 };
+
+/* A UUID v4 message id from the pool (ferry_make_id costs one getrandom
+ * system call per id, most of a small message's cost). */
+static void make_id(struct producer *p, char buf[37])
+{
+    if (p->rnd_used + 16 > sizeof p->rnd) {
+        if (getrandom(p->rnd, sizeof p->rnd, 0) != (ssize_t)sizeof p->rnd) {
+            ferry_make_id(buf);
+            return;
+        }
+        p->rnd_used = 0;
+    }
+    unsigned char *r = p->rnd + p->rnd_used;
+    p->rnd_used += 16;
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    char *w = buf;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *w++ = '-';
+        *w++ = hex[r[i] >> 4];
+        *w++ = hex[r[i] & 15];
+    }
+    *w = '\0';
+}
 
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
 {
@@ -53,11 +84,12 @@ static int send_log(struct producer *p, const char *text)
 {
     char err[256], idbuf[128], extra[128];
     enum ferry_level lvl = (enum ferry_level)((p->cfg.level + 1) * 10);
-    struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text};
-    if (p->cfg.id_prefix) {
+    struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text,
+                               .host = p->host, .id = idbuf};
+    if (p->cfg.id_prefix)
         snprintf(idbuf, sizeof idbuf, "%s-%" PRIu64, p->cfg.id_prefix, p->seq + 1);
-        e.id = idbuf;
-    }
+    else
+        make_id(p, idbuf);
     if (p->cfg.processing_time) {
         snprintf(extra, sizeof extra, "{\"processing_time\":%s}", p->cfg.processing_time);
         e.extra = extra;
@@ -222,6 +254,10 @@ int ferry_producer_main(int argc, char **argv)
         return rc;
     }
     p.rng = ferry_time_ms() | 1;
+    p.rnd_used = sizeof p.rnd;
+    if (gethostname(p.host, sizeof p.host))
+        snprintf(p.host, sizeof p.host, "unknown");
+    p.host[sizeof p.host - 1] = '\0';
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
