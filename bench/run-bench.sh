@@ -12,7 +12,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 TRANSPORTS=${BENCH_TRANSPORTS:-zmq amqp kafka}
 PY=/usr/bin/python3   # Debian's python3-pika, -confluent-kafka and -zmq belong to it
 SIZES="100 1024"
-LAT_N=2000 LAT_RATE=1000
+LAT_N=1500 LAT_RATE=1000
 PER_MSG_N=10          # one Python process (and connection) per message
 
 BENCH=$B/bench/ferry-bench
@@ -29,11 +29,10 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 log() { echo "bench: $*" >&2; }
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f\n", n / (b - a) }'; }
-seq_id=0
-uniq() { seq_id=$((seq_id + 1)); echo "b$$-$seq_id"; }
+uniq() { echo "b$$-$(date +%s%N)"; }  # called in $(...): no counter survives
 port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # count TRANSPORT: messages per throughput run (bounded volume per broker)
-count() { case $1 in zmq) echo 50000 ;; amqp) echo 10000 ;; kafka) echo 10000 ;; esac; }
+count() { case $1 in zmq) echo 100000 ;; amqp) echo 3000 ;; kafka) echo 10000 ;; esac; }
 
 # record TRANSPORT KIND VARIANT SIZE VALUE...: one measured run
 record() {
