@@ -36,6 +36,7 @@ struct bench {
     long n;
     size_t size;
     long rate;
+    bool warmup;           /* -w: one message settled before the clock starts */
     /* latency run: shared by the two threads */
     atomic_bool warm;      /* the consumer has seen a warm-up message */
     atomic_bool done;
@@ -269,6 +270,13 @@ static int araw_pub(struct bench *b, bool lat)
     uint64_t sent = 0, acked = 0;
     long warm = 0;
     int rc = 0;
+    if (b->warmup) { /* the queue's first message */
+        size_t len = bench_body(body, b->size, b->dest, -1, true);
+        amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(b->dest), 0, 0, &props,
+                           (amqp_bytes_t){.len = len, .bytes = body});
+        sent++;
+        rc = araw_confirms(c, &acked, sent, 60);
+    }
     double t0 = bench_now();
     for (long i = 0; rc == 0 && i < b->n; i++) {
         if (lat) {
@@ -288,7 +296,7 @@ static int araw_pub(struct bench *b, bool lat)
                                (amqp_bytes_t){.len = len, .bytes = body}) != 0)
             rc = -1;
         sent++;
-        if (!lat && sent % 1000 == 0 && rc == 0)
+        if (!lat && (long)(i + 1) % 1000 == 0 && rc == 0)
             rc = araw_confirms(c, &acked, sent, 60);
     }
     if (rc == 0)
@@ -395,6 +403,15 @@ static int kraw_pub(struct bench *b, bool lat)
         return -1;
     char *body = malloc(b->size + 128); /* freed below */
     long warm = 0, produced = 0;
+    if (b->warmup) { /* connection, topic creation, producer id */
+        size_t len = bench_body(body, b->size, b->dest, -1, true);
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(b->dest), RD_KAFKA_V_VALUE(body, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        produced++;
+        double end = bench_now() + 60;
+        while (kraw_reports < produced && bench_now() < end)
+            rd_kafka_poll(rk, 10);
+    }
     double t0 = bench_now();
     for (long i = 0; i < b->n; i++) {
         char key[32];
@@ -523,6 +540,13 @@ static int fer_pub(struct bench *b, bool lat)
     char *body = malloc(b->size + 128); /* freed below */
     int rc = FERRY_OK;
     long warm = 0;
+    if (b->warmup) { /* connection, topic creation, first handshake */
+        size_t len = bench_body(body, b->size, b->dest, -1, true);
+        struct ferry_msg m = {.dest = b->dest, .body = body, .body_len = len};
+        rc = ferry_pub_send(p, &m, -1);
+        if (rc == FERRY_OK)
+            rc = ferry_pub_flush(p, 60000);
+    }
     double t0 = bench_now();
     for (long i = 0; rc == FERRY_OK && i < b->n; i++) {
         char key[32];
@@ -713,7 +737,7 @@ static int bench_watch(struct bench *b)
 
 static int bench_usage(void)
 {
-    fprintf(stderr, "usage: ferry-bench -m pub|sub|lat|watch|drop [-R] -t zmq|amqp|kafka\n"
+    fprintf(stderr, "usage: ferry-bench -m pub|sub|lat|watch|drop [-R] [-w] -t zmq|amqp|kafka\n"
                     "       [-a ADDRESS] [-c FERRY_CONF] -d DEST [-n COUNT] [-s BYTES] [-r RATE] [-f FILE]\n");
     return 64;
 }
@@ -722,10 +746,11 @@ int main(int argc, char **argv)
 {
     struct bench b = {.n = 10000, .size = 100, .rate = 1000, .t = BENCH_ZMQ};
     int o;
-    while ((o = getopt(argc, argv, "m:Rt:a:c:d:f:n:s:r:")) != -1) {
+    while ((o = getopt(argc, argv, "m:Rwt:a:c:d:f:n:s:r:")) != -1) {
         switch (o) {
         case 'm': b.mode = optarg; break;
         case 'R': b.raw = true; break;
+        case 'w': b.warmup = true; break;
         case 't':
             b.t = !strcmp(optarg, "amqp") ? BENCH_AMQP : !strcmp(optarg, "kafka") ? BENCH_KAFKA : BENCH_ZMQ;
             break;
