@@ -1,7 +1,8 @@
 """Write bench/results/latest.md and the SVG plots from a `make bench` run.
 
 Usage: report.py RUNS_TSV OUT_DIR WALL_SECONDS
-Each figure is the median of the runs with their min and max.
+Each figure is the median of the runs with their min and max; the analysis
+in bench/findings.md is appended.
 """
 import os
 import platform
@@ -140,6 +141,10 @@ def main():
     plots = ["## Plots\n", "![publish throughput](publish.svg)\n",
              "![consume throughput](consume.svg)\n", "![latency](latency.svg)\n"]
     md = md[:3] + head + plots + md[3:]
+    findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
+    if os.path.exists(findings):
+        with open(findings) as f:
+            md.append(f.read().rstrip("\n"))
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     plot(runs, out)
@@ -156,6 +161,7 @@ def plot(runs, out):
                 for size in (100, 1024):
                     row = [stat(runs, (t, kind, v, size)) for v in names]
                     f.write("%d %s\n" % (size, " ".join("%.1f" % s[0] if s else "NaN" for s in row)))
+    n_lat = sum(1 for t in present for v in ("raw", "libferry") if (t, "lat", v, 100) in runs)
     with open(os.path.join(data, "lat.dat"), "w") as f:
         f.write("# name p50 p99 p99.9\n")
         for t in present:
@@ -166,7 +172,7 @@ def plot(runs, out):
     gp = []
     for kind, names, title, fname in (("pub", PUB[:4], "Publish throughput", "publish.svg"),
                                       ("sub", SUB, "Consume throughput", "consume.svg")):
-        gp.append("set terminal svg size 1200,420 dynamic font 'sans,11'")
+        gp.append("set terminal svg size 1200,420 dynamic noenhanced font 'sans,11'")
         gp.append("set output '%s'" % os.path.join(out, fname))
         gp.append("set multiplot layout 1,%d title '%s (msgs/s by message size, median)'" % (len(present), title))
         gp.append("set logscale y; set style data histograms; set style histogram clustered gap 1")
@@ -177,7 +183,10 @@ def plot(runs, out):
                 os.path.join(data, "%s-%s.dat" % (kind, t)), i + 2, LABEL[v]) for i, v in enumerate(names))
             gp.append("plot " + cols)
         gp.append("unset multiplot")
-    gp.append("set terminal svg size 900,420 dynamic font 'sans,11'")
+    if not n_lat:
+        subprocess.run(["gnuplot"], input="\n".join(gp) + "\n", text=True, check=True)
+        return
+    gp.append("set terminal svg size 900,420 dynamic noenhanced font 'sans,11'")
     gp.append("set output '%s'" % os.path.join(out, "latency.svg"))
     gp.append("set title 'End-to-end latency, 100 B at 1000 msgs/s (µs, median of runs)'")
     gp.append("set logscale y; set style data histograms; set style histogram clustered gap 1")
