@@ -6,6 +6,7 @@ if HAVE_ZMQ
 if HAVE_AMQP
 if HAVE_KAFKA
 BENCH_DRIVER = bench/ferry-bench$(EXEEXT)
+BENCH_MOCK = tests/brokers/kafka-mock$(EXEEXT)
 EXTRA_PROGRAMS += bench/ferry-bench
 bench_ferry_bench_SOURCES = bench/ferry-bench.c
 bench_ferry_bench_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS) $(AMQP_CFLAGS) $(KAFKA_CFLAGS)
@@ -17,7 +18,7 @@ endif
 endif
 BENCH_OUT = $(abs_top_srcdir)/bench/results
 
-bench: all $(BENCH_DRIVER) tests/brokers/kafka-mock$(EXEEXT)
+bench: all $(BENCH_DRIVER) $(BENCH_MOCK)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
