@@ -3,7 +3,6 @@
  * member and commits only offsets below every message still lent out. */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
