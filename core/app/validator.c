@@ -4,7 +4,6 @@
 #include "config.h"
 #include "app.h"
 
-#include <cjson/cJSON.h>
 #include <ferry/schema.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -93,7 +92,7 @@ static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
 {
     v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
     for (size_t i = 0; i < n; i++) {
-        char why[2048];
+        char why[4096];
         int ok = app_validate_body(v->schema, batch[i]->body, batch[i]->body_len, why, sizeof why);
         v->valid[i] = ok == 1;
         if (ok < 0) {
