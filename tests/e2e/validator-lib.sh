@@ -6,9 +6,13 @@ N=10000
 NBAD=1000   # floor(N * 0.1): the generator's exact count
 IN=vin$$ OUT=vout$$ REJ=vrej$$
 
-# start_aggregators CONF IDLE_SECONDS [extra flags]: one per destination, records
+# scaled SECONDS: SECONDS times FERRY_TEST_TIMEOUT_SCALE, whole seconds
+scaled() { awk -v s="$1" -v k="$FERRY_TEST_TIMEOUT_SCALE" 'BEGIN{printf "%d", s*k}'; }
+
+# start_aggregators CONF IDLE_SECONDS [extra flags]: one per destination,
+# records; each exits after IDLE_SECONDS (scaled) without a message
 start_aggregators() {
-    local conf=$1 idle=$2; shift 2
+    local conf=$1 idle; idle=$(scaled "$2"); shift 2
     bg "$AGGREGATOR" -q -c "$conf" --destination "$OUT" --group "g$OUT" --format record \
         --id-field event_id --output "$T/valid.jsonl" --idle-exit "$idle"s "$@"
     AGG_OUT=$!
@@ -17,7 +21,7 @@ start_aggregators() {
     AGG_REJ=$!
 }
 
-# start_validator CONF LOG [extra flags]
+# start_validator CONF LOG [extra flags]: give --idle-exit "$(scaled N)s"
 start_validator() {
     local conf=$1 log=$2; shift 2
     bg "$VALIDATOR" -c "$conf" --input "$IN" --output "$OUT" --reject "$REJ" --group "g$IN" \
@@ -31,10 +35,18 @@ produce() {
         --invalid-ratio 0.1 "$@" || fail "producer exited $?"
 }
 
-# wait_exit SECONDS PID NAME: the process ends by itself, with status 0
+# wait_exit SECONDS PID NAME: the process ends, with status 0
 wait_exit() {
     wait_for "$1" sh -c "! kill -0 $2 2>/dev/null" || fail "$3 still running after $1 s"
     wait "$2" || fail "$3 exited $?"
+}
+
+# collect CONF IDLE_SECONDS: run both aggregators until the destinations
+# stay empty for IDLE_SECONDS
+collect() {
+    start_aggregators "$1" "$2"
+    wait_exit 60 $AGG_OUT "output aggregator"
+    wait_exit 60 $AGG_REJ "reject aggregator"
 }
 
 # check_records [--redelivered]: exactly the valid events at the output and
