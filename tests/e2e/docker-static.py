@@ -149,6 +149,20 @@ for m in re.finditer(r"^COPY\s+(?!--from)(.*)$", joined, re.M):
     for src in m.group(1).split()[:-1]:
         if not os.path.exists(os.path.join(SRC, src)):
             bad(f"Dockerfile: COPY {src}: not in the tree")
+# a few of hadolint's rules (no hadolint in Debian)
+for m in re.finditer(r"^RUN\s+(.*)$", joined, re.M):
+    run = m.group(1)
+    if "apt-get install" in run and not re.search(r"apt-get install (-\S+ )*(-y|--yes)\b", run):
+        bad(f"Dockerfile: apt-get install without -y: {run}")
+    if "apt-get install" in run and "--no-install-recommends" not in run:
+        bad(f"Dockerfile: apt-get install without --no-install-recommends: {run}")
+    if re.search(r"apt-get update|install-deps\.sh", run) and "rm -rf /var/lib/apt/lists" not in run:
+        bad(f"Dockerfile: RUN leaves the apt lists in the layer: {run}")
+    if re.search(r"(^|&&\s*)cd\s", run) and not re.search(r"(^|&&\s*)cd\s+\S+\s*&&", run):
+        bad(f"Dockerfile: a lone cd in RUN (use WORKDIR): {run}")
+for m in re.finditer(r"^FROM\s+(\S+)", df, re.M):
+    if ":" not in m.group(1) or m.group(1).endswith(":latest"):
+        bad(f"Dockerfile: FROM {m.group(1)} has no pinned tag")
 with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
     readme = f.read()
 for cmd in ("sh scripts/install-deps.sh build", "sh scripts/check.sh"):
