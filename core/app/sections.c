@@ -2,6 +2,7 @@
  * all come from these rows. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -116,5 +117,7 @@ const struct ferry_option *app_section_options(const char *section)
         return app_validator_options;
     if (!strcmp(section, "transport"))
         return ferry_transport_options;
+    if (!strcmp(section, "http"))
+        return app_http_options;
     return NULL;
 }
