@@ -3,6 +3,7 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 
 #include <cjson/cJSON.h>
 #include <ferry/schema.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct val {
     struct app app;
@@ -20,6 +22,11 @@ struct val {
     struct ferry_schema *schema; /* compiled once, NULL without --schema; owned */
     int *result;           /* per batch slot: 1 pending, 0 ok, <0 failed; owned */
     uint64_t valid, invalid, errors;
+    bool *ok;              /* per batch slot: the message was valid; owned */
+    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics_dest *s_in, *s_out, *s_reject; /* in metrics */
+    struct app_http *http;               /* owned; NULL without [http] listen */
+    int64_t last_refresh;
 };
 
 /* Check one body. Returns true when valid; otherwise writes the reason. */
@@ -85,7 +92,8 @@ static int run(struct val *v)
     size_t max = (size_t)v->cfg.batch;
     struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
     v->result = calloc(max, sizeof *v->result);            /* freed in ferry_validator_main() */
-    if (!batch || !v->result) {
+    v->ok = calloc(max, sizeof *v->ok);                    /* freed in ferry_validator_main() */
+    if (!batch || !v->result || !v->ok) {
         free(batch);
         return EX_OSERR;
     }
@@ -93,6 +101,7 @@ static int run(struct val *v)
     int64_t last = app_mono_ms(), backoff = 100;
     uint64_t handled = 0;
     while (!*v->app.stop) {
+        app_http_refresh(v->metrics, v->out, v->pub, true, NULL, &v->last_refresh, false);
         size_t want = max, n = 0;
         if (v->cfg.count && v->cfg.count - (int64_t)handled < (int64_t)want)
             want = (size_t)(v->cfg.count - (int64_t)handled);
@@ -117,10 +126,13 @@ static int run(struct val *v)
         }
         backoff = 100;
         last = app_mono_ms();
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         uint64_t nvalid = 0, ninvalid = 0;
         for (size_t i = 0; i < n; i++) {
             char why[1024];
             bool ok = check_body(v, batch[i]->body, batch[i]->body_len, why, sizeof why);
+            v->ok[i] = ok;
             ok ? nvalid++ : ninvalid++;
             if (forward(v, batch[i], i, ok, why) != FERRY_OK) {
                 v->result[i] = -1;
@@ -135,11 +147,21 @@ static int run(struct val *v)
             if (v->result[i] == 0) {
                 ferry_ack(v->in, batch[i]);
                 acked++;
+                ferry_metrics_count(v->ok[i] ? v->s_out : v->s_reject, FERRY_CTR_PRODUCED, 1);
+                if (!v->ok[i])
+                    ferry_metrics_count(v->s_in, FERRY_CTR_REJECTED, 1);
             } else {
+                ferry_metrics_count(v->s_in, FERRY_CTR_PROC_ERRORS, 1);
                 /* not forwarded: give it back (with acks it is redelivered) */
                 ferry_release(v->in, batch[i]);
             }
         }
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        ferry_metrics_count(v->s_in, FERRY_CTR_CONSUMED, acked);
+        for (size_t i = 0; i < acked; i++) /* each message waited for its whole batch */
+            ferry_metrics_observe(v->s_in, took);
         if (acked == n) {
             v->valid += nvalid;
             v->invalid += ninvalid;
@@ -238,10 +260,19 @@ int ferry_validator_main(int argc, char **argv)
         app_fini(&v.app);
         return EX_USAGE;
     }
-    v.in = app_connect(&v.app, v.cfg.connect_timeout, &rc);
+    const char *tname = ferry_config_get(v.app.config, "transport", "plugin");
+    v.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
+    v.s_in = ferry_metrics_dest(v.metrics, v.cfg.input);
+    v.s_out = ferry_metrics_dest(v.metrics, v.cfg.output);
+    v.s_reject = ferry_metrics_dest(v.metrics, v.cfg.reject);
+    rc = v.metrics ? app_http_start(&v.app, v.metrics, NULL, &v.http) : EX_OSERR;
+    if (rc < 0)
+        v.in = app_connect(&v.app, v.cfg.connect_timeout, &rc);
     if (v.in)
         v.out = app_connect(&v.app, v.cfg.connect_timeout, &rc);
     if (!v.in || !v.out) {
+        app_http_stop(v.http);
+        ferry_metrics_free(v.metrics);
         ferry_close(v.in);
         ferry_schema_free(v.schema);
         app_fini(&v.app);
@@ -260,10 +291,13 @@ int ferry_validator_main(int argc, char **argv)
         app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64, v.valid,
                  v.invalid, v.errors);
     }
+    app_http_stop(v.http);
     ferry_pub_free(v.pub);
     ferry_close(v.out);
     ferry_close(v.in);
+    ferry_metrics_free(v.metrics);
     free(v.result);
+    free(v.ok);
     ferry_schema_free(v.schema);
     app_fini(&v.app);
     return rc;
