@@ -992,6 +992,10 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
         if (!cur)
             cur = take(h, ps.pending ? 0 : 50);
         while (cur && ps.pending < max_inflight) {
+            /* a report from inside publish() may settle the job's last
+             * message and, if its request gave up, free the job: read
+             * what is needed first */
+            size_t count = cur->n;
             struct http_msg *m = &cur->msgs[next];
             struct ferry_msg fm = {.dest = m->dest, .key = m->key,
                                    .key_len = m->key ? strlen(m->key) : 0, .body = m->body,
@@ -1003,7 +1007,7 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
             if (rc != FERRY_OK)
                 app_http_on_done(h, fm.tag, rc, ferry_pub_error(p));
             ps.pending++;
-            if (++next == cur->n) {
+            if (++next == count) {
                 next = 0;
                 cur = take(h, 0);
             }
