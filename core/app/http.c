@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -663,10 +664,22 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
     }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoll(cl, NULL, 10) > h->cfg.max_body) {
-        rq->early = MHD_HTTP_CONTENT_TOO_LARGE;
-        snprintf(rq->early_why, sizeof rq->early_why, "body of %s bytes exceeds max_body (%" PRId64 ")",
-                 cl, h->cfg.max_body);
+    long long declared = cl ? strtoll(cl, NULL, 10) : 0;
+    if (declared > h->cfg.max_body) {
+        /* Answering before the body arrives makes MHD close the connection,
+         * and a client still sending sees a reset instead of the 413. So
+         * answer early only when the client waits for "100 Continue" or
+         * the body is far too big to be worth reading; otherwise read and
+         * discard it, then answer. */
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_EXPECT);
+        if ((expect && !strcasecmp(expect, "100-continue")) || declared / 8 > h->cfg.max_body) {
+            rq->early = MHD_HTTP_CONTENT_TOO_LARGE;
+            snprintf(rq->early_why, sizeof rq->early_why,
+                     "body of %s bytes exceeds max_body (%" PRId64 ")", cl, h->cfg.max_body);
+        } else {
+            rq->too_big = true;
+        }
     }
 }
 
