@@ -886,20 +886,33 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
         ferry_metrics_set_state(m, NULL, why ? why : "not connected", 0, 0, false);
         return;
     }
+    /* A publisher with nothing in flight does not drive the transport, and
+     * some plugins learn of broker state only while driven (librdkafka
+     * serves its callbacks in poll): a zero-timeout flush lets them. */
+    if (p && ps.pending == 0)
+        ferry_flush(c, 0);
     if (ferry_health(c, &fh) != FERRY_OK) {
         memset(&fh, 0, sizeof fh);
         fh.state = FERRY_HEALTH_CONNECTED; /* no health report: judge by the publisher */
     }
     char reason[300] = "";
-    if (fh.state == FERRY_HEALTH_CONNECTED && ps.waiting) {
-        /* the transport says connected but refuses publishes: the publisher knows */
-        fh.state = FERRY_HEALTH_CONNECTING;
+    bool usable = fh.state == FERRY_HEALTH_CONNECTED;
+    if (p && ps.waiting) {
+        /* the publisher knows best: the transport refuses what it sends */
+        usable = false;
+        if (fh.state == FERRY_HEALTH_CONNECTED)
+            fh.state = FERRY_HEALTH_CONNECTING;
         snprintf(reason, sizeof reason, "%" PRIu64 " messages waiting to be retried: %s",
-                 ps.waiting, p ? ferry_pub_error(p) : "");
+                 ps.waiting, ferry_pub_error(p));
+    } else if (p && fh.state == FERRY_HEALTH_CONNECTING && fh.published == 0 && ps.sent == 0) {
+        /* Some transports connect on the first publish (Kafka's producer
+         * is made then): before it, being unconnected is no reason to
+         * refuse the first request, which will find out. */
+        usable = true;
     }
     uint64_t inflight = p ? ps.pending : fh.inflight;
     ferry_metrics_set_state(m, &fh, reason[0] ? reason : why, ps.reconnects, inflight,
-                            ready && fh.state == FERRY_HEALTH_CONNECTED);
+                            ready && usable);
 }
 
 void app_http_on_done(void *ctx, uint64_t tag, int status, const char *reason)

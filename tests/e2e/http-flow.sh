@@ -59,10 +59,14 @@ wait_for 30 metric_is 1001 "$A/metrics" ferry_messages_consumed_total transport=
 printf '{"id":"down-%s","message":"while the broker is away"}' "$$" > "$T/down.json"
 if command -v broker_stop >/dev/null 2>&1; then
     broker_stop
+    # An idle producer may learn of the loss only from its next publish:
+    # that request gets 503 (at once, or after confirm_timeout), then health says so.
+    expect 503 POST "$P/produce" "$T/down.json"
+    grep -q '^Retry-After: 1' "$T/headers" || fail "503 without Retry-After"
     wait_for 60 status_is 503 "$P/health" || fail "producer health stayed $(hreq GET "$P/health") with the broker stopped"
     [ "$(metric "$P/metrics" ferry_up)" = 0 ] || fail "ferry_up not 0 while down"
     expect 503 POST "$P/produce" "$T/down.json"
-    grep -q '^Retry-After: 1' "$T/headers" || fail "503 without Retry-After"
+    grep -q 'transport unavailable' "$T/body" || fail "second 503 not refused at once: $(cat "$T/body")"
     broker_start
     wait_for 90 status_is 200 "$P/health" || fail "producer health not back to 200: $(cat "$T/body")"
     # a client retries a 503 with the same id; the message is then confirmed and stored once
@@ -72,14 +76,21 @@ if command -v broker_stop >/dev/null 2>&1; then
     wait_for 60 grep -q "\"id\":\"down-$$\"" "$T/out.txt" || fail "retried message not at the aggregator"
     [ "$(grep -c "\"id\":\"down-$$\"" "$T/out.txt")" = 1 ] || fail "retried message stored twice"
 else
-    { printf '[transport]\nplugin = %s\n' "$TR"; closed_conf; printf '[http]\nretry_after = 1s\n'; } > "$T/closed.conf"
+    { printf '[transport]\nplugin = %s\n' "$TR"; closed_conf; printf '[http]\nconfirm_timeout = 3s\nretry_after = 1s\n'; } > "$T/closed.conf"
     cp_port=$(free_port)
     bg "$PRODUCER" -c "$T/closed.conf" --http "127.0.0.1:$cp_port"
     closed=$!
     C="http://127.0.0.1:$cp_port"
-    wait_for 30 status_is 503 "$C/health" || fail "health with no broker: $(hreq GET "$C/health") $(cat "$T/body")"
+    # health may be 200 until the first publish finds no broker (Kafka
+    # connects then); that request gets 503, and from then on health does too
+    wait_for 30 status_is 200 "$C/health" || wait_for 30 status_is 503 "$C/health" ||
+        fail "health with no broker: $(hreq GET "$C/health") $(cat "$T/body")"
     HTTP_TOKEN= expect 503 POST "$C/produce" "$T/down.json"
     grep -q '^Retry-After: 1' "$T/headers" || fail "503 without Retry-After"
+    wait_for 30 status_is 503 "$C/health" || fail "health with no broker: $(hreq GET "$C/health") $(cat "$T/body")"
+    [ "$(json_field "$T/body" 'j["connection"]')" != connected ] || fail "health says connected: $(cat "$T/body")"
+    HTTP_TOKEN= expect 503 POST "$C/produce" "$T/down.json"
+    grep -q 'transport unavailable' "$T/body" || fail "second 503 not refused at once: $(cat "$T/body")"
     kill -TERM $closed
     wait $closed
 fi
