@@ -13,3 +13,5 @@ tests_unit_check_http_SOURCES = tests/unit/check_http.c
 tests_unit_check_http_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CHECK_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_check_http_LDADD = libferryapp.la libferry.la $(CHECK_LIBS) $(CJSON_LIBS)
 endif
+
+EXTRA_DIST += bench/http-load.sh

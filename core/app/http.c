@@ -821,7 +821,7 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(ai);
     if (!h->daemon) {
