@@ -82,8 +82,7 @@ struct app_http {
     struct http_job *flying;              /* taken by the main thread, not yet settled */
     size_t queued_msgs, max_queue;
     _Atomic int active;                   /* ingestion requests being handled */
-    bool closing;
-    bool quiesced;
+    atomic_bool closing;                  /* written under lock; reply() reads it without */
 };
 
 /* ---------------------------------------------------------------------- */
