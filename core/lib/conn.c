@@ -15,6 +15,7 @@ struct conn_impl {
     struct ferry_kv *kv;       /* passthru options; freed in ferry_close() */
     size_t nkv;
     char *client_id;           /* owned */
+    char *prog;                /* client_id up to '@', the log prefix; owned */
 };
 
 const struct ferry_option ferry_transport_options[] = {
@@ -50,9 +51,11 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
     }
     ci->cfg = calloc(1, t->cfg_size ? t->cfg_size : 1);
     ci->client_id = strdup(client_id ? client_id : "ferry");
-    if (!ci->cfg || !ci->client_id) {
+    ci->prog = ci->client_id ? strndup(ci->client_id, strcspn(ci->client_id, "@")) : NULL;
+    if (!ci->cfg || !ci->client_id || !ci->prog) {
         free(ci->cfg);
         free(ci->client_id);
+        free(ci->prog);
         free(ci);
         *status = FERRY_E_FATAL;
         ferry_fmt(err, errlen, "out of memory");
@@ -62,11 +65,12 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
                                      errlen))) {
         free(ci->cfg);
         free(ci->client_id);
+        free(ci->prog);
         free(ci);
         return NULL;
     }
     ci->host = (struct ferry_host){.size = sizeof(struct ferry_host), .vlog = ferry_stderr_vlog,
-                                   .log_ctx = NULL, .log_level = ferry_env_log_level()};
+                                   .log_ctx = ci->prog, .log_level = ferry_env_log_level()};
     ci->pub = (struct ferry_conn){.size = sizeof(struct ferry_conn), .transport = t,
                                   .cfg = ci->cfg, .passthru = ci->kv, .n_passthru = ci->nkv,
                                   .host = &ci->host, .client_id = ci->client_id, .caps = t->caps};
@@ -76,6 +80,7 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
         ferry_options_free(t->options, ci->cfg);
         free(ci->cfg);
         free(ci->client_id);
+        free(ci->prog);
         free(ci);
         return NULL;
     }
@@ -93,6 +98,7 @@ void ferry_close(struct ferry_conn *c)
     ferry_options_free(c->transport->options, ci->cfg);
     free(ci->cfg);
     free(ci->client_id);
+    free(ci->prog);
     free(ci);
 }
 

@@ -245,9 +245,13 @@ static void fkafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
     struct fkafka *p = rd_kafka_opaque(rk);
     if (!p)
         return;
-    enum ferry_log_level lvl = level <= 3 ? FERRY_LOG_ERROR
-                             : level == 4 ? FERRY_LOG_WARN
+    /* librdkafka logs a refused connection as an error; ours are for
+     * someone who must act, and error_cb already reports broker trouble. */
+    enum ferry_log_level lvl = level <= 2 ? FERRY_LOG_ERROR
+                             : level <= 4 ? FERRY_LOG_WARN
                              : level <= 6 ? FERRY_LOG_INFO : FERRY_LOG_DEBUG;
+    if (strcmp(fac, "FAIL") == 0)
+        lvl = FERRY_LOG_DEBUG;
     /* rdkafka.* properties go to both handles; each ignores the other's. */
     if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
         lvl = FERRY_LOG_DEBUG;
