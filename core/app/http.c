@@ -115,10 +115,14 @@ static char *id_text(const cJSON *v, char *err, size_t errlen)
 {
     char buf[64];
     if (cJSON_IsString(v) && *v->valuestring && strlen(v->valuestring) < 256)
-        return strdup(v->valuestring);
-    if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+        return strdup(v->valuestring); /* the caller's: freed in app_http_job_free() */
+    /* integers a double holds exactly (|n| <= 2^53); the range check comes
+     * first because converting a larger double to long long is undefined */
+    if (cJSON_IsNumber(v) && v->valuedouble >= -9007199254740992.0 &&
+        v->valuedouble <= 9007199254740992.0 &&
+        v->valuedouble == (double)(long long)v->valuedouble) {
         snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
-        return strdup(buf);
+        return strdup(buf); /* the caller's: freed in app_http_job_free() */
     }
     snprintf(err, errlen, "id must be a non-empty string (under 256 bytes) or an integer");
     return NULL;
@@ -199,7 +203,7 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
                 snprintf(err, errlen, "information must be a JSON object");
                 return 400;
             }
-            if (!(info_text = cJSON_PrintUnformatted(info))) {
+            if (!(info_text = cJSON_PrintUnformatted(info))) { /* freed below */
                 snprintf(err, errlen, "out of memory");
                 return 500;
             }

@@ -102,7 +102,7 @@ struct ferry_metrics_dest *ferry_metrics_dest(struct ferry_metrics *m, const cha
     if (!d) {
         const char *name = m->ndests + 1 >= FERRY_METRICS_MAX_DESTS ? "_other" : destination;
         d = calloc(1, sizeof *d); /* freed in ferry_metrics_free() */
-        if (d && !(d->name = strdup(name))) {
+        if (d && !(d->name = strdup(name))) { /* freed in ferry_metrics_free() */
             free(d);
             d = NULL;
         }

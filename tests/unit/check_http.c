@@ -220,6 +220,7 @@ START_TEST(test_bad_requests_are_400_with_a_reason)
     refused("{\"message\":\"a\",\"color\":1}", false, 400, "unknown field: color");
     refused("{\"message\":\"a\",\"destination\":\"\"}", false, 400, "destination must be");
     refused("{\"message\":\"a\",\"id\":1.5}", false, 400, "id must be");
+    refused("{\"message\":\"a\",\"id\":1e300}", false, 400, "id must be");
     refused("{\"payload\":[1]}", false, 400, "payload must be a JSON object");
     refused("{\"id\":\"a\",\"payload\":{\"id\":\"b\"}}", false, 400, "differ");
     refused("{\"messages\":{}}", true, 400, "messages: [...]");
