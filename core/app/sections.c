@@ -116,5 +116,7 @@ const struct ferry_option *app_section_options(const char *section)
         return app_validator_options;
     if (!strcmp(section, "transport"))
         return ferry_transport_options;
+    if (!strcmp(section, "logger"))
+        return ferry_logger_options;
     return NULL;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -258,13 +259,21 @@ static char *encode(struct ferry_logger *lg, const struct rec *r, size_t *len)
 /* ---------------------------------------------------------------------- */
 /* Spool side (spool_mu held) */
 
-/* Move what the ring holds into the spool, in order. Returns how many. */
-static size_t ring_to_spool(struct ferry_logger *lg, size_t max)
+/* Move what the ring holds into the spool, in order. Returns how many.
+ * upto > head: also wait for positions below upto that a caller has
+ * claimed but not yet filled (it is between two instructions). */
+static size_t ring_to_spool(struct ferry_logger *lg, size_t max, size_t upto)
 {
     size_t n = 0;
     struct rec *r;
     char err[256];
-    while (n < max && (r = ring_pop(lg))) {
+    while (n < max) {
+        if (!(r = ring_pop(lg))) {
+            if ((intptr_t)(upto - atomic_load_explicit(&lg->head, memory_order_relaxed)) <= 0)
+                break;
+            sched_yield();
+            continue;
+        }
         n++;
         size_t len = 0;
         char *body = encode(lg, r, &len);
@@ -313,8 +322,10 @@ static struct rec *rec_new(enum ferry_level level, const char *message, size_t m
  * messages stay in order), then append this one. */
 static bool spill(struct ferry_logger *lg, struct rec *r)
 {
+    /* every message this thread logged before is below the current tail */
+    size_t upto = atomic_load(&lg->tail);
     pthread_mutex_lock(&lg->spool_mu);
-    ring_to_spool(lg, SIZE_MAX);
+    ring_to_spool(lg, SIZE_MAX, upto);
     size_t len = 0;
     char err[256];
     char *body = encode(lg, r, &len); /* freed below */
@@ -603,7 +614,7 @@ static size_t ring_to_pub(struct ferry_logger *lg, bool *dead)
 /* Spool: publish unread records while the in-flight window allows. */
 static size_t spool_to_pub(struct ferry_logger *lg, bool *dead)
 {
-    size_t cap = lg->infl_mask + 1, sent = 0;
+    size_t cap = (size_t)lg->cfg.max_inflight, sent = 0; /* the publisher's window too */
     char err[256];
     while (!*dead && lg->infl_sent - lg->infl_head < cap) {
         /* copy a batch out under the lock, publish without it */
@@ -739,7 +750,7 @@ static void *sender(void *arg)
         bool dead = false;
         if (lg->spool) {
             pthread_mutex_lock(&lg->spool_mu);
-            work += ring_to_spool(lg, 4 * BATCH);
+            work += ring_to_spool(lg, 4 * BATCH, 0);
             if (ferry_spool_sync(lg->spool, false, err, sizeof err))
                 lg_log(lg, FERRY_LOG_ERROR, "spool write failed error=\"%s\"", err);
             pthread_mutex_unlock(&lg->spool_mu);
@@ -796,7 +807,7 @@ static void *sender(void *arg)
     if (lg->spool) {
         advance_commit(lg, true);
         pthread_mutex_lock(&lg->spool_mu);
-        ring_to_spool(lg, SIZE_MAX);
+        ring_to_spool(lg, SIZE_MAX, 0);
         pthread_mutex_unlock(&lg->spool_mu);
     } else {
         struct rec *r;
