@@ -65,8 +65,11 @@ TESTS += tests/conformance/loopback.test
 endif
 EXTRA_DIST += tests/conformance/loopback.test
 
-TESTS += tests/e2e/config-errors.test tests/e2e/transports.test
-EXTRA_DIST += tests/e2e/config-errors.test tests/e2e/transports.test
+E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
+	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test
+TESTS += $(E2E_TESTS)
+EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
+	scripts/check.sh
 
 clean-local: clean-test-state
 clean-test-state:

@@ -6,7 +6,7 @@ noinst_PROGRAMS += examples/logger-demo
 examples_logger_demo_SOURCES = examples/logger-demo.c
 examples_logger_demo_LDADD = libferry.la
 
-EXTRA_PROGRAMS = bench/logger-bench
+EXTRA_PROGRAMS += bench/logger-bench
 bench_logger_bench_SOURCES = bench/logger-bench.c
 bench_logger_bench_LDADD = libferry.la $(PTHREAD_LIBS)
 CLEANFILES += bench/logger-bench

@@ -227,23 +227,31 @@ static void on_delivery(void *ctx, uint64_t tag, int status, const char *reason)
     }
 }
 
-/* One publish attempt of slot idx. Returns the transport status. */
+/* One publish attempt of slot idx. Returns the transport status. The slot
+ * is in flight before the call because a plugin may report the delivery
+ * from inside publish(); after FERRY_OK the slot may already be settled
+ * and freed, so it is not touched again. On an error no report comes and
+ * the slot is left for the caller as SLOT_RETRY (not yet queued). */
 static int attempt(struct ferry_pub *p, uint32_t idx)
 {
     struct slot *s = &p->slots[idx];
     s->msg.tag = ((uint64_t)s->gen << 32) | idx;
     s->attempts++;
+    s->state = SLOT_INFLIGHT;
+    p->inflight++;
+    bool was_down = p->down;
     int rc = ferry_publish(p->c, &s->msg);
-    if (rc == FERRY_OK) {
-        s->state = SLOT_INFLIGHT;
-        p->inflight++;
-        if (p->down) {
-            p->down = false;
-            p->st.reconnects++;
-            ferry_backoff_reset(&p->backoff);
-        }
+    if (rc != FERRY_OK) {
+        s->state = SLOT_RETRY;
+        p->inflight--;
+        return rc;
     }
-    return rc;
+    if (was_down) {
+        p->down = false;
+        p->st.reconnects++;
+        ferry_backoff_reset(&p->backoff);
+    }
+    return FERRY_OK;
 }
 
 static bool gave_up(struct ferry_pub *p, uint32_t idx, int64_t now)

@@ -49,34 +49,83 @@ static void unique(char *buf, size_t len, const char *what)
              (long long)(time(NULL) % 100000));
 }
 
-/* Subscribe and keep polling until the transport says the consumer is
- * ready (e.g. a Kafka group member has its partitions). */
+/* Probes: messages the suite sends until every consumer has seen one, so a
+ * test starts only when all its consumers are really receiving (a Kafka
+ * member has its partitions, a ZeroMQ peer has connected). Consumers ack
+ * and skip probes wherever they show up. */
+#define PROBE "ferry-conformance-probe"
+
+static bool is_probe(const struct ferry_msg *m)
+{
+    return m->body_len == sizeof PROBE - 1 && !memcmp(m->body, PROBE, sizeof PROBE - 1);
+}
+
+/* ferry_receive without the probes. */
+static int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                     int timeout_ms)
+{
+    int rc = ferry_receive(c, out, max, n, timeout_ms);
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (is_probe(out[i]))
+            ferry_ack(c, out[i]);
+        else
+            out[k++] = out[i];
+    }
+    *n = k;
+    return rc == FERRY_OK && k == 0 ? FERRY_E_TIMEOUT : rc;
+}
+
+/* Publish one message, retrying while a transient condition lasts (no peer
+ * yet, queue full), as the core's reliable publisher would. */
+static int publish_retry(struct ferry_conn *p, const struct ferry_msg *m, int64_t ms)
+{
+    int64_t deadline = now_ms() + scaled(ms);
+    int rc;
+    while (ferry_status_retriable(rc = ferry_publish(p, m)) && now_ms() < deadline)
+        ferry_flush(p, 50);
+    return rc;
+}
+
+/* Send probes on dest until each of the n consumers has received one. */
+static void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn **cons, size_t n)
+{
+    bool ready[8] = {false};
+    size_t nready = 0;
+    unsigned k = 0;
+    int64_t deadline = now_ms() + scaled(60000);
+    while (nready < n) {
+        ck_assert_msg(now_ms() < deadline, "%zu of %zu consumers ready after 60 s", nready, n);
+        char key[32];
+        snprintf(key, sizeof key, "probe%u", k++);
+        struct ferry_msg m = {.dest = dest, .key = key, .key_len = strlen(key), .body = PROBE,
+                              .body_len = sizeof PROBE - 1};
+        int rc = publish_retry(prod, &m, 1000);
+        ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s", ferry_conn_error(prod));
+        ferry_flush(prod, 200);
+        for (size_t i = 0; i < n; i++) {
+            struct ferry_msg *r[16];
+            size_t got = 0;
+            ferry_receive(cons[i], r, 16, &got, 100);
+            for (size_t j = 0; j < got; j++) {
+                ck_assert_msg(is_probe(r[j]), "a message arrived on a fresh destination");
+                ferry_ack(cons[i], r[j]);
+                if (!ready[i]) {
+                    ready[i] = true;
+                    nready++;
+                }
+            }
+        }
+    }
+}
+
+/* Subscribe; readiness comes from warm_up(). */
 static void subscribe_ready(struct ferry_conn *c, const char *dest, const char *group,
                             struct ferry_conn *other)
 {
+    (void)other;
     ck_assert_msg(ferry_subscribe(c, dest, group) == FERRY_OK, "subscribe %s: %s", dest,
                   ferry_conn_error(c));
-    int64_t deadline = now_ms() + scaled(30000);
-    for (;;) {
-        struct ferry_health h, ho;
-        struct ferry_msg *m[1];
-        size_t n = 0;
-        ferry_receive(c, m, 1, &n, 100);
-        ck_assert_msg(n == 0, "a message arrived on a fresh destination");
-        if (other) {
-            ferry_receive(other, m, 1, &n, 100);
-            ck_assert_msg(n == 0, "a message arrived on a fresh destination");
-        }
-        ferry_health(c, &h);
-        bool ready = h.state == FERRY_HEALTH_CONNECTED;
-        if (other) {
-            ferry_health(other, &ho);
-            ready = ready && ho.state == FERRY_HEALTH_CONNECTED;
-        }
-        if (ready)
-            return;
-        ck_assert_msg(now_ms() < deadline, "consumer not ready after 30 s: %s", h.reason);
-    }
 }
 
 struct report {
@@ -102,10 +151,7 @@ static void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
     ferry_set_delivery(p, on_report, r);
     for (size_t i = 0; i < n; i++) {
         msgs[i].tag = i + 1;
-        int rc;
-        int64_t deadline = now_ms() + scaled(30000);
-        while ((rc = ferry_publish(p, &msgs[i])) == FERRY_E_AGAIN && now_ms() < deadline)
-            ferry_flush(p, 100);
+        int rc = publish_retry(p, &msgs[i], 30000);
         ck_assert_msg(rc == FERRY_OK, "publish %zu: %s", i, ferry_conn_error(p));
     }
     int64_t deadline = now_ms() + scaled(60000);
@@ -151,7 +197,7 @@ static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, boo
         struct ferry_msg *m[64];
         size_t k = 0;
         size_t want = n - got < 64 ? n - got : 64;
-        int rc = ferry_receive(c, m, want, &k, 200);
+        int rc = recv_msgs(c, m, want, &k, 200);
         ck_assert_msg(rc == FERRY_OK || rc == FERRY_E_TIMEOUT, "receive: %s", ferry_conn_error(c));
         for (size_t i = 0; i < k; i++) {
             const char *dash = memchr(m[i]->body, '-', m[i]->body_len);
@@ -176,8 +222,9 @@ START_TEST(test_round_trip_body_key_headers)
     char dest[128], group[64];
     unique(dest, sizeof dest, "rt");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *cons = conn_open();
     subscribe_ready(cons, dest, group, NULL);
+    warm_up(prod, dest, &cons, 1);
     static const char bin[] = {'a', 0, 'b', 1};
     struct ferry_header hs[] = {{"x-test", "hello", 5}, {"x-bin", bin, sizeof bin}};
     struct ferry_msg m = {.dest = dest, .key = "svc.info", .key_len = 8, .headers = hs,
@@ -187,7 +234,7 @@ START_TEST(test_round_trip_body_key_headers)
     size_t n = 0;
     int64_t deadline = now_ms() + scaled(30000);
     while (n == 0 && now_ms() < deadline)
-        ferry_receive(cons, r, 1, &n, 500);
+        recv_msgs(cons, r, 1, &n, 500);
     ck_assert_msg(n == 1, "message not received within 30 s");
     ck_assert_uint_eq(r[0]->body_len, 10);
     ck_assert(memcmp(r[0]->body, "{\"id\":\"1\"}", 10) == 0);
@@ -209,8 +256,9 @@ START_TEST(test_empty_binary_and_large_bodies)
     char dest[128], group[64];
     unique(dest, sizeof dest, "bodies");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *cons = conn_open();
     subscribe_ready(cons, dest, group, NULL);
+    warm_up(prod, dest, &cons, 1);
     size_t big = 1u << 20;
     unsigned char *large = malloc(big), binary[256];
     for (size_t i = 0; i < big; i++)
@@ -228,7 +276,7 @@ START_TEST(test_empty_binary_and_large_bodies)
     while (got < 3 && now_ms() < deadline) {
         struct ferry_msg *r[3];
         size_t n = 0;
-        ferry_receive(cons, r, 3, &n, 500);
+        recv_msgs(cons, r, 3, &n, 500);
         for (size_t i = 0; i < n; i++, got++) {
             if (r[i]->body_len == 0)
                 seen[0] = true;
@@ -255,8 +303,9 @@ START_TEST(test_order_kept_per_key)
     char dest[128], group[64];
     unique(dest, sizeof dest, "order");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *cons = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *cons = conn_open();
     subscribe_ready(cons, dest, group, NULL);
+    warm_up(prod, dest, &cons, 1);
     enum { N = 300 };
     publish_bodies(prod, dest, "o", N, "same.key");
     size_t next = 0;
@@ -264,7 +313,7 @@ START_TEST(test_order_kept_per_key)
     while (next < N && now_ms() < deadline) {
         struct ferry_msg *r[64];
         size_t n = 0;
-        ferry_receive(cons, r, 64, &n, 200);
+        recv_msgs(cons, r, 64, &n, 200);
         for (size_t i = 0; i < n; i++) {
             char want[32];
             snprintf(want, sizeof want, "o-%zu", next);
@@ -285,9 +334,10 @@ START_TEST(test_group_members_share_work)
     char dest[128], group[64];
     unique(dest, sizeof dest, "share");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *a = conn_open(), *b = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *a = conn_open(), *b = conn_open();
     subscribe_ready(a, dest, group, NULL);
     subscribe_ready(b, dest, group, a);
+    warm_up(prod, dest, (struct ferry_conn *[]){a, b}, 2);
     enum { N = 400 };
     publish_bodies(prod, dest, "s", N, NULL);
     int hits[N] = {0};
@@ -313,9 +363,10 @@ START_TEST(test_each_group_gets_everything)
     unique(dest, sizeof dest, "fanout");
     snprintf(g1, sizeof g1, "g1-%d", (int)getpid());
     snprintf(g2, sizeof g2, "g2-%d", (int)getpid());
-    struct ferry_conn *a = conn_open(), *b = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *a = conn_open(), *b = conn_open();
     subscribe_ready(a, dest, g1, NULL);
     subscribe_ready(b, dest, g2, a);
+    warm_up(prod, dest, (struct ferry_conn *[]){a, b}, 2);
     enum { N = 100 };
     publish_bodies(prod, dest, "f", N, NULL);
     int ha[N] = {0}, hb[N] = {0};
@@ -335,8 +386,9 @@ START_TEST(test_unacked_messages_come_back_after_close)
     char dest[128], group[64];
     unique(dest, sizeof dest, "redeliver");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *a = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *a = conn_open();
     subscribe_ready(a, dest, group, NULL);
+    warm_up(prod, dest, &a, 1);
     enum { N = 20 };
     publish_bodies(prod, dest, "r", N, NULL);
     /* take them all, decide nothing, and go away */
@@ -345,7 +397,7 @@ START_TEST(test_unacked_messages_come_back_after_close)
     int64_t deadline = now_ms() + scaled(30000);
     while (got < N && now_ms() < deadline) {
         size_t n = 0;
-        ferry_receive(a, held + got, N - got, &n, 200);
+        recv_msgs(a, held + got, N - got, &n, 200);
         got += n;
     }
     ck_assert_msg(got == N, "first consumer got %zu of %d", got, N);
@@ -367,8 +419,9 @@ START_TEST(test_nack_requeue_and_release_redeliver)
     char dest[128], group[64];
     unique(dest, sizeof dest, "nack");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *c = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *c = conn_open();
     subscribe_ready(c, dest, group, NULL);
+    warm_up(prod, dest, &c, 1);
     publish_bodies(prod, dest, "n", 1, "one");
     int hits[1] = {0};
     for (int round = 0; round < 3; round++) {
@@ -376,7 +429,7 @@ START_TEST(test_nack_requeue_and_release_redeliver)
         size_t n = 0;
         int64_t deadline = now_ms() + scaled(30000);
         while (n == 0 && now_ms() < deadline)
-            ferry_receive(c, r, 1, &n, 200);
+            recv_msgs(c, r, 1, &n, 200);
         ck_assert_msg(n == 1, "round %d: message did not come back", round);
         ck_assert(r[0]->body_len == 3 && !memcmp(r[0]->body, "n-0", 3));
         hits[0]++;
@@ -398,9 +451,11 @@ START_TEST(test_nack_without_requeue_goes_to_reject)
     char dest[128], group[64];
     unique(dest, sizeof dest, "reject");
     snprintf(group, sizeof group, "g%d", (int)getpid());
-    struct ferry_conn *rej = conn_open(), *c = conn_open(), *prod = conn_open();
+    struct ferry_conn *prod = conn_open(), *rej = conn_open(), *c = conn_open();
     subscribe_ready(rej, conf_reject, "conformance-reject", NULL);
     subscribe_ready(c, dest, group, rej);
+    warm_up(prod, conf_reject, &rej, 1);
+    warm_up(prod, dest, &c, 1);
     char body[64];
     snprintf(body, sizeof body, "x-%d", (int)getpid());
     struct ferry_msg m = {.dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
@@ -409,14 +464,14 @@ START_TEST(test_nack_without_requeue_goes_to_reject)
     size_t n = 0;
     int64_t deadline = now_ms() + scaled(30000);
     while (n == 0 && now_ms() < deadline)
-        ferry_receive(c, r, 1, &n, 200);
+        recv_msgs(c, r, 1, &n, 200);
     ck_assert_msg(n == 1, "message not received");
     ck_assert_int_eq(ferry_nack(c, r[0], false, "field x is wrong"), FERRY_OK);
     bool found = false;
     deadline = now_ms() + scaled(30000);
     while (!found && now_ms() < deadline) {
         n = 0;
-        ferry_receive(rej, r, 1, &n, 200);
+        recv_msgs(rej, r, 1, &n, 200);
         if (n && r[0]->body_len == strlen(body) && !memcmp(r[0]->body, body, strlen(body))) {
             const struct ferry_header *h = ferry_msg_header(r[0], "x-ferry-error");
             ck_assert_msg(h && memmem(h->value, h->value_len, "field x is wrong", 16),
@@ -435,14 +490,17 @@ END_TEST
 
 START_TEST(test_health_reports_connected)
 {
-    struct ferry_conn *c = conn_open();
+    struct ferry_conn *c = conn_open(), *cons = conn_open();
     char dest[128];
     unique(dest, sizeof dest, "health");
+    subscribe_ready(cons, dest, "health", NULL);
+    warm_up(c, dest, &cons, 1);
     publish_bodies(c, dest, "h", 1, NULL);
     struct ferry_health h;
     ck_assert_int_eq(ferry_health(c, &h), FERRY_OK);
     ck_assert_msg(h.state == FERRY_HEALTH_CONNECTED, "state %d: %s", (int)h.state, h.reason);
     ck_assert_uint_eq(h.inflight, 0);
+    ferry_close(cons);
     ferry_close(c);
 }
 END_TEST

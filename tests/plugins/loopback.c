@@ -17,6 +17,7 @@ struct lb_cfg {
     int64_t fail_confirm;   /* the first N delivery reports of a connection are NOCONN */
     int64_t max_message_size;
     char *down_file;        /* while this file exists, open and publish fail (NOCONN) */
+    bool confirm_in_publish; /* report each delivery from inside publish() */
 };
 
 struct lb_msg {
@@ -206,8 +207,17 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
             return ferry_conn_fail(c, rc, "out of memory");
     }
     lc->reports++;
-    lc->pending[lc->npending++] = (struct lb_pending){m->tag, fail};
     lc->h.published++;
+    if (cfg->confirm_in_publish) {
+        if (fail)
+            lc->h.failed++;
+        else
+            lc->h.confirmed++;
+        ferry_conn_delivered(c, m->tag, fail ? FERRY_E_NOCONN : FERRY_OK,
+                             fail ? "simulated lost confirm" : NULL);
+        return FERRY_OK;
+    }
+    lc->pending[lc->npending++] = (struct lb_pending){m->tag, fail};
     return FERRY_OK;
 }
 
@@ -402,6 +412,9 @@ static const struct ferry_option lb_options[] = {
     {.name = "fail_confirm", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
      .offset = offsetof(struct lb_cfg, fail_confirm),
      .help = "Number of first accepted messages whose confirm reports a lost connection."},
+    {.name = "confirm_in_publish", .type = FERRY_OPT_BOOL, .def = "false",
+     .offset = offsetof(struct lb_cfg, confirm_in_publish),
+     .help = "Report each delivery from inside publish instead of at flush."},
     {.name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "0",
      .offset = offsetof(struct lb_cfg, max_message_size),
      .help = "Largest body accepted in bytes (0 = no limit)."},

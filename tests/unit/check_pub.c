@@ -91,6 +91,18 @@ START_TEST(test_lost_confirms_are_republished)
 }
 END_TEST
 
+START_TEST(test_reports_from_inside_publish_count)
+{
+    run("confirm_in_publish = true", 300, "syncconf");
+}
+END_TEST
+
+START_TEST(test_lost_confirms_reported_inside_publish)
+{
+    run("confirm_in_publish = true\nfail_confirm = 30", 200, "syncfail");
+}
+END_TEST
+
 START_TEST(test_order_kept_across_retries)
 {
     struct ferry_conn *cons = open_lb("");
@@ -162,6 +174,8 @@ int main(void)
     tcase_add_test(tc, test_plain_publish_confirms_all);
     tcase_add_test(tc, test_failed_publishes_are_retried);
     tcase_add_test(tc, test_lost_confirms_are_republished);
+    tcase_add_test(tc, test_reports_from_inside_publish_count);
+    tcase_add_test(tc, test_lost_confirms_reported_inside_publish);
     tcase_add_test(tc, test_order_kept_across_retries);
     tcase_add_test(tc, test_too_big_is_refused_not_retried);
     tcase_add_test(tc, test_give_up_reports_failure);

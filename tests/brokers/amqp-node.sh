@@ -1,0 +1,287 @@
+#!/bin/bash
+# Start, stop or restart a private RabbitMQ node for the tests (Debian's
+# rabbitmq-server): own node name, ports, epmd, cookie and data directory.
+# Usage: amqp-node.sh start|stop|restart|url|status|ctl RABBITMQCTL-ARGS...
+#
+# State lives in $FERRY_AMQP_NODE_STATE (default $FERRY_TEST_STATE_DIR/amqp,
+# FERRY_TEST_STATE_DIR defaulting to $PWD/tests/state):
+#   env   ports, node name and data directory (kept across restarts)
+#   url   amqp://guest:guest@127.0.0.1:PORT once the node accepts AMQP
+#   log   what this script did and why it failed
+# A restart keeps the port and the data, so durable queues survive it.
+# A watchdog stops the node once $FERRY_TEST_OWNER_PID (default: the caller)
+# has exited, or after 2 hours at the most.
+set -u
+
+STATE=${FERRY_AMQP_NODE_STATE:-${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/amqp}
+SCALE=${FERRY_TEST_TIMEOUT_SCALE:-1}
+RMQ_BIN=${FERRY_RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+mkdir -p "$STATE" || { echo "amqp-node: cannot create $STATE" >&2; exit 77; }
+LOG=$STATE/log
+
+log() { printf '%s amqp-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
+die() {
+    log "error: $*"
+    echo "amqp-node: $* (see $LOG)" >&2
+    exit 77
+}
+
+now_ms() { date +%s%3N; }
+deadline_ms() { echo $(( $(now_ms) + $1 * SCALE * 1000 )); }
+
+# The Debian scripts switch to the rabbitmq user; do it ourselves so we
+# control the environment (HOME with our own cookie, no system config).
+node_cmd() {
+    NODE_CMD=(env HOME="$NODE_DIR/home"
+        RABBITMQ_NODENAME="$NODENAME"
+        RABBITMQ_MNESIA_BASE="$NODE_DIR/mnesia"
+        RABBITMQ_LOG_BASE="$NODE_DIR/log"
+        RABBITMQ_PID_FILE="$NODE_DIR/pid"
+        RABBITMQ_ENABLED_PLUGINS_FILE="$NODE_DIR/enabled_plugins"
+        RABBITMQ_CONFIG_FILE="$NODE_DIR/rabbitmq.conf"
+        RABBITMQ_ADVANCED_CONFIG_FILE="$NODE_DIR/advanced.config"
+        RABBITMQ_CONF_ENV_FILE="$NODE_DIR/rabbitmq-env.conf"
+        RABBITMQ_DIST_PORT="$DIST_PORT"
+        ERL_EPMD_PORT="$EPMD_PORT"
+        RABBITMQ_LOGS="$NODE_DIR/log/node.log")
+    if [ "$(id -u)" = 0 ]; then
+        NODE_CMD=(runuser -u rabbitmq -- "${NODE_CMD[@]}")
+    fi
+}
+
+as_node_user() {
+    node_cmd
+    "${NODE_CMD[@]}" "$@"
+}
+
+load_env() {
+    [ -f "$STATE/env" ] || return 1
+    # shellcheck disable=SC1091
+    . "$STATE/env"
+    [ -n "${NODE_DIR:-}" ] && [ -d "$NODE_DIR" ]
+}
+
+# Three distinct free ports chosen by the OS (AMQP, distribution, epmd).
+free_ports() {
+    "$PY" - <<'EOF'
+import socket
+socks = []
+for _ in range(3):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# Can the rabbitmq user reach and write DIR (every parent traversable)?
+node_user_can_use() {
+    [ "$(id -u)" = 0 ] || return 0
+    runuser -u rabbitmq -- test -w "$1" 2>/dev/null
+}
+
+create_node() {
+    command -v "$RMQ_BIN/rabbitmq-server" >/dev/null 2>&1 ||
+        die "rabbitmq-server not found in $RMQ_BIN (apt-get install rabbitmq-server)"
+    if [ "$(id -u)" = 0 ]; then
+        id -u rabbitmq >/dev/null 2>&1 || die "no rabbitmq user (is rabbitmq-server installed?)"
+    fi
+    local ports
+    ports=$(free_ports) || die "cannot choose free ports with $PY"
+    set -- $ports
+    PORT=$1 DIST_PORT=$2 EPMD_PORT=$3
+    NODENAME="ferrytest-$$-$PORT@localhost"
+    NODE_DIR=$STATE/node
+    mkdir -p "$NODE_DIR"
+    if [ "$(id -u)" = 0 ]; then
+        chown rabbitmq:rabbitmq "$NODE_DIR"
+        if ! node_user_can_use "$NODE_DIR"; then
+            # The build tree is not reachable by rabbitmq (e.g. under /root).
+            rmdir "$NODE_DIR" 2>/dev/null
+            NODE_DIR=$(mktemp -d /tmp/ferry-rabbitmq.XXXXXX) || die "mktemp failed"
+            chown rabbitmq:rabbitmq "$NODE_DIR"
+            log "build tree not reachable by user rabbitmq; node data in $NODE_DIR"
+        fi
+    fi
+    mkdir -p "$NODE_DIR/home" "$NODE_DIR/mnesia" "$NODE_DIR/log"
+    cat >"$NODE_DIR/rabbitmq.conf" <<EOF
+listeners.tcp.default = $PORT
+loopback_users = none
+log.file.level = info
+log.console = false
+EOF
+    echo '[].' >"$NODE_DIR/enabled_plugins"
+    : >"$NODE_DIR/rabbitmq-env.conf"
+    # A cookie of our own: the node and rabbitmqctl both read $HOME/.erlang.cookie.
+    od -An -N20 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F >"$NODE_DIR/home/.erlang.cookie"
+    chmod 400 "$NODE_DIR/home/.erlang.cookie"
+    [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$NODE_DIR"
+    cat >"$STATE/env" <<EOF
+PORT=$PORT
+DIST_PORT=$DIST_PORT
+EPMD_PORT=$EPMD_PORT
+NODENAME=$NODENAME
+NODE_DIR=$NODE_DIR
+EOF
+    log "created node $NODENAME port=$PORT dist=$DIST_PORT epmd=$EPMD_PORT dir=$NODE_DIR"
+}
+
+url() { echo "amqp://guest:guest@127.0.0.1:$PORT"; }
+
+# True once the port answers the AMQP protocol header with connection.start.
+amqp_ready() {
+    "$PY" - "$PORT" <<'EOF' 2>/dev/null
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+s.settimeout(2)
+s.sendall(b"AMQP\x00\x00\x09\x01")
+data = s.recv(11)
+sys.exit(0 if len(data) >= 11 and data[0] == 1 and data[7:11] == b"\x00\x0a\x00\x0a" else 1)
+EOF
+}
+
+# kill -0 alone counts zombies as alive (an init that does not reap them).
+alive() {
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    case $st in Z*) return 1 ;; esac
+}
+
+server_pid() {
+    [ -s "$STATE/server.pid" ] && cat "$STATE/server.pid"
+}
+
+node_running() {
+    local p
+    p=$(server_pid) || return 1
+    alive "$p"
+}
+
+start_watchdog() {
+    local owner=${FERRY_TEST_OWNER_PID:-$PPID}
+    if [ -s "$STATE/watchdog.pid" ] && alive "$(cat "$STATE/watchdog.pid")"; then
+        return 0
+    fi
+    # Detached and with no inherited descriptors, so $(...) callers do not wait for it.
+    setsid bash -c '
+        owner=$1; state=$2; here=$3; limit=$(( $(date +%s) + 7200 ))
+        while st=$(ps -o stat= -p "$owner") && [ "${st#Z}" = "$st" ] &&
+              [ "$(date +%s)" -lt "$limit" ] &&
+              [ -f "$state/env" ]; do
+            sleep 1
+        done
+        FERRY_AMQP_NODE_STATE=$state "$here/amqp-node.sh" stop
+    ' amqp-watchdog "$owner" "$STATE" "$HERE" </dev/null >>"$LOG" 2>&1 9>&- &
+    echo $! >"$STATE/watchdog.pid"
+    log "watchdog pid=$! owner=$owner"
+}
+
+do_start() {
+    if load_env; then
+        if node_running && amqp_ready; then
+            url
+            return 0
+        fi
+    else
+        create_node
+    fi
+    rm -f "$STATE/url"
+    local t0 dl p
+    t0=$(now_ms)
+    log "starting $NODENAME"
+    node_cmd
+    (cd "$NODE_DIR" && exec setsid "${NODE_CMD[@]}" "$RMQ_BIN/rabbitmq-server") \
+        </dev/null >>"$NODE_DIR/log/server.out" 2>&1 9>&- &
+    p=$!
+    echo "$p" >"$STATE/server.pid"
+    dl=$(deadline_ms 60)
+    until amqp_ready; do
+        if ! alive "$p"; then
+            log "server exited during start-up; last lines of its output:"
+            tail -n 20 "$NODE_DIR/log/server.out" >>"$LOG" 2>/dev/null
+            tail -n 20 "$NODE_DIR/log/node.log" >>"$LOG" 2>/dev/null
+            die "RabbitMQ node $NODENAME exited during start-up"
+        fi
+        [ "$(now_ms)" -lt "$dl" ] || { do_stop >/dev/null 2>&1; die "RabbitMQ node $NODENAME not ready after $((60 * SCALE)) s"; }
+        sleep 0.1
+    done
+    url >"$STATE/url"
+    log "node $NODENAME ready url=$(url) start_ms=$(( $(now_ms) - t0 ))"
+    start_watchdog
+    url
+}
+
+# Stop the node; $1 = "keep-epmd" during a restart.
+do_stop() {
+    load_env || return 0
+    local p dl
+    p=$(server_pid) || p=
+    if [ -n "$p" ] && alive "$p"; then
+        log "stopping $NODENAME"
+        as_node_user "$RMQ_BIN/rabbitmqctl" -q -n "$NODENAME" stop >>"$LOG" 2>&1 ||
+            log "rabbitmqctl stop failed; terminating pid $p"
+        dl=$(deadline_ms 20)
+        while alive "$p" && [ "$(now_ms)" -lt "$dl" ]; do
+            sleep 0.1
+        done
+        if alive "$p"; then
+            kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+            dl=$(deadline_ms 10)
+            while alive "$p" && [ "$(now_ms)" -lt "$dl" ]; do sleep 0.1; done
+            kill -KILL -- "-$p" 2>/dev/null
+        fi
+    fi
+    rm -f "$STATE/server.pid" "$STATE/url"
+    if [ "${1:-}" != keep-epmd ]; then
+        # Our epmd runs on a private port: stopping it never affects another node.
+        as_node_user epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1
+        log "stopped $NODENAME"
+    fi
+}
+
+cmd=${1:-}
+case $cmd in
+start)
+    exec 9>"$STATE/lock"
+    flock 9
+    do_start
+    ;;
+stop)
+    exec 9>"$STATE/lock"
+    flock 9
+    do_stop
+    if load_env 2>/dev/null; then
+        case $NODE_DIR in /tmp/ferry-rabbitmq.*) rm -rf "$NODE_DIR" ;; esac
+    fi
+    rm -f "$STATE/env"
+    ;;
+restart)
+    exec 9>"$STATE/lock"
+    flock 9
+    load_env || die "no node to restart in $STATE"
+    do_stop keep-epmd
+    do_start >/dev/null || exit 77
+    url
+    ;;
+url)
+    load_env && [ -f "$STATE/url" ] || die "no running node in $STATE"
+    cat "$STATE/url"
+    ;;
+status)
+    load_env && node_running && amqp_ready
+    ;;
+ctl)
+    # rabbitmqctl against this node, e.g. `ctl close_all_connections test`
+    shift
+    load_env || die "no node in $STATE"
+    as_node_user "$RMQ_BIN/rabbitmqctl" -n "$NODENAME" "$@"
+    ;;
+*)
+    echo "usage: amqp-node.sh start|stop|restart|url|status|ctl ARGS..." >&2
+    exit 64
+    ;;
+esac
