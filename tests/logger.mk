@@ -22,3 +22,12 @@ endif
 
 TESTS += tests/e2e/logger-pkgconfig.test
 EXTRA_DIST += tests/e2e/logger-pkgconfig.test
+
+# Many threads logging through one logger, for the broker runs below.
+check_PROGRAMS += tests/logger/logger-load
+tests_logger_logger_load_SOURCES = tests/logger/logger-load.c
+tests_logger_logger_load_LDADD = libferry.la $(PTHREAD_LIBS)
+
+LOGGER_BROKER_TESTS = tests/e2e/logger-amqp.test tests/e2e/logger-kafka.test
+EXTRA_DIST += $(LOGGER_BROKER_TESTS) tests/e2e/logger-lib.sh
+TESTS += $(LOGGER_BROKER_TESTS)
