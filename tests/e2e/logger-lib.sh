@@ -24,13 +24,15 @@ backoff_max = 1s
 EOC
 }
 
-progress_at_least() { [ "$(cat "$T/progress" 2>/dev/null || echo 0)" -ge "$1" ]; }
+progress_at_least() { p=$(cat "$T/progress" 2>/dev/null); [ "${p:-0}" -ge "$1" ]; }
 
 # run_load CONFIG DOWN_CMD UP_CMD: log TOTAL messages paced over ~20 s,
 # run DOWN_CMD once a quarter is logged, UP_CMD after OUTAGE seconds.
 run_load() {
     rate=$((PER_THREAD / 20))
-    bg "$LOAD" "$1" "$THREADS" "$PER_THREAD" "$rate" 120000 "$T/progress" >"$T/load.out" 2>"$T/load.err"
+    # close may take long on a busy machine: a broker confirms ~1-13 k/s here
+    bg "$LOAD" "$1" "$THREADS" "$PER_THREAD" "$rate" $((900000 * FERRY_TEST_TIMEOUT_SCALE)) \
+        "$T/progress" >"$T/load.out" 2>"$T/load.err"
     load=$!
     wait_for 60 progress_at_least $((TOTAL / 4)) || fail "the load did not get going: $(cat "$T/load.err")"
     $2 || fail "could not stop the broker"

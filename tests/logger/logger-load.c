@@ -84,10 +84,13 @@ int main(int argc, char **argv)
     }
     for (;;) {
         long n = atomic_load(&logged);
-        FILE *f = fopen(progress, "w");
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", progress);
+        FILE *f = fopen(tmp, "w"); /* renamed so readers never see it half written */
         if (f) {
             fprintf(f, "%ld\n", n);
-            fclose(f);
+            if (fclose(f) == 0)
+                rename(tmp, progress);
         }
         if (n >= count * threads)
             break;
