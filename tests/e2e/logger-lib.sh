@@ -14,6 +14,7 @@ logger_section() {
     cat <<EOC
 [logger]
 service = loadtest
+level = DEBUG
 destination = $1
 spool_dir = $T/spool
 spool_fsync = batch

@@ -1,5 +1,6 @@
 /* logger-load: THREADS threads each log COUNT messages through one logger
- * (information {"t":thread,"n":seq}), optionally paced, then close it.
+ * (information {"t":thread,"n":seq}, levels DEBUG..CRITICAL in turn),
+ * optionally paced, then close it.
  * Progress (messages logged so far) is rewritten to PROGRESS_FILE every
  * 100 ms so a test can act in the middle of the run.
  * Exit: 0 all delivered, 1 some ferry_log call failed, 2 close reported
@@ -45,7 +46,9 @@ static void *run(void *arg)
         }
         char info[64];
         snprintf(info, sizeof info, "{\"t\":%d,\"n\":%ld}", j->id, i);
-        if (ferry_log(j->lg, FERRY_INFO, "load test message", info) != FERRY_OK)
+        /* all five levels: five routing keys, so Kafka spreads them over partitions */
+        enum ferry_level lvl = (enum ferry_level)(((j->id + i) % 5 + 1) * 10);
+        if (ferry_log(j->lg, lvl, "load test message", info) != FERRY_OK)
             j->refused++;
         if (i % 1024 == 1023)
             atomic_fetch_add(j->logged, 1024);
