@@ -275,16 +275,17 @@ struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsy
         if (strlen(de->d_name) != 20 || strcmp(de->d_name + 16, ".seg"))
             continue;
         uint64_t id = strtoull(de->d_name, &end, 16);
-        if (end != de->d_name + 16 || seg_push(s, id, 0)) {
-            if (end == de->d_name + 16) {
-                closedir(d);
-                ferry_fmt(err, errlen, "out of memory");
-                goto fail;
-            }
+        if (end != de->d_name + 16)
+            continue;
+        if (seg_push(s, id, 0)) {
+            closedir(d);
+            ferry_fmt(err, errlen, "out of memory");
+            goto fail;
         }
     }
     closedir(d);
-    qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+    if (s->nsegs > 1)
+        qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
 
     struct ferry_spool_pos c = {0, 0};
     if (!commit_read(s, &c) || (s->nsegs && c.seg < s->segs[0].id))
