@@ -27,11 +27,13 @@ EOC
 
 progress_at_least() { p=$(cat "$T/progress" 2>/dev/null); [ "${p:-0}" -ge "$1" ]; }
 
-# run_load CONFIG DOWN_CMD UP_CMD: log TOTAL messages paced over ~60 s
-# (stopping a RabbitMQ application alone can take 10 s on a busy machine),
-# run DOWN_CMD once a fifth is logged, UP_CMD after OUTAGE seconds.
+# run_load CONFIG DOWN_CMD UP_CMD: log TOTAL messages paced over
+# LOAD_SECONDS (stopping a RabbitMQ application alone can take 10 s on a
+# busy machine), run DOWN_CMD once a fifth is logged, UP_CMD after OUTAGE
+# seconds.
+LOAD_SECONDS=${LOAD_SECONDS:-60}
 run_load() {
-    rate=$((PER_THREAD / 60 + 1))
+    rate=$((PER_THREAD / LOAD_SECONDS + 1))
     # close may take long on a busy machine: a broker confirms ~1-13 k/s here
     bg "$LOAD" "$1" "$THREADS" "$PER_THREAD" "$rate" $((900000 * FERRY_TEST_TIMEOUT_SCALE)) \
         "$T/progress" >"$T/load.out" 2>"$T/load.err"
