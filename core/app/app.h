@@ -51,6 +51,8 @@ int app_exit_code(int status);
 /* Sleep up to ms, returning early on a stop signal. */
 void app_sleep(const struct app *a, int64_t ms);
 
+/* Sections with option tables, NULL-terminated (for docs). */
+extern const char *const app_sections[];
 /* Option table of a program section ("producer"), or NULL. */
 const struct ferry_option *app_section_options(const char *section);
 

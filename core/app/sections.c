@@ -106,6 +106,8 @@ const struct ferry_option app_validator_options[] = {
     {0}};
 #undef V
 
+const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", NULL};
+
 const struct ferry_option *app_section_options(const char *section)
 {
     if (!strcmp(section, "producer"))

@@ -103,10 +103,13 @@ static void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn
         int rc = publish_retry(prod, &m, 1000);
         ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s", ferry_conn_error(prod));
         ferry_flush(prod, 200);
-        for (size_t i = 0; i < n; i++) {
-            struct ferry_msg *r[16];
+        /* rotate who polls first, one message each, so a shared queue
+         * cannot hand every probe to the same member */
+        for (size_t j0 = 0; j0 < n; j0++) {
+            size_t i = (j0 + k) % n;
+            struct ferry_msg *r[1];
             size_t got = 0;
-            ferry_receive(cons[i], r, 16, &got, 100);
+            ferry_receive(cons[i], r, 1, &got, 100);
             for (size_t j = 0; j < got; j++) {
                 ck_assert_msg(is_probe(r[j]), "a message arrived on a fresh destination");
                 ferry_ack(cons[i], r[j]);
