@@ -495,7 +495,7 @@ static void threads(const char *extra, const char *dest)
         ck_assert_ptr_null(r);
     }
     struct ferry_logger_stats s;
-    ck_assert_int_eq(ferry_logger_close(lg, 20000, &s), FERRY_OK);
+    ck_assert_int_eq(ferry_logger_close(lg, 100000, &s), FERRY_OK); /* slow under TSan */
     ck_assert_uint_eq(s.delivered, 160000);
     memset(seen, 0, sizeof seen);
     memset(last, 0, sizeof last);
@@ -588,7 +588,7 @@ static Suite *suite(void)
     Suite *s = suite_create("logger");
     TCase *t = tcase_create("logger");
     tcase_add_checked_fixture(t, setup, teardown);
-    tcase_set_timeout(t, 120);
+    tcase_set_timeout(t, 300);
     tcase_add_test(t, test_envelope_fields_and_routing_key);
     tcase_add_test(t, test_logf_and_bad_information_delivered);
     tcase_add_test(t, test_minimum_level_discards_below);
