@@ -121,5 +121,7 @@ const struct ferry_option *app_section_options(const char *section)
         return ferry_transport_options;
     if (!strcmp(section, "http"))
         return app_http_options;
+    if (!strcmp(section, "logger"))
+        return ferry_logger_options;
     return NULL;
 }
