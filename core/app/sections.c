@@ -107,7 +107,7 @@ const struct ferry_option app_validator_options[] = {
     {0}};
 #undef V
 
-const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", "http", NULL};
+const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", "http", "logger", NULL};
 
 const struct ferry_option *app_section_options(const char *section)
 {
