@@ -67,3 +67,22 @@ clean-local: clean-fuzz
 clean-fuzz:
 	-rm -rf fuzz
 .PHONY: clean-fuzz
+
+# The fuzz corpora replayed by make check, with the normal compiler.
+check_PROGRAMS += tests/fuzz/replay_config tests/fuzz/replay_body_id tests/fuzz/replay_schema
+tests_fuzz_replay_config_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_config.c
+tests_fuzz_replay_config_LDADD = libferry.la
+tests_fuzz_replay_body_id_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_body_id.c
+tests_fuzz_replay_body_id_LDADD = libferry.la
+tests_fuzz_replay_schema_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_schema.c
+tests_fuzz_replay_schema_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS)
+tests_fuzz_replay_schema_LDADD = libferry.la $(CJSON_LIBS)
+if HAVE_ZMQ
+check_PROGRAMS += tests/fuzz/replay_zmq_frames
+tests_fuzz_replay_zmq_frames_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_zmq_frames.c
+EXTRA_tests_fuzz_replay_zmq_frames_DEPENDENCIES = plugins/zmq/zmq.c
+tests_fuzz_replay_zmq_frames_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS)
+tests_fuzz_replay_zmq_frames_LDADD = $(ZMQ_LIBS)
+endif
+TESTS += tests/fuzz/replay.test
+EXTRA_DIST += tests/fuzz/replay.test
