@@ -17,3 +17,9 @@ tests_unit_check_kafka_CPPFLAGS = $(AM_CPPFLAGS) $(KAFKA_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_kafka_LDADD = $(KAFKA_LIBS) $(CHECK_LIBS)
 endif
 endif
+
+KAFKA_E2E_TESTS = tests/e2e/kafka-conformance.test tests/e2e/kafka-flow.test \
+	tests/e2e/kafka-share.test tests/e2e/kafka-kill.test \
+	tests/e2e/kafka-brokerdown.test tests/e2e/kafka-kcat.test
+TESTS += $(KAFKA_E2E_TESTS)
+EXTRA_DIST += $(KAFKA_E2E_TESTS) tests/e2e/kafka-lib.sh

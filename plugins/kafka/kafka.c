@@ -3,7 +3,6 @@
  * member and commits only offsets below every message still lent out. */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +244,13 @@ static void fkafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
     struct fkafka *p = rd_kafka_opaque(rk);
     if (!p)
         return;
-    enum ferry_log_level lvl = level <= 3 ? FERRY_LOG_ERROR
-                             : level == 4 ? FERRY_LOG_WARN
+    /* librdkafka logs a refused connection as an error; ours are for
+     * someone who must act, and error_cb already reports broker trouble. */
+    enum ferry_log_level lvl = level <= 2 ? FERRY_LOG_ERROR
+                             : level <= 4 ? FERRY_LOG_WARN
                              : level <= 6 ? FERRY_LOG_INFO : FERRY_LOG_DEBUG;
+    if (strcmp(fac, "FAIL") == 0)
+        lvl = FERRY_LOG_DEBUG;
     /* rdkafka.* properties go to both handles; each ignores the other's. */
     if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
         lvl = FERRY_LOG_DEBUG;
@@ -672,6 +675,15 @@ static int fkafka_open(struct ferry_conn *c)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "brokers: no bootstrap servers given");
     if (cfg->reject_topic && !*cfg->reject_topic)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "reject_topic: empty topic name");
+    /* librdkafka only notices this when the producer is created. */
+    bool idempotence = cfg->idempotence;
+    for (size_t i = 0; i < c->n_passthru; i++)
+        if (strcmp(c->passthru[i].key, "rdkafka.enable.idempotence") == 0)
+            idempotence = strcmp(c->passthru[i].value, "true") == 0;
+    if (idempotence && cfg->acks != FKAFKA_ACKS_ALL)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "acks = %s: idempotence = true needs "
+                               "acks = all (or set idempotence = false)",
+                               fkafka_acks_values[cfg->acks]);
     struct fkafka *p = calloc(1, sizeof *p); /* freed in fkafka_close() */
     if (!p)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");

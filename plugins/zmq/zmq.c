@@ -92,6 +92,7 @@ struct fzmq_sock {
     bool down_logged;     /* the current outage was logged once */
     long peers;           /* completed handshakes minus disconnects */
     uint64_t handshakes;
+    uint64_t subscriptions;     /* XPUB: subscribe messages seen */
     struct fzmq_topic *topics;  /* XPUB only */
     size_t n_topics;
 };
@@ -115,6 +116,8 @@ struct fzmq {
     size_t sub_dest_len;
     struct fzmq_rmsg *lent;       /* handed out, loan not ended */
     struct fzmq_rmsg *requeue_head, *requeue_tail;  /* nacked with requeue */
+    uint64_t *settled;            /* tags accepted, report not yet made */
+    size_t n_settled, settled_head, settled_cap;
     uint64_t reconnects, published, received;
     uint64_t dropped;             /* malformed messages from peers */
 };
@@ -193,18 +196,19 @@ static long fzmq_left(int64_t deadline)
  * a reconnect loop. */
 static bool fzmq_endpoint_ok(const char *ep)
 {
-    static const char *const known[] = { "tcp", "ipc", "inproc", "pgm", "epgm",
-                                         "tipc", "vmci", "ws", "wss", "norm" };
+    /* scheme, and what zmq_has() calls it (NULL: always built in) */
+    static const char *const known[][2] = {
+        { "tcp", NULL }, { "inproc", NULL }, { "ipc", "ipc" }, { "pgm", "pgm" },
+        { "epgm", "pgm" }, { "tipc", "tipc" }, { "vmci", "vmci" }, { "norm", "norm" },
+        { "ws", "ws" }, { "wss", "wss" },
+    };
     const char *sep = ep ? strstr(ep, "://") : NULL;
     if (!sep || sep == ep || sep[3] == '\0')
         return false;
     size_t len = (size_t)(sep - ep);
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (strlen(known[i]) != len || memcmp(known[i], ep, len) != 0)
-            continue;
-        /* zmq_has() answers only for the optional transports. */
-        return i < 3 || zmq_has(known[i]);
-    }
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i][0]) == len && memcmp(known[i][0], ep, len) == 0)
+            return !known[i][1] || zmq_has(known[i][1]);
     return false;
 }
 
@@ -231,6 +235,8 @@ static const char *fzmq_pattern_name(const struct fzmq *p)
 static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
                              const char *topic, size_t len, long delta)
 {
+    if (delta > 0)
+        s->subscriptions++;
     for (size_t i = 0; i < s->n_topics; i++) {
         if (s->topics[i].len == len && memcmp(s->topics[i].topic, topic, len) == 0) {
             s->topics[i].count += delta;
@@ -291,7 +297,8 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
             if (!s->bound && s->handshakes > 1)
                 p->reconnects++;
             if (s->down_logged)
-                ferry_log_info(c, "reconnected endpoint=%s", s->endpoint);
+                ferry_log_info(c, "%s endpoint=%s",
+                               s->handshakes > 1 ? "reconnected" : "connected", s->endpoint);
             else
                 ferry_log_debug(c, "peer connected endpoint=%s peers=%ld",
                                 s->endpoint, s->peers);
@@ -436,7 +443,10 @@ static bool fzmq_can_send(const struct fzmq *p, const struct fzmq_sock *s, const
 
 /* The publishing socket for dest's endpoint, created on first use. A new
  * socket waits up to connect_timeout for a peer, so that a short-lived
- * producer's first message is not refused while the connection forms. */
+ * producer's first message is not refused while the connection forms.
+ * A bound one then waits until no peer has joined for two reconnect_min
+ * periods: consumers that were retrying all get back in before the first
+ * message goes out, instead of the first one to arrive taking it all. */
 static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_sock **out)
 {
     struct fzmq *p = c->priv;
@@ -457,10 +467,24 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     p->out = s;
 
     int64_t deadline = fzmq_now_ms() + p->cfg->connect_timeout_ms;
+    int64_t quiet = 2 * p->cfg->reconnect_min_ms, last_join = -1;
+    uint64_t joins = 0;
     zmq_pollitem_t items[2] = { { s->mon, 0, ZMQ_POLLIN, 0 }, { s->sock, 0, ZMQ_POLLIN, 0 } };
     int n_items = type == ZMQ_XPUB ? 2 : 1;
-    for (fzmq_upkeep(c, s); !fzmq_can_send(p, s, dest); fzmq_upkeep(c, s)) {
-        long left = fzmq_left(deadline);
+    for (;;) {
+        fzmq_upkeep(c, s);
+        int64_t now = fzmq_now_ms();
+        if (s->handshakes + s->subscriptions != joins) {
+            joins = s->handshakes + s->subscriptions;
+            last_join = now;
+        }
+        int64_t until = deadline;
+        if (fzmq_can_send(p, s, dest)) {
+            if (!s->bound)
+                break;
+            until = last_join + quiet < deadline ? last_join + quiet : deadline;
+        }
+        long left = fzmq_left(until);
         if (left == 0 || zmq_poll(items, n_items, left) < 0)
             break;
     }
@@ -480,6 +504,18 @@ static void fzmq_rmsg_unlink(struct fzmq *p, struct fzmq_rmsg *r)
     if (r->next)
         r->next->prev = r->prev;
     r->prev = r->next = NULL;
+}
+
+/* Report the messages accepted since the last call. Reports are made
+ * after publish() has returned, so the caller has already recorded the
+ * message as accepted when its report arrives. A report may publish again:
+ * the head moves before each call. */
+static void fzmq_report_settled(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    while (p->settled_head < p->n_settled)
+        ferry_conn_delivered(c, p->settled[p->settled_head++], FERRY_OK, NULL);
+    p->settled_head = p->n_settled = 0;
 }
 
 static void fzmq_close(struct ferry_conn *c)
@@ -507,6 +543,7 @@ static void fzmq_close(struct ferry_conn *c)
     if (p->ctx)
         zmq_ctx_term(p->ctx);
     free(p->sub_dest);
+    free(p->settled);
     free(p);
     c->priv = NULL;
 }
@@ -566,9 +603,26 @@ static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
     return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
 }
 
+/* Make room to note one more accepted message for fzmq_report_settled(),
+ * so that a message that went out always gets its report. */
+static int fzmq_settle_room(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    if (p->n_settled == p->settled_cap) {
+        size_t cap = p->settled_cap ? 2 * p->settled_cap : 64;
+        uint64_t *t = realloc(p->settled, cap * sizeof *t);   /* freed in fzmq_close() */
+        if (!t)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+        p->settled = t;
+        p->settled_cap = cap;
+    }
+    return FERRY_OK;
+}
+
 static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct fzmq *p = c->priv;
+    fzmq_report_settled(c);
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish without a destination");
     if (m->n_headers > FZMQ_MAX_HEADERS)
@@ -584,6 +638,8 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 
     struct fzmq_sock *s;
     int st = fzmq_out_sock(c, m->dest, &s);
+    if (st == FERRY_OK)   /* room for the report before the message goes out */
+        st = fzmq_settle_room(c);
     if (st != FERRY_OK)
         return st;
     if (!fzmq_can_send(p, s, m->dest)) {
@@ -592,7 +648,7 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
              * with an exchange that has no queue bound. */
             p->published++;
             ferry_log_debug(c, "no subscriber dest=%s endpoint=%s", m->dest, s->endpoint);
-            ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+            p->settled[p->n_settled++] = m->tag;
             return FERRY_OK;
         }
         if (!s->bound && !s->down_logged) {
@@ -631,15 +687,15 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     p->published++;
     /* No peer acknowledges anything: handing the message to libzmq is as
      * far as this transport can vouch for it. */
-    ferry_conn_delivered(c, m->tag, FERRY_OK, NULL);
+    p->settled[p->n_settled++] = m->tag;
     return FERRY_OK;
 }
 
 static int fzmq_flush(struct ferry_conn *c, int timeout_ms)
 {
-    (void)c;
     (void)timeout_ms;
-    /* Every accepted message was reported in publish(); nothing is pending. */
+    /* libzmq has taken every accepted message; nothing more will be known. */
+    fzmq_report_settled(c);
     return FERRY_OK;
 }
 
@@ -804,6 +860,7 @@ static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max
 {
     struct fzmq *p = c->priv;
     *n = 0;
+    fzmq_report_settled(c);
     if (!p->in)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
     if (max == 0)
@@ -887,36 +944,30 @@ static void fzmq_release(struct ferry_conn *c, struct ferry_msg *m)
     fzmq_ack(c, m);
 }
 
-static void fzmq_health_waiting(struct ferry_health *out, const struct fzmq_sock *s)
-{
-    if (out->state != FERRY_HEALTH_CONNECTED)
-        return;
-    out->state = FERRY_HEALTH_CONNECTING;
-    snprintf(out->reason, sizeof out->reason, "%s endpoint=%s",
-             s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
-}
-
 static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
 {
     struct fzmq *p = c->priv;
     memset(out, 0, sizeof *out);
     out->state = FERRY_HEALTH_CONNECTED;
-    /* A connecting side without a peer, or a pipeline producer without a
-     * consumer, cannot move messages; a bound consumer or a bound
-     * publisher simply has nobody to serve yet. */
+    /* A connecting producer without a peer, or a pipeline producer without
+     * a consumer, cannot move messages. A consumer is ready once subscribed
+     * (libzmq connects in the background), and a bound publisher simply
+     * has nobody to serve yet. */
     for (struct fzmq_sock *s = p->out; s; s = s->next) {
         fzmq_upkeep(c, s);
-        if (s->peers == 0 && (!s->bound || p->cfg->pattern == FZMQ_PIPELINE))
-            fzmq_health_waiting(out, s);
+        if (s->peers > 0 || (s->bound && p->cfg->pattern == FZMQ_PUBSUB) ||
+            out->state != FERRY_HEALTH_CONNECTED)
+            continue;
+        out->state = FERRY_HEALTH_CONNECTING;
+        snprintf(out->reason, sizeof out->reason, "%s endpoint=%s",
+                 s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
     }
-    if (p->in) {
-        fzmq_upkeep(c, p->in);
-        if (p->in->peers == 0 && !p->in->bound)
-            fzmq_health_waiting(out, p->in);
-    }
+    if (p->in)
+        fzmq_upkeep(c, p->in);   /* a subscription is ready once made */
     out->reconnects = p->reconnects;
+    out->inflight = p->n_settled - p->settled_head;
     out->published = p->published;
-    out->confirmed = p->published;
+    out->confirmed = p->published - out->inflight;
     out->received = p->received;
     return FERRY_OK;
 }
