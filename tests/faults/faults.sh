@@ -186,6 +186,9 @@ scenario_restart() {
         addr=$("$FERRY_SRCDIR/tests/brokers/amqp-node.sh" start) || skip "cannot start a private RabbitMQ node"
         trap '"$FERRY_SRCDIR/tests/brokers/amqp-node.sh" stop >/dev/null 2>&1; cleanup' EXIT ;;
     kafka)
+        # a private mock cluster, so taking it down disturbs no other test
+        FERRY_TEST_STATE_DIR=$T/state FERRY_TEST_OWNER_PID=$$
+        export FERRY_TEST_STATE_DIR FERRY_TEST_OWNER_PID
         addr=$(broker_addr)
         "$FERRY_SRCDIR/tests/brokers/kafka-ctl.sh" ping >/dev/null 2>&1 || skip "no mock cluster to take down" ;;
     esac
