@@ -128,6 +128,7 @@ static void usage(const struct app_spec *s, FILE *f)
                "  -o, --set SECTION.KEY=VALUE      set any config value (highest precedence)\n"
                "      --list-plugins               list the transport plugins found, their capabilities and options\n"
                "      --print-config               print the effective configuration (secrets redacted) and exit\n"
+               "      --http ADDRESS:PORT          serve /health and /metrics there: [http] listen\n"
                "  -v, --verbose / -q, --quiet      more / less logging (also FERRY_LOG_LEVEL=debug|info|warn|error)\n"
                "      --help, --version\n\n");
     char upper[64];
@@ -169,7 +170,7 @@ static int bad_usage(const struct app_spec *s, const char *what, const char *arg
     return EX_USAGE;
 }
 
-enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_TABLE = 2000 };
+enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_HTTP, OPT_TABLE = 2000 };
 
 /* Every section must be known; every known section is checked key by key
  * (also the other programs' sections and inactive plugins' sections, so a
@@ -223,7 +224,7 @@ static struct option *long_options(const struct ferry_option *opts, char (*names
         {"set", required_argument, NULL, 'o'},      {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},          {"list-plugins", no_argument, NULL, OPT_LIST},
         {"print-config", no_argument, NULL, OPT_PRINT}, {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION}};
+        {"version", no_argument, NULL, OPT_VERSION}, {"http", required_argument, NULL, OPT_HTTP}};
     size_t nopt = 0;
     for (const struct ferry_option *o = opts; o->name; o++)
         nopt++;
@@ -287,8 +288,13 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
             }
             ferry_config_set(a->config, sec, key, eq + 1, FERRY_SRC_FLAG);
             break;
-        case 'v': a->log_level = FERRY_LOG_DEBUG; break;
-        case 'q': a->log_level = FERRY_LOG_WARN; break;
+        case OPT_HTTP: ferry_config_set(a->config, "http", "listen", optarg, FERRY_SRC_FLAG); break;
+        case 'v':
+            ferry_config_set(a->config, "transport", "log_level", "debug", FERRY_SRC_FLAG);
+            break;
+        case 'q':
+            ferry_config_set(a->config, "transport", "log_level", "warn", FERRY_SRC_FLAG);
+            break;
         case OPT_LIST: list = true; break;
         case OPT_PRINT: print = true; break;
         case 'h':
@@ -338,6 +344,13 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", spec->prog, err);
         return EX_CONFIG;
     }
+    /* one log level for the program and its plugin: flag > env > file */
+    const char *lvl = ferry_config_get(a->config, "transport", "log_level");
+    if (!lvl && getenv("FERRY_LOG_LEVEL"))
+        lvl = getenv("FERRY_LOG_LEVEL");
+    for (int i = 0; lvl && i < 4; i++)
+        if (!strcmp(lvl, level_words[i]))
+            a->log_level = i;
     if (print) {
         int st;
         struct ferry_transport_cfg tc = {0};
@@ -356,6 +369,8 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         }
         printf("\n");
         ferry_config_dump(a->config, spec->section, spec->options, stdout);
+        printf("\n");
+        ferry_config_dump(a->config, "http", app_section_options("http"), stdout);
         return EX_OK;
     }
     char host[256] = "localhost";
@@ -421,4 +436,47 @@ int64_t app_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int app_require(struct app *a, const char *list)
+{
+    if (!list || !*list)
+        return -1;
+    struct ferry_transport_cfg tc = {0};
+    char err[1024];
+    int st = ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL,
+                               err, sizeof err);
+    const struct ferry_transport *t =
+        st == FERRY_OK ? ferry_plugin_load(tc.plugin ? tc.plugin : "zmq", tc.plugin_path, &st, err,
+                                           sizeof err)
+                       : NULL;
+    ferry_options_free(ferry_transport_options, &tc);
+    if (!t) {
+        fprintf(stderr, "%s: error: %s\n", a->spec->prog, err);
+        return app_exit_code(st);
+    }
+    char *copy = strdup(list); /* freed below */
+    if (!copy)
+        return EX_OSERR;
+    int rc = -1;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, ", ", &save); w && rc < 0; w = strtok_r(NULL, ", ", &save)) {
+        uint32_t cap = 0;
+        for (uint32_t bit = 1; bit && !cap; bit <<= 1)
+            if (ferry_cap_name(bit) && !strcmp(ferry_cap_name(bit), w))
+                cap = bit;
+        char have[160];
+        if (!cap) {
+            fprintf(stderr, "%s: error: [%s] require: unknown capability '%s' (known: %s)\n",
+                    a->spec->prog, a->spec->section, w, ferry_caps_str(~0u, have, sizeof have));
+            rc = EX_CONFIG;
+        } else if (!(t->caps & cap)) {
+            fprintf(stderr, "%s: error: [%s] require: transport %s lacks capability '%s' "
+                    "(it has: %s)\n", a->spec->prog, a->spec->section, t->name, w,
+                    ferry_caps_str(t->caps, have, sizeof have));
+            rc = EX_CONFIG;
+        }
+    }
+    free(copy);
+    return rc;
 }

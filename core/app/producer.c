@@ -2,6 +2,8 @@
  * and exit 0 only once the broker has confirmed every message. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
+#include <ferry/ledger.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +25,11 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     char key[256];
+    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
+    struct app_http *http;               /* owned; NULL without [http] listen */
+    int64_t last_refresh;
+    char producer_id[160];     /* x-ferry-producer: host:pid:start-ms */
     char host[256];            /* looked up once: gethostname is a system call */
     unsigned char rnd[4096];   /* random bytes for message ids, one getrandom per 256 */
     size_t rnd_used;
@@ -57,6 +64,7 @@ static void make_id(struct producer *p, char buf[37])
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
 {
     struct producer *p = ctx;
+    ferry_metrics_count(p->series, status == FERRY_OK ? FERRY_CTR_PRODUCED : FERRY_CTR_PROC_ERRORS, 1);
     if (status != FERRY_OK) {
         p->failed++;
         if (p->failed <= 5)
@@ -72,9 +80,17 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
         app_error(&p->app, "message too big size=%zu max=%" PRId64, len, p->cfg.max_message_size);
         return FERRY_E_TOOBIG;
     }
+    /* the end-to-end ledger stamp: who sent it and its place in the run */
+    char seq[24];
+    int sl = snprintf(seq, sizeof seq, "%" PRIu64, p->seq + 1);
+    struct ferry_header hdr[2] = {
+        {.name = FERRY_HDR_PRODUCER, .value = p->producer_id, .value_len = strlen(p->producer_id)},
+        {.name = FERRY_HDR_SEQ, .value = seq, .value_len = (size_t)sl}};
     struct ferry_msg m = {.dest = dest, .key = key, .key_len = key ? strlen(key) : 0,
+                          .headers = hdr, .n_headers = 2,
                           .body = body, .body_len = len, .tag = ++p->seq};
     int rc = ferry_pub_send(p->pub, &m, -1);
+    app_http_refresh(p->metrics, p->conn, p->pub, true, NULL, &p->last_refresh, false);
     if (rc != FERRY_OK)
         app_error(&p->app, "publish failed dest=%s error=\"%s\"", dest, ferry_pub_error(p->pub));
     return rc;
@@ -82,7 +98,7 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
 
 static int send_log(struct producer *p, const char *text)
 {
-    char err[256], idbuf[128], extra[128];
+    char err[256], idbuf[128], extra[384];
     enum ferry_level lvl = (enum ferry_level)((p->cfg.level + 1) * 10);
     struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text,
                                .host = p->host, .id = idbuf};
@@ -90,10 +106,15 @@ static int send_log(struct producer *p, const char *text)
         snprintf(idbuf, sizeof idbuf, "%s-%" PRIu64, p->cfg.id_prefix, p->seq + 1);
     else
         make_id(p, idbuf);
-    if (p->cfg.processing_time) {
-        snprintf(extra, sizeof extra, "{\"processing_time\":%s}", p->cfg.processing_time);
-        e.extra = extra;
-    }
+    /* producer and seq also go in the body, so the output file carries them */
+    int xl = snprintf(extra, sizeof extra, "{\"producer\":\"%s\",\"seq\":%" PRIu64, p->producer_id,
+                      p->seq + 1);
+    if (p->cfg.processing_time && xl > 0 && (size_t)xl < sizeof extra)
+        xl += snprintf(extra + xl, sizeof extra - (size_t)xl, ",\"processing_time\":%s",
+                       p->cfg.processing_time);
+    if (xl > 0 && (size_t)xl < sizeof extra)
+        snprintf(extra + xl, sizeof extra - (size_t)xl, "}");
+    e.extra = extra;
     char *body = ferry_envelope_encode(&e, err, sizeof err); /* freed below */
     if (!body) {
         app_error(&p->app, "cannot encode message error=\"%s\"", err);
@@ -258,6 +279,14 @@ int ferry_producer_main(int argc, char **argv)
     if (gethostname(p.host, sizeof p.host))
         snprintf(p.host, sizeof p.host, "unknown");
     p.host[sizeof p.host - 1] = '\0';
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    /* JSON-safe: the id goes into the body unescaped */
+    for (char *h = host; *h; h++)
+        if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20)
+            *h = '_';
+    snprintf(p.producer_id, sizeof p.producer_id, "%s:%ld:%" PRId64, host, (long)getpid(),
+             ferry_time_ms());
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
@@ -280,9 +309,33 @@ int ferry_producer_main(int argc, char **argv)
         return EX_USAGE;
     }
     ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
+    rc = app_require(&p.app, p.cfg.require);
+    if (rc >= 0) {
+        app_fini(&p.app);
+        return rc;
+    }
 
-    p.conn = app_connect(&p.app, p.cfg.connect_timeout, &rc);
+    const char *tname = ferry_config_get(p.app.config, "transport", "plugin");
+    p.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
+    if (!p.metrics) {
+        app_fini(&p.app);
+        return EX_OSERR;
+    }
+    p.series = ferry_metrics_dest(p.metrics, p.cfg.destination);
+    /* with nothing else to send, --http makes the producer a server */
+    bool serve = !p.cfg.generate && !p.app.nargs;
+    struct http_defaults hd = {.service = p.cfg.service,
+                               .level = (enum ferry_level)((p.cfg.level + 1) * 10),
+                               .destination = p.cfg.destination,
+                               .max_message_size = p.cfg.max_message_size,
+                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics};
+    rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
+    serve = serve && p.http;
+    if (rc < 0)
+        p.conn = app_connect(&p.app, p.cfg.connect_timeout, &rc);
     if (!p.conn) {
+        app_http_stop(p.http);
+        ferry_metrics_free(p.metrics);
         app_fini(&p.app);
         return rc;
     }
@@ -291,11 +344,15 @@ int ferry_producer_main(int argc, char **argv)
                  p.conn->transport->name);
     struct ferry_pub_opts po = {.max_inflight = (size_t)p.cfg.max_inflight,
                                 .give_up_ms = p.cfg.flush_timeout};
-    p.pub = ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
+    p.pub = serve ? ferry_pub_new(p.conn, &po, app_http_on_done, p.http)
+                  : ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
     int st;
     if (!p.pub)
         st = FERRY_E_FATAL;
-    else if (p.cfg.generate)
+    else if (serve) {
+        app_http_serve(p.http, &p.app, p.conn, p.pub, (size_t)p.cfg.max_inflight);
+        st = FERRY_OK;
+    } else if (p.cfg.generate)
         st = generate(&p);
     else if (p.app.nargs) {
         st = FERRY_OK;
@@ -310,7 +367,8 @@ int ferry_producer_main(int argc, char **argv)
         ferry_pub_stats(p.pub, &ps);
     if (st == FERRY_OK && fl != FERRY_OK)
         st = FERRY_E_TIMEOUT;
-    if (st == FERRY_OK && (ps.failed || p.failed))
+    /* in server mode each failure was already answered to its request */
+    if (st == FERRY_OK && !serve && (ps.failed || p.failed))
         st = FERRY_E_NOCONN;
     if (st == FERRY_OK)
         app_info(&p.app, "done sent=%" PRIu64 " confirmed=%" PRIu64 " retries=%" PRIu64, ps.sent,
@@ -319,8 +377,10 @@ int ferry_producer_main(int argc, char **argv)
         app_error(&p.app, "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
                   " failed=%" PRIu64 " pending=%" PRIu64 " error=\"%s\"",
                   ps.sent, ps.confirmed, ps.failed, ps.pending, p.pub ? ferry_pub_error(p.pub) : "");
+    app_http_stop(p.http);
     ferry_pub_free(p.pub);
     ferry_close(p.conn);
+    ferry_metrics_free(p.metrics);
     app_fini(&p.app);
     return app_exit_code(st);
 }
