@@ -263,7 +263,9 @@ int main(int argc, char **argv)
     rd_kafka_t *host = NULL;
     if (!bench_brokers) {
         char err[256];
-        host = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), err, sizeof err);
+        rd_kafka_conf_t *conf = rd_kafka_conf_new(); /* owned by host */
+        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+        host = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
         bench_mock = host ? rd_kafka_mock_cluster_new(host, 1) : NULL;
         if (!bench_mock) {
             fprintf(stderr, "kafka-bench: cannot start the mock cluster\n");

@@ -66,6 +66,21 @@ int ferry_validator_main(int argc, char **argv);
 const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
                               size_t *len);
 
+/* Validator building block, shared with tests. Validates LEN bytes of
+ * BODY against SCHEMA (compiled; "true" accepts any JSON). Returns 1 when
+ * valid; 0 when invalid, with every reason (parse errors included, keyword
+ * "json") written to WHY; -1 when out of memory. */
+struct ferry_schema;
+int app_validate_body(const struct ferry_schema *schema, const void *body, size_t len, char *why,
+                      size_t whylen);
+
+/* What a validator has done, logged at exit. */
+struct app_validator_stats {
+    uint64_t valid;    /* forwarded to output and acked */
+    uint64_t invalid;  /* forwarded to reject and acked */
+    uint64_t errors;   /* forwards that failed (the input came back) */
+};
+
 #endif
 
 /* [producer] */

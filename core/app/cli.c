@@ -287,8 +287,12 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
             }
             ferry_config_set(a->config, sec, key, eq + 1, FERRY_SRC_FLAG);
             break;
-        case 'v': a->log_level = FERRY_LOG_DEBUG; break;
-        case 'q': a->log_level = FERRY_LOG_WARN; break;
+        case 'v':
+            ferry_config_set(a->config, "transport", "log_level", "debug", FERRY_SRC_FLAG);
+            break;
+        case 'q':
+            ferry_config_set(a->config, "transport", "log_level", "warn", FERRY_SRC_FLAG);
+            break;
         case OPT_LIST: list = true; break;
         case OPT_PRINT: print = true; break;
         case 'h':
@@ -338,6 +342,13 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", spec->prog, err);
         return EX_CONFIG;
     }
+    /* one log level for the program and its plugin: flag > env > file */
+    const char *lvl = ferry_config_get(a->config, "transport", "log_level");
+    if (!lvl && getenv("FERRY_LOG_LEVEL"))
+        lvl = getenv("FERRY_LOG_LEVEL");
+    for (int i = 0; lvl && i < 4; i++)
+        if (!strcmp(lvl, level_words[i]))
+            a->log_level = i;
     if (print) {
         int st;
         struct ferry_transport_cfg tc = {0};

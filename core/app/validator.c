@@ -4,7 +4,6 @@
 #include "config.h"
 #include "app.h"
 
-#include <cjson/cJSON.h>
 #include <ferry/schema.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -17,67 +16,111 @@ struct val {
     struct validator_cfg cfg;
     struct ferry_conn *in, *out;
     struct ferry_pub *pub;
-    struct ferry_schema *schema; /* compiled once, NULL without --schema; owned */
-    int *result;           /* per batch slot: 1 pending, 0 ok, <0 failed; owned */
-    uint64_t valid, invalid, errors;
+    struct ferry_schema *schema; /* compiled once ("true" without --schema); owned */
+    signed char *result;   /* per batch slot: 1 pending, 0 forwarded, -1 failed; owned */
+    bool *valid;           /* per batch slot: the verdict; owned */
+    uint64_t tag_base;     /* publisher tag of slot 0 of the current batch */
+    struct ferry_header *hs; /* headers of the message being forwarded; owned */
+    size_t hs_cap;
+    struct app_validator_stats st;
 };
 
-/* Check one body. Returns true when valid; otherwise writes the reason. */
-static bool check_body(struct val *v, const void *body, size_t len, char *why, size_t whylen)
+int app_validate_body(const struct ferry_schema *schema, const void *body, size_t len, char *why,
+                      size_t whylen)
 {
-    if (v->schema) {
-        struct ferry_schema_result r;
-        if (ferry_schema_validate_text(v->schema, body, len, &r) != 0) {
-            snprintf(why, whylen, "validator out of memory");
-            return false;
-        }
-        bool ok = r.valid;
-        if (!ok) {
-            char *text = ferry_schema_result_format(&r); /* freed below */
-            snprintf(why, whylen, "%s", text ? text : "invalid");
-            free(text);
-        }
-        ferry_schema_result_free(&r);
-        return ok;
+    struct ferry_schema_result r;
+    if (ferry_schema_validate_text(schema, body, len, &r) != 0)
+        return -1;
+    int ok = r.valid;
+    if (!ok) {
+        char *text = ferry_schema_result_format(&r); /* freed below */
+        if (text)
+            snprintf(why, whylen, "%s", text);
+        else
+            ok = -1;
+        free(text);
     }
-    const char *end = NULL;
-    cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, false); /* freed below */
-    if (!doc) {
-        size_t pos = end ? (size_t)(end - (const char *)body) : 0;
-        snprintf(why, whylen, "invalid JSON at byte %zu", pos);
-        return false;
-    }
-    cJSON_Delete(doc);
-    return true;
+    ferry_schema_result_free(&r);
+    return ok;
 }
 
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
 {
     struct val *v = ctx;
-    v->result[tag] = status == FERRY_OK ? 0 : -1;
     if (status != FERRY_OK) {
-        v->errors++;
+        v->st.errors++;
         app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
                  reason ? reason : ferry_strerror(status));
     }
+    /* a confirm from a batch already given back is late news: that message
+     * is redelivered and forwarded again */
+    if (tag >= v->tag_base && tag - v->tag_base < (uint64_t)v->cfg.batch)
+        v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : -1;
 }
 
-static int forward(struct val *v, struct ferry_msg *m, size_t slot, bool ok, const char *why)
+/* The forwarded message: the original with x-ferry-error and x-ferry-source
+ * set when it is rejected (any earlier values are replaced). */
+static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *why)
 {
-    struct ferry_header hs[64];
-    size_t nh = 0;
-    for (size_t i = 0; i < m->n_headers && nh < 61; i++)
-        if (strcmp(m->headers[i].name, "x-ferry-error") && strcmp(m->headers[i].name, "x-ferry-source"))
-            hs[nh++] = m->headers[i];
-    if (!ok) {
-        hs[nh++] = (struct ferry_header){"x-ferry-error", why, strlen(why)};
-        hs[nh++] = (struct ferry_header){"x-ferry-source", v->cfg.input, strlen(v->cfg.input)};
+    if (m->n_headers + 2 > v->hs_cap) {
+        size_t cap = m->n_headers + 16;
+        struct ferry_header *nh = realloc(v->hs, cap * sizeof *nh); /* freed in ferry_validator_main() */
+        if (!nh)
+            return FERRY_E_AGAIN;
+        v->hs = nh;
+        v->hs_cap = cap;
     }
-    struct ferry_msg out = {.dest = ok ? v->cfg.output : v->cfg.reject, .key = m->key,
-                            .key_len = m->key_len, .headers = hs, .n_headers = nh,
-                            .body = m->body, .body_len = m->body_len, .tag = slot};
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (strcmp(m->headers[i].name, "x-ferry-error") && strcmp(m->headers[i].name, "x-ferry-source"))
+            v->hs[n++] = m->headers[i];
+    if (why) {
+        const char *src = m->dest && *m->dest ? m->dest : v->cfg.input;
+        v->hs[n++] = (struct ferry_header){"x-ferry-error", why, strlen(why)};
+        v->hs[n++] = (struct ferry_header){"x-ferry-source", src, strlen(src)};
+    }
+    struct ferry_msg out = {.dest = why ? v->cfg.reject : v->cfg.output, .key = m->key,
+                            .key_len = m->key_len, .headers = v->hs, .n_headers = n,
+                            .body = m->body, .body_len = m->body_len, .tag = v->tag_base + slot};
     v->result[slot] = 1;
     return ferry_pub_send(v->pub, &out, (int)v->cfg.publish_timeout);
+}
+
+/* Validate and forward one received batch, then ack what was forwarded and
+ * give back the rest. Returns how many were acked. */
+static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
+{
+    v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
+    for (size_t i = 0; i < n; i++) {
+        char why[4096];
+        int ok = app_validate_body(v->schema, batch[i]->body, batch[i]->body_len, why, sizeof why);
+        v->valid[i] = ok == 1;
+        if (ok < 0) {
+            v->result[i] = -1;
+            v->st.errors++;
+            app_error(&v->app, "out of memory validating a message (it will come back)");
+        } else if (forward(v, batch[i], i, ok ? NULL : why) != FERRY_OK) {
+            v->result[i] = -1;
+            v->st.errors++;
+            app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
+        }
+    }
+    if (ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout) != FERRY_OK)
+        app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"", ferry_pub_error(v->pub));
+    size_t acked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v->result[i] != 0) {
+            ferry_release(v->in, batch[i]); /* not forwarded: with acks it comes back */
+            continue;
+        }
+        int ar = ferry_ack(v->in, batch[i]);
+        if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
+            app_debug(&v->app, "ack failed error=\"%s\" (the broker will redeliver)",
+                      ferry_conn_error(v->in));
+        v->valid[i] ? v->st.valid++ : v->st.invalid++;
+        acked++;
+    }
+    return acked;
 }
 
 static int run(struct val *v)
@@ -85,7 +128,8 @@ static int run(struct val *v)
     size_t max = (size_t)v->cfg.batch;
     struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
     v->result = calloc(max, sizeof *v->result);            /* freed in ferry_validator_main() */
-    if (!batch || !v->result) {
+    v->valid = calloc(max, sizeof *v->valid);              /* freed in ferry_validator_main() */
+    if (!batch || !v->result || !v->valid) {
         free(batch);
         return EX_OSERR;
     }
@@ -99,8 +143,10 @@ static int run(struct val *v)
         int rc = ferry_receive(v->in, batch, want, &n, 200);
         if (rc == FERRY_E_TIMEOUT || (rc == FERRY_OK && !n)) {
             ferry_pub_poll(v->pub);
-            if (v->cfg.idle_exit && app_mono_ms() - last >= v->cfg.idle_exit)
+            if (v->cfg.idle_exit && app_mono_ms() - last >= v->cfg.idle_exit) {
+                app_info(&v->app, "idle for %" PRId64 " ms, exiting", v->cfg.idle_exit);
                 break;
+            }
             continue;
         }
         if (rc != FERRY_OK) {
@@ -117,38 +163,10 @@ static int run(struct val *v)
         }
         backoff = 100;
         last = app_mono_ms();
-        uint64_t nvalid = 0, ninvalid = 0;
-        for (size_t i = 0; i < n; i++) {
-            char why[1024];
-            bool ok = check_body(v, batch[i]->body, batch[i]->body_len, why, sizeof why);
-            ok ? nvalid++ : ninvalid++;
-            if (forward(v, batch[i], i, ok, why) != FERRY_OK) {
-                v->result[i] = -1;
-                app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
-            }
-        }
-        int fl = ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout);
-        if (fl != FERRY_OK)
-            app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"", ferry_pub_error(v->pub));
-        size_t acked = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (v->result[i] == 0) {
-                ferry_ack(v->in, batch[i]);
-                acked++;
-            } else {
-                /* not forwarded: give it back (with acks it is redelivered) */
-                ferry_release(v->in, batch[i]);
-            }
-        }
-        if (acked == n) {
-            v->valid += nvalid;
-            v->invalid += ninvalid;
-            handled += n;
-        } else {
-            /* a batch that was not forwarded whole is counted again when it comes back */
-            handled += acked;
-            app_sleep(&v->app, backoff);
-        }
+        size_t acked = handle_batch(v, batch, n);
+        handled += acked;
+        if (acked < n) /* the rest comes back; let the output recover first */
+            app_sleep(&v->app, 1000);
         if (v->cfg.count && (int64_t)handled >= v->cfg.count)
             break;
     }
@@ -186,14 +204,17 @@ static int check_files(struct val *v)
         }
         if (f != stdin)
             fclose(f);
-        char why[1024];
-        if (check_body(v, text ? text : "", len, why, sizeof why)) {
+        char why[4096];
+        int ok = app_validate_body(v->schema, text ? text : "", len, why, sizeof why);
+        free(text);
+        if (ok < 0)
+            return EX_OSERR;
+        if (ok) {
             printf("%s: valid\n", name);
         } else {
             fprintf(stderr, "%s: invalid: %s\n", name, why);
             bad++;
         }
-        free(text);
     }
     return bad ? EX_DATAERR : EX_OK;
 }
@@ -215,15 +236,15 @@ int ferry_validator_main(int argc, char **argv)
         app_fini(&v.app);
         return rc;
     }
-    if (v.cfg.schema) {
-        char err[1024];
-        struct ferry_schema_opts so = {.search_path = v.cfg.schema_path};
-        v.schema = ferry_schema_load(v.cfg.schema, &so, err, sizeof err);
-        if (!v.schema) {
-            fprintf(stderr, "ferry-validator: error: schema %s\n", err);
-            app_fini(&v.app);
-            return EX_CONFIG;
-        }
+    char err[1024];
+    struct ferry_schema_opts so = {.search_path = v.cfg.schema_path};
+    /* without --schema any JSON passes: the schema "true" */
+    v.schema = v.cfg.schema ? ferry_schema_load(v.cfg.schema, &so, err, sizeof err)
+                            : ferry_schema_compile("true", NULL, &so, err, sizeof err); /* freed below */
+    if (!v.schema) {
+        fprintf(stderr, "ferry-validator: error: schema %s\n", err);
+        app_fini(&v.app);
+        return EX_CONFIG;
     }
     if (v.cfg.check) {
         rc = check_files(&v);
@@ -247,7 +268,11 @@ int ferry_validator_main(int argc, char **argv)
         app_fini(&v.app);
         return rc;
     }
-    v.pub = ferry_pub_new(v.out, NULL, on_done, &v); /* freed below */
+    if (!(v.in->caps & FERRY_CAP_ACK))
+        app_warn(&v.app, "transport cannot redeliver transport=%s: messages in flight when this "
+                 "process dies are lost", v.in->transport->name);
+    struct ferry_pub_opts po = {.give_up_ms = v.cfg.publish_timeout};
+    v.pub = ferry_pub_new(v.out, &po, on_done, &v); /* freed below */
     int st = v.pub ? ferry_subscribe(v.in, v.cfg.input, v.cfg.group) : FERRY_E_FATAL;
     if (st != FERRY_OK) {
         app_error(&v.app, "subscribe failed input=%s error=\"%s\"", v.cfg.input, ferry_conn_error(v.in));
@@ -257,13 +282,15 @@ int ferry_validator_main(int argc, char **argv)
                  v.cfg.reject);
         rc = run(&v);
         ferry_pub_flush(v.pub, 10000);
-        app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64, v.valid,
-                 v.invalid, v.errors);
+        app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64, v.st.valid,
+                 v.st.invalid, v.st.errors);
     }
     ferry_pub_free(v.pub);
     ferry_close(v.out);
     ferry_close(v.in);
     free(v.result);
+    free(v.valid);
+    free(v.hs);
     ferry_schema_free(v.schema);
     app_fini(&v.app);
     return rc;

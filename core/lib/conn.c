@@ -25,6 +25,9 @@ const struct ferry_option ferry_transport_options[] = {
     {.name = "plugin_path", .type = FERRY_OPT_STR,
      .offset = offsetof(struct ferry_transport_cfg, plugin_path),
      .help = "Colon-separated directories searched for plugins before FERRY_PLUGIN_PATH and the install directory."},
+    {.name = "log_level", .type = FERRY_OPT_ENUM, .def = "info", .choices = "error|warn|info|debug",
+     .offset = offsetof(struct ferry_transport_cfg, log_level),
+     .help = "Least severe log line a program and its plugin print (-q is warn, -v is debug)."},
     {0}};
 
 struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id,
@@ -39,6 +42,9 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
         return NULL;
     const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, status, err,
                                                         errlen);
+    /* FERRY_LOG_LEVEL still works when nothing more specific says */
+    int log_level = ferry_config_get(cfg, "transport", "log_level") ? tc.log_level
+                                                                     : ferry_env_log_level();
     ferry_options_free(ferry_transport_options, &tc);
     if (!t)
         return NULL;
@@ -70,7 +76,7 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
         return NULL;
     }
     ci->host = (struct ferry_host){.size = sizeof(struct ferry_host), .vlog = ferry_stderr_vlog,
-                                   .log_ctx = ci->prog, .log_level = ferry_env_log_level()};
+                                   .log_ctx = ci->prog, .log_level = log_level};
     ci->pub = (struct ferry_conn){.size = sizeof(struct ferry_conn), .transport = t,
                                   .cfg = ci->cfg, .passthru = ci->kv, .n_passthru = ci->nkv,
                                   .host = &ci->host, .client_id = ci->client_id, .caps = t->caps};

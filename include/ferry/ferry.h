@@ -91,6 +91,7 @@ int ferry_options_validate(const struct ferry_option *opts, char *err, size_t er
 struct ferry_transport_cfg {
     char *plugin;
     char *plugin_path;
+    int log_level;            /* FERRY_LOG_*: what the plugin may log */
 };
 extern const struct ferry_option ferry_transport_options[];
 

@@ -3,7 +3,6 @@
  * member and commits only offsets below every message still lent out. */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -676,6 +675,15 @@ static int fkafka_open(struct ferry_conn *c)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "brokers: no bootstrap servers given");
     if (cfg->reject_topic && !*cfg->reject_topic)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "reject_topic: empty topic name");
+    /* librdkafka only notices this when the producer is created. */
+    bool idempotence = cfg->idempotence;
+    for (size_t i = 0; i < c->n_passthru; i++)
+        if (strcmp(c->passthru[i].key, "rdkafka.enable.idempotence") == 0)
+            idempotence = strcmp(c->passthru[i].value, "true") == 0;
+    if (idempotence && cfg->acks != FKAFKA_ACKS_ALL)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "acks = %s: idempotence = true needs "
+                               "acks = all (or set idempotence = false)",
+                               fkafka_acks_values[cfg->acks]);
     struct fkafka *p = calloc(1, sizeof *p); /* freed in fkafka_close() */
     if (!p)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");

@@ -26,9 +26,12 @@ fi
 
 mkdir -p "$state" || { echo "ensure-kafka: cannot create $state" >&2; exit 77; }
 
+# The recorded mock runs (a killed one leaves its files; its pid may be reused).
 alive() {
-    [ -s "$state/bootstrap" ] && [ -s "$state/pid" ] &&
-        kill -0 "$(cat "$state/pid")" 2>/dev/null
+    [ -s "$state/bootstrap" ] && [ -s "$state/pid" ] || return 1
+    # shellcheck disable=SC2046
+    set -- $(ps -o stat=,comm= -p "$(cat "$state/pid")" 2>/dev/null)
+    [ "${2:-}" = kafka-mock ] && [ "${1#Z}" = "$1" ]
 }
 
 (
