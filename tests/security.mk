@@ -1,5 +1,5 @@
 # Security tests: CURVE for zmq, TLS for amqp, secrets handling.
-SECURITY_ZMQ_TESTS = tests/e2e/zmq-curve.test
+SECURITY_ZMQ_TESTS = tests/e2e/zmq-curve.test tests/e2e/config-secrets.test
 EXTRA_DIST += $(SECURITY_ZMQ_TESTS)
 if HAVE_ZMQ
 TESTS += $(SECURITY_ZMQ_TESTS)
