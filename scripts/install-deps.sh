@@ -8,7 +8,7 @@ BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
   libzmq3-dev librabbitmq-dev librdkafka-dev libcjson-dev libinih-dev libpcre2-dev
   libmicrohttpd-dev check"
 TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
-  python3-confluent-kafka python3-prometheus-client json-schema-test-suite
+  python3-confluent-kafka python3-prometheus-client python3-yaml json-schema-test-suite
   curl util-linux procps iproute2 valgrind"
 case $what in
     build) pkgs=$BUILD ;;

@@ -2,6 +2,7 @@
  * file, acking a batch only after it is written and fsync'ed. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 #include "idset.h"
 
 #include <cjson/cJSON.h>
@@ -24,6 +25,10 @@ struct agg {
     char *buf;            /* the batch being written; owned */
     size_t len, cap;
     uint64_t written, duplicates, received;
+    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
+    struct app_http *http;               /* owned; NULL without [http] listen */
+    int64_t last_refresh;
 };
 
 static int buf_put(struct agg *g, const void *p, size_t n)
@@ -200,6 +205,7 @@ static int run(struct agg *g)
     int64_t last_msg = app_mono_ms();
     int64_t backoff = 100;
     while (!*g->app.stop) {
+        app_http_refresh(g->metrics, g->conn, NULL, true, NULL, &g->last_refresh, false);
         if (*g->app.hup) {
             *g->app.hup = 0;
             if (open_output(g) == 0)
@@ -231,6 +237,8 @@ static int run(struct agg *g)
         }
         backoff = 100;
         last_msg = app_mono_ms();
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         g->received += n;
         g->len = 0;
         size_t new_count = 0;
@@ -261,7 +269,13 @@ static int run(struct agg *g)
         }
         /* durable before acked: retry the write until it works or we stop */
         int64_t wb = 100;
+        bool write_failed = false;
         while (exit_code == EX_OK && g->len && write_batch(g)) {
+            if (!write_failed)
+                ferry_metrics_count(g->series, FERRY_CTR_PROC_ERRORS, n);
+            write_failed = true;
+            app_http_refresh(g->metrics, g->conn, NULL, false, "cannot write the output file",
+                             &g->last_refresh, true);
             app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
                       g->cfg.output, strerror(errno), n, wb);
             if (*g->app.stop) {
@@ -289,6 +303,14 @@ static int run(struct agg *g)
                           ferry_conn_error(g->conn));
         }
         g->written += new_count;
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        ferry_metrics_count(g->series, FERRY_CTR_CONSUMED, n);
+        for (size_t i = 0; i < n; i++) /* each message waited for its whole batch */
+            ferry_metrics_observe(g->series, took);
+        if (write_failed)
+            app_http_refresh(g->metrics, g->conn, NULL, true, NULL, &g->last_refresh, true);
         if (g->cfg.count && (int64_t)g->written >= g->cfg.count)
             break;
     }
@@ -329,8 +351,15 @@ int ferry_aggregator_main(int argc, char **argv)
         app_fini(&g.app);
         return EX_CANTCREAT;
     }
-    g.conn = app_connect(&g.app, g.cfg.connect_timeout, &rc);
+    const char *tname = ferry_config_get(g.app.config, "transport", "plugin");
+    g.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
+    g.series = ferry_metrics_dest(g.metrics, g.cfg.destination);
+    rc = g.metrics ? app_http_start(&g.app, g.metrics, NULL, &g.http) : EX_OSERR;
+    if (rc < 0)
+        g.conn = app_connect(&g.app, g.cfg.connect_timeout, &rc);
     if (!g.conn) {
+        app_http_stop(g.http);
+        ferry_metrics_free(g.metrics);
         close(g.fd);
         idset_free(&g.seen);
         app_fini(&g.app);
@@ -351,7 +380,9 @@ int ferry_aggregator_main(int argc, char **argv)
         app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64,
                  g.received, g.written, g.duplicates);
     }
+    app_http_stop(g.http);
     ferry_close(g.conn);
+    ferry_metrics_free(g.metrics);
     close(g.fd);
     free(g.buf);
     idset_free(&g.seen);

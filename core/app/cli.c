@@ -129,6 +129,7 @@ static void usage(const struct app_spec *s, FILE *f)
                "  -o, --set SECTION.KEY=VALUE      set any config value (highest precedence)\n"
                "      --list-plugins               list the transport plugins found, their capabilities and options\n"
                "      --print-config               print the effective configuration (secrets redacted) and exit\n"
+               "      --http ADDRESS:PORT          serve /health and /metrics there: [http] listen\n"
                "  -v, --verbose / -q, --quiet      more / less logging (also FERRY_LOG_LEVEL=debug|info|warn|error)\n"
                "      --help, --version\n\n");
     char upper[64];
@@ -170,7 +171,7 @@ static int bad_usage(const struct app_spec *s, const char *what, const char *arg
     return EX_USAGE;
 }
 
-enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_TABLE = 2000 };
+enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_HTTP, OPT_TABLE = 2000 };
 
 /* Every section must be known; every known section is checked key by key
  * (also the other programs' sections and inactive plugins' sections, so a
@@ -224,7 +225,7 @@ static struct option *long_options(const struct ferry_option *opts, char (*names
         {"set", required_argument, NULL, 'o'},      {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},          {"list-plugins", no_argument, NULL, OPT_LIST},
         {"print-config", no_argument, NULL, OPT_PRINT}, {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION}};
+        {"version", no_argument, NULL, OPT_VERSION}, {"http", required_argument, NULL, OPT_HTTP}};
     size_t nopt = 0;
     for (const struct ferry_option *o = opts; o->name; o++)
         nopt++;
@@ -318,6 +319,7 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
             }
             ferry_config_set(a->config, sec, key, eq + 1, FERRY_SRC_FLAG);
             break;
+        case OPT_HTTP: ferry_config_set(a->config, "http", "listen", optarg, FERRY_SRC_FLAG); break;
         case 'v':
             ferry_config_set(a->config, "transport", "log_level", "debug", FERRY_SRC_FLAG);
             break;
@@ -399,6 +401,8 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         }
         printf("\n");
         ferry_config_dump(a->config, spec->section, spec->options, stdout);
+        printf("\n");
+        ferry_config_dump(a->config, "http", app_section_options("http"), stdout);
         return EX_OK;
     }
     char host[256] = "localhost";

@@ -2,6 +2,7 @@
  * and exit 0 only once the broker has confirmed every message. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,11 +22,16 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     char key[256];
+    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
+    struct app_http *http;               /* owned; NULL without [http] listen */
+    int64_t last_refresh;
 };
 
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
 {
     struct producer *p = ctx;
+    ferry_metrics_count(p->series, status == FERRY_OK ? FERRY_CTR_PRODUCED : FERRY_CTR_PROC_ERRORS, 1);
     if (status != FERRY_OK) {
         p->failed++;
         if (p->failed <= 5)
@@ -44,6 +50,7 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     struct ferry_msg m = {.dest = dest, .key = key, .key_len = key ? strlen(key) : 0,
                           .body = body, .body_len = len, .tag = ++p->seq};
     int rc = ferry_pub_send(p->pub, &m, -1);
+    app_http_refresh(p->metrics, p->conn, p->pub, true, NULL, &p->last_refresh, false);
     if (rc != FERRY_OK)
         app_error(&p->app, "publish failed dest=%s error=\"%s\"", dest, ferry_pub_error(p->pub));
     return rc;
@@ -245,8 +252,27 @@ int ferry_producer_main(int argc, char **argv)
     }
     ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
 
-    p.conn = app_connect(&p.app, p.cfg.connect_timeout, &rc);
+    const char *tname = ferry_config_get(p.app.config, "transport", "plugin");
+    p.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
+    if (!p.metrics) {
+        app_fini(&p.app);
+        return EX_OSERR;
+    }
+    p.series = ferry_metrics_dest(p.metrics, p.cfg.destination);
+    /* with nothing else to send, --http makes the producer a server */
+    bool serve = !p.cfg.generate && !p.app.nargs;
+    struct http_defaults hd = {.service = p.cfg.service,
+                               .level = (enum ferry_level)((p.cfg.level + 1) * 10),
+                               .destination = p.cfg.destination,
+                               .max_message_size = p.cfg.max_message_size,
+                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics};
+    rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
+    serve = serve && p.http;
+    if (rc < 0)
+        p.conn = app_connect(&p.app, p.cfg.connect_timeout, &rc);
     if (!p.conn) {
+        app_http_stop(p.http);
+        ferry_metrics_free(p.metrics);
         app_fini(&p.app);
         return rc;
     }
@@ -255,11 +281,15 @@ int ferry_producer_main(int argc, char **argv)
                  p.conn->transport->name);
     struct ferry_pub_opts po = {.max_inflight = (size_t)p.cfg.max_inflight,
                                 .give_up_ms = p.cfg.flush_timeout};
-    p.pub = ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
+    p.pub = serve ? ferry_pub_new(p.conn, &po, app_http_on_done, p.http)
+                  : ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
     int st;
     if (!p.pub)
         st = FERRY_E_FATAL;
-    else if (p.cfg.generate)
+    else if (serve) {
+        app_http_serve(p.http, &p.app, p.conn, p.pub, (size_t)p.cfg.max_inflight);
+        st = FERRY_OK;
+    } else if (p.cfg.generate)
         st = generate(&p);
     else if (p.app.nargs) {
         st = FERRY_OK;
@@ -274,7 +304,8 @@ int ferry_producer_main(int argc, char **argv)
         ferry_pub_stats(p.pub, &ps);
     if (st == FERRY_OK && fl != FERRY_OK)
         st = FERRY_E_TIMEOUT;
-    if (st == FERRY_OK && (ps.failed || p.failed))
+    /* in server mode each failure was already answered to its request */
+    if (st == FERRY_OK && !serve && (ps.failed || p.failed))
         st = FERRY_E_NOCONN;
     if (st == FERRY_OK)
         app_info(&p.app, "done sent=%" PRIu64 " confirmed=%" PRIu64 " retries=%" PRIu64, ps.sent,
@@ -283,8 +314,10 @@ int ferry_producer_main(int argc, char **argv)
         app_error(&p.app, "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
                   " failed=%" PRIu64 " pending=%" PRIu64 " error=\"%s\"",
                   ps.sent, ps.confirmed, ps.failed, ps.pending, p.pub ? ferry_pub_error(p.pub) : "");
+    app_http_stop(p.http);
     ferry_pub_free(p.pub);
     ferry_close(p.conn);
+    ferry_metrics_free(p.metrics);
     app_fini(&p.app);
     return app_exit_code(st);
 }

@@ -2,6 +2,7 @@
  * all come from these rows. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -106,7 +107,7 @@ const struct ferry_option app_validator_options[] = {
     {0}};
 #undef V
 
-const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", NULL};
+const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", "http", NULL};
 
 const struct ferry_option *app_section_options(const char *section)
 {
@@ -118,5 +119,7 @@ const struct ferry_option *app_section_options(const char *section)
         return app_validator_options;
     if (!strcmp(section, "transport"))
         return ferry_transport_options;
+    if (!strcmp(section, "http"))
+        return app_http_options;
     return NULL;
 }

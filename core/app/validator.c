@@ -3,6 +3,7 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
+#include "http.h"
 
 #include <ferry/schema.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct val {
     struct app app;
@@ -23,6 +25,10 @@ struct val {
     struct ferry_header *hs; /* headers of the message being forwarded; owned */
     size_t hs_cap;
     struct app_validator_stats st;
+    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics_dest *s_in, *s_out, *s_reject; /* in metrics */
+    struct app_http *http;               /* owned; NULL without [http] listen */
+    int64_t last_refresh;
 };
 
 int app_validate_body(const struct ferry_schema *schema, const void *body, size_t len, char *why,
@@ -91,6 +97,8 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
 static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
 {
     v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < n; i++) {
         char why[4096];
         int ok = app_validate_body(v->schema, batch[i]->body, batch[i]->body_len, why, sizeof why);
@@ -110,6 +118,7 @@ static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
     size_t acked = 0;
     for (size_t i = 0; i < n; i++) {
         if (v->result[i] != 0) {
+            ferry_metrics_count(v->s_in, FERRY_CTR_PROC_ERRORS, 1);
             ferry_release(v->in, batch[i]); /* not forwarded: with acks it comes back */
             continue;
         }
@@ -118,8 +127,16 @@ static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
             app_debug(&v->app, "ack failed error=\"%s\" (the broker will redeliver)",
                       ferry_conn_error(v->in));
         v->valid[i] ? v->st.valid++ : v->st.invalid++;
+        ferry_metrics_count(v->valid[i] ? v->s_out : v->s_reject, FERRY_CTR_PRODUCED, 1);
+        if (!v->valid[i])
+            ferry_metrics_count(v->s_in, FERRY_CTR_REJECTED, 1);
         acked++;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ferry_metrics_count(v->s_in, FERRY_CTR_CONSUMED, acked);
+    for (size_t i = 0; i < acked; i++) /* each message waited for its whole batch */
+        ferry_metrics_observe(v->s_in, took);
     return acked;
 }
 
@@ -137,6 +154,7 @@ static int run(struct val *v)
     int64_t last = app_mono_ms(), backoff = 100;
     uint64_t handled = 0;
     while (!*v->app.stop) {
+        app_http_refresh(v->metrics, v->out, v->pub, true, NULL, &v->last_refresh, false);
         size_t want = max, n = 0;
         if (v->cfg.count && v->cfg.count - (int64_t)handled < (int64_t)want)
             want = (size_t)(v->cfg.count - (int64_t)handled);
@@ -259,10 +277,19 @@ int ferry_validator_main(int argc, char **argv)
         app_fini(&v.app);
         return EX_USAGE;
     }
-    v.in = app_connect(&v.app, v.cfg.connect_timeout, &rc);
+    const char *tname = ferry_config_get(v.app.config, "transport", "plugin");
+    v.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
+    v.s_in = ferry_metrics_dest(v.metrics, v.cfg.input);
+    v.s_out = ferry_metrics_dest(v.metrics, v.cfg.output);
+    v.s_reject = ferry_metrics_dest(v.metrics, v.cfg.reject);
+    rc = v.metrics ? app_http_start(&v.app, v.metrics, NULL, &v.http) : EX_OSERR;
+    if (rc < 0)
+        v.in = app_connect(&v.app, v.cfg.connect_timeout, &rc);
     if (v.in)
         v.out = app_connect(&v.app, v.cfg.connect_timeout, &rc);
     if (!v.in || !v.out) {
+        app_http_stop(v.http);
+        ferry_metrics_free(v.metrics);
         ferry_close(v.in);
         ferry_schema_free(v.schema);
         app_fini(&v.app);
@@ -285,9 +312,11 @@ int ferry_validator_main(int argc, char **argv)
         app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64, v.st.valid,
                  v.st.invalid, v.st.errors);
     }
+    app_http_stop(v.http);
     ferry_pub_free(v.pub);
     ferry_close(v.out);
     ferry_close(v.in);
+    ferry_metrics_free(v.metrics);
     free(v.result);
     free(v.valid);
     free(v.hs);

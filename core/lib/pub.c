@@ -81,6 +81,7 @@ void ferry_pub_stats(const struct ferry_pub *p, struct ferry_pub_stats *out)
 {
     *out = p->st;
     out->pending = p->inflight + p->waiting;
+    out->waiting = p->waiting;
 }
 
 const char *ferry_pub_error(const struct ferry_pub *p)

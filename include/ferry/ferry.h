@@ -182,6 +182,7 @@ struct ferry_pub_stats {
     uint64_t retries;     /* re-publish attempts */
     uint64_t pending;     /* held now (in flight or waiting to retry) */
     uint64_t reconnects;  /* times the connection came back after a loss */
+    uint64_t waiting;     /* of pending, those waiting to be re-published (transport away) */
 };
 
 struct ferry_pub;

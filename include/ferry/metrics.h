@@ -1,0 +1,91 @@
+/* libferry metrics: a registry of counters and histograms that a program
+ * owns, updated from any thread without locks and rendered in the
+ * Prometheus text exposition format (version 0.0.4). */
+#ifndef FERRY_METRICS_H
+#define FERRY_METRICS_H
+
+#include <ferry/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Per-destination counters; each is exported as ferry_<name>_total. */
+enum ferry_counter {
+    FERRY_CTR_PRODUCED = 0,   /* messages_produced: confirmed by the transport */
+    FERRY_CTR_CONSUMED,       /* messages_consumed: received and handled */
+    FERRY_CTR_REJECTED,       /* messages_rejected: refused as invalid */
+    FERRY_CTR_PROC_ERRORS,    /* message_processing_errors: handling failed */
+    FERRY_CTR_DROPPED,        /* messages_dropped: only by a configured drop policy */
+    FERRY_CTR_COUNT
+};
+
+/* Handlers of the HTTP server, the "handler" label of
+ * ferry_http_request_duration_seconds. */
+enum ferry_http_handler {
+    FERRY_HTTP_PRODUCE = 0,
+    FERRY_HTTP_BATCH_PRODUCE,
+    FERRY_HTTP_HEALTH,
+    FERRY_HTTP_METRICS,
+    FERRY_HTTP_OTHER,
+    FERRY_HTTP_HANDLERS
+};
+
+/* Most destinations with their own series; later ones share the series
+ * with destination="_other" so user input cannot grow memory without bound. */
+#define FERRY_METRICS_MAX_DESTS 64
+
+/* What the program's main thread last saw of its transport. */
+struct ferry_metrics_state {
+    enum ferry_health_state state;
+    char reason[256];         /* why, when not connected */
+    bool ready;               /* the program can do its job now */
+    uint64_t inflight;        /* published, not yet settled */
+    uint64_t reconnects;
+    int64_t uptime_ms;
+    char transport[64];
+};
+
+struct ferry_metrics;
+struct ferry_metrics_dest;
+
+/** New registry for a program using transport (the "transport" label;
+ *  copied). Caller owns it: ferry_metrics_free(). NULL on ENOMEM. */
+struct ferry_metrics *ferry_metrics_new(const char *transport);
+void ferry_metrics_free(struct ferry_metrics *m);
+
+/** The series of destination (created on first use; at most
+ *  FERRY_METRICS_MAX_DESTS distinct names). The pointer stays valid until
+ *  ferry_metrics_free(); callers may keep it. NULL only on ENOMEM.
+ *  Thread-safe (takes a lock: look up once, then count lock-free). */
+struct ferry_metrics_dest *ferry_metrics_dest(struct ferry_metrics *m, const char *destination);
+
+/** Add n to counter k of d (NULL d is ignored). Lock-free, any thread. */
+void ferry_metrics_count(struct ferry_metrics_dest *d, enum ferry_counter k, uint64_t n);
+/** Record how long handling one message of d took. Lock-free, any thread. */
+void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds);
+/** Record how long an HTTP request to handler took. Lock-free, any thread. */
+void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h,
+                                double seconds);
+
+/** Publish the transport's state as the main thread sees it: h from
+ *  ferry_health() (NULL: not connected yet, reason says why), reconnects
+ *  (kept monotonic), inflight, and whether the program is ready.
+ *  Thread-safe; readers see one consistent snapshot. */
+void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health *h,
+                             const char *reason, uint64_t reconnects, uint64_t inflight,
+                             bool ready);
+/** Copy the last snapshot into out. Thread-safe. */
+void ferry_metrics_get_state(struct ferry_metrics *m, struct ferry_metrics_state *out);
+/** "connected", "reconnecting", "blocked" or "failed". Static storage. */
+const char *ferry_health_state_name(enum ferry_health_state s);
+
+/** Render every metric in the Prometheus text format 0.0.4. Caller frees
+ *  the result with free(); *len gets its length. NULL on ENOMEM.
+ *  Thread-safe. */
+char *ferry_metrics_render(struct ferry_metrics *m, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FERRY_METRICS_H */
