@@ -5,6 +5,8 @@
 #include "http.h"
 #include "idset.h"
 
+#include <ferry/ledger.h>
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,7 @@ struct agg {
     struct ferry_conn *conn;
     int fd;
     struct idset seen;
+    struct ferry_ledger *ledger; /* seqs written per producer; owned */
     char *buf;            /* the batch being written; owned */
     size_t len, cap;
     uint64_t written, duplicates, received;
@@ -112,6 +115,55 @@ static int open_output(struct agg *g)
     return 0;
 }
 
+/* The producer's ledger stamp, from the headers (cheap) or else from the
+ * body's "producer" and "seq" members. */
+static bool msg_stamp(const struct ferry_msg *m, char *prod, size_t plen, uint64_t *seq)
+{
+    const struct ferry_header *hp = ferry_msg_header(m, FERRY_HDR_PRODUCER);
+    const struct ferry_header *hs = ferry_msg_header(m, FERRY_HDR_SEQ);
+    if (hp && hs && hp->value_len && hp->value_len < plen &&
+        ferry_ledger_parse_seq(hs->value, hs->value_len, seq)) {
+        memcpy(prod, hp->value, hp->value_len);
+        prod[hp->value_len] = '\0';
+        return true;
+    }
+    char num[32];
+    if (!m->body_len || !memmem(m->body, m->body_len, "\"seq\"", 5) ||
+        !ferry_body_id(m->body, m->body_len, "producer", prod, plen) ||
+        !ferry_body_id(m->body, m->body_len, "seq", num, sizeof num))
+        return false;
+    return ferry_ledger_parse_seq(num, strlen(num), seq);
+}
+
+static bool json_stamp(const cJSON *prod, const cJSON *seq, char *buf, size_t len, uint64_t *out)
+{
+    if (!cJSON_IsString(prod) || !prod->valuestring[0] || strlen(prod->valuestring) >= len)
+        return false;
+    if (cJSON_IsNumber(seq) && seq->valuedouble >= 1 && seq->valuedouble < 9007199254740992.0)
+        *out = (uint64_t)seq->valuedouble;
+    else if (!cJSON_IsString(seq) ||
+             !ferry_ledger_parse_seq(seq->valuestring, strlen(seq->valuestring), out))
+        return false;
+    snprintf(buf, len, "%s", prod->valuestring);
+    return true;
+}
+
+/* The stamp of one line of an output file in either format: a body with
+ * "producer" and "seq", or a record whose headers or body carry them. */
+static bool line_stamp(const cJSON *o, char *prod, size_t plen, uint64_t *seq)
+{
+    if (json_stamp(cJSON_GetObjectItemCaseSensitive(o, "producer"),
+                   cJSON_GetObjectItemCaseSensitive(o, "seq"), prod, plen, seq))
+        return true;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+    if (json_stamp(cJSON_GetObjectItemCaseSensitive(h, FERRY_HDR_PRODUCER),
+                   cJSON_GetObjectItemCaseSensitive(h, FERRY_HDR_SEQ), prod, plen, seq))
+        return true;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
+    return json_stamp(cJSON_GetObjectItemCaseSensitive(b, "producer"),
+                      cJSON_GetObjectItemCaseSensitive(b, "seq"), prod, plen, seq);
+}
+
 /* Remember the ids already in the file, so redeliveries after a crash are
  * not written twice. */
 static int load_seen(struct agg *g)
@@ -124,9 +176,21 @@ static int load_seen(struct agg *g)
     ssize_t n;
     uint64_t count = 0;
     char id[256];
+    uint64_t stamped = 0;
     while ((n = getline(&line, &cap, f)) > 0) {
         const char *body = line;
         size_t len = (size_t)n;
+        char prod[256];
+        uint64_t seq;
+        if (memmem(line, len, "\"seq\"", 5)) {
+            cJSON *o = cJSON_ParseWithLength(line, len); /* freed below */
+            if (o && line_stamp(o, prod, sizeof prod, &seq) &&
+                ferry_ledger_add(g->ledger, prod, seq) >= 0)
+                stamped++;
+            cJSON_Delete(o);
+        }
+        if (!g->cfg.dedup)
+            continue;
         if (g->cfg.format == 1) { /* record: the id is inside "body" */
             cJSON *o = cJSON_ParseWithLength(line, len);
             const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
@@ -145,8 +209,9 @@ static int load_seen(struct agg *g)
     }
     free(line);
     fclose(f);
-    if (count)
-        app_info(&g->app, "resuming output file=%s known_ids=%" PRIu64, g->cfg.output, count);
+    if (count || stamped)
+        app_info(&g->app, "resuming output file=%s known_ids=%" PRIu64 " stamped=%" PRIu64,
+                 g->cfg.output, count, stamped);
     return 0;
 }
 
@@ -244,9 +309,21 @@ static int run(struct agg *g)
         size_t new_count = 0;
         for (size_t i = 0; i < n; i++) {
             const struct ferry_msg *m = batch[i];
-            char id[256];
+            char id[256], prod[256];
+            uint64_t seq = 0;
             fresh[i] = true;
             hashes[i] = 0;
+            bool stamped = msg_stamp(m, prod, sizeof prod, &seq);
+            if (stamped && ferry_ledger_has(g->ledger, prod, seq)) {
+                ferry_ledger_add(g->ledger, prod, seq); /* counts the duplicate */
+                if (g->cfg.dedup) {
+                    fresh[i] = false;
+                    g->duplicates++;
+                    app_debug(&g->app, "duplicate skipped producer=%s seq=%" PRIu64, prod, seq);
+                    continue;
+                }
+                stamped = false;
+            }
             if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
                 hashes[i] = idset_hash(id, strlen(id));
                 bool dup = idset_has(&g->seen, hashes[i]);
@@ -258,6 +335,11 @@ static int run(struct agg *g)
                     app_debug(&g->app, "duplicate skipped id=%s", id);
                     continue;
                 }
+            }
+            if (stamped && ferry_ledger_add(g->ledger, prod, seq) < 0) {
+                app_error(&g->app, "out of memory");
+                exit_code = EX_OSERR;
+                break;
             }
             simulate_work(g, m);
             if (g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len)) {
@@ -320,6 +402,59 @@ static int run(struct agg *g)
     return exit_code;
 }
 
+void app_aggregator_e2e(const struct agg *g, struct ferry_ledger_totals *out)
+{
+    ferry_ledger_totals(g->ledger, out);
+}
+
+/* --verify FILE: the ledger of an output file, printed on stdout.
+ * 0 when every producer's seqs are all there exactly once, 65 otherwise. */
+static int verify_file(struct agg *g)
+{
+    FILE *f = fopen(g->cfg.verify, "r");
+    if (!f) {
+        fprintf(stderr, "ferry-aggregator: error: cannot open %s: %s\n", g->cfg.verify, strerror(errno));
+        return EX_NOINPUT;
+    }
+    struct ferry_ledger *l = ferry_ledger_new(0, 0); /* freed below */
+    if (!l) {
+        fclose(f);
+        return EX_OSERR;
+    }
+    ferry_ledger_expect(l, (uint64_t)g->cfg.expect);
+    char *line = NULL; /* freed below */
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lines = 0, unstamped = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        lines++;
+        char prod[256];
+        uint64_t seq;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)n); /* freed below */
+        if (!o || !line_stamp(o, prod, sizeof prod, &seq) || ferry_ledger_add(l, prod, seq) < 0)
+            unstamped++;
+        cJSON_Delete(o);
+    }
+    free(line);
+    int rerr = ferror(f);
+    fclose(f);
+    struct ferry_ledger_totals t;
+    ferry_ledger_totals(l, &t);
+    printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 "\n", g->cfg.verify,
+           lines, unstamped, t.producers);
+    ferry_ledger_report(l, stdout, 50);
+    bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && (t.producers > 0 || !g->cfg.expect);
+    printf("result=%s received=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
+           " duplicates=%" PRIu64 "\n", ok ? "complete" : "incomplete", t.received, t.unique,
+           t.missing, t.duplicates);
+    ferry_ledger_free(l);
+    if (rerr) {
+        fprintf(stderr, "ferry-aggregator: error: cannot read %s\n", g->cfg.verify);
+        return EX_IOERR;
+    }
+    return ok ? EX_OK : EX_DATAERR;
+}
+
 int ferry_aggregator_main(int argc, char **argv)
 {
     struct agg g = {.fd = -1};
@@ -328,7 +463,8 @@ int ferry_aggregator_main(int argc, char **argv)
         .about = "Consume a destination and append every message to a file, one per line,\n"
                  "acking each batch only after it is written and fsync'ed. Messages whose id\n"
                  "is already in the file are skipped. SIGHUP reopens the file (logrotate);\n"
-                 "SIGTERM finishes the current batch and exits 0.",
+                 "SIGTERM finishes the current batch and exits 0. --verify FILE reports the\n"
+                 "producers' sequence numbers missing from or repeated in FILE (exit 0 or 65).",
         .options = app_aggregator_options};
     struct app_spec spec = spec_tmpl;
     spec.cfg = &g.cfg;
@@ -343,11 +479,23 @@ int ferry_aggregator_main(int argc, char **argv)
         app_fini(&g.app);
         return EX_USAGE;
     }
-    if (idset_init(&g.seen, (size_t)g.cfg.dedup_window) || (g.cfg.dedup && load_seen(&g)) ||
+    if (g.cfg.verify) {
+        rc = verify_file(&g);
+        app_fini(&g.app);
+        return rc;
+    }
+    rc = app_require(&g.app, g.cfg.require);
+    if (rc >= 0) {
+        app_fini(&g.app);
+        return rc;
+    }
+    g.ledger = ferry_ledger_new(0, 0); /* freed at the end of ferry_aggregator_main() */
+    if (!g.ledger || idset_init(&g.seen, (size_t)g.cfg.dedup_window) || load_seen(&g) ||
         open_output(&g)) {
         if (g.fd < 0 && errno)
             app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output, strerror(errno));
         idset_free(&g.seen);
+        ferry_ledger_free(g.ledger);
         app_fini(&g.app);
         return EX_CANTCREAT;
     }
@@ -362,6 +510,7 @@ int ferry_aggregator_main(int argc, char **argv)
         ferry_metrics_free(g.metrics);
         close(g.fd);
         idset_free(&g.seen);
+        ferry_ledger_free(g.ledger);
         app_fini(&g.app);
         return rc;
     }
@@ -379,6 +528,11 @@ int ferry_aggregator_main(int argc, char **argv)
         rc = run(&g);
         app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64,
                  g.received, g.written, g.duplicates);
+        struct ferry_ledger_totals t;
+        app_aggregator_e2e(&g, &t);
+        app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
+                "ledger producers=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
+                " redelivered=%" PRIu64, t.producers, t.unique, t.missing, t.duplicates);
     }
     app_http_stop(g.http);
     ferry_close(g.conn);
@@ -386,6 +540,7 @@ int ferry_aggregator_main(int argc, char **argv)
     close(g.fd);
     free(g.buf);
     idset_free(&g.seen);
+    ferry_ledger_free(g.ledger);
     app_fini(&g.app);
     return rc;
 }

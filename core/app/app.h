@@ -39,6 +39,11 @@ void app_fini(struct app *a);
  * @return the connection, or NULL with *exit_code set (69 or 78). */
 struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code);
 
+/* Refuse to start when the configured transport lacks a capability named
+ * in list ("durable,ack"; NULL or "" = none).
+ * @return -1 to continue, or an exit code (78) after saying which. */
+int app_require(struct app *a, const char *list);
+
 /* Log in the common format: "PROG: level [core] text". */
 void app_log(const struct app *a, int level, const char *fmt, ...) FERRY_PRINTF(3, 4);
 #define app_error(a, ...) app_log((a), FERRY_LOG_ERROR, __VA_ARGS__)
@@ -93,6 +98,7 @@ struct producer_cfg {
     char *processing_time;     /* seconds (decimal) added to each log, for demos */
     int64_t flush_timeout, connect_timeout, max_inflight, max_message_size;
     char *id_prefix;
+    char *require;             /* capabilities the transport must have */
 };
 extern const struct ferry_option app_producer_options[];
 
@@ -102,8 +108,16 @@ struct aggregator_cfg {
     int format;                /* 0 body, 1 record */
     int64_t count, batch, batch_wait, idle_exit, dedup_window, connect_timeout;
     bool fsync, dedup;
+    char *verify, *require;   /* --verify FILE; capabilities the transport must have */
+    int64_t expect;           /* --verify: seqs 1..expect per producer */
 };
 extern const struct ferry_option app_aggregator_options[];
+
+/* End-to-end ledger totals of a running aggregator (e2e_missing_total is
+ * out->missing, e2e_duplicate_total out->duplicates), for metrics. */
+struct agg;
+struct ferry_ledger_totals;
+void app_aggregator_e2e(const struct agg *g, struct ferry_ledger_totals *out);
 
 /* [validator] */
 struct validator_cfg {

@@ -469,3 +469,46 @@ int64_t app_mono_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int app_require(struct app *a, const char *list)
+{
+    if (!list || !*list)
+        return -1;
+    struct ferry_transport_cfg tc = {0};
+    char err[1024];
+    int st = ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL,
+                               err, sizeof err);
+    const struct ferry_transport *t =
+        st == FERRY_OK ? ferry_plugin_load(tc.plugin ? tc.plugin : "zmq", tc.plugin_path, &st, err,
+                                           sizeof err)
+                       : NULL;
+    ferry_options_free(ferry_transport_options, &tc);
+    if (!t) {
+        fprintf(stderr, "%s: error: %s\n", a->spec->prog, err);
+        return app_exit_code(st);
+    }
+    char *copy = strdup(list); /* freed below */
+    if (!copy)
+        return EX_OSERR;
+    int rc = -1;
+    char *save = NULL;
+    for (char *w = strtok_r(copy, ", ", &save); w && rc < 0; w = strtok_r(NULL, ", ", &save)) {
+        uint32_t cap = 0;
+        for (uint32_t bit = 1; bit && !cap; bit <<= 1)
+            if (ferry_cap_name(bit) && !strcmp(ferry_cap_name(bit), w))
+                cap = bit;
+        char have[160];
+        if (!cap) {
+            fprintf(stderr, "%s: error: [%s] require: unknown capability '%s' (known: %s)\n",
+                    a->spec->prog, a->spec->section, w, ferry_caps_str(~0u, have, sizeof have));
+            rc = EX_CONFIG;
+        } else if (!(t->caps & cap)) {
+            fprintf(stderr, "%s: error: [%s] require: transport %s lacks capability '%s' "
+                    "(it has: %s)\n", a->spec->prog, a->spec->section, t->name, w,
+                    ferry_caps_str(t->caps, have, sizeof have));
+            rc = EX_CONFIG;
+        }
+    }
+    free(copy);
+    return rc;
+}

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "app.h"
 #include "http.h"
+#include <ferry/ledger.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct producer {
     struct app app;
@@ -26,6 +28,7 @@ struct producer {
     struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
     struct app_http *http;               /* owned; NULL without [http] listen */
     int64_t last_refresh;
+    char producer_id[160];     /* x-ferry-producer: host:pid:start-ms */
 };
 
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
@@ -47,7 +50,14 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
         app_error(&p->app, "message too big size=%zu max=%" PRId64, len, p->cfg.max_message_size);
         return FERRY_E_TOOBIG;
     }
+    /* the end-to-end ledger stamp: who sent it and its place in the run */
+    char seq[24];
+    int sl = snprintf(seq, sizeof seq, "%" PRIu64, p->seq + 1);
+    struct ferry_header hdr[2] = {
+        {.name = FERRY_HDR_PRODUCER, .value = p->producer_id, .value_len = strlen(p->producer_id)},
+        {.name = FERRY_HDR_SEQ, .value = seq, .value_len = (size_t)sl}};
     struct ferry_msg m = {.dest = dest, .key = key, .key_len = key ? strlen(key) : 0,
+                          .headers = hdr, .n_headers = 2,
                           .body = body, .body_len = len, .tag = ++p->seq};
     int rc = ferry_pub_send(p->pub, &m, -1);
     app_http_refresh(p->metrics, p->conn, p->pub, true, NULL, &p->last_refresh, false);
@@ -58,17 +68,22 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
 
 static int send_log(struct producer *p, const char *text)
 {
-    char err[256], idbuf[128], extra[128];
+    char err[256], idbuf[128], extra[384];
     enum ferry_level lvl = (enum ferry_level)((p->cfg.level + 1) * 10);
     struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text};
     if (p->cfg.id_prefix) {
         snprintf(idbuf, sizeof idbuf, "%s-%" PRIu64, p->cfg.id_prefix, p->seq + 1);
         e.id = idbuf;
     }
-    if (p->cfg.processing_time) {
-        snprintf(extra, sizeof extra, "{\"processing_time\":%s}", p->cfg.processing_time);
-        e.extra = extra;
-    }
+    /* producer and seq also go in the body, so the output file carries them */
+    int xl = snprintf(extra, sizeof extra, "{\"producer\":\"%s\",\"seq\":%" PRIu64, p->producer_id,
+                      p->seq + 1);
+    if (p->cfg.processing_time && xl > 0 && (size_t)xl < sizeof extra)
+        xl += snprintf(extra + xl, sizeof extra - (size_t)xl, ",\"processing_time\":%s",
+                       p->cfg.processing_time);
+    if (xl > 0 && (size_t)xl < sizeof extra)
+        snprintf(extra + xl, sizeof extra - (size_t)xl, "}");
+    e.extra = extra;
     char *body = ferry_envelope_encode(&e, err, sizeof err); /* freed below */
     if (!body) {
         app_error(&p->app, "cannot encode message error=\"%s\"", err);
@@ -229,6 +244,14 @@ int ferry_producer_main(int argc, char **argv)
         return rc;
     }
     p.rng = ferry_time_ms() | 1;
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    /* JSON-safe: the id goes into the body unescaped */
+    for (char *h = host; *h; h++)
+        if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20)
+            *h = '_';
+    snprintf(p.producer_id, sizeof p.producer_id, "%s:%ld:%" PRId64, host, (long)getpid(),
+             ferry_time_ms());
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
@@ -251,6 +274,11 @@ int ferry_producer_main(int argc, char **argv)
         return EX_USAGE;
     }
     ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
+    rc = app_require(&p.app, p.cfg.require);
+    if (rc >= 0) {
+        app_fini(&p.app);
+        return rc;
+    }
 
     const char *tname = ferry_config_get(p.app.config, "transport", "plugin");
     p.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */

@@ -39,6 +39,8 @@ const struct ferry_option app_producer_options[] = {
      .help = "Larger messages are refused with an error (exit status 65)."},
     {.name = "id_prefix", .type = FERRY_OPT_STR, .offset = P(id_prefix),
      .help = "Make message ids PREFIX-N (sequence numbers) instead of random UUIDs."},
+    {.name = "require", .type = FERRY_OPT_STR, .offset = P(require),
+     .help = "Capabilities the transport must have, comma separated (e.g. confirms,durable); start-up fails with status 78 otherwise."},
     {0}};
 #undef P
 
@@ -73,6 +75,13 @@ const struct ferry_option app_aggregator_options[] = {
     {.name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "5m", .min = 0,
      .max = 86400000, .offset = A(connect_timeout),
      .help = "How long to retry the first connection before exiting with status 69."},
+    {.name = "require", .type = FERRY_OPT_STR, .offset = A(require),
+     .help = "Capabilities the transport must have, comma separated (e.g. durable,ack); start-up fails with status 78 otherwise."},
+    {.name = "verify", .type = FERRY_OPT_STR, .offset = A(verify),
+     .help = "Report the producers' sequence numbers missing from or repeated in this output file, then exit (0 complete, 65 not)."},
+    {.name = "expect", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = INT64_MAX,
+     .offset = A(expect),
+     .help = "With verify: each producer sent this many messages, so a lost tail counts as missing (0 = unknown)."},
     {0}};
 #undef A
 
@@ -107,7 +116,7 @@ const struct ferry_option app_validator_options[] = {
     {0}};
 #undef V
 
-const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", "http", NULL};
+const char *const app_sections[] = {"transport", "producer", "aggregator", "validator", "http", "logger", NULL};
 
 const struct ferry_option *app_section_options(const char *section)
 {
@@ -121,5 +130,7 @@ const struct ferry_option *app_section_options(const char *section)
         return ferry_transport_options;
     if (!strcmp(section, "http"))
         return app_http_options;
+    if (!strcmp(section, "logger"))
+        return ferry_logger_options;
     return NULL;
 }

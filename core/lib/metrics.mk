@@ -1,3 +1,3 @@
 # libferry's metrics registry (Prometheus text format) and its header.
 libferry_la_SOURCES += core/lib/metrics.c
-nobase_include_HEADERS += include/ferry/metrics.h
+ferryinclude_HEADERS += include/ferry/metrics.h

@@ -5,7 +5,7 @@ libferry_schema_la_SOURCES = core/lib/schema.c core/lib/schema_format.c \
 libferry_schema_la_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS) $(PCRE2_CFLAGS)
 libferry_schema_la_CFLAGS = $(AM_CFLAGS)
 libferry_schema_la_LIBADD = $(CJSON_LIBS) $(PCRE2_LIBS) $(LIBM)
-nobase_include_HEADERS += include/ferry/schema.h
+ferryinclude_HEADERS += include/ferry/schema.h
 schemadir = $(pkgdatadir)/schemas
 dist_schema_DATA = etc/schemas/download-event.json
 

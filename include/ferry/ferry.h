@@ -251,6 +251,102 @@ const char *ferry_envelope_key(const char *service, enum ferry_level l, char *bu
  *  number) into buf. @return true when found. */
 bool ferry_body_id(const void *body, size_t len, const char *field, char *buf, size_t buflen);
 
+
+/* ====================================================================== */
+/* Application logging: ferry_log() from any thread, delivered in the     */
+/* background, surviving broker outages (the [logger] section)            */
+
+enum ferry_full_policy {   /* what ferry_log() does when its queue is full */
+    FERRY_FULL_BLOCK = 0,  /* wait up to block_timeout, then drop (counted) */
+    FERRY_FULL_DROP_NEWEST,/* drop the new message at once (counted) */
+    FERRY_FULL_SPILL,      /* write it to the on-disk spool (needs spool_dir) */
+};
+
+enum ferry_spool_fsync {   /* when the spool is forced to disk */
+    FERRY_SPOOL_FSYNC_ALWAYS = 0, /* after every write: a machine crash loses nothing spooled */
+    FERRY_SPOOL_FSYNC_BATCH,      /* every spool_fsync_interval: loses at most that much */
+    FERRY_SPOOL_FSYNC_NEVER,      /* left to the kernel: a machine crash may lose ~30 s */
+};
+
+/* The [logger] section, filled by ferry_config_bind(ferry_logger_options). */
+struct ferry_logger_cfg {
+    char *service;             /* envelope service and first part of the routing key */
+    int level;                 /* minimum level, index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
+    char *destination;         /* queue / topic */
+    int64_t queue_size;        /* messages held in memory between callers and the sender */
+    int full_policy;           /* enum ferry_full_policy */
+    int64_t block_timeout;     /* ms, for FERRY_FULL_BLOCK */
+    char *spool_dir;           /* NULL: memory only */
+    int64_t spool_max;         /* bytes on disk */
+    int spool_fsync;           /* enum ferry_spool_fsync */
+    int64_t spool_fsync_interval; /* ms, for FERRY_SPOOL_FSYNC_BATCH */
+    int64_t flush_timeout;     /* ms, default for ferry_logger_close() */
+    int64_t backoff_min, backoff_max; /* ms, between connection attempts */
+    int64_t max_inflight;      /* messages handed to the transport and not yet confirmed */
+};
+extern const struct ferry_option ferry_logger_options[];
+
+struct ferry_logger_stats {
+    uint64_t logged;     /* accepted by ferry_log() (queued or spilled) */
+    uint64_t delivered;  /* confirmed by the broker */
+    uint64_t dropped;    /* refused (queue full, spool full) or lost at close without a spool */
+    uint64_t failed;     /* refused by the broker for good (too big, rejected) */
+    uint64_t spooled;    /* written to the on-disk spool (includes those recovered at open) */
+    uint64_t pending;    /* accepted, not yet delivered, dropped or failed */
+    uint64_t recovered;  /* found in the spool at open, left by an earlier run */
+    uint64_t reconnects; /* connections (re)established after the first */
+};
+
+struct ferry_logger;
+
+/** Open a logger for service (NULL: [logger] service) configured by the
+ *  INI file at path (NULL: defaults and FERRY_SECTION_KEY variables only).
+ *  Reads [logger], [transport] and the plugin's section; other sections are
+ *  ignored. Starts one background thread; the connection is made there, so
+ *  a broker that is down does not fail the open (messages wait or spool).
+ *  @return the logger (caller owns it: ferry_logger_close()), or NULL with
+ *  *status (may be NULL) and err set: FERRY_E_CONFIG for bad options or an
+ *  unloadable plugin, FERRY_E_FATAL when the spool or thread cannot start. */
+struct ferry_logger *ferry_logger_open(const char *service, const char *path, int *status,
+                                       char *err, size_t errlen);
+/** The same from a loaded configuration. cfg is BORROWED until
+ *  ferry_logger_close() (reconnections read it); do not change it meanwhile. */
+struct ferry_logger *ferry_logger_open_config(const char *service, const struct ferry_config *cfg,
+                                              int *status, char *err, size_t errlen);
+
+/** Log one message. information is JSON object text or NULL; the
+ *  background thread checks it (text that is not an object is delivered
+ *  under "information_text" instead). Copies everything; never touches the
+ *  network. Any thread, concurrently.
+ *  @return FERRY_OK when accepted (or below the minimum level),
+ *  FERRY_E_AGAIN when dropped because the queue (and spool) is full,
+ *  FERRY_E_FATAL after close began. Drops are counted in the stats and
+ *  reported on stderr (rate-limited). Blocks only with full_policy = block
+ *  (up to block_timeout) or spill (one write to the spool). */
+int ferry_log(struct ferry_logger *lg, enum ferry_level level, const char *message,
+              const char *information);
+/** printf-style ferry_log() without information. Same returns. */
+int ferry_logf(struct ferry_logger *lg, enum ferry_level level, const char *fmt, ...)
+    FERRY_PRINTF(3, 4);
+int ferry_vlogf(struct ferry_logger *lg, enum ferry_level level, const char *fmt, va_list ap);
+
+/** Wait until every message accepted before the call is delivered, failed
+ *  or dropped; timeout_ms negative waits without limit.
+ *  @return FERRY_OK, or FERRY_E_TIMEOUT (they stay queued or spooled).
+ *  Blocks. Any thread. */
+int ferry_logger_flush(struct ferry_logger *lg, int timeout_ms);
+/** Counters at this moment. Any thread. */
+void ferry_logger_stats(const struct ferry_logger *lg, struct ferry_logger_stats *out);
+/** Stop accepting, deliver what is pending for up to timeout_ms (negative:
+ *  the configured flush_timeout), stop the thread and free lg (NULL is
+ *  fine). Messages left over stay in the spool for the next open; without
+ *  a spool they are lost and counted as dropped. final (may be NULL)
+ *  receives the last counters.
+ *  @return FERRY_OK when everything was delivered, FERRY_E_TIMEOUT when
+ *  some was not (final->pending spooled, or final->dropped lost), another
+ *  status when some failed for good. No other call on lg may run or follow. */
+int ferry_logger_close(struct ferry_logger *lg, int timeout_ms, struct ferry_logger_stats *final);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct lb_cfg {
     char *reject_destination;
     int64_t fail_publish;   /* the first N publish calls of a connection fail (NOCONN) */
     int64_t fail_confirm;   /* the first N delivery reports of a connection are NOCONN */
     int64_t max_message_size;
+    char *down_file;        /* while this file exists, open and publish fail (NOCONN) */
     bool confirm_in_publish; /* report each delivery from inside publish() */
 };
 
@@ -138,8 +140,17 @@ static int lb_route(const struct ferry_msg *m, const char *dest)
     return FERRY_OK;
 }
 
+/* A broker outage on demand: tests create and remove the file. */
+static bool lb_down(const struct lb_cfg *cfg)
+{
+    return cfg->down_file && access(cfg->down_file, F_OK) == 0;
+}
+
 static int lb_open(struct ferry_conn *c)
 {
+    if (lb_down(c->cfg))
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated broker outage (%s exists)",
+                               ((const struct lb_cfg *)c->cfg)->down_file);
     struct lb_conn *lc = calloc(1, sizeof *lc); /* freed in lb_close() */
     if (!lc)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
@@ -171,6 +182,8 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct lb_conn *lc = c->priv;
     const struct lb_cfg *cfg = c->cfg;
+    if (lb_down(cfg))
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated broker outage");
     if (lc->publishes++ < cfg->fail_publish)
         return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated connection loss (publish %lld)",
                                (long long)lc->publishes);
@@ -405,6 +418,8 @@ static const struct ferry_option lb_options[] = {
     {.name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "0",
      .offset = offsetof(struct lb_cfg, max_message_size),
      .help = "Largest body accepted in bytes (0 = no limit)."},
+    {.name = "down_file", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, down_file),
+     .help = "While this file exists, opening and publishing fail as if the broker were down."},
     {0}};
 
 static const struct ferry_transport_ops lb_ops = {

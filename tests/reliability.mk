@@ -1,0 +1,88 @@
+# Reliability: the delivery ledger, fault-injection tests (make check-faults),
+# fuzz targets (make fuzz) and the sanitizer build script.
+libferry_la_SOURCES += core/lib/ledger.c
+ferryinclude_HEADERS += include/ferry/ledger.h
+
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_ledger
+TESTS += tests/unit/check_ledger
+tests_unit_check_ledger_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_ledger_LDADD = libferry.la $(CHECK_LIBS)
+endif
+
+# Fault injection: not part of `make check` (they restart brokers and take
+# minutes); `make check-faults` runs them through the same harness.
+FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
+	tests/faults/amqp-cut.test tests/faults/amqp-diskfull.test \
+	tests/faults/kafka-kill.test tests/faults/kafka-restart.test \
+	tests/faults/kafka-cut.test tests/faults/kafka-diskfull.test \
+	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test
+EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py
+check-faults:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
+.PHONY: check-faults
+
+# Fuzzing with libFuzzer (clang): `make fuzz` builds each target with
+# -fsanitize=fuzzer,address,undefined straight from the sources and runs it
+# for FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/corpus/TARGET).
+# Crashes are left as fuzz/crash-* in the build tree.
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/core/lib \
+	-DFERRY_PLUGIN_DIR='"$(pkglibdir)"' -DFERRY_SYSCONFDIR='"$(sysconfdir)"' \
+	$(CJSON_CFLAGS) $(INIH_CFLAGS) $(PCRE2_CFLAGS)
+FUZZ_LIBSRC = core/lib/util.c core/lib/options.c core/lib/config.c core/lib/loader.c \
+	core/lib/conn.c core/lib/pub.c core/lib/envelope.c core/lib/ledger.c \
+	core/lib/schema.c core/lib/schema_format.c core/lib/schema_meta.c
+FUZZ_LIBS = $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) $(LIBM)
+FUZZ_TARGETS = config body_id schema zmq_frames
+EXTRA_DIST += $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/corpus
+
+fuzz/fuzz_zmq_frames: $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(top_srcdir)/plugins/zmq/zmq.c
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ZMQ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(ZMQ_LIBS)
+fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+fuzz/fuzz_body_id: $(top_srcdir)/tests/fuzz/fuzz_body_id.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_body_id.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+fuzz/fuzz_schema: $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus-$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  (cd fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 corpus-$$t $(abs_top_srcdir)/tests/fuzz/corpus/$$t) > fuzz/$$t.log 2>&1 || \
+	    { tail -40 fuzz/$$t.log; echo "fuzz: $$t found a crash: see fuzz/$$t.log"; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|cov:' fuzz/$$t.log | tail -2; \
+	done
+.PHONY: fuzz fuzz-build
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz
+.PHONY: clean-fuzz
+
+# The fuzz corpora replayed by make check, with the normal compiler.
+check_PROGRAMS += tests/fuzz/replay_config tests/fuzz/replay_body_id tests/fuzz/replay_schema
+tests_fuzz_replay_config_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_config.c
+tests_fuzz_replay_config_LDADD = libferry.la
+tests_fuzz_replay_body_id_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_body_id.c
+tests_fuzz_replay_body_id_LDADD = libferry.la
+tests_fuzz_replay_schema_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_schema.c
+tests_fuzz_replay_schema_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS)
+tests_fuzz_replay_schema_LDADD = libferry.la $(CJSON_LIBS)
+if HAVE_ZMQ
+check_PROGRAMS += tests/fuzz/replay_zmq_frames
+tests_fuzz_replay_zmq_frames_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_zmq_frames.c
+EXTRA_tests_fuzz_replay_zmq_frames_DEPENDENCIES = plugins/zmq/zmq.c
+tests_fuzz_replay_zmq_frames_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS)
+tests_fuzz_replay_zmq_frames_LDADD = $(ZMQ_LIBS)
+endif
+TESTS += tests/fuzz/replay.test
+EXTRA_DIST += tests/fuzz/replay.test
