@@ -11,7 +11,7 @@ tests_brokers_kafka_mock_LDADD = $(KAFKA_LIBS)
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_kafka
 TESTS += tests/unit/check_kafka
-tests_unit_check_kafka_SOURCES = tests/unit/check_kafka.c plugins/kafka/status.c \
+tests_unit_check_kafka_SOURCES = tests/unit/check_kafka.c plugins/kafka/status.c plugins/kafka/security.c \
 	plugins/kafka/offsets.c
 tests_unit_check_kafka_CPPFLAGS = $(AM_CPPFLAGS) $(KAFKA_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_kafka_LDADD = $(KAFKA_LIBS) $(CHECK_LIBS)

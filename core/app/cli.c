@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,6 +251,36 @@ static struct option *long_options(const struct ferry_option *opts, char (*names
     return lo;
 }
 
+/* A config file that others may read should not hold secrets itself: name
+ * the file and the keys, and how to move them out. */
+static void warn_file_secrets(struct app *a)
+{
+    const char *path = ferry_config_path(a->config);
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0 || !(sb.st_mode & (S_IRGRP | S_IROTH)))
+        return;
+    char keys[512] = "";
+    size_t n = ferry_config_file_secrets(a->config, a->spec->section, a->spec->options, keys,
+                                         sizeof keys);
+    n += ferry_config_file_secrets(a->config, "transport", ferry_transport_options, keys,
+                                   sizeof keys);
+    struct ferry_transport_cfg tc = {0};
+    char err[256];
+    int st;
+    if (ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL, err,
+                          sizeof err) == FERRY_OK) {
+        const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err,
+                                                            sizeof err);
+        if (t)
+            n += ferry_config_file_secrets(a->config, t->name, t->options, keys, sizeof keys);
+        ferry_options_free(ferry_transport_options, &tc);
+    }
+    if (n)
+        app_warn(a, "config file readable by others holds secrets file=%s mode=%04o keys=%s "
+                 "hint=\"chmod 600 it, or move them to KEY_file or FERRY_SECTION_KEY\"",
+                 path, (unsigned)(sb.st_mode & 07777), keys);
+}
+
 int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
@@ -351,6 +382,7 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     for (int i = 0; lvl && i < 4; i++)
         if (!strcmp(lvl, level_words[i]))
             a->log_level = i;
+    warn_file_secrets(a);
     if (print) {
         int st;
         struct ferry_transport_cfg tc = {0};

@@ -65,6 +65,10 @@ const struct ferry_option app_http_options[] = {
     {.name = "retry_after", .type = FERRY_OPT_DURATION, .def = "5s", .min = 1000,
      .max = 3600000, .offset = H(retry_after),
      .help = "Retry-After sent with 503 answers (whole seconds)."},
+    {.name = "tls_cert", .type = FERRY_OPT_STR, .offset = H(tls_cert),
+     .help = "PEM certificate (chain) file: with tls_key, serve HTTPS instead of HTTP."},
+    {.name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(tls_key),
+     .help = "PEM private key file of tls_cert; keep it mode 0600."},
     {0}};
 #undef H
 
@@ -75,6 +79,7 @@ struct app_http {
     bool ingest;
     struct http_defaults defaults;
     struct MHD_Daemon *daemon;
+    char *tls_cert_pem, *tls_key_pem;     /* file contents for MHD; freed in app_http_stop() */
     pthread_mutex_t lock;
     pthread_cond_t work;                  /* a job was queued */
     pthread_cond_t settled;               /* a job was settled, or the server is closing */
@@ -353,6 +358,29 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
     }
     *out = j;
     return 0;
+}
+
+/* The whole of a (small) PEM file, NUL-terminated, or NULL with err set.
+ * The caller frees it. */
+static char *read_pem(const char *what, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    long len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len < (1L << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) != NULL &&
+        fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        buf[len] = '\0';
+        fclose(f);
+        return buf;
+    }
+    int e = errno;
+    snprintf(err, errlen, "%s %s: %s", what, path,
+             !f ? strerror(e) : len >= (1L << 20) ? "larger than 1 MiB" : "cannot read it");
+    if (f)
+        fclose(f);
+    free(buf);
+    return NULL;
 }
 
 bool app_http_token_equal(const char *given, const char *expected)
@@ -787,6 +815,24 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         free(h);
         return EX_CONFIG;
     }
+    if (h->cfg.tls_cert || h->cfg.tls_key) {
+        const char *why = NULL;
+        if (!h->cfg.tls_cert || !h->cfg.tls_key)
+            why = "tls_cert and tls_key go together";
+        else if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            why = "this libmicrohttpd has no TLS support";
+        else if (!(h->tls_cert_pem = read_pem("tls_cert", h->cfg.tls_cert, err, sizeof err)) ||
+                 !(h->tls_key_pem = read_pem("tls_key", h->cfg.tls_key, err, sizeof err)))
+            why = err;
+        if (why) {
+            fprintf(stderr, "%s: error: [http] %s\n", a->spec->prog, why);
+            free(h->tls_cert_pem);
+            free(h->tls_key_pem);
+            ferry_options_free(app_http_options, &h->cfg);
+            free(h);
+            return EX_CONFIG;
+        }
+    }
     char host[256], port[16];
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV}, *ai = NULL;
@@ -819,11 +865,21 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* HTTPS when tls_cert and tls_key are set: libmicrohttpd with GnuTLS
+     * takes both as PEM text. */
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (h->tls_cert_pem) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert_pem};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key_pem};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(ai);
@@ -834,7 +890,8 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         return EX_UNAVAILABLE;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    app_info(a, "http listening address=%s:%u endpoints=%s%s", host, di ? di->port : 0,
+    app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host,
+             di ? di->port : 0, h->tls_cert_pem ? "https" : "http",
              h->ingest ? "/produce,/batch-produce," : "", "/health,/metrics");
     *out = h;
     return -1;
@@ -864,6 +921,11 @@ void app_http_stop(struct app_http *h)
         pthread_cond_destroy(&h->work);
         pthread_cond_destroy(&h->settled);
         pthread_mutex_destroy(&h->lock);
+    }
+    free(h->tls_cert_pem);
+    if (h->tls_key_pem) {   /* the private key does not outlive the server in memory */
+        memset(h->tls_key_pem, 0, strlen(h->tls_key_pem));
+        free(h->tls_key_pem);
     }
     ferry_options_free(app_http_options, &h->cfg);
     free(h);

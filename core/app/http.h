@@ -13,6 +13,8 @@ struct http_cfg {
     char *listen;              /* "127.0.0.1:9464"; NULL: no HTTP server */
     char *token;               /* bearer token required by the ingestion endpoints */
     int64_t max_body, max_batch, request_timeout, confirm_timeout, max_connections, retry_after;
+    char *tls_cert;            /* PEM certificate (chain) file: serve HTTPS */
+    char *tls_key;             /* PEM private key file of tls_cert */
 };
 extern const struct ferry_option app_http_options[];
 

@@ -525,6 +525,31 @@ void ferry_config_dump(const struct ferry_config *cfg, const char *section,
     }
 }
 
+size_t ferry_config_file_secrets(const struct ferry_config *cfg, const char *section,
+                                 const struct ferry_option *opts, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n; i++) {
+        const struct entry *e = &cfg->v[i];
+        if (e->src != FERRY_SRC_FILE || strcmp(e->section, section))
+            continue;
+        bool filevar, secret = false;
+        const struct ferry_option *o = match(opts, e->key, &filevar);
+        if (o && o->type == FERRY_OPT_PREFIX)
+            secret = strstr(e->key, "password") || strstr(e->key, "secret") ||
+                     strstr(e->key, "token");
+        else if (o)
+            secret = (o->flags & FERRY_OPTF_SECRET) && !filevar;
+        if (!secret)
+            continue;
+        size_t used = strlen(out);
+        if (used + 1 < outlen)
+            snprintf(out + used, outlen - used, "%s%s.%s", used ? "," : "", section, e->key);
+        n++;
+    }
+    return n;
+}
+
 size_t ferry_config_sections(const struct ferry_config *cfg, const char **out, size_t max)
 {
     size_t n = 0;

@@ -69,6 +69,13 @@ void ferry_kv_free(struct ferry_kv *kv, size_t n);
  *  secrets shown as "(redacted)". */
 void ferry_config_dump(const struct ferry_config *cfg, const char *section,
                        const struct ferry_option *opts, FILE *f);
+/** Append to out (comma separated, "section.key") every secret option of
+ *  section whose value is written in the loaded file itself rather than in
+ *  a NAME_file or the environment; PREFIX keys count when their name says
+ *  password, secret or token. out stays NUL-terminated and is cut when
+ *  full. @return how many were found. */
+size_t ferry_config_file_secrets(const struct ferry_config *cfg, const char *section,
+                                 const struct ferry_option *opts, char *out, size_t outlen);
 /** Distinct section names present in cfg (file or flags), in order of
  *  appearance, into out[max]. @return how many there are (may exceed max). */
 size_t ferry_config_sections(const struct ferry_config *cfg, const char **out, size_t max);

@@ -5,6 +5,7 @@
 
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +54,15 @@ struct famqp_cfg {
     int64_t frame_max;
     int64_t max_message_size;
     int64_t max_inflight;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    bool tls_verify_peer;
+    bool tls_verify_hostname;
+    int auth;
 };
+
+enum famqp_auth { FAMQP_AUTH_PLAIN = 0, FAMQP_AUTH_EXTERNAL };
 
 static const struct ferry_option famqp_options[] = {
     { .name = "url", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
@@ -125,6 +134,24 @@ static const struct ferry_option famqp_options[] = {
     { .name = "max_inflight", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 10000000,
       .offset = offsetof(struct famqp_cfg, max_inflight),
       .help = "Most published messages awaiting a broker confirm; publish waits for confirms beyond it." },
+    { .name = "tls_ca", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct famqp_cfg, tls_ca),
+      .help = "PEM file of the CA certificates that sign the broker's certificate, for amqps:// URLs; default: the system's CA store." },
+    { .name = "tls_verify_peer", .type = FERRY_OPT_BOOL, .def = "true",
+      .offset = offsetof(struct famqp_cfg, tls_verify_peer),
+      .help = "Check the broker's certificate against tls_ca; turning this off lets anyone on the path read and change the traffic." },
+    { .name = "tls_verify_hostname", .type = FERRY_OPT_BOOL, .def = "true",
+      .offset = offsetof(struct famqp_cfg, tls_verify_hostname),
+      .help = "Check that the broker's certificate names the host of the URL." },
+    { .name = "tls_cert", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct famqp_cfg, tls_cert),
+      .help = "PEM file of the client certificate presented to the broker (with tls_key); needed for auth = external." },
+    { .name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
+      .offset = offsetof(struct famqp_cfg, tls_key),
+      .help = "PEM file of the private key of tls_cert; keep it mode 0600." },
+    { .name = "auth", .type = FERRY_OPT_ENUM, .def = "plain", .choices = "plain|external",
+      .offset = offsetof(struct famqp_cfg, auth),
+      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
     { 0 }
 };
 
@@ -1000,27 +1027,67 @@ static int famqp_setup_consumer(struct ferry_conn *c)
 /* ---------------------------------------------------------------------- */
 /* Connecting */
 
+/* Set up the TLS side of an amqps:// socket: CA, peer and host name
+ * checks, client certificate. Messages name files, never key contents. */
+static int famqp_tls_setup(struct ferry_conn *c, amqp_socket_t *sock)
+{
+    const struct famqp_cfg *cfg = ((struct famqp *)c->priv)->cfg;
+    int rc;
+    amqp_ssl_socket_set_verify_peer(sock, cfg->tls_verify_peer);
+    amqp_ssl_socket_set_verify_hostname(sock, cfg->tls_verify_hostname);
+    if (cfg->tls_ca && (rc = amqp_ssl_socket_set_cacert(sock, cfg->tls_ca)) != AMQP_STATUS_OK)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "tls_ca %s: cannot load CA certificates: %s",
+                               cfg->tls_ca, amqp_error_string2(rc));
+    if (cfg->tls_cert &&
+        (rc = amqp_ssl_socket_set_key(sock, cfg->tls_cert, cfg->tls_key)) != AMQP_STATUS_OK)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "tls_cert %s: cannot load the client "
+                               "certificate or its tls_key: %s", cfg->tls_cert,
+                               amqp_error_string2(rc));
+    return FERRY_OK;
+}
+
+/* Why a TLS handshake failed, in words an operator can act on. */
+static const char *famqp_tls_hint(int rc)
+{
+    switch (rc) {
+    case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+        return " (the broker's certificate is not signed by a CA in tls_ca)";
+    case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+        return " (the broker's certificate does not name the host of the URL)";
+    case AMQP_STATUS_SSL_CONNECTION_FAILED:
+    case AMQP_STATUS_SSL_ERROR:
+        return " (TLS handshake failed: is this a TLS port, and does the broker accept "
+               "this client's certificate?)";
+    default:
+        return "";
+    }
+}
+
 static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
 {
     struct famqp *p = c->priv;
     const struct famqp_cfg *cfg = p->cfg;
-    if (u->ssl)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "url %s: amqps:// is not supported by this build; "
-                               "use amqp:// (or a TLS tunnel)", u->masked);
     amqp_connection_state_t conn = amqp_new_connection(); /* destroyed in famqp_lost()/famqp_close() */
     if (!conn)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
-    amqp_socket_t *sock = amqp_tcp_socket_new(conn); /* owned by conn */
+    /* owned by conn */
+    amqp_socket_t *sock = u->ssl ? amqp_ssl_socket_new(conn) : amqp_tcp_socket_new(conn);
     if (!sock) {
         amqp_destroy_connection(conn);
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
+    }
+    int tst;
+    if (u->ssl && (tst = famqp_tls_setup(c, sock)) != FERRY_OK) {
+        amqp_destroy_connection(conn);
+        return tst;
     }
     struct timeval ctv = famqp_tv(cfg->connect_timeout);
     int rc = amqp_socket_open_noblock(sock, u->host, u->port, &ctv);
     if (rc != AMQP_STATUS_OK) {
         amqp_destroy_connection(conn);
         return ferry_conn_fail(c, famqp_status(rc) == FERRY_E_TIMEOUT ? FERRY_E_NOCONN : famqp_status(rc),
-                               "connect %s: %s", u->masked, amqp_error_string2(rc));
+                               "connect %s: %s%s", u->masked, amqp_error_string2(rc),
+                               u->ssl ? famqp_tls_hint(rc) : "");
     }
     amqp_set_handshake_timeout(conn, &ctv);
     struct timeval stv = famqp_tv(cfg->socket_timeout);
@@ -1045,8 +1112,11 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
     const char *user = cfg->username ? cfg->username : u->user;
     const char *pass = cfg->password ? cfg->password : u->password;
     int hb = (int)((cfg->heartbeat + 999) / 1000);
-    amqp_rpc_reply_t r = amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb,
-                                                    &tprops, AMQP_SASL_METHOD_PLAIN, user, pass);
+    amqp_rpc_reply_t r = cfg->auth == FAMQP_AUTH_EXTERNAL
+        ? amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
+                                     AMQP_SASL_METHOD_EXTERNAL, cfg->username ? cfg->username : "")
+        : amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
+                                     AMQP_SASL_METHOD_PLAIN, user, pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         char buf[256];
         int st = famqp_reply_status(r, buf, sizeof buf);
@@ -1180,6 +1250,18 @@ static int famqp_open(struct ferry_conn *c)
         famqp_free(p);
         return FERRY_E_CONFIG;
     }
+    size_t n_tls = 0;
+    for (size_t i = 0; i < p->n_urls; i++)
+        n_tls += p->urls[i].ssl;
+    const char *bad = NULL;
+    if (!cfg->tls_cert != !cfg->tls_key)
+        bad = "tls_cert and tls_key go together";
+    else if (cfg->auth == FAMQP_AUTH_EXTERNAL && (!cfg->tls_cert || n_tls < p->n_urls))
+        bad = "auth = external needs amqps:// URLs and a client certificate (tls_cert, tls_key)";
+    if (bad) {
+        famqp_free(p);
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", bad);
+    }
     if (cfg->reject_destination || cfg->dead_letter_exchange) {
         p->dlx = strdup(cfg->dead_letter_exchange ? cfg->dead_letter_exchange : "ferry.dlx"); /* freed in famqp_close() */
         if (!p->dlx) {
@@ -1202,6 +1284,16 @@ static int famqp_open(struct ferry_conn *c)
         c->caps &= ~(uint32_t)FERRY_CAP_DURABLE;
     if (!p->dlx)
         c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
+
+    if (n_tls && !cfg->tls_verify_peer)
+        ferry_log_warn(c, "TLS without certificate verification: anyone on the path can "
+                       "pose as the broker (tls_verify_peer = false)");
+    else if (n_tls && !cfg->tls_verify_hostname)
+        ferry_log_warn(c, "TLS without host name verification: any certificate from tls_ca "
+                       "is accepted (tls_verify_hostname = false)");
+    if (n_tls < p->n_urls && (cfg->tls_ca || cfg->tls_cert))
+        ferry_log_warn(c, "tls_* options apply only to amqps:// URLs; %zu of %zu URLs are "
+                       "plain amqp://", p->n_urls - n_tls, p->n_urls);
 
     int st = famqp_connect(c);
     if (st != FERRY_OK) {

@@ -49,6 +49,13 @@ struct fkafka_cfg {
     int64_t fetch_wait_ms;
     int64_t max_message_size;
     int64_t close_timeout_ms;
+    int security_protocol;
+    char *ssl_ca;
+    char *ssl_cert;
+    char *ssl_key;
+    int sasl_mechanism;
+    char *sasl_username;
+    char *sasl_password;
 };
 
 static const struct ferry_option fkafka_options[] = {
@@ -109,6 +116,27 @@ static const struct ferry_option fkafka_options[] = {
       .help = "Longest time close waits for pending deliveries and for leaving the group." },
     { .name = "rdkafka.", .type = FERRY_OPT_PREFIX,
       .help = "Any librdkafka property (rdkafka.socket.timeout.ms = 30000), passed through unchanged and applied last." },
+    { .name = "security_protocol", .type = FERRY_OPT_ENUM, .def = "plaintext",
+      .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl",
+      .offset = offsetof(struct fkafka_cfg, security_protocol),
+      .help = "How to talk to the brokers: plaintext, ssl (TLS), sasl_plaintext (SASL login without TLS) or sasl_ssl (SASL over TLS)." },
+    { .name = "ssl_ca", .type = FERRY_OPT_STR, .offset = offsetof(struct fkafka_cfg, ssl_ca),
+      .help = "PEM file of the CA certificates that sign the brokers' certificates; default: the system's CA store." },
+    { .name = "ssl_cert", .type = FERRY_OPT_STR, .offset = offsetof(struct fkafka_cfg, ssl_cert),
+      .help = "PEM file of the client certificate, for brokers that authenticate clients by certificate (with ssl_key)." },
+    { .name = "ssl_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
+      .offset = offsetof(struct fkafka_cfg, ssl_key),
+      .help = "PEM file of the private key of ssl_cert; keep it mode 0600." },
+    { .name = "sasl_mechanism", .type = FERRY_OPT_ENUM, .def = "plain",
+      .choices = "plain|scram-sha-256|scram-sha-512",
+      .offset = offsetof(struct fkafka_cfg, sasl_mechanism),
+      .help = "SASL mechanism for sasl_plaintext and sasl_ssl; plain sends the password itself, so use it only with sasl_ssl." },
+    { .name = "sasl_username", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct fkafka_cfg, sasl_username),
+      .help = "SASL user name." },
+    { .name = "sasl_password", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
+      .offset = offsetof(struct fkafka_cfg, sasl_password),
+      .help = "SASL password; better from sasl_password_file or FERRY_KAFKA_SASL_PASSWORD." },
     { 0 }
 };
 
@@ -590,6 +618,39 @@ static int fkafka_set_int(struct ferry_conn *c, rd_kafka_conf_t *conf, const cha
     return fkafka_set(c, conf, key, buf);
 }
 
+/* The security options, through fkafka_security_props(). A property
+ * marked secret is never echoed in an error. */
+static int fkafka_security(struct ferry_conn *c, rd_kafka_conf_t *conf)
+{
+    const struct fkafka_cfg *cfg = c->cfg;
+    const struct fkafka_security sec = {
+        .protocol = cfg->security_protocol, .ssl_ca = cfg->ssl_ca, .ssl_cert = cfg->ssl_cert,
+        .ssl_key = cfg->ssl_key, .mechanism = cfg->sasl_mechanism,
+        .username = cfg->sasl_username, .password = cfg->sasl_password,
+    };
+    struct fkafka_prop props[FKAFKA_SECURITY_PROPS];
+    char errstr[512];
+    bool cleartext;
+    int n = fkafka_security_props(&sec, props, &cleartext, errstr, sizeof errstr);
+    if (n < 0)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", errstr);
+    for (int i = 0; i < n; i++) {
+        if (!props[i].secret) {
+            int st = fkafka_set(c, conf, props[i].key, props[i].value);
+            if (st)
+                return st;
+        } else if (rd_kafka_conf_set(conf, props[i].key, props[i].value, errstr,
+                                     sizeof errstr) != RD_KAFKA_CONF_OK) {
+            return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: rejected by librdkafka "
+                                   "(value not shown)", props[i].key);
+        }
+    }
+    if (cleartext)
+        ferry_log_warn(c, "SASL PLAIN without TLS: the password crosses the network in clear "
+                       "text (use security_protocol = sasl_ssl or a SCRAM mechanism)");
+    return FERRY_OK;
+}
+
 static int fkafka_passthru(struct ferry_conn *c, rd_kafka_conf_t *conf)
 {
     for (size_t i = 0; i < c->n_passthru; i++) {
@@ -613,6 +674,8 @@ static int fkafka_build_conf(struct fkafka *p)
         st = fkafka_set(c, base, "client.id", c->client_id);
     if (!st)
         st = fkafka_set(c, base, "log.queue", "true");
+    if (!st)
+        st = fkafka_security(c, base);
     if (!st)
         st = fkafka_set_int(c, base, "message.max.bytes",
                             cfg->max_message_size + FKAFKA_RECORD_OVERHEAD);

@@ -28,10 +28,19 @@ struct fzmq_cfg {
     int64_t send_hwm;
     int64_t receive_hwm;
     int64_t max_message_size;
+    char *curve_server_secret;
+    char *curve_server_public;
+    char *curve_client_secret;
+    char *curve_client_public;
+    char *curve_server_key;
+    char *curve_allowed_clients;
 };
 
 #define FZMQ_ENDPOINT_PREFIX "endpoint."
 #define FZMQ_MAX_HEADERS 256
+#define FZMQ_KEY_Z85 40          /* a CURVE key as Z85 text, without the NUL */
+#define FZMQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define FZMQ_ZAP_DOMAIN "ferry"
 
 static const struct ferry_option fzmq_options[] = {
     { .name = "endpoint", .type = FERRY_OPT_STR, .def = "tcp://127.0.0.1:5555",
@@ -71,6 +80,30 @@ static const struct ferry_option fzmq_options[] = {
       .min = 1, .max = INT64_C(1) << 40, .offset = offsetof(struct fzmq_cfg, max_message_size),
       .help = "Largest message in bytes: bigger ones are refused on publish, and a "
               "peer that sends one is disconnected." },
+    { .name = "curve_server_secret", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
+      .offset = offsetof(struct fzmq_cfg, curve_server_secret),
+      .help = "CURVE secret key (Z85, 40 characters) of the side that binds; setting it "
+              "makes every bound socket a CURVE server that encrypts all traffic." },
+    { .name = "curve_server_public", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct fzmq_cfg, curve_server_public),
+      .help = "CURVE public key of the binding side (Z85); optional, checked against "
+              "curve_server_secret when given." },
+    { .name = "curve_client_secret", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
+      .offset = offsetof(struct fzmq_cfg, curve_client_secret),
+      .help = "CURVE secret key (Z85) of the side that connects; required with "
+              "curve_server_key." },
+    { .name = "curve_client_public", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct fzmq_cfg, curve_client_public),
+      .help = "CURVE public key of the connecting side (Z85); derived from "
+              "curve_client_secret when not given." },
+    { .name = "curve_server_key", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct fzmq_cfg, curve_server_key),
+      .help = "Public key (Z85) of the server this side connects to; setting it makes "
+              "every connecting socket a CURVE client that trusts only this server." },
+    { .name = "curve_allowed_clients", .type = FERRY_OPT_STR,
+      .offset = offsetof(struct fzmq_cfg, curve_allowed_clients),
+      .help = "File of client public keys (Z85, one per line, # comments) that a CURVE "
+              "server accepts; without it any client that knows the server key may connect." },
     { 0 }
 };
 
@@ -90,6 +123,9 @@ struct fzmq_sock {
     void *mon;
     bool bound;
     bool down_logged;     /* the current outage was logged once */
+    bool curve;           /* CURVE server (bound) or client (connected) */
+    uint64_t refusals;    /* handshakes refused by the ZAP handler (AUTH) */
+    uint64_t failures;    /* other failed handshakes (mechanism, keys) */
     long peers;           /* completed handshakes minus disconnects */
     uint64_t handshakes;
     uint64_t subscriptions;     /* XPUB: subscribe messages seen */
@@ -121,6 +157,15 @@ struct fzmq {
     size_t n_settled, settled_head, settled_cap;
     uint64_t reconnects, published, received;
     uint64_t dropped;             /* malformed messages from peers */
+    char client_public[FZMQ_KEY_Z85 + 1];   /* CURVE client key, given or derived */
+    uint8_t (*allowed)[32];       /* curve_allowed_clients, decoded; NULL: any client */
+    size_t n_allowed;
+    bool zap_running;             /* zap_thread answers on FZMQ_ZAP_ENDPOINT */
+    thrd_t zap_thread;
+    void *zap_sock;               /* owned by zap_thread once it runs */
+    mtx_t zap_mtx;                /* guards the two fields below */
+    char zap_refused_key[FZMQ_KEY_Z85 + 1];   /* last client refused by zap_thread */
+    char zap_refused_peer[64];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -230,6 +275,317 @@ static const char *fzmq_pattern_name(const struct fzmq *p)
     return p->cfg->pattern == FZMQ_PUBSUB ? "pubsub" : "pipeline";
 }
 
+static int fzmq_setopt(struct ferry_conn *c, void *sock, int opt, const char *name,
+                       const void *val, size_t len)
+{
+    if (zmq_setsockopt(sock, opt, val, len) == 0)
+        return FERRY_OK;
+    int err = errno;
+    return ferry_conn_fail(c, fzmq_status(err), "set socket option %s: %s", name,
+                           zmq_strerror(err));
+}
+
+/* ---------------------------------------------------------------------- */
+/* CURVE keys and the ZAP handler. Error texts name options, never keys. */
+
+static bool fzmq_curve_on(const struct fzmq_cfg *cfg)
+{
+    return cfg->curve_server_secret || cfg->curve_server_key;
+}
+
+/* Whether text is a CURVE key written in Z85. */
+static bool fzmq_key_ok(const char *z85)
+{
+    uint8_t raw[32];
+    return z85 && strlen(z85) == FZMQ_KEY_Z85 && zmq_z85_decode(raw, z85) != NULL;
+}
+
+/* Check a secret key and, when given, that the public key belongs to it.
+ * The public key derived from the secret goes to derived. */
+static int fzmq_key_pair(struct ferry_conn *c, const char *secret, const char *public,
+                         const char *sname, const char *pname,
+                         char derived[FZMQ_KEY_Z85 + 1])
+{
+    if (!fzmq_key_ok(secret))
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s is not a CURVE secret key: expected "
+                               "40 characters of Z85 (ferry-keygen makes a pair)", sname);
+    if (zmq_curve_public(derived, secret) != 0) {
+        int err = errno;
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: cannot derive its public key: %s",
+                               sname, zmq_strerror(err));
+    }
+    if (public && strcmp(public, derived) != 0)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s does not belong to %s "
+                               "(ferry-keygen --public-from shows the right one)", pname, sname);
+    return FERRY_OK;
+}
+
+/* Check that the CURVE options form a usable whole; the client's public key
+ * (given or derived) goes to client_public. */
+static int fzmq_curve_check(struct ferry_conn *c, const struct fzmq_cfg *cfg,
+                            char client_public[FZMQ_KEY_Z85 + 1])
+{
+    char derived[FZMQ_KEY_Z85 + 1];
+    int st;
+    if (fzmq_curve_on(cfg) && !zmq_has("curve"))
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "CURVE options are set but this libzmq "
+                               "was built without CURVE (libsodium)");
+    if (cfg->curve_server_public && !cfg->curve_server_secret)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_public needs curve_server_secret");
+    if (cfg->curve_allowed_clients && !cfg->curve_server_secret)
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "curve_allowed_clients needs curve_server_secret");
+    if ((cfg->curve_client_secret || cfg->curve_client_public) && !cfg->curve_server_key)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_client_secret and "
+                               "curve_client_public need curve_server_key");
+    if (cfg->curve_server_secret &&
+        (st = fzmq_key_pair(c, cfg->curve_server_secret, cfg->curve_server_public,
+                            "curve_server_secret", "curve_server_public", derived)))
+        return st;
+    if (!cfg->curve_server_key)
+        return FERRY_OK;
+    if (!fzmq_key_ok(cfg->curve_server_key))
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_key is not a CURVE public key: "
+                               "expected 40 characters of Z85");
+    if (!cfg->curve_client_secret)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_key needs curve_client_secret "
+                               "(ferry-keygen makes a pair)");
+    return fzmq_key_pair(c, cfg->curve_client_secret, cfg->curve_client_public,
+                         "curve_client_secret", "curve_client_public", client_public);
+}
+
+/* Read curve_allowed_clients: one Z85 public key per line, first on the
+ * line; whatever follows it is a comment. Blank lines and lines starting
+ * with '#' that hold no key are ignored ('#' is also a Z85 digit). */
+static int fzmq_load_allowed(struct ferry_conn *c, const char *path)
+{
+    struct fzmq *p = c->priv;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int err = errno;
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_allowed_clients %s: %s", path,
+                               strerror(err));
+    }
+    char line[512];
+    int lineno = 0, st = FERRY_OK;
+    while (st == FERRY_OK && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *k = line + strspn(line, " \t");
+        k[strcspn(k, " \t\r\n")] = '\0';
+        if (!*k || (*k == '#' && !fzmq_key_ok(k)))
+            continue;
+        if (!fzmq_key_ok(k)) {
+            st = ferry_conn_fail(c, FERRY_E_CONFIG, "%s:%d: not a CURVE public key "
+                                 "(40 characters of Z85)", path, lineno);
+            break;
+        }
+        uint8_t (*t)[32] = realloc(p->allowed, (p->n_allowed + 1) * sizeof *t);
+        if (!t) {
+            st = ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+            break;
+        }
+        p->allowed = t;   /* freed in fzmq_close() */
+        zmq_z85_decode(p->allowed[p->n_allowed++], k);
+    }
+    fclose(f);
+    if (st == FERRY_OK && p->n_allowed == 0)
+        st = ferry_conn_fail(c, FERRY_E_CONFIG, "%s lists no client key: no client could "
+                             "connect", path);
+    return st;
+}
+
+static bool fzmq_allowed(const struct fzmq *p, const void *key, size_t len)
+{
+    if (len != 32)
+        return false;
+    for (size_t i = 0; i < p->n_allowed; i++)
+        if (memcmp(p->allowed[i], key, 32) == 0)
+            return true;
+    return false;
+}
+
+/* The ZAP handler (ZeroMQ RFC 27): libzmq asks it about every client that
+ * completes a CURVE handshake with a server socket of this context, and it
+ * answers from curve_allowed_clients. It runs until zmq_ctx_term() in
+ * fzmq_close(): while a server socket exists it must answer, because libzmq
+ * lets every client in when nobody is bound to the ZAP endpoint. It shares
+ * only p->allowed (read-only while it runs) and the zap_refused_* fields. */
+static int fzmq_zap_main(void *arg)
+{
+    struct fzmq *p = arg;
+    for (;;) {
+        /* version, request id, domain, address, routing id, mechanism, key */
+        zmq_msg_t fr[7], extra;
+        size_t n = 0;
+        int more = 1, err = 0;
+        while (more) {
+            zmq_msg_t *f = n < 7 ? &fr[n] : &extra;
+            zmq_msg_init(f);
+            if (zmq_msg_recv(f, p->zap_sock, 0) < 0) {
+                err = errno;
+                zmq_msg_close(f);
+                break;
+            }
+            more = zmq_msg_more(f);
+            if (f == &extra)
+                zmq_msg_close(f);
+            else
+                n++;
+        }
+        if (!err && n >= 2) {
+            bool ok = n == 7 && zmq_msg_size(&fr[5]) == 5 &&
+                      memcmp(zmq_msg_data(&fr[5]), "CURVE", 5) == 0 &&
+                      fzmq_allowed(p, zmq_msg_data(&fr[6]), zmq_msg_size(&fr[6]));
+            if (!ok) {
+                mtx_lock(&p->zap_mtx);
+                strcpy(p->zap_refused_key, "unknown");
+                if (n == 7 && zmq_msg_size(&fr[6]) == 32)
+                    zmq_z85_encode(p->zap_refused_key, zmq_msg_data(&fr[6]), 32);
+                size_t alen = n >= 4 ? zmq_msg_size(&fr[3]) : 0;
+                if (alen >= sizeof p->zap_refused_peer)
+                    alen = sizeof p->zap_refused_peer - 1;
+                if (alen)
+                    memcpy(p->zap_refused_peer, zmq_msg_data(&fr[3]), alen);
+                p->zap_refused_peer[alen] = '\0';
+                mtx_unlock(&p->zap_mtx);
+            }
+            const char *code = ok ? "200" : "400";
+            const char *text = ok ? "OK" : "client key not in curve_allowed_clients";
+            zmq_send(p->zap_sock, "1.0", 3, ZMQ_SNDMORE);
+            zmq_send(p->zap_sock, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]), ZMQ_SNDMORE);
+            zmq_send(p->zap_sock, code, 3, ZMQ_SNDMORE);
+            zmq_send(p->zap_sock, text, strlen(text), ZMQ_SNDMORE);
+            zmq_send(p->zap_sock, "", 0, ZMQ_SNDMORE);   /* user id */
+            zmq_send(p->zap_sock, "", 0, 0);             /* metadata */
+        }
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&fr[i]);
+        if (err == ETERM || err == ENOTSOCK)
+            break;
+    }
+    zmq_close(p->zap_sock);
+    return 0;
+}
+
+/* Load the allowed clients and start the ZAP handler. The handler is bound
+ * before any server socket exists, so no client ever gets in unchecked. */
+static int fzmq_zap_start(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    int st = fzmq_load_allowed(c, p->cfg->curve_allowed_clients);
+    if (st != FERRY_OK)
+        return st;
+    p->zap_sock = zmq_socket(p->ctx, ZMQ_REP);   /* closed by fzmq_zap_main() */
+    if (!p->zap_sock || zmq_setsockopt(p->zap_sock, ZMQ_LINGER, &(int){ 0 }, sizeof(int)) != 0 ||
+        zmq_bind(p->zap_sock, FZMQ_ZAP_ENDPOINT) != 0) {
+        int err = errno;
+        if (p->zap_sock)
+            zmq_close(p->zap_sock);
+        p->zap_sock = NULL;
+        return ferry_conn_fail(c, fzmq_status(err), "ZAP handler %s: %s", FZMQ_ZAP_ENDPOINT,
+                               zmq_strerror(err));
+    }
+    if (thrd_create(&p->zap_thread, fzmq_zap_main, p) != thrd_success) {
+        zmq_close(p->zap_sock);
+        p->zap_sock = NULL;
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "cannot start the ZAP handler thread");
+    }
+    p->zap_running = true;
+    return FERRY_OK;
+}
+
+/* Make s a CURVE server (bound) or client (connected). Once any CURVE key is
+ * configured, a socket whose role lacks its keys is an error rather than a
+ * silent fall-back to plain text. */
+static int fzmq_curve_setup(struct ferry_conn *c, struct fzmq_sock *s, bool bind)
+{
+    struct fzmq *p = c->priv;
+    const struct fzmq_cfg *cfg = p->cfg;
+    int one = 1, st;
+    if (!fzmq_curve_on(cfg))
+        return FERRY_OK;
+    if (bind) {
+        if (!cfg->curve_server_secret)
+            return ferry_conn_fail(c, FERRY_E_CONFIG, "endpoint=%s binds here, which needs "
+                                   "curve_server_secret: refusing to serve it in plain text",
+                                   s->endpoint);
+        if ((st = fzmq_setopt(c, s->sock, ZMQ_ZAP_DOMAIN, "zap_domain", FZMQ_ZAP_DOMAIN,
+                              strlen(FZMQ_ZAP_DOMAIN))) ||
+            (st = fzmq_setopt(c, s->sock, ZMQ_CURVE_SERVER, "curve_server", &one, sizeof one)) ||
+            (st = fzmq_setopt(c, s->sock, ZMQ_CURVE_SECRETKEY, "curve_server_secret",
+                              cfg->curve_server_secret, FZMQ_KEY_Z85)))
+            return st;
+    } else {
+        if (!cfg->curve_server_key)
+            return ferry_conn_fail(c, FERRY_E_CONFIG, "endpoint=%s connects here, which needs "
+                                   "curve_server_key: refusing to connect in plain text",
+                                   s->endpoint);
+        if ((st = fzmq_setopt(c, s->sock, ZMQ_CURVE_SERVERKEY, "curve_server_key",
+                              cfg->curve_server_key, FZMQ_KEY_Z85)) ||
+            (st = fzmq_setopt(c, s->sock, ZMQ_CURVE_PUBLICKEY, "curve_client_public",
+                              p->client_public, FZMQ_KEY_Z85)) ||
+            (st = fzmq_setopt(c, s->sock, ZMQ_CURVE_SECRETKEY, "curve_client_secret",
+                              cfg->curve_client_secret, FZMQ_KEY_Z85)))
+            return st;
+    }
+    s->curve = true;
+    return FERRY_OK;
+}
+
+static const char *fzmq_protocol_error(uint32_t value)
+{
+    switch (value) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return "security mechanism mismatch: one side uses CURVE, the other does not";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+    case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+        return "CURVE key exchange failed: the client does not have this server's public key";
+    default:
+        return "ZMTP protocol error";
+    }
+}
+
+/* A handshake failed on s: a client refused by the ZAP handler, a peer
+ * without (or with the wrong) CURVE keys. A refused peer keeps retrying, so
+ * only the 1st, 10th, 100th ... failure of each kind on a socket is logged. */
+static void fzmq_handshake_failed(struct ferry_conn *c, struct fzmq_sock *s, uint16_t event,
+                                  uint32_t value)
+{
+    struct fzmq *p = c->priv;
+    bool auth = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    uint64_t n = auth ? ++s->refusals : ++s->failures;
+    while (n % 10 == 0)
+        n /= 10;
+    if (n != 1)
+        return;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && s->bound) {
+        char key[FZMQ_KEY_Z85 + 1] = "unknown", peer[64] = "unknown";
+        if (p->zap_running) {
+            mtx_lock(&p->zap_mtx);
+            if (p->zap_refused_key[0])
+                memcpy(key, p->zap_refused_key, sizeof key);
+            if (p->zap_refused_peer[0])
+                memcpy(peer, p->zap_refused_peer, sizeof peer);
+            mtx_unlock(&p->zap_mtx);
+        }
+        ferry_log_warn(c, "client refused endpoint=%s peer=%s client_key=%s zap_status=%" PRIu32
+                       " reason=\"not in curve_allowed_clients\" refusals=%" PRIu64,
+                       s->endpoint, peer, key, value, s->refusals);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        ferry_log_warn(c, "refused by server endpoint=%s zap_status=%" PRIu32 " reason=\"the "
+                       "server does not allow this client's key\" refusals=%" PRIu64,
+                       s->endpoint, value, s->refusals);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        ferry_log_warn(c, "handshake failed endpoint=%s curve=%s reason=\"%s\" failures=%" PRIu64,
+                       s->endpoint, s->curve ? "on" : "off", fzmq_protocol_error(value),
+                       s->failures);
+    } else {
+        ferry_log_warn(c, "handshake failed endpoint=%s curve=%s reason=\"%s\" failures=%" PRIu64,
+                       s->endpoint, s->curve ? "on" : "off", zmq_strerror((int)value),
+                       s->failures);
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Sockets and their monitors */
 
@@ -285,8 +641,11 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
             break;
         }
         uint16_t event = 0;
-        if (zmq_msg_size(&ev) >= 6)
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
             memcpy(&event, zmq_msg_data(&ev), sizeof event);
+            memcpy(&value, (const char *)zmq_msg_data(&ev) + sizeof event, sizeof value);
+        }
         zmq_msg_close(&ev);
         zmq_msg_init(&addr);
         zmq_msg_recv(&addr, s->mon, 0);   /* the second frame always follows */
@@ -304,6 +663,9 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
                 ferry_log_debug(c, "peer connected endpoint=%s peers=%ld",
                                 s->endpoint, s->peers);
             s->down_logged = false;
+        } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
+            fzmq_handshake_failed(c, s, event, value);
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             if (s->peers > 0)
                 s->peers--;
@@ -351,16 +713,6 @@ static void fzmq_sock_free(struct fzmq_sock *s)
     free(s);
 }
 
-static int fzmq_setopt(struct ferry_conn *c, void *sock, int opt, const char *name,
-                       const void *val, size_t len)
-{
-    if (zmq_setsockopt(sock, opt, val, len) == 0)
-        return FERRY_OK;
-    int err = errno;
-    return ferry_conn_fail(c, fzmq_status(err), "set socket option %s: %s", name,
-                           zmq_strerror(err));
-}
-
 /* Create a socket of type for endpoint, with its monitor, then bind or
  * connect it. On success *out owns everything (freed in fzmq_sock_free()). */
 static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
@@ -405,7 +757,8 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
          (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser",
-                           &one, sizeof one)))) {
+                           &one, sizeof one))) ||
+        (st = fzmq_curve_setup(c, s, bind))) {
         fzmq_sock_free(s);
         return st;
     }
@@ -413,7 +766,10 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
     char mon_ep[64];
     snprintf(mon_ep, sizeof mon_ep, "inproc://fzmq-monitor-%u", ++p->mon_seq);
     if (zmq_socket_monitor(s->sock, mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         !(s->mon = zmq_socket(p->ctx, ZMQ_PAIR)) ||
         zmq_setsockopt(s->mon, ZMQ_LINGER, &(int){ 0 }, sizeof(int)) != 0 ||
         zmq_connect(s->mon, mon_ep) != 0) {
@@ -548,9 +904,14 @@ static void fzmq_close(struct ferry_conn *c)
         p->out = s->next;
         fzmq_sock_free(s);
     }
-    /* Blocks up to linger while queued messages reach their peers. */
+    /* Blocks up to linger while queued messages reach their peers; the
+     * ZAP handler sees ETERM, closes its socket and ends. */
     if (p->ctx)
         zmq_ctx_term(p->ctx);
+    if (p->zap_running)
+        thrd_join(p->zap_thread, NULL);
+    mtx_destroy(&p->zap_mtx);
+    free(p->allowed);
     free(p->sub_dest);
     free(p->settled);
     free(p);
@@ -577,20 +938,35 @@ static int fzmq_open(struct ferry_conn *c)
                                    kv->value ? kv->value : "", kv->key);
     }
 
+    char client_public[FZMQ_KEY_Z85 + 1] = "";
+    int st = fzmq_curve_check(c, cfg, client_public);
+    if (st != FERRY_OK)
+        return st;
+
     struct fzmq *p = calloc(1, sizeof *p);   /* freed in fzmq_close() */
     if (!p)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    if (mtx_init(&p->zap_mtx, mtx_plain) != thrd_success) {
+        free(p);
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "cannot create a mutex");
+    }
     p->cfg = cfg;
+    memcpy(p->client_public, client_public, sizeof client_public);
     p->producer_binds = cfg->bind == FZMQ_BIND_PRODUCER ||
                         (cfg->bind == FZMQ_BIND_AUTO && cfg->pattern == FZMQ_PUBSUB);
     p->consumer_binds = !p->producer_binds;
     p->ctx = zmq_ctx_new();                  /* terminated in fzmq_close() */
     if (!p->ctx) {
         int err = errno;
+        mtx_destroy(&p->zap_mtx);
         free(p);
         return ferry_conn_fail(c, fzmq_status(err), "zmq_ctx_new: %s", zmq_strerror(err));
     }
     c->priv = p;
+    if (cfg->curve_allowed_clients && (st = fzmq_zap_start(c)) != FERRY_OK) {
+        fzmq_close(c);
+        return st;
+    }
 
     /* Nothing is stored, confirmed or acknowledged by a peer: clear every
      * promise this pattern cannot keep. */
@@ -601,9 +977,13 @@ static int fzmq_open(struct ferry_conn *c)
         keep = FERRY_CAP_GROUPS;   /* round robin: order per key is lost across consumers */
     c->caps &= keep;
 
-    ferry_log_info(c, "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s",
-                   fzmq_lib_version(), fzmq_pattern_name(p), cfg->endpoint,
-                   p->producer_binds ? "producer" : "consumer");
+    const char *curve = cfg->curve_server_secret && cfg->curve_server_key ? "server,client"
+                        : cfg->curve_server_secret ? "server"
+                        : cfg->curve_server_key    ? "client" : "off";
+    ferry_log_info(c, "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s curve=%s "
+                   "allowed_clients=%zu", fzmq_lib_version(), fzmq_pattern_name(p),
+                   cfg->endpoint, p->producer_binds ? "producer" : "consumer", curve,
+                   p->n_allowed);
     return FERRY_OK;
 }
 

@@ -9,6 +9,9 @@
 #   url   amqp://guest:guest@127.0.0.1:PORT once the node accepts AMQP
 #   log   what this script did and why it failed
 # A restart keeps the port and the data, so durable queues survive it.
+# TLS: with FERRY_AMQP_NODE_TLS=DIR (ca.pem, server.pem, server.key) when the
+# node is created, it also listens for amqps:// on a port of its own, asks
+# clients for a certificate (not required) and `tls-port` prints that port.
 # A watchdog stops the node once $FERRY_TEST_OWNER_PID (default: the caller)
 # has exited, or after 2 hours at the most.
 set -u
@@ -70,7 +73,7 @@ free_ports() {
     "$PY" - <<'EOF'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -93,7 +96,7 @@ create_node() {
     local ports
     ports=$(free_ports) || die "cannot choose free ports with $PY"
     set -- $ports
-    PORT=$1 DIST_PORT=$2 EPMD_PORT=$3
+    PORT=$1 DIST_PORT=$2 EPMD_PORT=$3 TLS_PORT=
     NODENAME="ferrytest-$$-$PORT@localhost"
     NODE_DIR=$STATE/node
     mkdir -p "$NODE_DIR"
@@ -114,6 +117,20 @@ loopback_users = none
 log.file.level = info
 log.console = false
 EOF
+    if [ -n "${FERRY_AMQP_NODE_TLS:-}" ]; then
+        TLS_PORT=$4
+        mkdir -p "$NODE_DIR/tls"
+        cp "$FERRY_AMQP_NODE_TLS/ca.pem" "$FERRY_AMQP_NODE_TLS/server.pem" \
+            "$FERRY_AMQP_NODE_TLS/server.key" "$NODE_DIR/tls/" || die "cannot copy the TLS files"
+        cat >>"$NODE_DIR/rabbitmq.conf" <<EOF
+listeners.ssl.default = $TLS_PORT
+ssl_options.cacertfile = $NODE_DIR/tls/ca.pem
+ssl_options.certfile = $NODE_DIR/tls/server.pem
+ssl_options.keyfile = $NODE_DIR/tls/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+EOF
+    fi
     echo '[].' >"$NODE_DIR/enabled_plugins"
     : >"$NODE_DIR/rabbitmq-env.conf"
     # A cookie of our own: the node and rabbitmqctl both read $HOME/.erlang.cookie.
@@ -124,6 +141,7 @@ EOF
 PORT=$PORT
 DIST_PORT=$DIST_PORT
 EPMD_PORT=$EPMD_PORT
+TLS_PORT=$TLS_PORT
 NODENAME=$NODENAME
 NODE_DIR=$NODE_DIR
 EOF
@@ -274,6 +292,10 @@ url)
 status)
     load_env && node_running && amqp_ready
     ;;
+tls-port)
+    load_env && [ -n "${TLS_PORT:-}" ] || die "no TLS listener in $STATE"
+    echo "$TLS_PORT"
+    ;;
 ctl)
     # rabbitmqctl against this node, e.g. `ctl close_all_connections test`
     shift
@@ -281,7 +303,7 @@ ctl)
     as_node_user "$RMQ_BIN/rabbitmqctl" -n "$NODENAME" "$@"
     ;;
 *)
-    echo "usage: amqp-node.sh start|stop|restart|url|status|ctl ARGS..." >&2
+    echo "usage: amqp-node.sh start|stop|restart|url|status|tls-port|ctl ARGS..." >&2
     exit 64
     ;;
 esac

@@ -214,6 +214,23 @@ START_TEST(test_sections_checked)
 }
 END_TEST
 
+START_TEST(test_file_secrets_lists_only_inline_secrets)
+{
+    struct ferry_config *c = load("[demo]\nname = a\npassword = hunter2\nlib.sasl.password = x\n"
+                                  "lib.linger = 5\n[other]\npassword = y\n", FERRY_OK);
+    char keys[128] = "";
+    ck_assert_uint_eq(ferry_config_file_secrets(c, "demo", demo_opts, keys, sizeof keys), 2);
+    ck_assert_str_eq(keys, "demo.password,demo.lib.sasl.password");
+    ferry_config_free(c);
+
+    c = load("[demo]\npassword_file = /run/secret\n", FERRY_OK);
+    keys[0] = '\0';
+    ck_assert_uint_eq(ferry_config_file_secrets(c, "demo", demo_opts, keys, sizeof keys), 0);
+    ck_assert_str_eq(keys, "");
+    ferry_config_free(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -227,6 +244,7 @@ int main(void)
     tcase_add_test(tc, test_secret_from_file_and_redacted_in_dump);
     tcase_add_test(tc, test_option_table_rules);
     tcase_add_test(tc, test_sections_checked);
+    tcase_add_test(tc, test_file_secrets_lists_only_inline_secrets);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <ferry/transport.h>
 
@@ -220,6 +221,98 @@ START_TEST(test_many_loans_grow_and_compact)
 }
 END_TEST
 
+/* The security options mapped onto librdkafka properties. */
+static const char *prop(const struct fkafka_prop *p, int n, const char *key, bool *secret)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(p[i].key, key) == 0) {
+            if (secret)
+                *secret = p[i].secret;
+            return p[i].value;
+        }
+    return NULL;
+}
+
+START_TEST(test_security_plaintext_sets_only_the_protocol)
+{
+    struct fkafka_security s = { .protocol = FKAFKA_PLAINTEXT };
+    struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
+    char err[256];
+    bool clear;
+    ck_assert_int_eq(fkafka_security_props(&s, p, &clear, err, sizeof err), 1);
+    ck_assert_str_eq(prop(p, 1, "security.protocol", NULL), "plaintext");
+    ck_assert(!clear);
+}
+END_TEST
+
+START_TEST(test_security_sasl_ssl_maps_every_option)
+{
+    struct fkafka_security s = {
+        .protocol = FKAFKA_SASL_SSL, .ssl_ca = "/ca.pem", .ssl_cert = "/c.pem",
+        .ssl_key = "/c.key", .mechanism = FKAFKA_SCRAM_SHA_512,
+        .username = "ferry", .password = "pw-value",
+    };
+    struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
+    char err[256];
+    bool clear = true, secret = false;
+    int n = fkafka_security_props(&s, p, &clear, err, sizeof err);
+    ck_assert_int_eq(n, 9);
+    ck_assert_str_eq(prop(p, n, "security.protocol", NULL), "sasl_ssl");
+    ck_assert_str_eq(prop(p, n, "enable.ssl.certificate.verification", NULL), "true");
+    ck_assert_str_eq(prop(p, n, "ssl.endpoint.identification.algorithm", NULL), "https");
+    ck_assert_str_eq(prop(p, n, "ssl.ca.location", NULL), "/ca.pem");
+    ck_assert_str_eq(prop(p, n, "ssl.certificate.location", NULL), "/c.pem");
+    ck_assert_str_eq(prop(p, n, "ssl.key.location", &secret), "/c.key");
+    ck_assert(secret);
+    ck_assert_str_eq(prop(p, n, "sasl.mechanism", NULL), "SCRAM-SHA-512");
+    ck_assert_str_eq(prop(p, n, "sasl.username", &secret), "ferry");
+    ck_assert(!secret);
+    ck_assert_str_eq(prop(p, n, "sasl.password", &secret), "pw-value");
+    ck_assert(secret);
+    ck_assert(!clear);
+}
+END_TEST
+
+START_TEST(test_security_mechanism_names)
+{
+    static const char *const want[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" };
+    for (int m = FKAFKA_SASL_PLAIN; m <= FKAFKA_SCRAM_SHA_512; m++) {
+        struct fkafka_security s = { .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m,
+                                     .username = "u", .password = "p" };
+        struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
+        char err[256];
+        bool clear;
+        int n = fkafka_security_props(&s, p, &clear, err, sizeof err);
+        ck_assert_int_eq(n, 4);
+        ck_assert_str_eq(prop(p, n, "sasl.mechanism", NULL), want[m]);
+        ck_assert_ptr_null(prop(p, n, "ssl.ca.location", NULL));
+        /* only PLAIN puts the password itself on an unencrypted wire */
+        ck_assert(clear == (m == FKAFKA_SASL_PLAIN));
+    }
+}
+END_TEST
+
+START_TEST(test_security_refuses_incoherent_options_without_secrets)
+{
+    struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
+    char err[256];
+    bool clear;
+    struct fkafka_security tls_on_plain = { .protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca" };
+    ck_assert_int_eq(fkafka_security_props(&tls_on_plain, p, &clear, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "security_protocol = ssl"));
+    struct fkafka_security half = { .protocol = FKAFKA_SSL, .ssl_cert = "/c" };
+    ck_assert_int_eq(fkafka_security_props(&half, p, &clear, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "ssl_cert and ssl_key"));
+    struct fkafka_security sasl_off = { .protocol = FKAFKA_SSL, .username = "u",
+                                        .password = "hidden-pw" };
+    ck_assert_int_eq(fkafka_security_props(&sasl_off, p, &clear, err, sizeof err), -1);
+    ck_assert_ptr_null(strstr(err, "hidden-pw"));
+    struct fkafka_security no_pw = { .protocol = FKAFKA_SASL_SSL, .username = "u" };
+    ck_assert_int_eq(fkafka_security_props(&no_pw, p, &clear, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "sasl_password"));
+}
+END_TEST
+
 static Suite *kafka_suite(void)
 {
     Suite *s = suite_create("kafka");
@@ -238,6 +331,12 @@ static Suite *kafka_suite(void)
     tcase_add_test(of, test_revoke_makes_loans_stale);
     tcase_add_test(of, test_many_loans_grow_and_compact);
     suite_add_tcase(s, of);
+    TCase *sec = tcase_create("security");
+    tcase_add_test(sec, test_security_plaintext_sets_only_the_protocol);
+    tcase_add_test(sec, test_security_sasl_ssl_maps_every_option);
+    tcase_add_test(sec, test_security_mechanism_names);
+    tcase_add_test(sec, test_security_refuses_incoherent_options_without_secrets);
+    suite_add_tcase(s, sec);
     return s;
 }
 
