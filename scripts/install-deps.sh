@@ -2,6 +2,7 @@
 # Install what ferry needs on Debian 12 (run as root).
 #   scripts/install-deps.sh build   compiler, autotools, client libraries
 #   scripts/install-deps.sh test    the above plus brokers and peers the tests use
+#   scripts/install-deps.sh all     the above plus clang (make fuzz) and gnuplot (make bench)
 set -eu
 what=${1:-build}
 BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
@@ -9,11 +10,14 @@ BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
   libmicrohttpd-dev check"
 TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   python3-confluent-kafka python3-prometheus-client python3-yaml json-schema-test-suite
-  curl util-linux procps iproute2 valgrind"
+  curl util-linux procps iproute2 valgrind openssl"
+# make fuzz (libFuzzer) and make bench (plots)
+EXTRA="clang libclang-rt-14-dev gnuplot-nox"
 case $what in
     build) pkgs=$BUILD ;;
     test) pkgs="$BUILD $TEST" ;;
-    *) echo "usage: $0 build|test" >&2; exit 64 ;;
+    all) pkgs="$BUILD $TEST $EXTRA" ;;
+    *) echo "usage: $0 build|test|all" >&2; exit 64 ;;
 esac
 missing=""
 for p in $pkgs; do
