@@ -211,7 +211,11 @@ static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, boo
         int rc = recv_msgs(c, m, want, &k, 200);
         ck_assert_msg(rc == FERRY_OK || rc == FERRY_E_TIMEOUT, "receive: %s", ferry_conn_error(c));
         for (size_t i = 0; i < k; i++) {
-            const char *dash = memchr(m[i]->body, '-', m[i]->body_len);
+            /* bodies are not NUL-terminated: parse a bounded copy */
+            char text[64];
+            int tl = m[i]->body_len < sizeof text ? (int)m[i]->body_len : (int)sizeof text - 1;
+            snprintf(text, sizeof text, "%.*s", tl, (const char *)m[i]->body);
+            const char *dash = strchr(text, '-');
             if (hits && dash) {
                 size_t idx = (size_t)strtoul(dash + 1, NULL, 10);
                 if (idx < nhits)

@@ -174,7 +174,9 @@ static void route_stream(const char *extra, int n)
         while (ferry_receive(rc, r, 64, &k, 100) == FERRY_OK && k) {
             for (size_t i = 0; i < k; i++) {
                 char eid[64] = "", hv[2048];
-                const char *b = r[i]->body;
+                char b[256]; /* bodies are not NUL-terminated */
+                int bl = r[i]->body_len < sizeof b ? (int)r[i]->body_len : (int)sizeof b - 1;
+                snprintf(b, sizeof b, "%.*s", bl, (const char *)r[i]->body);
                 int id = -1;
                 if (sscanf(b, "{\"event_id\":\"dl-%d\"", &id) != 1)
                     sscanf(b, "dl-%d this", &id);
