@@ -562,9 +562,13 @@ static int fer_pub(struct bench *b, bool lat)
                 bench_sleep(due - bench_now() > 0.001 ? 0.001 : due - bench_now());
             }
         }
-        snprintf(key, sizeof key, "k%ld", i % 64);
+        /* a key where the plain program sends one (Kafka: spreads partitions) */
+        bool keyed = b->t == BENCH_KAFKA;
+        if (keyed)
+            snprintf(key, sizeof key, "k%ld", i % 64);
         size_t len = bench_body(body, b->size, b->dest, i, false);
-        struct ferry_msg m = {.dest = b->dest, .key = key, .key_len = strlen(key), .body = body,
+        struct ferry_msg m = {.dest = b->dest, .key = keyed ? key : NULL,
+                              .key_len = keyed ? strlen(key) : 0, .body = body,
                               .body_len = len, .tag = (uint64_t)i};
         rc = ferry_pub_send(p, &m, -1);
     }
