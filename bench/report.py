@@ -81,7 +81,7 @@ def main():
       "confirms), consumers with prefetch 1000; Kafka acks=all, idempotent, "
       "linger.ms 5, consumers with fetch.wait.max.ms 100; ZeroMQ defaults "
       "(PUSH/PULL over TCP loopback). Messages per run: zmq 100,000; AMQP "
-      "6,000; Kafka 30,000 of 100 B and 10,000 of 1 KiB. Consumers "
+      "3,000; Kafka 30,000 of 100 B and 10,000 of 1 KiB. Consumers "
       "read a queue or topic filled beforehand by the libferry publisher "
       "(ZeroMQ: fed while consuming); their clock starts at the first message "
       "(the aggregator's at its first written batch). "

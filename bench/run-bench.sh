@@ -36,7 +36,7 @@ port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 count() {
     case $1 in
     zmq) echo 100000 ;;
-    amqp) echo 6000 ;;
+    amqp) echo 3000 ;;
     kafka) [ "$2" -le 100 ] && echo 30000 || echo 10000 ;;
     esac
 }
