@@ -1,6 +1,7 @@
 """Write bench/results/latest.md and the SVG plots from a `make bench` run.
 
-Usage: report.py RUNS_TSV OUT_DIR WALL_SECONDS
+Usage: report.py RUNS_TSV OUT_DIR WALL_SECONDS [NOTE]
+NOTE, when given, is printed under the heading (e.g. which parts were rerun).
 Each figure is the median of the runs with their min and max; the analysis
 in bench/findings.md is appended.
 """
@@ -75,6 +76,8 @@ def main():
       "machine hit all of them.\n" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                       platform.machine(), os.cpu_count() or 0, wall,
                                       max((len(v) for v in runs.values()), default=0)))
+    if len(sys.argv) > 4 and sys.argv[4]:
+        w(sys.argv[4] + "\n")
     w("Settings, the same for the plain programs and ferry: AMQP persistent "
       "messages with publisher confirms (plain rabbitmq-c waits for them every "
       "1000 messages; the Python loop is the tutorial's: persistent, no "
@@ -151,7 +154,8 @@ def main():
             "|---|---:|---:|---:|---:|---:|---:|---:|"] + headline + [""]
     plots = ["## Plots\n", "![publish throughput](publish.svg)\n",
              "![consume throughput](consume.svg)\n", "![latency](latency.svg)\n"]
-    md = md[:3] + head + plots + md[3:]
+    top = 4 if len(sys.argv) > 4 and sys.argv[4] else 3
+    md = md[:top] + head + plots + md[top:]
     findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
     if os.path.exists(findings):
         with open(findings) as f:
