@@ -3,6 +3,7 @@
  * answered 2xx only once the transport has confirmed every message. */
 #include "config.h"
 #include "app.h"
+#include "internal.h"
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -939,7 +940,7 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
 {
     if (!m)
         return;
-    int64_t now = app_mono_ms();
+    int64_t now = ferry_mono_ms();
     if (!force && now - *last < 200)
         return;
     *last = now;
@@ -1065,7 +1066,7 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
     for (;;) {
         if (*a->stop && !stopping) {
             stopping = true;
-            drain_until = app_mono_ms() + drain_ms;
+            drain_until = ferry_mono_ms() + drain_ms;
             /* no new connections; open ones finish their requests */
             MHD_socket s = MHD_quiesce_daemon(h->daemon);
             if (s != MHD_INVALID_SOCKET)
@@ -1073,7 +1074,7 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
             app_info(a, "draining http requests=%d", atomic_load(&h->active));
         }
         if (stopping) {
-            bool late = app_mono_ms() >= drain_until;
+            bool late = ferry_mono_ms() >= drain_until;
             if ((!cur || late) && try_close(h, late))
                 break;
         }
