@@ -59,8 +59,12 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     struct val *v = ctx;
     if (status != FERRY_OK) {
         v->st.errors++;
-        app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
-                 reason ? reason : ferry_strerror(status));
+        if (!v->retry)
+            app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
+                     reason ? reason : ferry_strerror(status));
+        else
+            app_debug(&v->app, "forward failed error=\"%s\" (counted as a failed attempt)",
+                      reason ? reason : ferry_strerror(status));
     }
     /* a confirm from a batch already given back is late news: that message
      * is redelivered and forwarded again */
