@@ -151,7 +151,7 @@ static const struct ferry_option famqp_options[] = {
       .help = "PEM file of the private key of tls_cert; keep it mode 0600." },
     { .name = "auth", .type = FERRY_OPT_ENUM, .def = "plain", .choices = "plain|external",
       .offset = offsetof(struct famqp_cfg, auth),
-      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
+      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate is the login, as the user named by its common name; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
     { 0 }
 };
 
