@@ -151,7 +151,7 @@ static const struct ferry_option famqp_options[] = {
       .help = "PEM file of the private key of tls_cert; keep it mode 0600." },
     { .name = "auth", .type = FERRY_OPT_ENUM, .def = "plain", .choices = "plain|external",
       .offset = offsetof(struct famqp_cfg, auth),
-      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
+      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate is the login, as the user named by its common name; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
     { 0 }
 };
 
@@ -1112,9 +1112,12 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
     const char *user = cfg->username ? cfg->username : u->user;
     const char *pass = cfg->password ? cfg->password : u->password;
     int hb = (int)((cfg->heartbeat + 999) / 1000);
+    /* EXTERNAL sends an authorization identity that RabbitMQ ignores (the
+     * user is the certificate's name), but rabbitmq-c 0.11 fails with
+     * "could not allocate memory" on an empty one: send the user name. */
     amqp_rpc_reply_t r = cfg->auth == FAMQP_AUTH_EXTERNAL
         ? amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
-                                     AMQP_SASL_METHOD_EXTERNAL, cfg->username ? cfg->username : "")
+                                     AMQP_SASL_METHOD_EXTERNAL, *user ? user : "-")
         : amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
                                      AMQP_SASL_METHOD_PLAIN, user, pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -1126,6 +1129,12 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
             st = FERRY_E_CONFIG; /* RabbitMQ drops the socket on bad credentials */
+        if (cfg->auth == FAMQP_AUTH_EXTERNAL)
+            return ferry_conn_fail(c, st, "login %s vhost \"%s\" with the certificate of "
+                                   "tls_cert %s (auth = external): %s%s", u->masked, u->vhost,
+                                   cfg->tls_cert, buf, st == FERRY_E_CONFIG ?
+                                   " (does the broker offer EXTERNAL, and is there a user named "
+                                   "as the certificate's subject?)" : "");
         return ferry_conn_fail(c, st, "login %s vhost \"%s\" user %s: %s%s", u->masked, u->vhost,
                                user, buf, *u->vhost ? "" :
                                " (the empty vhost comes from a trailing slash: write "
