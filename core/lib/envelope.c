@@ -53,10 +53,14 @@ static char *json_string(char *dst, const char *s)
     static const char hex[] = "0123456789abcdef";
     *dst++ = '"';
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c >= 32 && *c != '"' && *c != '\\') {
-            *dst++ = (char)*c;
-            continue;
-        }
+        /* copy the run of bytes that need no escape at once */
+        const unsigned char *run = c;
+        while (*c >= 32 && *c != '"' && *c != '\\')
+            c++;
+        memcpy(dst, run, (size_t)(c - run));
+        dst += c - run;
+        if (!*c)
+            break;
         *dst++ = '\\';
         switch (*c) {
         case '"': *dst++ = '"'; break;
