@@ -57,6 +57,10 @@ wait_for() {
     done
 }
 
+# volume N: N messages times FERRY_TEST_VOLUME (default 1; a fraction
+# shortens the runs under a slow wrapper such as valgrind), at least 1
+volume() { awk -v n="$1" -v v="${FERRY_TEST_VOLUME:-1}" 'BEGIN { n = int(n * v); print n < 1 ? 1 : n }'; }
+
 # lines FILE: number of lines (0 when missing)
 lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
 
@@ -85,6 +89,10 @@ vm_kib() {
 # it with bg. The kernel's high-water mark catches peaks between samples.
 rss_sampler() {
     local start r h; start=$(date +%s.%N)
+    # a libtool wrapper is a shell script until it execs the program
+    while case $(readlink "/proc/$1/exe" 2>/dev/null) in */sh | */bash | */dash) true ;; *) false ;; esac; do
+        sleep 0.05
+    done
     while r=$(vm_kib "$1" VmRSS) && h=$(vm_kib "$1" VmHWM) && [ "$r" -gt 0 ]; do
         echo "$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%.1f", n-s}') $r $h" >>"$2"
         sleep "${3:-1}"

@@ -4,7 +4,7 @@
 # output exactly once.
 LOAD="$FERRY_BINDIR/tests/logger/logger-load"
 THREADS=${FERRY_LOGGER_TEST_THREADS:-8}
-PER_THREAD=${FERRY_LOGGER_TEST_COUNT:-100000}
+PER_THREAD=${FERRY_LOGGER_TEST_COUNT:-$(volume 100000)}
 TOTAL=$((THREADS * PER_THREAD))
 OUTAGE=10
 [ -x "$LOAD" ] || skip "tests/logger/logger-load is not built"
