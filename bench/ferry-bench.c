@@ -126,17 +126,16 @@ static int zraw_pub(struct bench *b, bool lat)
     if (zmq_connect(s, b->addr) != 0)
         return -1;
     char *body = malloc(b->size + 128); /* freed below */
-    double t0 = bench_now();
     long warm = 0;
+    while (lat && !atomic_load(&b->warm)) { /* warm-up until the consumer hears us */
+        size_t len = bench_body(body, b->size, b->dest, warm++, true);
+        zmq_send(s, body, len, 0);
+        bench_sleep(0.01);
+    }
+    double t0 = bench_now(); /* after the warm-up: the schedule starts now */
     for (long i = 0; i < b->n; i++) {
-        if (lat) {
-            while (!atomic_load(&b->warm)) { /* warm-up until the consumer hears us */
-                size_t len = bench_body(body, b->size, b->dest, warm++, true);
-                zmq_send(s, body, len, 0);
-                bench_sleep(0.01);
-            }
+        if (lat)
             bench_sleep(t0 + (double)i / (double)b->rate - bench_now());
-        }
         size_t len = bench_body(body, b->size, b->dest, i, false);
         if (zmq_send(s, body, len, 0) < 0) {
             free(body);
@@ -277,16 +276,16 @@ static int araw_pub(struct bench *b, bool lat)
         sent++;
         rc = araw_confirms(c, &acked, sent, 60);
     }
-    double t0 = bench_now();
+    while (lat && rc == 0 && !atomic_load(&b->warm)) {
+        size_t len = bench_body(body, b->size, b->dest, warm++, true);
+        amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(b->dest), 0, 0, &props,
+                           (amqp_bytes_t){.len = len, .bytes = body});
+        sent++;
+        rc = araw_confirms(c, &acked, sent, 0.01);
+    }
+    double t0 = bench_now(); /* after any warm-up: the schedule starts now */
     for (long i = 0; rc == 0 && i < b->n; i++) {
         if (lat) {
-            while (rc == 0 && !atomic_load(&b->warm)) {
-                size_t len = bench_body(body, b->size, b->dest, warm++, true);
-                amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(b->dest), 0, 0,
-                                   &props, (amqp_bytes_t){.len = len, .bytes = body});
-                sent++;
-                rc = araw_confirms(c, &acked, sent, 0.01);
-            }
             double due = t0 + (double)i / (double)b->rate;
             rc = araw_confirms(c, &acked, sent, due - bench_now());
             bench_sleep(due - bench_now());
@@ -412,17 +411,17 @@ static int kraw_pub(struct bench *b, bool lat)
         while (kraw_reports < produced && bench_now() < end)
             rd_kafka_poll(rk, 10);
     }
-    double t0 = bench_now();
+    while (lat && !atomic_load(&b->warm)) {
+        size_t len = bench_body(body, b->size, b->dest, warm++, true);
+        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(b->dest), RD_KAFKA_V_VALUE(body, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        produced++;
+        rd_kafka_poll(rk, 10);
+    }
+    double t0 = bench_now(); /* after any warm-up: the schedule starts now */
     for (long i = 0; i < b->n; i++) {
         char key[32];
         if (lat) {
-            while (!atomic_load(&b->warm)) {
-                size_t len = bench_body(body, b->size, b->dest, warm++, true);
-                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(b->dest), RD_KAFKA_V_VALUE(body, len),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-                produced++;
-                rd_kafka_poll(rk, 10);
-            }
             double due = t0 + (double)i / (double)b->rate;
             while (bench_now() < due)
                 rd_kafka_poll(rk, (int)((due - bench_now()) * 1000) + 1 > 10 ? 10 : 1);
@@ -547,25 +546,29 @@ static int fer_pub(struct bench *b, bool lat)
         if (rc == FERRY_OK)
             rc = ferry_pub_flush(p, 60000);
     }
-    double t0 = bench_now();
+    while (lat && rc == FERRY_OK && !atomic_load(&b->warm)) {
+        size_t len = bench_body(body, b->size, b->dest, warm++, true);
+        struct ferry_msg m = {.dest = b->dest, .body = body, .body_len = len};
+        rc = ferry_pub_send(p, &m, -1);
+        ferry_pub_flush(p, 10);
+    }
+    double t0 = bench_now(); /* after any warm-up: the schedule starts now */
     for (long i = 0; rc == FERRY_OK && i < b->n; i++) {
         char key[32];
         if (lat) {
-            while (rc == FERRY_OK && !atomic_load(&b->warm)) {
-                size_t len = bench_body(body, b->size, b->dest, warm++, true);
-                struct ferry_msg m = {.dest = b->dest, .body = body, .body_len = len};
-                rc = ferry_pub_send(p, &m, -1);
-                ferry_pub_flush(p, 10);
-            }
             double due = t0 + (double)i / (double)b->rate;
             while (bench_now() < due) {
                 ferry_pub_poll(p);
                 bench_sleep(due - bench_now() > 0.001 ? 0.001 : due - bench_now());
             }
         }
-        snprintf(key, sizeof key, "k%ld", i % 64);
+        /* a key where the plain program sends one (Kafka: spreads partitions) */
+        bool keyed = b->t == BENCH_KAFKA;
+        if (keyed)
+            snprintf(key, sizeof key, "k%ld", i % 64);
         size_t len = bench_body(body, b->size, b->dest, i, false);
-        struct ferry_msg m = {.dest = b->dest, .key = key, .key_len = strlen(key), .body = body,
+        struct ferry_msg m = {.dest = b->dest, .key = keyed ? key : NULL,
+                              .key_len = keyed ? strlen(key) : 0, .body = body,
                               .body_len = len, .tag = (uint64_t)i};
         rc = ferry_pub_send(p, &m, -1);
     }

@@ -1,6 +1,7 @@
 """Write bench/results/latest.md and the SVG plots from a `make bench` run.
 
-Usage: report.py RUNS_TSV OUT_DIR WALL_SECONDS
+Usage: report.py RUNS_TSV OUT_DIR WALL_SECONDS [NOTE]
+NOTE, when given, is printed under the heading (e.g. which parts were rerun).
 Each figure is the median of the runs with their min and max; the analysis
 in bench/findings.md is appended.
 """
@@ -12,13 +13,16 @@ import sys
 import time
 
 TRANSPORTS = ["zmq", "amqp", "kafka"]
-PUB = ["raw", "libferry", "ferry-producer", "python-loop", "python-per-message"]
+PUB = ["raw", "libferry", "ferry-producer", "ferry-producer-steady", "python-loop",
+       "python-per-message"]
+PLOT_PUB = ["raw", "libferry", "ferry-producer", "ferry-producer-steady", "python-loop"]
 SUB = ["raw", "aggregator", "aggregator-no-fsync"]
-FERRY = {"libferry", "ferry-producer", "aggregator", "aggregator-no-fsync"}
+FERRY = {"libferry", "ferry-producer", "ferry-producer-steady", "aggregator", "aggregator-no-fsync"}
 LABEL = {
     "raw": "plain library (C)",
     "libferry": "libferry API (ferry_pub_send)",
     "ferry-producer": "ferry-producer (stdin lines)",
+    "ferry-producer-steady": "ferry-producer, less start-up",
     "python-loop": "Python, one connection",
     "python-per-message": "Python, one process per message",
     "aggregator": "ferry-aggregator (fsync)",
@@ -72,17 +76,25 @@ def main():
       "machine hit all of them.\n" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                       platform.machine(), os.cpu_count() or 0, wall,
                                       max((len(v) for v in runs.values()), default=0)))
-    w("Settings: AMQP persistent messages with publisher confirms (plain "
-      "rabbitmq-c waits for them every 1000 messages; the Python loop is the "
-      "tutorial's: persistent, no confirms); Kafka acks=all, idempotent, "
-      "linger.ms 5; ZeroMQ defaults (PUSH/PULL over TCP loopback). Consumers "
+    if len(sys.argv) > 4 and sys.argv[4]:
+        w(sys.argv[4] + "\n")
+    w("Settings, the same for the plain programs and ferry: AMQP persistent "
+      "messages with publisher confirms (plain rabbitmq-c waits for them every "
+      "1000 messages; the Python loop is the tutorial's: persistent, no "
+      "confirms), consumers with prefetch 1000; Kafka acks=all, idempotent, "
+      "linger.ms 5, consumers with fetch.wait.max.ms 100; ZeroMQ defaults "
+      "(PUSH/PULL over TCP loopback). Messages per run: zmq 100,000; AMQP "
+      "3,000; Kafka 30,000 of 100 B and 10,000 of 1 KiB. Consumers "
       "read a queue or topic filled beforehand by the libferry publisher "
-      "(ZeroMQ: fed while consuming); their clock starts at the first message. "
+      "(ZeroMQ: fed while consuming); their clock starts at the first message "
+      "(the aggregator's at its first written batch). "
       "ferry-producer is timed as a whole process (start-up and connection "
-      "included) and sends each stdin line of SIZE bytes as a JSON log "
-      "envelope, about 190 bytes larger on the wire. Latency: 100-byte "
-      "messages at 1000 msgs/s, send time stamped in the body, producer and "
-      "consumer threads in one process (Kafka consumers with fetch.wait.max.ms 5).\n")
+      "included), and again less the time of the same process sending one "
+      "line (its steady rate); it sends each stdin line of SIZE bytes as a "
+      "JSON log envelope, about 190 bytes larger on the wire. Latency: 100-byte "
+      "messages at 1000 msgs/s after a warm-up, send time stamped in the body, "
+      "producer and consumer threads in one process (Kafka consumers with "
+      "fetch.wait.max.ms 5).\n")
 
     headline = []
     for t in TRANSPORTS:
@@ -124,23 +136,26 @@ def main():
                                                        for c in range(3))))
         w("")
         g = lambda kind, v, size: stat(runs, (t, kind, v, size))
-        headline.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        headline.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             t,
             ratio(g("pub", "libferry", 100), g("pub", "raw", 100)),
             ratio(g("pub", "libferry", 1024), g("pub", "raw", 1024)),
             ratio(g("pub", "ferry-producer", 100), g("pub", "raw", 100)),
+            ratio(g("pub", "ferry-producer-steady", 100), g("pub", "raw", 100)),
             ratio(g("sub", "aggregator", 100), g("sub", "raw", 100)),
             ratio(g("sub", "aggregator-no-fsync", 100), g("sub", "raw", 100)),
             ratio(g("pub", "ferry-producer", 100), g("pub", "python-loop", 100))))
 
     head = ["## Headline ratios (medians)\n",
             "| transport | libferry / raw, 100 B | libferry / raw, 1 KiB | ferry-producer / raw, 100 B "
+            "| ferry-producer less start-up / raw, 100 B "
             "| aggregator (fsync) / raw consumer, 100 B | aggregator --no-fsync / raw, 100 B "
             "| ferry-producer / Python loop, 100 B |",
-            "|---|---:|---:|---:|---:|---:|---:|"] + headline + [""]
+            "|---|---:|---:|---:|---:|---:|---:|---:|"] + headline + [""]
     plots = ["## Plots\n", "![publish throughput](publish.svg)\n",
              "![consume throughput](consume.svg)\n", "![latency](latency.svg)\n"]
-    md = md[:3] + head + plots + md[3:]
+    top = 4 if len(sys.argv) > 4 and sys.argv[4] else 3
+    md = md[:top] + head + plots + md[top:]
     findings = os.path.join(os.path.dirname(os.path.abspath(__file__)), "findings.md")
     if os.path.exists(findings):
         with open(findings) as f:
@@ -154,7 +169,7 @@ def plot(runs, out):
     data = os.path.join(out, "plot-data")
     os.makedirs(data, exist_ok=True)
     present = [t for t in TRANSPORTS if any(k[0] == t for k in runs)]
-    for kind, names in (("pub", PUB[:4]), ("sub", SUB)):
+    for kind, names in (("pub", PLOT_PUB), ("sub", SUB)):
         for t in present:
             with open(os.path.join(data, "%s-%s.dat" % (kind, t)), "w") as f:
                 f.write("# size " + " ".join(names) + "\n")
@@ -170,7 +185,7 @@ def plot(runs, out):
                     f.write('"%s %s" %s\n' % (t, v, " ".join("%.1f" % stat(runs, (t, "lat", v, 100), c)[0]
                                                              for c in range(3))))
     gp = []
-    for kind, names, title, fname in (("pub", PUB[:4], "Publish throughput", "publish.svg"),
+    for kind, names, title, fname in (("pub", PLOT_PUB, "Publish throughput", "publish.svg"),
                                       ("sub", SUB, "Consume throughput", "consume.svg")):
         gp.append("set terminal svg size 1200,420 dynamic noenhanced font 'sans,11'")
         gp.append("set output '%s'" % os.path.join(out, fname))

@@ -1,11 +1,59 @@
 #!/bin/sh
 # Run every test: install the test dependencies (brokers included), build,
-# and run make check across all transports. The tests start and stop their
-# own private RabbitMQ node and Kafka mock cluster. Set
-# FERRY_REQUIRE_ALL_TRANSPORTS=1 to turn any skipped transport into a failure.
+# then run each suite in turn. The tests start and stop their own private
+# RabbitMQ node and Kafka mock cluster. Set FERRY_REQUIRE_ALL_TRANSPORTS=1
+# to turn any skipped transport into a failure.
+#
+# Usage: scripts/check.sh [SUITE...]      (default: all of them, in this order)
+#   check       make check in build/: unit, conformance and end-to-end tests
+#   faults      make check-faults: SIGKILL, broker restart, cut connections, full disk
+#   valgrind    make check-valgrind: end-to-end tests with every program under memcheck
+#   sanitizers  make check again, built with ASan + UBSan in build-san/
+#   fuzz        make fuzz: each libFuzzer target for FUZZ_SECONDS (default 60)
+# Every suite runs even when an earlier one failed; the exit status is 1
+# if any failed, and the failing suite's log is printed.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/install-deps.sh test
+suites=${*:-check faults valgrind sanitizers fuzz}
+for s in $suites; do
+    case $s in
+        check|faults|valgrind|sanitizers|fuzz) ;;
+        *) echo "check: unknown suite '$s' (check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
+    esac
+done
+case " $suites " in
+    *" fuzz "*) sh scripts/install-deps.sh all ;;
+    *) sh scripts/install-deps.sh test ;;
+esac
 sh scripts/build.sh
-cd build
-make -j2 check || { cat test-suite.log; exit 1; }
+
+failed=""
+run_suite() {
+    name=$1 log=$2
+    shift 2
+    start=$(date +%s)
+    echo "=== check: $name"
+    if "$@"; then
+        echo "=== check: $name passed in $(( $(date +%s) - start ))s"
+    else
+        echo "=== check: $name FAILED after $(( $(date +%s) - start ))s"
+        [ -z "$log" ] || [ ! -f "$log" ] || cat "$log"
+        failed="$failed $name"
+    fi
+}
+
+for s in $suites; do
+    case $s in
+        check) run_suite check build/test-suite.log make -C build -j2 check ;;
+        # one at a time: each test restarts or starves a broker
+        faults) run_suite faults build/test-suite.log make -C build check-faults ;;
+        valgrind) run_suite valgrind build/test-suite.log make -C build check-valgrind ;;
+        sanitizers) run_suite sanitizers build-san/test-suite.log sh scripts/check-sanitizers.sh ;;
+        fuzz) run_suite fuzz "" make -C build -j2 fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ;;
+    esac
+done
+if [ -n "$failed" ]; then
+    echo "check: failed:$failed" >&2
+    exit 1
+fi
+echo "check: all passed ($suites)"

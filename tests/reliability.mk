@@ -37,7 +37,7 @@ FUZZ_LIBSRC = core/lib/util.c core/lib/options.c core/lib/config.c core/lib/load
 	core/lib/schema.c core/lib/schema_format.c core/lib/schema_meta.c
 FUZZ_LIBS = $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) $(LIBM)
 FUZZ_TARGETS = config body_id schema zmq_frames
-EXTRA_DIST += $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/corpus
+EXTRA_DIST += $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/corpus tests/fuzz/run.sh
 
 fuzz/fuzz_zmq_frames: $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(top_srcdir)/plugins/zmq/zmq.c
 	@mkdir -p fuzz
@@ -53,16 +53,17 @@ fuzz/fuzz_schema: $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_s
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
 
 fuzz-build: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
-fuzz: fuzz-build
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p fuzz/corpus-$$t; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	  (cd fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	    -print_final_stats=1 corpus-$$t $(abs_top_srcdir)/tests/fuzz/corpus/$$t) > fuzz/$$t.log 2>&1 || \
-	    { tail -40 fuzz/$$t.log; echo "fuzz: $$t found a crash: see fuzz/$$t.log"; exit 1; }; \
-	  grep -E 'stat::number_of_executed_units|cov:' fuzz/$$t.log | tail -2; \
-	done
-.PHONY: fuzz fuzz-build
+# one target per fuzzer, so `make -j2 fuzz` runs two at a time
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+fuzz-run-config: fuzz/fuzz_config
+	@sh $(top_srcdir)/tests/fuzz/run.sh config $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-body_id: fuzz/fuzz_body_id
+	@sh $(top_srcdir)/tests/fuzz/run.sh body_id $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-schema: fuzz/fuzz_schema
+	@sh $(top_srcdir)/tests/fuzz/run.sh schema $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-zmq_frames: fuzz/fuzz_zmq_frames
+	@sh $(top_srcdir)/tests/fuzz/run.sh zmq_frames $(FUZZ_SECONDS) $(abs_top_srcdir)
+.PHONY: fuzz fuzz-build $(FUZZ_TARGETS:%=fuzz-run-%)
 clean-local: clean-fuzz
 clean-fuzz:
 	-rm -rf fuzz

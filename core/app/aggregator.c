@@ -2,10 +2,12 @@
  * file, acking a batch only after it is written and fsync'ed. */
 #include "config.h"
 #include "app.h"
+#include "internal.h"
 #include "http.h"
 #include "idset.h"
 
 #include <ferry/ledger.h>
+#include <ferry/retry.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -32,6 +34,20 @@ struct agg {
     struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
     struct app_http *http;               /* owned; NULL without [http] listen */
     int64_t last_refresh;
+    struct ferry_retry *retry;           /* owned; NULL: retry writes in place forever */
+    char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
+    uint64_t deferred, dead_lettered;
+};
+
+/* What run() knows of each message of the batch being handled. */
+struct slot {
+    struct ferry_retry_item it;
+    bool fresh;          /* to be written (not a duplicate) */
+    bool stamped;        /* carries a ledger stamp, added once written */
+    uint64_t hash;       /* id for de-duplication, 0 = none */
+    uint64_t stamp_hash; /* of producer and seq, to find repeats within the batch */
+    uint64_t seq;
+    char prod[256];
 };
 
 static int buf_put(struct agg *g, const void *p, size_t n)
@@ -53,6 +69,10 @@ static int buf_put(struct agg *g, const void *p, size_t n)
  * stays line-oriented. */
 static int put_body_line(struct agg *g, const char *b, size_t n)
 {
+    /* most bodies have none of the three: memchr is vectorised, a byte
+     * loop costs about 12 instructions a byte */
+    if (!memchr(b, '\n', n) && !memchr(b, '\r', n) && !memchr(b, '\\', n))
+        return buf_put(g, b, n) || buf_put(g, "\n", 1);
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
@@ -115,6 +135,27 @@ static int open_output(struct agg *g)
     return 0;
 }
 
+/* Whether body holds needle, looking for its rare byte needle[k] with
+ * memchr (vectorised) where memmem would step through every byte. */
+static bool body_has(const void *body, size_t n, const char *needle, size_t k)
+{
+    size_t nl = strlen(needle);
+    if (n < nl)
+        return false;
+    const char *b = body;
+    size_t from = k, last = n - nl + k; /* where needle[k] can sit */
+    while (from <= last) {
+        const char *q = memchr(b + from, needle[k], last - from + 1);
+        if (!q)
+            return false;
+        size_t at = (size_t)(q - b);
+        if (!memcmp(b + at - k, needle, nl))
+            return true;
+        from = at + 1;
+    }
+    return false;
+}
+
 /* The producer's ledger stamp, from the headers (cheap) or else from the
  * body's "producer" and "seq" members. */
 static bool msg_stamp(const struct ferry_msg *m, char *prod, size_t plen, uint64_t *seq)
@@ -128,7 +169,7 @@ static bool msg_stamp(const struct ferry_msg *m, char *prod, size_t plen, uint64
         return true;
     }
     char num[32];
-    if (!m->body_len || !memmem(m->body, m->body_len, "\"seq\"", 5) ||
+    if (!body_has(m->body, m->body_len, "\"seq\"", 3) ||
         !ferry_body_id(m->body, m->body_len, "producer", prod, plen) ||
         !ferry_body_id(m->body, m->body_len, "seq", num, sizeof num))
         return false;
@@ -218,7 +259,7 @@ static int load_seen(struct agg *g)
 /* Simulated work: a numeric "processing_time" (seconds) in the body. */
 static void simulate_work(struct agg *g, const struct ferry_msg *m)
 {
-    if (!m->body_len || !memmem(m->body, m->body_len, "processing_time", 15))
+    if (!body_has(m->body, m->body_len, "processing_time", 10))
         return;
     cJSON *o = cJSON_ParseWithLength(m->body, m->body_len);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
@@ -254,21 +295,101 @@ fail:;
     return -1;
 }
 
+/* The batch could not be written: each fresh message counts one failed
+ * attempt and is deferred or dead-lettered; duplicates are already in the
+ * file and are acked. Returns how many could be neither (released). */
+static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const char *why)
+{
+    size_t deferred = 0, dead = 0, errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!slots[i].fresh) {
+            ferry_ack(slots[i].it.conn, slots[i].it.msg);
+            continue;
+        }
+        bool dl;
+        if (ferry_retry_fail(g->retry, &slots[i].it, why, &dl) != FERRY_OK) {
+            if (!errors)
+                app_error(&g->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                          ferry_retry_error(g->retry));
+            errors++;
+        } else if (dl) {
+            dead++;
+        } else {
+            deferred++;
+        }
+    }
+    g->deferred += deferred;
+    g->dead_lettered += dead;
+    app_warn(&g->app, "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
+             "dead_letter=%s released=%zu", g->cfg.output, why, deferred, dead, g->dead_letter,
+             errors);
+    return errors;
+}
+
+/* Classify and format received message i (fresh or duplicate); -1 when
+ * out of memory. */
+static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *ids,
+                struct idset_gen *stamps)
+{
+    struct slot *sl = &slots[i];
+    const struct ferry_msg *m = sl->it.msg;
+    char id[256];
+    sl->fresh = true;
+    sl->hash = sl->stamp_hash = 0;
+    sl->stamped = msg_stamp(m, sl->prod, sizeof sl->prod, &sl->seq);
+    if (sl->stamped) {
+        sl->stamp_hash = (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
+        bool dup = ferry_ledger_has(g->ledger, sl->prod, sl->seq);
+        /* twice in this batch (written to the ledger only once written):
+         * the hash set says maybe, the scan makes sure */
+        if (!dup && !idset_batch_put(stamps, sl->stamp_hash))
+            for (size_t j = 0; j < i && !dup; j++)
+                dup = slots[j].fresh && slots[j].stamped && slots[j].stamp_hash == sl->stamp_hash &&
+                      slots[j].seq == sl->seq && !strcmp(slots[j].prod, sl->prod);
+        if (dup) {
+            ferry_ledger_add(g->ledger, sl->prod, sl->seq); /* counts the duplicate */
+            if (g->cfg.dedup) {
+                sl->fresh = false;
+                g->duplicates++;
+                app_debug(&g->app, "duplicate skipped producer=%s seq=%" PRIu64, sl->prod, sl->seq);
+                return 0;
+            }
+            sl->stamped = false;
+        }
+    }
+    if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
+        sl->hash = idset_hash(id, strlen(id));
+        /* in the file already, or twice in this batch */
+        if (idset_has(&g->seen, sl->hash) || !idset_batch_put(ids, sl->hash)) {
+            sl->fresh = false;
+            g->duplicates++;
+            app_debug(&g->app, "duplicate skipped id=%s", id);
+            return 0;
+        }
+    }
+    simulate_work(g, m);
+    return g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len);
+}
+
 static int run(struct agg *g)
 {
     size_t max = (size_t)g->cfg.batch;
     struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
-    uint64_t *hashes = calloc(max, sizeof *hashes);
-    bool *fresh = calloc(max, sizeof *fresh);
-    if (!batch || !hashes || !fresh) {
+    struct slot *slots = calloc(max, sizeof *slots);       /* freed below */
+    struct ferry_retry_item *due = calloc(max, sizeof *due); /* freed below */
+    struct idset_gen ids = {0}, stamps = {0}; /* of this batch; freed below */
+    if (!batch || !slots || !due || idset_batch_init(&ids, max) ||
+        idset_batch_init(&stamps, max)) {
+        free(ids.v);
         free(batch);
-        free(hashes);
-        free(fresh);
+        free(slots);
+        free(due);
         return EX_OSERR;
     }
     int exit_code = EX_OK;
-    int64_t last_msg = app_mono_ms();
-    int64_t backoff = 100;
+    int64_t last_msg = ferry_mono_ms();
+    struct ferry_backoff rb; /* receive failures */
+    ferry_backoff_init(&rb, 100, 30000);
     while (!*g->app.stop) {
         app_http_refresh(g->metrics, g->conn, NULL, true, NULL, &g->last_refresh, false);
         if (*g->app.hup) {
@@ -279,110 +400,107 @@ static int run(struct agg *g)
         size_t want = max;
         if (g->cfg.count && g->cfg.count - (int64_t)g->written < (int64_t)want)
             want = (size_t)(g->cfg.count - (int64_t)g->written);
-        size_t n = 0;
-        int rc = ferry_receive(g->conn, batch, want, &n, (int)g->cfg.batch_wait);
-        if (rc == FERRY_E_TIMEOUT || (rc == FERRY_OK && n == 0)) {
-            if (g->cfg.idle_exit && app_mono_ms() - last_msg >= g->cfg.idle_exit) {
-                app_info(&g->app, "idle for %" PRId64 " ms, exiting", g->cfg.idle_exit);
-                break;
-            }
-            continue;
-        }
-        if (rc != FERRY_OK) {
+        /* retries that are due first, then fresh messages */
+        size_t n = g->retry ? ferry_retry_poll(g->retry, due, want) : 0;
+        for (size_t i = 0; i < n; i++)
+            slots[i].it = due[i];
+        size_t got = 0;
+        int wait = (int)g->cfg.batch_wait;
+        int64_t next = g->retry ? ferry_retry_next_due(g->retry) : -1;
+        if (n || (next >= 0 && next < wait))
+            wait = n ? 0 : (int)next;
+        int rc = n < want ? ferry_receive(g->conn, batch, want - n, &got, wait) : FERRY_OK;
+        for (size_t i = 0; i < got; i++)
+            slots[n + i].it = (struct ferry_retry_item){g->conn, batch[i],
+                                                         ferry_retry_attempts(batch[i])};
+        n += got;
+        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
                 app_error(&g->app, "receive failed error=\"%s\"", ferry_conn_error(g->conn));
                 exit_code = app_exit_code(rc);
                 break;
             }
+            int64_t d = ferry_backoff_next(&rb);
             app_warn(&g->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
-                     ferry_conn_error(g->conn), backoff);
-            app_sleep(&g->app, backoff);
-            backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+                     ferry_conn_error(g->conn), d);
+            app_sleep(&g->app, d);
             continue;
         }
-        backoff = 100;
-        last_msg = app_mono_ms();
+        if (!n) {
+            if (g->cfg.idle_exit && ferry_mono_ms() - last_msg >= g->cfg.idle_exit &&
+                (!g->retry || ferry_retry_next_due(g->retry) < 0)) {
+                app_info(&g->app, "idle for %" PRId64 " ms, exiting", g->cfg.idle_exit);
+                break;
+            }
+            continue;
+        }
+        ferry_backoff_reset(&rb);
+        last_msg = ferry_mono_ms();
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        g->received += n;
+        g->received += got;
         g->len = 0;
+        idset_batch_clear(&ids);
+        idset_batch_clear(&stamps);
         size_t new_count = 0;
-        for (size_t i = 0; i < n; i++) {
-            const struct ferry_msg *m = batch[i];
-            char id[256], prod[256];
-            uint64_t seq = 0;
-            fresh[i] = true;
-            hashes[i] = 0;
-            bool stamped = msg_stamp(m, prod, sizeof prod, &seq);
-            if (stamped && ferry_ledger_has(g->ledger, prod, seq)) {
-                ferry_ledger_add(g->ledger, prod, seq); /* counts the duplicate */
-                if (g->cfg.dedup) {
-                    fresh[i] = false;
-                    g->duplicates++;
-                    app_debug(&g->app, "duplicate skipped producer=%s seq=%" PRIu64, prod, seq);
-                    continue;
-                }
-                stamped = false;
-            }
-            if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
-                hashes[i] = idset_hash(id, strlen(id));
-                bool dup = idset_has(&g->seen, hashes[i]);
-                for (size_t j = 0; j < i && !dup; j++) /* twice in one batch */
-                    dup = fresh[j] && hashes[j] == hashes[i];
-                if (dup) {
-                    fresh[i] = false;
-                    g->duplicates++;
-                    app_debug(&g->app, "duplicate skipped id=%s", id);
-                    continue;
-                }
-            }
-            if (stamped && ferry_ledger_add(g->ledger, prod, seq) < 0) {
+        for (size_t i = 0; i < n && exit_code == EX_OK; i++) {
+            if (take(g, slots, i, &ids, &stamps)) {
                 app_error(&g->app, "out of memory");
                 exit_code = EX_OSERR;
-                break;
+            } else if (slots[i].fresh) {
+                new_count++;
             }
-            simulate_work(g, m);
-            if (g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len)) {
-                app_error(&g->app, "out of memory");
-                exit_code = EX_OSERR;
-                break;
-            }
-            new_count++;
         }
-        /* durable before acked: retry the write until it works or we stop */
-        int64_t wb = 100;
-        bool write_failed = false;
+        /* durable before acked: retry the write in place until it works or
+         * we stop, or count a failed attempt of each message */
+        struct ferry_backoff wb;
+        ferry_backoff_init(&wb, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max);
+        bool write_failed = false, diverted = false;
         while (exit_code == EX_OK && g->len && write_batch(g)) {
+            char why[512];
+            snprintf(why, sizeof why, "cannot write %s: %s", g->cfg.output, strerror(errno));
             if (!write_failed)
                 ferry_metrics_count(g->series, FERRY_CTR_PROC_ERRORS, n);
             write_failed = true;
             app_http_refresh(g->metrics, g->conn, NULL, false, "cannot write the output file",
                              &g->last_refresh, true);
+            if (g->retry) {
+                if (retry_batch(g, slots, n, why))
+                    app_sleep(&g->app, ferry_backoff_next(&wb)); /* let the fault clear */
+                diverted = true;
+                break;
+            }
+            int64_t d = ferry_backoff_next(&wb);
             app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
-                      g->cfg.output, strerror(errno), n, wb);
+                      g->cfg.output, strerror(errno), n, d);
             if (*g->app.stop) {
                 exit_code = EX_IOERR;
                 break;
             }
-            app_sleep(&g->app, wb);
-            wb = wb * 2 > 10000 ? 10000 : wb * 2;
+            app_sleep(&g->app, d);
             if (*g->app.hup) { /* logrotate may have moved the file meanwhile */
                 *g->app.hup = 0;
                 open_output(g);
             }
         }
+        if (diverted)
+            continue;
         if (exit_code != EX_OK) {
             for (size_t i = 0; i < n; i++)
-                ferry_release(g->conn, batch[i]);
+                ferry_release(slots[i].it.conn, slots[i].it.msg);
             break;
         }
         for (size_t i = 0; i < n; i++) {
-            if (fresh[i] && hashes[i])
-                idset_add(&g->seen, hashes[i]);
-            int ar = ferry_ack(g->conn, batch[i]);
+            if (slots[i].fresh && slots[i].hash)
+                idset_add(&g->seen, slots[i].hash);
+            if (slots[i].fresh && slots[i].stamped &&
+                ferry_ledger_add(g->ledger, slots[i].prod, slots[i].seq) < 0)
+                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64,
+                         slots[i].prod, slots[i].seq);
+            int ar = ferry_ack(slots[i].it.conn, slots[i].it.msg);
             if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
                 app_debug(&g->app, "ack failed error=\"%s\" (the broker will redeliver)",
-                          ferry_conn_error(g->conn));
+                          ferry_conn_error(slots[i].it.conn));
         }
         g->written += new_count;
         struct timespec t1;
@@ -397,8 +515,10 @@ static int run(struct agg *g)
             break;
     }
     free(batch);
-    free(hashes);
-    free(fresh);
+    free(slots);
+    free(due);
+    free(ids.v);
+    free(stamps.v);
     return exit_code;
 }
 
@@ -453,6 +573,25 @@ static int verify_file(struct agg *g)
         return EX_IOERR;
     }
     return ok ? EX_OK : EX_DATAERR;
+}
+
+/* The retrier, dead-lettering to cfg.dead_letter or DESTINATION.dead-letter. */
+static struct ferry_retry *agg_retry(struct agg *g, int *rc)
+{
+    const char *dest = g->cfg.destination;
+    size_t len = g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1
+                                    : strlen(dest) + sizeof ".dead-letter";
+    g->dead_letter = malloc(len); /* freed at the end of ferry_aggregator_main() */
+    *rc = -1;
+    if (!g->dead_letter)
+        return NULL;
+    if (g->cfg.dead_letter)
+        memcpy(g->dead_letter, g->cfg.dead_letter, len);
+    else
+        snprintf(g->dead_letter, len, "%s.dead-letter", dest);
+    return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter,
+                         g->cfg.max_retries, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max,
+                         g->cfg.retry_mode, 0, rc);
 }
 
 int ferry_aggregator_main(int argc, char **argv)
@@ -522,12 +661,15 @@ int ferry_aggregator_main(int argc, char **argv)
         app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
                   ferry_conn_error(g.conn));
         rc = app_exit_code(st);
+    } else if (g.cfg.max_retries >= 0 && !(g.retry = agg_retry(&g, &rc))) {
+        rc = rc >= 0 ? rc : EX_OSERR; /* app_retry_new() said why */
     } else {
         app_info(&g.app, "consuming destination=%s group=%s output=%s", g.cfg.destination,
                  g.cfg.group, g.cfg.output);
         rc = run(&g);
-        app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64,
-                 g.received, g.written, g.duplicates);
+        app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, g.received, g.written,
+                 g.duplicates, g.deferred, g.dead_lettered);
         struct ferry_ledger_totals t;
         app_aggregator_e2e(&g, &t);
         app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
@@ -535,6 +677,8 @@ int ferry_aggregator_main(int argc, char **argv)
                 " redelivered=%" PRIu64, t.producers, t.unique, t.missing, t.duplicates);
     }
     app_http_stop(g.http);
+    ferry_retry_free(g.retry);
+    free(g.dead_letter);
     ferry_close(g.conn);
     ferry_metrics_free(g.metrics);
     close(g.fd);

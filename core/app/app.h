@@ -99,6 +99,8 @@ struct producer_cfg {
     int64_t flush_timeout, connect_timeout, max_inflight, max_message_size;
     char *id_prefix;
     char *require;             /* capabilities the transport must have */
+    char *replay, *replay_group; /* --replay DEST: re-publish its dead letters */
+    int64_t replay_count, replay_wait;
 };
 extern const struct ferry_option app_producer_options[];
 
@@ -110,6 +112,9 @@ struct aggregator_cfg {
     bool fsync, dedup;
     char *verify, *require;   /* --verify FILE; capabilities the transport must have */
     int64_t expect;           /* --verify: seqs 1..expect per producer */
+    int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
+    int retry_mode;           /* enum ferry_retry_mode */
+    char *dead_letter;        /* where messages go after max_retries */
 };
 extern const struct ferry_option app_aggregator_options[];
 
@@ -124,8 +129,16 @@ struct validator_cfg {
     char *input, *output, *reject, *schema, *schema_path, *group;
     int64_t count, batch, idle_exit, connect_timeout, publish_timeout;
     bool check;
+    int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
+    int retry_mode;           /* enum ferry_retry_mode */
 };
 extern const struct ferry_option app_validator_options[];
 
-/* Monotonic milliseconds. */
-int64_t app_mono_ms(void);
+/* The retrier of a program that consumes dest, per its retry options: NULL
+ * with *exit_code -1 when max_retries is negative (retry in place), NULL
+ * with *exit_code set on failure (after saying why). */
+struct ferry_retry;
+struct ferry_retry *app_retry_new(struct app *a, struct ferry_conn *in, const char *dest,
+                                  const char *group, const char *dead_letter, int64_t max_retries,
+                                  int64_t backoff_min, int64_t backoff_max, int mode,
+                                  int64_t publish_timeout, int *exit_code);

@@ -3,6 +3,9 @@
  * and --print-config. */
 #include "config.h"
 #include "app.h"
+#include "internal.h"
+
+#include <ferry/retry.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -428,8 +431,9 @@ void app_fini(struct app *a)
 
 struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code)
 {
-    struct { int64_t cur; } b = {.cur = 100};
-    int64_t start = ferry_time_ms();
+    struct ferry_backoff b;
+    ferry_backoff_init(&b, 100, 30000);
+    int64_t start = ferry_mono_ms();
     bool warned = false;
     for (;;) {
         int st;
@@ -447,15 +451,14 @@ struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code
             *exit_code = app_exit_code(st);
             return NULL;
         }
-        int64_t waited = ferry_time_ms() - start;
+        int64_t waited = ferry_mono_ms() - start;
         if (*a->stop || (timeout_ms >= 0 && waited >= timeout_ms)) {
             fprintf(stderr, "%s: error: broker unavailable after %lld ms: %s\n", a->spec->prog,
                     (long long)waited, err);
             *exit_code = EX_UNAVAILABLE;
             return NULL;
         }
-        int64_t d = b.cur / 2 + (int64_t)((uint64_t)rand() % (uint64_t)(b.cur / 2 + 1));
-        b.cur = b.cur * 2 > 30000 ? 30000 : b.cur * 2;
+        int64_t d = ferry_backoff_next(&b);
         if (!warned)
             app_warn(a, "connect failed error=\"%s\" retry_in=%lldms", err, (long long)d);
         warned = true;
@@ -463,11 +466,31 @@ struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code
     }
 }
 
-int64_t app_mono_ms(void)
+struct ferry_retry *app_retry_new(struct app *a, struct ferry_conn *in, const char *dest,
+                                  const char *group, const char *dead_letter, int64_t max_retries,
+                                  int64_t backoff_min, int64_t backoff_max, int mode,
+                                  int64_t publish_timeout, int *exit_code)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    *exit_code = -1;
+    if (max_retries < 0)
+        return NULL;
+    struct ferry_retry_opts o = {
+        .policy = {.max_retries = max_retries, .backoff_min_ms = backoff_min,
+                   .backoff_max_ms = backoff_max},
+        .mode = (enum ferry_retry_mode)mode, .dest = dest, .group = group,
+        .dead_letter = dead_letter, .publish_timeout_ms = publish_timeout};
+    int st;
+    char err[1024];
+    struct ferry_retry *r = ferry_retry_new(a->config, a->client_id, in, &o, &st, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "%s: error: %s\n", a->spec->prog, err);
+        *exit_code = app_exit_code(st);
+        return NULL;
+    }
+    app_info(a, "retries on failure max_retries=%lld backoff=%lld..%lldms mode=%s dead_letter=%s",
+             (long long)max_retries, (long long)backoff_min, (long long)backoff_max,
+             ferry_retry_mode_name(ferry_retry_get_mode(r)), dead_letter);
+    return r;
 }
 
 int app_require(struct app *a, const char *list)

@@ -3,6 +3,7 @@
  * answered 2xx only once the transport has confirmed every message. */
 #include "config.h"
 #include "app.h"
+#include "internal.h"
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,13 @@
  * snapshot the main thread refreshes under a mutex).
  */
 
+/* libmicrohttpd keeps the request line and header fields in a memory pool
+ * per connection, which also holds the parsed header table (about 56 bytes
+ * a field) and the response header: max_header plus this much, so a
+ * request of max_header bytes in up to about 60 fields always fits. An
+ * over-full pool makes libmicrohttpd answer 431 and close. */
+#define HTTP_POOL_SLACK 4096
+
 #define H(f) offsetof(struct http_cfg, f)
 const struct ferry_option app_http_options[] = {
     {.name = "listen", .type = FERRY_OPT_STR, .offset = H(listen),
@@ -51,11 +60,19 @@ const struct ferry_option app_http_options[] = {
              "FERRY_HTTP_TOKEN); unset: no authentication."},
     {.name = "max_body", .type = FERRY_OPT_SIZE, .def = "1MiB", .min = 1, .max = 1073741824,
      .offset = H(max_body), .help = "Largest request body accepted; larger ones get 413."},
+    {.name = "max_header", .type = FERRY_OPT_SIZE, .def = "16KiB", .min = 1024, .max = 1048576,
+     .offset = H(max_header),
+     .help = "Largest request line plus header fields accepted, in bytes (in up to about 50 "
+             "fields); larger ones get 431 and the connection is closed."},
     {.name = "max_batch", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 1000000,
      .offset = H(max_batch), .help = "Most messages in one /batch-produce request; more get 413."},
     {.name = "request_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1000,
      .max = 3600000, .offset = H(request_timeout),
      .help = "A connection idle this long (a slow or stalled client) is closed."},
+    {.name = "header_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 100,
+     .max = 3600000, .offset = H(header_timeout),
+     .help = "Time a client has for the TLS handshake, request line and header fields of a "
+             "request, however steadily it sends (a slow client holding connections open)."},
     {.name = "confirm_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1,
      .max = 3600000, .offset = H(confirm_timeout),
      .help = "How long a request waits for the transport to confirm its messages before 503."},
@@ -71,6 +88,13 @@ const struct ferry_option app_http_options[] = {
      .help = "PEM private key file of tls_cert; keep it mode 0600."},
     {0}};
 #undef H
+
+/* At most one log line of a kind per HTTP_LOG_INTERVAL_S. */
+struct http_ratelimit {
+    struct timespec last;    /* when one was last logged; zero: never */
+    unsigned long left_out;  /* lines left out since */
+};
+#define HTTP_LOG_INTERVAL_S 10.0
 
 struct app_http {
     struct app *app;
@@ -88,6 +112,26 @@ struct app_http {
     size_t queued_msgs, max_queue;
     _Atomic int active;                   /* ingestion requests being handled */
     atomic_bool closing;                  /* written under lock; reply() reads it without */
+    atomic_bool serving;                  /* the daemon started: rate-limit its messages */
+    pthread_mutex_t log_lock;             /* guards mhd_log */
+    struct http_ratelimit mhd_log;        /* libmicrohttpd's messages */
+    struct http_ratelimit cut_log;        /* the reaper's; guarded by conns_lock */
+    /* header_timeout: connections, tracked from open to close, and the
+     * thread that cuts off those too slow with their header */
+    pthread_mutex_t conns_lock;           /* guards conns, the fields of each, reaper_stop */
+    pthread_cond_t reaper_wake;
+    struct http_conn *conns;
+    bool reaper_started, reaper_stop;
+    pthread_t reaper;
+};
+
+/* A client connection; the socket context of libmicrohttpd. */
+struct http_conn {
+    int fd;
+    struct timespec since;   /* start of the handshake or of the current request's header */
+    bool in_body;            /* header complete: request_timeout alone applies */
+    bool cut;                /* shut down for a late header, waiting to be closed */
+    struct http_conn *next, *prev;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -714,6 +758,118 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* header_timeout                                                          */
+/*
+ * libmicrohttpd's connection timeout counts idle time only, so a client
+ * that sends one byte a second keeps a connection (and its thread) for as
+ * long as it likes; max_connections of them lock everyone else out. Each
+ * connection is tracked from open to close, and a reaper thread shuts down
+ * the socket of one whose header has not arrived within header_timeout;
+ * libmicrohttpd then sees the connection end and closes it. The socket is
+ * shut down under conns_lock, and libmicrohttpd reports a connection
+ * closed (which unlinks it under that lock) before it closes the socket,
+ * so the descriptor is never one reused by another connection.
+ */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct app_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct http_conn *hc = calloc(1, sizeof *hc); /* freed below when the connection closes */
+        if (!hc || !ci) {
+            free(hc);
+            return; /* untracked: request_timeout still applies */
+        }
+        hc->fd = ci->connect_fd;
+        clock_gettime(CLOCK_MONOTONIC, &hc->since);
+        pthread_mutex_lock(&h->conns_lock);
+        hc->next = h->conns;
+        if (h->conns)
+            h->conns->prev = hc;
+        h->conns = hc;
+        pthread_mutex_unlock(&h->conns_lock);
+        *socket_context = hc;
+        return;
+    }
+    struct http_conn *hc = *socket_context;
+    if (!hc)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    if (hc->prev)
+        hc->prev->next = hc->next;
+    else
+        h->conns = hc->next;
+    if (hc->next)
+        hc->next->prev = hc->prev;
+    pthread_mutex_unlock(&h->conns_lock);
+    free(hc);
+    *socket_context = NULL;
+}
+
+/* The header of conn's request is complete (in_body), or its request is
+ * done and the header of the next one may come. */
+static void http_conn_mark(struct app_http *h, struct MHD_Connection *conn, bool in_body)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *hc = ci ? ci->socket_context : NULL;
+    if (!hc)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    hc->in_body = in_body;
+    if (!in_body)
+        clock_gettime(CLOCK_MONOTONIC, &hc->since);
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+/* True when a line may be logged now, with the count left out before it. */
+static bool ratelimit_pass(struct http_ratelimit *rl, unsigned long *left_out)
+{
+    if (rl->last.tv_sec && since(&rl->last) < HTTP_LOG_INTERVAL_S) {
+        rl->left_out++;
+        return false;
+    }
+    *left_out = rl->left_out;
+    rl->left_out = 0;
+    clock_gettime(CLOCK_MONOTONIC, &rl->last);
+    return true;
+}
+
+static void *reaper_main(void *arg)
+{
+    struct app_http *h = arg;
+    double limit = (double)h->cfg.header_timeout / 1000.0;
+    pthread_mutex_lock(&h->conns_lock);
+    while (!h->reaper_stop) {
+        unsigned cut = 0;
+        for (struct http_conn *hc = h->conns; hc; hc = hc->next) {
+            if (hc->in_body || hc->cut || since(&hc->since) < limit)
+                continue;
+            shutdown(hc->fd, SHUT_RDWR);
+            hc->cut = true;
+            cut++;
+        }
+        unsigned long left_out;
+        if (cut && ratelimit_pass(&h->cut_log, &left_out))
+            app_warn(h->app, "http slow clients cut off count=%u header_timeout=%" PRId64
+                     "ms left_out=%lu", cut, h->cfg.header_timeout, left_out);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += 100 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &until);
+    }
+    pthread_mutex_unlock(&h->conns_lock);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -728,6 +884,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
         rq->handler = handler_of(url);
         *con_cls = rq;
+        http_conn_mark(h, conn, true);
         first_call(h, conn, method, rq);
         /* answering now skips the body (and "Expect: 100-continue" uploads) */
         if (rq->early)
@@ -773,9 +930,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
     struct app_http *h = cls;
+    http_conn_mark(h, conn, false); /* a kept-alive connection waits for its next header */
     struct req *rq = *con_cls;
     if (!rq)
         return;
@@ -789,6 +946,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---------------------------------------------------------------------- */
 /* Start and stop                                                         */
+
+/* libmicrohttpd's own messages (a refused oversized header, the connection
+ * limit reached, a failed TLS handshake) in our log format, on one line.
+ * Clients cause most of them, so once serving at most one line per
+ * interval, saying how many were left out. */
+FERRY_PRINTF(2, 0)
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct app_http *h = cls;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == 0x7f)
+            *p = *p == '"' ? '\'' : ' ';
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == ' ')
+        msg[--n] = '\0';
+    unsigned long left_out = 0;
+    if (atomic_load(&h->serving)) {
+        pthread_mutex_lock(&h->log_lock);
+        bool pass = ratelimit_pass(&h->mhd_log, &left_out);
+        pthread_mutex_unlock(&h->log_lock);
+        if (!pass)
+            return;
+    }
+    app_warn(h->app, "http server notice detail=\"%s\" left_out=%lu", msg, left_out);
+}
 
 int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_defaults *ingest_d,
                    struct app_http **out)
@@ -858,6 +1042,9 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->log_lock, NULL);
+    pthread_mutex_init(&h->conns_lock, NULL);
+    pthread_cond_init(&h->reaper_wake, &ca);
     pthread_cond_init(&h->work, &ca);
     pthread_cond_init(&h->settled, &ca);
     pthread_condattr_destroy(&ca);
@@ -875,10 +1062,14 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        flags, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first: it also covers start-up */
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(h->cfg.max_header + HTTP_POOL_SLACK),
         MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_END);
     int e = errno;
@@ -889,6 +1080,14 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         app_http_stop(h);
         return EX_UNAVAILABLE;
     }
+    if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
+        fprintf(stderr, "%s: error: [http] cannot start the header_timeout thread: %s\n",
+                a->spec->prog, strerror(e));
+        app_http_stop(h);
+        return EX_OSERR;
+    }
+    h->reaper_started = true;
+    atomic_store(&h->serving, true);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host,
              di ? di->port : 0, h->tls_cert_pem ? "https" : "http",
@@ -901,6 +1100,13 @@ void app_http_stop(struct app_http *h)
 {
     if (!h)
         return;
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->conns_lock);
+        h->reaper_stop = true;
+        pthread_cond_signal(&h->reaper_wake);
+        pthread_mutex_unlock(&h->conns_lock);
+        pthread_join(h->reaper, NULL);
+    }
     if (h->daemon) {
         pthread_mutex_lock(&h->lock);
         h->closing = true;
@@ -921,6 +1127,9 @@ void app_http_stop(struct app_http *h)
         pthread_cond_destroy(&h->work);
         pthread_cond_destroy(&h->settled);
         pthread_mutex_destroy(&h->lock);
+        pthread_mutex_destroy(&h->log_lock);
+        pthread_cond_destroy(&h->reaper_wake);
+        pthread_mutex_destroy(&h->conns_lock);
     }
     free(h->tls_cert_pem);
     if (h->tls_key_pem) {   /* the private key does not outlive the server in memory */
@@ -939,7 +1148,7 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
 {
     if (!m)
         return;
-    int64_t now = app_mono_ms();
+    int64_t now = ferry_mono_ms();
     if (!force && now - *last < 200)
         return;
     *last = now;
@@ -1065,7 +1274,7 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
     for (;;) {
         if (*a->stop && !stopping) {
             stopping = true;
-            drain_until = app_mono_ms() + drain_ms;
+            drain_until = ferry_mono_ms() + drain_ms;
             /* no new connections; open ones finish their requests */
             MHD_socket s = MHD_quiesce_daemon(h->daemon);
             if (s != MHD_INVALID_SOCKET)
@@ -1073,7 +1282,7 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
             app_info(a, "draining http requests=%d", atomic_load(&h->active));
         }
         if (stopping) {
-            bool late = app_mono_ms() >= drain_until;
+            bool late = ferry_mono_ms() >= drain_until;
             if ((!cur || late) && try_close(h, late))
                 break;
         }

@@ -12,7 +12,8 @@ struct app; /* app.h */
 struct http_cfg {
     char *listen;              /* "127.0.0.1:9464"; NULL: no HTTP server */
     char *token;               /* bearer token required by the ingestion endpoints */
-    int64_t max_body, max_batch, request_timeout, confirm_timeout, max_connections, retry_after;
+    int64_t max_body, max_header, max_batch, request_timeout, header_timeout, confirm_timeout,
+        max_connections, retry_after;
     char *tls_cert;            /* PEM certificate (chain) file: serve HTTPS */
     char *tls_key;             /* PEM private key file of tls_cert */
 };

@@ -89,3 +89,26 @@ int idset_add(struct idset *s, uint64_t h)
     gen_put(&s->cur, h);
     return 0;
 }
+
+int idset_batch_init(struct idset_gen *g, size_t max)
+{
+    size_t cap = 16;
+    while (cap < max * 2) /* load at most 1/2 */
+        cap *= 2;
+    return gen_init(g, cap); /* freed by the caller with free(g->v) */
+}
+
+bool idset_batch_put(struct idset_gen *g, uint64_t h)
+{
+    if (gen_has(g, h))
+        return false;
+    gen_put(g, h);
+    return true;
+}
+
+void idset_batch_clear(struct idset_gen *g)
+{
+    if (g->n)
+        memset(g->v, 0, g->cap * sizeof *g->v);
+    g->n = 0;
+}

@@ -24,4 +24,11 @@ bool idset_has(const struct idset *s, uint64_t h);
 /* Add h; returns -1 on ENOMEM. */
 int idset_add(struct idset *s, uint64_t h);
 
+/* The ids of one batch of at most max messages, for duplicates within it:
+ * a table sized once, emptied between batches. */
+int idset_batch_init(struct idset_gen *g, size_t max);
+/* Add h; false when h was already there. */
+bool idset_batch_put(struct idset_gen *g, uint64_t h);
+void idset_batch_clear(struct idset_gen *g);
+
 #endif

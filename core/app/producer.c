@@ -3,7 +3,9 @@
 #include "config.h"
 #include "app.h"
 #include "http.h"
+#include "internal.h"
 #include <ferry/ledger.h>
+#include <ferry/retry.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -258,6 +260,152 @@ static int from_lines(struct producer *p)
     return rc;
 }
 
+/* --replay: one batch of dead letters being re-published. */
+struct replay {
+    struct producer *p;
+    signed char *result;  /* per slot: 1 pending, 0 confirmed, -1 failed; owned */
+    uint64_t base;        /* publisher tag of slot 0 */
+    size_t max;
+};
+
+static void on_replayed(void *ctx, uint64_t tag, int status, const char *reason)
+{
+    struct replay *r = ctx;
+    if (status != FERRY_OK && r->p->failed++ < 5)
+        app_error(&r->p->app, "replay failed error=\"%s\" (the dead letter stays)",
+                  reason ? reason : ferry_strerror(status));
+    if (tag >= r->base && tag - r->base < r->max)
+        r->result[tag - r->base] = status == FERRY_OK ? 0 : -1;
+}
+
+#define HV(h) (int)((h) ? (h)->value_len : 1), (h) ? (const char *)(h)->value : "-"
+
+/* Re-publish m to its original destination without the retry headers.
+ * Returns FERRY_OK when taken, FERRY_E_CONFIG when m names no destination. */
+static int replay_one(struct producer *p, struct ferry_msg *m, uint64_t tag)
+{
+    static const char *const drop[] = {FERRY_HDR_ERROR, FERRY_HDR_SOURCE, FERRY_HDR_ATTEMPTS,
+                                       FERRY_HDR_ORIGINAL_DEST, FERRY_HDR_DUE,
+                                       FERRY_HDR_RETRY_GROUP, NULL};
+    const struct ferry_header *o = ferry_msg_header(m, FERRY_HDR_ORIGINAL_DEST);
+    if (!o || !o->value_len)
+        o = ferry_msg_header(m, FERRY_HDR_SOURCE);
+    if (!o || !o->value_len || o->value_len > 1023)
+        return FERRY_E_CONFIG;
+    char dest[1024];
+    memcpy(dest, o->value, o->value_len);
+    dest[o->value_len] = '\0';
+    struct ferry_header hs[64];
+    size_t n = ferry_retry_stamp(m, NULL, 0, drop, hs, 64);
+    if (n > 64)
+        return FERRY_E_TOOBIG;
+    app_debug(&p->app, "replayed dest=%s attempts=%.*s producer=%.*s seq=%.*s error=\"%.*s\"",
+              dest, HV(ferry_msg_header(m, FERRY_HDR_ATTEMPTS)),
+              HV(ferry_msg_header(m, FERRY_HDR_PRODUCER)), HV(ferry_msg_header(m, FERRY_HDR_SEQ)),
+              HV(ferry_msg_header(m, FERRY_HDR_ERROR)));
+    struct ferry_msg out = {.dest = dest, .key = m->key, .key_len = m->key_len, .headers = hs,
+                            .n_headers = n, .body = m->body, .body_len = m->body_len, .tag = tag};
+    return ferry_pub_send(p->pub, &out, -1);
+}
+
+/* Consume the dead-letter destination and re-publish each message to where
+ * it came from, acking it only once the copy is confirmed. Messages that
+ * name no destination are left where they are. */
+static int replay(struct producer *p, struct ferry_conn *in)
+{
+    size_t max = 200;
+    struct replay r = {.p = p, .max = max};
+    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
+    struct ferry_msg **kept = NULL;                       /* unroutable, released at the end */
+    size_t nkept = 0, capkept = 0;
+    r.result = calloc(max, sizeof *r.result);             /* freed below */
+    if (!batch || !r.result) {
+        free(batch);
+        free(r.result);
+        return FERRY_E_FATAL;
+    }
+    ferry_pub_free(p->pub);
+    p->pub = ferry_pub_new(p->conn, &(struct ferry_pub_opts){.give_up_ms = p->cfg.flush_timeout},
+                           on_replayed, &r); /* freed in ferry_producer_main() */
+    int st = p->pub ? ferry_subscribe(in, p->cfg.replay, p->cfg.replay_group) : FERRY_E_FATAL;
+    if (st != FERRY_OK)
+        app_error(&p->app, "subscribe failed destination=%s error=\"%s\"", p->cfg.replay,
+                  ferry_conn_error(in));
+    uint64_t replayed = 0, failed = 0;
+    int64_t last = ferry_mono_ms();
+    while (st == FERRY_OK && !*p->app.stop &&
+           (!p->cfg.replay_count || (int64_t)replayed < p->cfg.replay_count)) {
+        size_t want = max, n = 0;
+        if (p->cfg.replay_count && p->cfg.replay_count - (int64_t)replayed < (int64_t)want)
+            want = (size_t)(p->cfg.replay_count - (int64_t)replayed);
+        int rc = ferry_receive(in, batch, want, &n, 200);
+        if (rc != FERRY_OK || !n) {
+            if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !ferry_status_retriable(rc)) {
+                app_error(&p->app, "receive failed error=\"%s\"", ferry_conn_error(in));
+                st = rc;
+            } else if (ferry_mono_ms() - last >= p->cfg.replay_wait) {
+                break; /* drained */
+            }
+            continue;
+        }
+        last = ferry_mono_ms();
+        r.base += max;
+        for (size_t i = 0; i < n; i++) {
+            r.result[i] = 1;
+            int sr = replay_one(p, batch[i], r.base + i);
+            if (sr == FERRY_E_CONFIG) {
+                r.result[i] = 2;
+                if (nkept == capkept) {
+                    size_t cap = capkept ? capkept * 2 : 64;
+                    struct ferry_msg **nk = realloc(kept, cap * sizeof *nk);
+                    if (nk) {
+                        kept = nk;
+                        capkept = cap;
+                    }
+                }
+                if (nkept < capkept) {
+                    kept[nkept++] = batch[i];
+                } else {
+                    ferry_release(in, batch[i]);
+                }
+            } else if (sr != FERRY_OK) {
+                r.result[i] = -1;
+                app_error(&p->app, "replay refused error=\"%s\"", ferry_pub_error(p->pub));
+            }
+        }
+        ferry_pub_flush(p->pub, (int)(p->cfg.flush_timeout > INT32_MAX ? INT32_MAX
+                                                                        : p->cfg.flush_timeout));
+        for (size_t i = 0; i < n; i++) {
+            if (r.result[i] == 2)
+                continue;
+            if (r.result[i] == 0) {
+                ferry_ack(in, batch[i]);
+                replayed++;
+            } else {
+                ferry_release(in, batch[i]); /* stays a dead letter */
+                failed++;
+            }
+        }
+        if (failed)
+            break;
+    }
+    for (size_t i = 0; i < nkept; i++)
+        ferry_release(in, kept[i]);
+    if (nkept)
+        app_warn(&p->app, "dead letters without x-ferry-original-dest or x-ferry-source left in "
+                 "place count=%zu destination=%s", nkept, p->cfg.replay);
+    app_info(&p->app, "replay done destination=%s replayed=%" PRIu64 " failed=%" PRIu64
+             " left=%zu", p->cfg.replay, replayed, failed, nkept);
+    free(kept);
+    free(batch);
+    free(r.result);
+    if (st == FERRY_OK && failed)
+        st = FERRY_E_NOCONN;
+    if (st == FERRY_OK && nkept)
+        st = FERRY_E_REJECTED;
+    return st;
+}
+
 int ferry_producer_main(int argc, char **argv)
 {
     struct producer p = {0};
@@ -302,6 +450,12 @@ int ferry_producer_main(int argc, char **argv)
         app_fini(&p.app);
         return EX_CONFIG;
     }
+    if (p.cfg.replay && (p.cfg.generate || p.app.nargs)) {
+        fprintf(stderr, "ferry-producer: --replay excludes --generate and MESSAGE arguments\n"
+                        "Try 'ferry-producer --help'.\n");
+        app_fini(&p.app);
+        return EX_USAGE;
+    }
     if (p.cfg.generate && p.app.nargs) {
         fprintf(stderr, "ferry-producer: --generate and MESSAGE arguments exclude each other\n"
                         "Try 'ferry-producer --help'.\n");
@@ -323,7 +477,7 @@ int ferry_producer_main(int argc, char **argv)
     }
     p.series = ferry_metrics_dest(p.metrics, p.cfg.destination);
     /* with nothing else to send, --http makes the producer a server */
-    bool serve = !p.cfg.generate && !p.app.nargs;
+    bool serve = !p.cfg.generate && !p.app.nargs && !p.cfg.replay;
     struct http_defaults hd = {.service = p.cfg.service,
                                .level = (enum ferry_level)((p.cfg.level + 1) * 10),
                                .destination = p.cfg.destination,
@@ -347,9 +501,13 @@ int ferry_producer_main(int argc, char **argv)
     p.pub = serve ? ferry_pub_new(p.conn, &po, app_http_on_done, p.http)
                   : ferry_pub_new(p.conn, &po, on_done, &p); /* freed below */
     int st;
+    struct ferry_conn *in = NULL;
     if (!p.pub)
         st = FERRY_E_FATAL;
-    else if (serve) {
+    else if (p.cfg.replay) {
+        in = app_connect(&p.app, p.cfg.connect_timeout, &rc);
+        st = in ? replay(&p, in) : FERRY_E_NOCONN;
+    } else if (serve) {
         app_http_serve(p.http, &p.app, p.conn, p.pub, (size_t)p.cfg.max_inflight);
         st = FERRY_OK;
     } else if (p.cfg.generate)
@@ -379,6 +537,7 @@ int ferry_producer_main(int argc, char **argv)
                   ps.sent, ps.confirmed, ps.failed, ps.pending, p.pub ? ferry_pub_error(p.pub) : "");
     app_http_stop(p.http);
     ferry_pub_free(p.pub);
+    ferry_close(in);
     ferry_close(p.conn);
     ferry_metrics_free(p.metrics);
     app_fini(&p.app);

@@ -41,6 +41,15 @@ const struct ferry_option app_producer_options[] = {
      .help = "Make message ids PREFIX-N (sequence numbers) instead of random UUIDs."},
     {.name = "require", .type = FERRY_OPT_STR, .offset = P(require),
      .help = "Capabilities the transport must have, comma separated (e.g. confirms,durable); start-up fails with status 78 otherwise."},
+    {.name = "replay", .type = FERRY_OPT_STR, .offset = P(replay),
+     .help = "Consume this dead-letter destination and re-publish each message to its x-ferry-original-dest (else x-ferry-source) without the retry headers, acking it once the copy is confirmed."},
+    {.name = "replay_group", .type = FERRY_OPT_STR, .def = "ferry-replay", .offset = P(replay_group),
+     .help = "With replay: consumer group of the dead-letter destination."},
+    {.name = "replay_count", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = INT64_MAX,
+     .offset = P(replay_count), .help = "With replay: stop after this many messages (0 = until drained)."},
+    {.name = "replay_wait", .type = FERRY_OPT_DURATION, .def = "5s", .min = 1, .max = 86400000,
+     .offset = P(replay_wait),
+     .help = "With replay: the destination counts as drained after this long without a message."},
     {0}};
 #undef P
 
@@ -82,6 +91,20 @@ const struct ferry_option app_aggregator_options[] = {
     {.name = "expect", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = INT64_MAX,
      .offset = A(expect),
      .help = "With verify: each producer sent this many messages, so a lost tail counts as missing (0 = unknown)."},
+    {.name = "max_retries", .type = FERRY_OPT_INT, .def = "-1", .min = -1, .max = 1000,
+     .offset = A(max_retries),
+     .help = "Attempts after the first before a message that cannot be written is sent to the dead-letter destination; -1 retries in place forever (nothing is ever diverted, the consumer waits for the fault to clear)."},
+    {.name = "retry_backoff_min", .type = FERRY_OPT_DURATION, .def = "100ms", .min = 1,
+     .max = 3600000, .offset = A(retry_backoff_min),
+     .help = "Delay before the first retry; it doubles with each further attempt."},
+    {.name = "retry_backoff_max", .type = FERRY_OPT_DURATION, .def = "10s", .min = 1,
+     .max = 86400000, .offset = A(retry_backoff_max),
+     .help = "Longest delay between two attempts."},
+    {.name = "retry_mode", .type = FERRY_OPT_ENUM, .def = "auto", .choices = "auto|broker|topic|local",
+     .offset = A(retry_mode),
+     .help = "Where a message waits for its next attempt: broker (RabbitMQ delay queues), topic (DEST.retry, consumed back: Kafka), local (in this process: ZeroMQ); auto picks by transport."},
+    {.name = "dead_letter", .type = FERRY_OPT_STR, .offset = A(dead_letter),
+     .help = "Destination of messages that failed max_retries + 1 times, with x-ferry-error, x-ferry-attempts and x-ferry-original-dest; default DESTINATION.dead-letter."},
     {0}};
 #undef A
 
@@ -113,6 +136,18 @@ const struct ferry_option app_validator_options[] = {
      .help = "How long to retry forwarding a batch before giving up on it (it is redelivered)."},
     {.name = "check", .type = FERRY_OPT_BOOL, .def = "false", .offset = V(check),
      .help = "Validate the files given as arguments (or stdin) locally and exit: 0 valid, 65 invalid."},
+    {.name = "max_retries", .type = FERRY_OPT_INT, .def = "-1", .min = -1, .max = 1000,
+     .offset = V(max_retries),
+     .help = "Attempts after the first before a message that cannot be forwarded goes to the reject destination (with x-ferry-attempts and x-ferry-original-dest); -1 retries in place forever (nothing is ever diverted, the consumer waits for the fault to clear)."},
+    {.name = "retry_backoff_min", .type = FERRY_OPT_DURATION, .def = "100ms", .min = 1,
+     .max = 3600000, .offset = V(retry_backoff_min),
+     .help = "Delay before the first retry; it doubles with each further attempt."},
+    {.name = "retry_backoff_max", .type = FERRY_OPT_DURATION, .def = "10s", .min = 1,
+     .max = 86400000, .offset = V(retry_backoff_max),
+     .help = "Longest delay between two attempts."},
+    {.name = "retry_mode", .type = FERRY_OPT_ENUM, .def = "auto", .choices = "auto|broker|topic|local",
+     .offset = V(retry_mode),
+     .help = "Where a message waits for its next attempt: broker (RabbitMQ delay queues), topic (DEST.retry, consumed back: Kafka), local (in this process: ZeroMQ); auto picks by transport."},
     {0}};
 #undef V
 

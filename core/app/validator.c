@@ -3,8 +3,10 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
+#include "internal.h"
 #include "http.h"
 
+#include <ferry/retry.h>
 #include <ferry/schema.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +31,8 @@ struct val {
     struct ferry_metrics_dest *s_in, *s_out, *s_reject; /* in metrics */
     struct app_http *http;               /* owned; NULL without [http] listen */
     int64_t last_refresh;
+    struct ferry_retry *retry;           /* owned; NULL: failed forwards come back at once */
+    uint64_t deferred, dead_lettered;
 };
 
 int app_validate_body(const struct ferry_schema *schema, const void *body, size_t len, char *why,
@@ -55,8 +59,12 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     struct val *v = ctx;
     if (status != FERRY_OK) {
         v->st.errors++;
-        app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
-                 reason ? reason : ferry_strerror(status));
+        if (!v->retry)
+            app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
+                     reason ? reason : ferry_strerror(status));
+        else
+            app_debug(&v->app, "forward failed error=\"%s\" (counted as a failed attempt)",
+                      reason ? reason : ferry_strerror(status));
     }
     /* a confirm from a batch already given back is late news: that message
      * is redelivered and forwarded again */
@@ -64,9 +72,22 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
         v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : -1;
 }
 
+/* Headers that describe a message's past here, not the forwarded copy. */
+static bool own_header(const char *name)
+{
+    static const char *const own[] = {FERRY_HDR_ERROR, FERRY_HDR_SOURCE, FERRY_HDR_ATTEMPTS,
+                                      FERRY_HDR_ORIGINAL_DEST, FERRY_HDR_DUE,
+                                      FERRY_HDR_RETRY_GROUP};
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+        if (!strcmp(name, own[i]))
+            return true;
+    return false;
+}
+
 /* The forwarded message: the original with x-ferry-error and x-ferry-source
- * set when it is rejected (any earlier values are replaced). */
-static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *why)
+ * set when it is rejected (any earlier values, and retry headers, dropped). */
+static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *why,
+                   const char *src)
 {
     if (m->n_headers + 2 > v->hs_cap) {
         size_t cap = m->n_headers + 16;
@@ -78,10 +99,9 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
     }
     size_t n = 0;
     for (size_t i = 0; i < m->n_headers; i++)
-        if (strcmp(m->headers[i].name, "x-ferry-error") && strcmp(m->headers[i].name, "x-ferry-source"))
+        if (!own_header(m->headers[i].name))
             v->hs[n++] = m->headers[i];
     if (why) {
-        const char *src = m->dest && *m->dest ? m->dest : v->cfg.input;
         v->hs[n++] = (struct ferry_header){"x-ferry-error", why, strlen(why)};
         v->hs[n++] = (struct ferry_header){"x-ferry-source", src, strlen(src)};
     }
@@ -92,22 +112,27 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
     return ferry_pub_send(v->pub, &out, (int)v->cfg.publish_timeout);
 }
 
-/* Validate and forward one received batch, then ack what was forwarded and
- * give back the rest. Returns how many were acked. */
-static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
+/* Validate and forward one batch (fresh messages and retries that are due),
+ * then ack what was forwarded; a failed forward counts one failed attempt
+ * (deferred or dead-lettered with retries, given back without). Returns
+ * how many were acked; *back is set to how many were given back. */
+static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t n, size_t *back)
 {
     v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < n; i++) {
+        struct ferry_msg *m = items[i].msg;
         char why[4096];
-        int ok = app_validate_body(v->schema, batch[i]->body, batch[i]->body_len, why, sizeof why);
+        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why);
+        /* retries come back on the retrier's connection or under DEST.retry */
+        const char *src = items[i].conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
         v->valid[i] = ok == 1;
         if (ok < 0) {
             v->result[i] = -1;
             v->st.errors++;
             app_error(&v->app, "out of memory validating a message (it will come back)");
-        } else if (forward(v, batch[i], i, ok ? NULL : why) != FERRY_OK) {
+        } else if (forward(v, m, i, ok ? NULL : why, src) != FERRY_OK) {
             v->result[i] = -1;
             v->st.errors++;
             app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
@@ -115,22 +140,44 @@ static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
     }
     if (ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout) != FERRY_OK)
         app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"", ferry_pub_error(v->pub));
-    size_t acked = 0;
+    size_t acked = 0, deferred = 0, dead = 0;
+    *back = 0;
     for (size_t i = 0; i < n; i++) {
+        struct ferry_conn *c = items[i].conn;
         if (v->result[i] != 0) {
             ferry_metrics_count(v->s_in, FERRY_CTR_PROC_ERRORS, 1);
-            ferry_release(v->in, batch[i]); /* not forwarded: with acks it comes back */
+            bool dl;
+            char why[640];
+            snprintf(why, sizeof why, "cannot forward to %s: %s",
+                     v->valid[i] ? v->cfg.output : v->cfg.reject,
+                     ferry_pub_error(v->pub)[0] ? ferry_pub_error(v->pub) : "not confirmed");
+            if (!v->retry) {
+                ferry_release(c, items[i].msg); /* not forwarded: with acks it comes back */
+                (*back)++;
+            } else if (ferry_retry_fail(v->retry, &items[i], why, &dl) != FERRY_OK) {
+                app_error(&v->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                          ferry_retry_error(v->retry));
+                (*back)++;
+            } else {
+                dl ? dead++ : deferred++;
+            }
             continue;
         }
-        int ar = ferry_ack(v->in, batch[i]);
+        int ar = ferry_ack(c, items[i].msg);
         if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
             app_debug(&v->app, "ack failed error=\"%s\" (the broker will redeliver)",
-                      ferry_conn_error(v->in));
+                      ferry_conn_error(c));
         v->valid[i] ? v->st.valid++ : v->st.invalid++;
         ferry_metrics_count(v->valid[i] ? v->s_out : v->s_reject, FERRY_CTR_PRODUCED, 1);
         if (!v->valid[i])
             ferry_metrics_count(v->s_in, FERRY_CTR_REJECTED, 1);
         acked++;
+    }
+    if (deferred || dead) {
+        v->deferred += deferred;
+        v->dead_lettered += dead;
+        app_warn(&v->app, "forward failed error=\"%s\" deferred=%zu dead_lettered=%zu reject=%s",
+                 ferry_pub_error(v->pub), deferred, dead, v->cfg.reject);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -143,52 +190,68 @@ static size_t handle_batch(struct val *v, struct ferry_msg **batch, size_t n)
 static int run(struct val *v)
 {
     size_t max = (size_t)v->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
+    struct ferry_msg **batch = calloc(max, sizeof *batch);        /* freed below */
+    struct ferry_retry_item *items = calloc(max, sizeof *items); /* freed below */
     v->result = calloc(max, sizeof *v->result);            /* freed in ferry_validator_main() */
     v->valid = calloc(max, sizeof *v->valid);              /* freed in ferry_validator_main() */
-    if (!batch || !v->result || !v->valid) {
+    if (!batch || !items || !v->result || !v->valid) {
         free(batch);
+        free(items);
         return EX_OSERR;
     }
     int exit_code = EX_OK;
-    int64_t last = app_mono_ms(), backoff = 100;
+    int64_t last = ferry_mono_ms();
+    struct ferry_backoff rb; /* receive failures */
+    ferry_backoff_init(&rb, 100, 30000);
     uint64_t handled = 0;
     while (!*v->app.stop) {
         app_http_refresh(v->metrics, v->out, v->pub, true, NULL, &v->last_refresh, false);
-        size_t want = max, n = 0;
+        size_t want = max, got = 0;
         if (v->cfg.count && v->cfg.count - (int64_t)handled < (int64_t)want)
             want = (size_t)(v->cfg.count - (int64_t)handled);
-        int rc = ferry_receive(v->in, batch, want, &n, 200);
-        if (rc == FERRY_E_TIMEOUT || (rc == FERRY_OK && !n)) {
-            ferry_pub_poll(v->pub);
-            if (v->cfg.idle_exit && app_mono_ms() - last >= v->cfg.idle_exit) {
-                app_info(&v->app, "idle for %" PRId64 " ms, exiting", v->cfg.idle_exit);
-                break;
-            }
-            continue;
-        }
-        if (rc != FERRY_OK) {
+        /* retries that are due first, then fresh messages */
+        size_t n = v->retry ? ferry_retry_poll(v->retry, items, want) : 0;
+        int wait = 200;
+        int64_t next = v->retry ? ferry_retry_next_due(v->retry) : -1;
+        if (n || (next >= 0 && next < wait))
+            wait = n ? 0 : (int)next;
+        int rc = n < want ? ferry_receive(v->in, batch, want - n, &got, wait) : FERRY_OK;
+        for (size_t i = 0; i < got; i++)
+            items[n + i] = (struct ferry_retry_item){v->in, batch[i], ferry_retry_attempts(batch[i])};
+        n += got;
+        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
                 app_error(&v->app, "receive failed error=\"%s\"", ferry_conn_error(v->in));
                 exit_code = app_exit_code(rc);
                 break;
             }
+            int64_t d = ferry_backoff_next(&rb);
             app_warn(&v->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
-                     ferry_conn_error(v->in), backoff);
-            app_sleep(&v->app, backoff);
-            backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+                     ferry_conn_error(v->in), d);
+            app_sleep(&v->app, d);
             continue;
         }
-        backoff = 100;
-        last = app_mono_ms();
-        size_t acked = handle_batch(v, batch, n);
+        if (!n) {
+            ferry_pub_poll(v->pub);
+            if (v->cfg.idle_exit && ferry_mono_ms() - last >= v->cfg.idle_exit &&
+                (!v->retry || ferry_retry_next_due(v->retry) < 0)) {
+                app_info(&v->app, "idle for %" PRId64 " ms, exiting", v->cfg.idle_exit);
+                break;
+            }
+            continue;
+        }
+        ferry_backoff_reset(&rb);
+        last = ferry_mono_ms();
+        size_t back;
+        size_t acked = handle_batch(v, items, n, &back);
         handled += acked;
-        if (acked < n) /* the rest comes back; let the output recover first */
+        if (back) /* they come back at once; let the output recover first */
             app_sleep(&v->app, 1000);
         if (v->cfg.count && (int64_t)handled >= v->cfg.count)
             break;
     }
     free(batch);
+    free(items);
     return exit_code;
 }
 
@@ -304,15 +367,23 @@ int ferry_validator_main(int argc, char **argv)
     if (st != FERRY_OK) {
         app_error(&v.app, "subscribe failed input=%s error=\"%s\"", v.cfg.input, ferry_conn_error(v.in));
         rc = app_exit_code(st);
+    } else if (v.cfg.max_retries >= 0 &&
+               !(v.retry = app_retry_new(&v.app, v.in, v.cfg.input, v.cfg.group, v.cfg.reject,
+                                         v.cfg.max_retries, v.cfg.retry_backoff_min,
+                                         v.cfg.retry_backoff_max, v.cfg.retry_mode,
+                                         v.cfg.publish_timeout, &rc))) {
+        rc = rc >= 0 ? rc : EX_OSERR; /* app_retry_new() said why */
     } else {
         app_info(&v.app, "validating input=%s output=%s reject=%s", v.cfg.input, v.cfg.output,
                  v.cfg.reject);
         rc = run(&v);
         ferry_pub_flush(v.pub, 10000);
-        app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64, v.st.valid,
-                 v.st.invalid, v.st.errors);
+        app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, v.st.valid, v.st.invalid,
+                 v.st.errors, v.deferred, v.dead_lettered);
     }
     app_http_stop(v.http);
+    ferry_retry_free(v.retry);
     ferry_pub_free(v.pub);
     ferry_close(v.out);
     ferry_close(v.in);

@@ -182,6 +182,32 @@ void ferry_release(struct ferry_conn *c, struct ferry_msg *m)
     c->transport->ops->release(c, m);
 }
 
+/* defer is read only when the plugin's descriptor is large enough to hold it */
+static ferry_defer_op defer_op(const struct ferry_conn *c)
+{
+    const struct ferry_transport *t = c->transport;
+    if (t->size < offsetof(struct ferry_transport, defer) + sizeof t->defer)
+        return NULL;
+    return t->defer;
+}
+
+bool ferry_can_defer(const struct ferry_conn *c)
+{
+    return defer_op(c) != NULL;
+}
+
+int ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                const struct ferry_header *set, size_t n_set)
+{
+    ferry_defer_op op = defer_op(c);
+    if (!op) {
+        ferry_release(c, m);
+        return unsupported(c, "defer a message");
+    }
+    c->err[0] = '\0';
+    return op(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
+}
+
 int ferry_health(struct ferry_conn *c, struct ferry_health *out)
 {
     memset(out, 0, sizeof *out);

@@ -72,9 +72,9 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
                   file, t->abi, FERRY_TRANSPORT_ABI, ferry_version());
         return FERRY_E_CONFIG;
     }
-    if (t->size < sizeof(struct ferry_transport)) {
+    if (t->size < FERRY_TRANSPORT_MIN_SIZE) {
         ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
-                  file, t->size, sizeof(struct ferry_transport));
+                  file, t->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
         return FERRY_E_CONFIG;
     }
     if (!t->name || strcmp(t->name, want)) {

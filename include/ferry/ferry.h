@@ -160,6 +160,13 @@ int  ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_health(struct ferry_conn *c, struct ferry_health *out);
+/** Whether c's plugin offers defer (see struct ferry_transport). */
+bool ferry_can_defer(const struct ferry_conn *c);
+/** The plugin's defer: m comes back to this subscription after delay_ms with
+ *  the headers in set. Without the operation m is released and
+ *  FERRY_E_NOTSUP returned; on any error the loan has ended as release(). */
+int  ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                 const struct ferry_header *set, size_t n_set);
 
 /** Value of the header called name in m (first match), or NULL. */
 const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const char *name);

@@ -14,7 +14,8 @@
 extern "C" {
 #endif
 
-/* ABI history: 1 = first release.
+/* ABI history: 1 = first release; still 1 since `defer` was appended to
+ * struct ferry_transport (plugins built before it load and lack it).
  * Bump for any change that breaks an existing plugin. Appending members to
  * the end of a struct does not count: every struct that grows carries its
  * size, and readers check the size before touching a new member. */
@@ -235,6 +236,9 @@ struct ferry_transport_ops {
     int  (*health)(struct ferry_conn *c, struct ferry_health *out);
 };
 
+typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                              const struct ferry_header *set, size_t n_set);
+
 struct ferry_transport {
     uint32_t abi;                        /* FERRY_TRANSPORT_ABI when built */
     uint32_t size;                       /* sizeof(struct ferry_transport) when built */
@@ -245,7 +249,23 @@ struct ferry_transport {
     const struct ferry_option *options;  /* ends with an all-zero row */
     size_t cfg_size;                     /* size of the struct the options fill */
     const struct ferry_transport_ops *ops;
+
+    /* Optional operations appended after the first release. The core reads
+     * one only when `size` covers it, so older plugins load and lack it. */
+
+    /** Optional (NULL: not offered). End the loan of m, received on c, by
+     *  having the broker deliver it again to the same subscription no
+     *  sooner than delay_ms from now, with the headers set[0..n_set) added
+     *  (replacing any of the same name); key and body unchanged. Blocks
+     *  until the broker holds the delayed copy (confirmed where the
+     *  transport confirms), then acks the original.
+     *  @return FERRY_OK; otherwise an error with c->err set, and the loan
+     *  has ended as with release() (the original comes back). */
+    ferry_defer_op defer;
 };
+
+/* The descriptor size of ABI 1 plugins built before `defer` existed. */
+#define FERRY_TRANSPORT_MIN_SIZE offsetof(struct ferry_transport, defer)
 
 /* ---------------------------------------------------------------------- */
 /* Helpers for plugins (static inline: no link dependency on libferry) */

@@ -151,7 +151,7 @@ static const struct ferry_option famqp_options[] = {
       .help = "PEM file of the private key of tls_cert; keep it mode 0600." },
     { .name = "auth", .type = FERRY_OPT_ENUM, .def = "plain", .choices = "plain|external",
       .offset = offsetof(struct famqp_cfg, auth),
-      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
+      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate is the login, as the user named by its common name; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
     { 0 }
 };
 
@@ -1112,9 +1112,12 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
     const char *user = cfg->username ? cfg->username : u->user;
     const char *pass = cfg->password ? cfg->password : u->password;
     int hb = (int)((cfg->heartbeat + 999) / 1000);
+    /* EXTERNAL sends an authorization identity that RabbitMQ ignores (the
+     * user is the certificate's name), but rabbitmq-c 0.11 fails with
+     * "could not allocate memory" on an empty one: send the user name. */
     amqp_rpc_reply_t r = cfg->auth == FAMQP_AUTH_EXTERNAL
         ? amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
-                                     AMQP_SASL_METHOD_EXTERNAL, cfg->username ? cfg->username : "")
+                                     AMQP_SASL_METHOD_EXTERNAL, *user ? user : "-")
         : amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
                                      AMQP_SASL_METHOD_PLAIN, user, pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -1126,6 +1129,12 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
             st = FERRY_E_CONFIG; /* RabbitMQ drops the socket on bad credentials */
+        if (cfg->auth == FAMQP_AUTH_EXTERNAL)
+            return ferry_conn_fail(c, st, "login %s vhost \"%s\" with the certificate of "
+                                   "tls_cert %s (auth = external): %s%s", u->masked, u->vhost,
+                                   cfg->tls_cert, buf, st == FERRY_E_CONFIG ?
+                                   " (does the broker offer EXTERNAL, and is there a user named "
+                                   "as the certificate's subject?)" : "");
         return ferry_conn_fail(c, st, "login %s vhost \"%s\" user %s: %s%s", u->masked, u->vhost,
                                user, buf, *u->vhost ? "" :
                                " (the empty vhost comes from a trailing slash: write "
@@ -1632,6 +1641,98 @@ static int famqp_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, c
     return st;
 }
 
+/* Declare QUEUE.retry.<delay>ms: its messages expire after delay and are
+ * dead-lettered through the default exchange back to queue. One queue per
+ * delay, because RabbitMQ expires messages only at the head of a queue: a
+ * long delay in front would hold back shorter ones behind it. */
+static int famqp_declare_delay(struct ferry_conn *c, const char *queue, int64_t delay,
+                               char *name, size_t len)
+{
+    struct famqp *p = c->priv;
+    snprintf(name, len, "%s.retry.%" PRId64 "ms", queue, delay);
+    if (famqp_is_declared(p, name))
+        return FERRY_OK;
+    amqp_table_entry_t e[3];
+    e[0].key = amqp_cstring_bytes("x-message-ttl");
+    e[0].value.kind = AMQP_FIELD_KIND_I64;
+    e[0].value.value.i64 = delay;
+    e[1].key = amqp_cstring_bytes("x-dead-letter-exchange");
+    e[1].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[1].value.value.bytes = amqp_cstring_bytes("");
+    e[2].key = amqp_cstring_bytes("x-dead-letter-routing-key");
+    e[2].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[2].value.value.bytes = amqp_cstring_bytes(queue);
+    amqp_table_t args = { .num_entries = 3, .entries = e };
+    amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(name), 0, p->cfg->queue_durable,
+                       0, 0, args);
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(p->conn);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return famqp_fail_reply(c, r, "declare delay queue");
+    return famqp_mark_declared(c, name);
+}
+
+static void famqp_release(struct ferry_conn *c, struct ferry_msg *m);
+
+/* Copy m to the delay queue of its consumer queue with the headers in set,
+ * wait for the broker's confirm, then ack the original. */
+static int famqp_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                       const struct ferry_header *set, size_t n_set)
+{
+    struct famqp *p = c->priv;
+    struct famqp_rmsg *r = (struct famqp_rmsg *)m;
+    if (r->gen != p->gen || !p->up) {
+        famqp_lent_unlink(r);
+        famqp_rmsg_free(r);
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "defer after connection loss: the broker redelivers the message");
+    }
+    char name[1024];
+    int st = famqp_declare_delay(c, p->sub_queue, delay_ms < 1 ? 1 : delay_ms, name, sizeof name);
+    size_t cap = m->n_headers + n_set;
+    struct ferry_header *hs = calloc(cap ? cap : 1, sizeof *hs); /* freed below */
+    if (st == FERRY_OK && !hs)
+        st = ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
+    if (st == FERRY_OK) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_headers; i++) {
+            bool replaced = false;
+            for (size_t k = 0; k < n_set && !replaced; k++)
+                replaced = strcmp(m->headers[i].name, set[k].name) == 0;
+            if (!replaced)
+                hs[n++] = m->headers[i];
+        }
+        for (size_t k = 0; k < n_set; k++)
+            hs[n++] = set[k];
+        struct ferry_msg copy = r->m;
+        copy.headers = hs;
+        copy.n_headers = n;
+        copy.tag = 0;
+        uint64_t seq = p->next_seq;
+        st = famqp_publish_raw(c, &copy, "", name, NULL, NULL, true);
+        if (st == FERRY_OK && p->cfg->confirm) {
+            st = famqp_pump(c, famqp_now_ms() + p->cfg->socket_timeout, FAMQP_UNTIL_SEQ, seq);
+            struct famqp_pending *e = st == FERRY_OK ? famqp_pend_get(p, seq) : NULL;
+            if (e && e->status != FERRY_OK)
+                st = ferry_conn_fail(c, e->status, "defer to %s: %s", name,
+                                     e->reason ? e->reason : "refused by the broker");
+        }
+    }
+    free(hs);
+    if (st != FERRY_OK || r->gen != p->gen || !p->up) {
+        if (st == FERRY_OK)
+            st = ferry_conn_fail(c, FERRY_E_NOCONN, "connection lost during defer: the broker redelivers the message");
+        famqp_release(c, m);
+        return st;
+    }
+    famqp_lent_unlink(r);
+    struct famqp_tagrec *t = famqp_tags_find(p, r->dtag);
+    if (t && t->state == FAMQP_LENT) {
+        t->state = FAMQP_ACKED;
+        p->acks_waiting++;
+    }
+    famqp_rmsg_free(r);
+    return famqp_acks_send(c);
+}
+
 static void famqp_release(struct ferry_conn *c, struct ferry_msg *m)
 {
     struct famqp *p = c->priv;
@@ -1684,6 +1785,7 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = famqp_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
+    .defer = famqp_defer,
     .options = famqp_options,
     .cfg_size = sizeof(struct famqp_cfg),
     .ops = &famqp_ops,

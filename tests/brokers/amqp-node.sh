@@ -12,6 +12,9 @@
 # TLS: with FERRY_AMQP_NODE_TLS=DIR (ca.pem, server.pem, server.key) when the
 # node is created, it also listens for amqps:// on a port of its own, asks
 # clients for a certificate (not required) and `tls-port` prints that port.
+# Such a node also offers SASL EXTERNAL (rabbitmq_auth_mechanism_ssl): a
+# client certificate logs in as the user named by its common name. Nodes
+# without TLS load no plugin at all.
 # A watchdog stops the node once $FERRY_TEST_OWNER_PID (default: the caller)
 # has exited, or after 2 hours at the most.
 set -u
@@ -129,9 +132,17 @@ ssl_options.certfile = $NODE_DIR/tls/server.pem
 ssl_options.keyfile = $NODE_DIR/tls/server.key
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
 EOF
+        # What `rabbitmq-plugins --offline enable` writes, without starting
+        # an Erlang VM for it.
+        echo '[rabbitmq_auth_mechanism_ssl].' >"$NODE_DIR/enabled_plugins"
+    else
+        echo '[].' >"$NODE_DIR/enabled_plugins"
     fi
-    echo '[].' >"$NODE_DIR/enabled_plugins"
     : >"$NODE_DIR/rabbitmq-env.conf"
     # A cookie of our own: the node and rabbitmqctl both read $HOME/.erlang.cookie.
     od -An -N20 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F >"$NODE_DIR/home/.erlang.cookie"

@@ -18,6 +18,7 @@ struct lb_cfg {
     int64_t busy_publish;   /* then the next N publish calls find the send queue full (AGAIN) */
     int64_t max_message_size;
     char *down_file;        /* while this file exists, open and publish fail (NOCONN) */
+    char *fail_destination; /* publishes to this destination fail (NOCONN) */
     bool confirm_in_publish; /* report each delivery from inside publish() */
 };
 
@@ -185,6 +186,8 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
     const struct lb_cfg *cfg = c->cfg;
     if (lb_down(cfg))
         return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated broker outage");
+    if (cfg->fail_destination && m->dest && !strcmp(m->dest, cfg->fail_destination))
+        return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated outage of %s", m->dest);
     if (lc->publishes++ < cfg->fail_publish)
         return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated connection loss (publish %lld)",
                                (long long)lc->publishes);
@@ -427,6 +430,8 @@ static const struct ferry_option lb_options[] = {
      .help = "Largest body accepted in bytes (0 = no limit)."},
     {.name = "down_file", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, down_file),
      .help = "While this file exists, opening and publishing fail as if the broker were down."},
+    {.name = "fail_destination", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, fail_destination),
+     .help = "Publishing to this destination fails as if the connection were lost."},
     {0}};
 
 static const struct ferry_transport_ops lb_ops = {

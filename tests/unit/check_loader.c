@@ -62,6 +62,26 @@ START_TEST(test_bad_option_table_refused)
 }
 END_TEST
 
+/* A plugin built before defer was appended: it loads, and the core does
+ * not read past the descriptor size it declares. */
+START_TEST(test_older_descriptor_loads_without_defer)
+{
+    char err[1024];
+    int st;
+    const struct ferry_transport *t = ferry_plugin_load("oldabi", NULL, &st, err, sizeof err);
+    ck_assert_msg(t != NULL, "load failed: %s", err);
+    ck_assert_uint_lt(t->size, sizeof(struct ferry_transport));
+    struct ferry_config *c = ferry_config_new();
+    ck_assert_int_eq(ferry_config_load_string(c, "x.conf", "[transport]\nplugin = oldabi\n", err,
+                                              sizeof err), 0);
+    struct ferry_conn *conn = ferry_open(c, "t", &st, err, sizeof err);
+    ck_assert_msg(conn != NULL, "open failed: %s", err);
+    ck_assert(!ferry_can_defer(conn)); /* its defer member would abort */
+    ferry_close(conn);
+    ferry_config_free(c);
+}
+END_TEST
+
 START_TEST(test_open_unknown_plugin_from_config)
 {
     struct ferry_config *c = ferry_config_new();
@@ -135,6 +155,7 @@ int main(void)
     tcase_add_test(tc, test_loads_by_name_and_caches);
     tcase_add_test(tc, test_missing_plugin_is_a_config_error_with_hint);
     tcase_add_test(tc, test_wrong_abi_names_both_versions);
+    tcase_add_test(tc, test_older_descriptor_loads_without_defer);
     tcase_add_test(tc, test_module_without_descriptor_refused);
     tcase_add_test(tc, test_bad_option_table_refused);
     tcase_add_test(tc, test_open_unknown_plugin_from_config);
