@@ -7,6 +7,7 @@
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -33,6 +34,7 @@ struct producer {
     int64_t last_refresh;
     char producer_id[160];     /* x-ferry-producer: host:pid:start-ms */
     char host[256];            /* looked up once: gethostname is a system call */
+    char ptime[64];            /* ,"processing_time":X as cJSON prints it, or empty */
     unsigned char rnd[4096];   /* random bytes for message ids, one getrandom per 256 */
     size_t rnd_used;
 };
@@ -98,6 +100,45 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     return rc;
 }
 
+/* n in decimal at w; returns the end (not terminated). */
+static char *u64_text(char *w, uint64_t n)
+{
+    char tmp[20];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        *w++ = tmp[--k];
+    return w;
+}
+
+/* ,"processing_time":X in p->ptime, X printed by cJSON as the generic
+ * envelope path would. */
+static int set_ptime(struct producer *p)
+{
+    p->ptime[0] = '\0';
+    if (!p->cfg.processing_time)
+        return 0;
+    char in[96];
+    if ((size_t)snprintf(in, sizeof in, "{\"processing_time\":%s}", p->cfg.processing_time) >= sizeof in)
+        return -1;
+    cJSON *o = cJSON_Parse(in); /* freed below */
+    char *out = o ? cJSON_PrintUnformatted(o) : NULL; /* freed below */
+    size_t ol = out ? strlen(out) : 0;
+    int rc = -1;
+    if (ol > 2 && ol < sizeof p->ptime) {
+        p->ptime[0] = ',';
+        memcpy(p->ptime + 1, out + 1, ol - 2);
+        p->ptime[ol - 1] = '\0';
+        rc = 0;
+    }
+    free(out);
+    cJSON_Delete(o);
+    return rc;
+}
+
 static int send_log(struct producer *p, const char *text)
 {
     char err[256], idbuf[128], extra[384];
@@ -109,14 +150,28 @@ static int send_log(struct producer *p, const char *text)
     else
         make_id(p, idbuf);
     /* producer and seq also go in the body, so the output file carries them */
-    int xl = snprintf(extra, sizeof extra, "{\"producer\":\"%s\",\"seq\":%" PRIu64, p->producer_id,
-                      p->seq + 1);
-    if (p->cfg.processing_time && xl > 0 && (size_t)xl < sizeof extra)
-        xl += snprintf(extra + xl, sizeof extra - (size_t)xl, ",\"processing_time\":%s",
-                       p->cfg.processing_time);
-    if (xl > 0 && (size_t)xl < sizeof extra)
-        snprintf(extra + xl, sizeof extra - (size_t)xl, "}");
-    e.extra = extra;
+    if (p->seq + 1 < 1000000000000000ULL) {
+        /* as cJSON would print them (integers below 1e15 in plain digits),
+         * without its parse and print per message */
+        char *w = extra;
+        size_t il = strlen(p->producer_id), pl = strlen(p->ptime);
+        memcpy(w, "\"producer\":\"", 12);
+        memcpy(w + 12, p->producer_id, il);
+        w += 12 + il;
+        memcpy(w, "\",\"seq\":", 8);
+        w = u64_text(w + 8, p->seq + 1);
+        memcpy(w, p->ptime, pl + 1);
+        e.extra_members = extra;
+    } else {
+        int xl = snprintf(extra, sizeof extra, "{\"producer\":\"%s\",\"seq\":%" PRIu64,
+                          p->producer_id, p->seq + 1);
+        if (p->cfg.processing_time && xl > 0 && (size_t)xl < sizeof extra)
+            xl += snprintf(extra + xl, sizeof extra - (size_t)xl, ",\"processing_time\":%s",
+                           p->cfg.processing_time);
+        if (xl > 0 && (size_t)xl < sizeof extra)
+            snprintf(extra + xl, sizeof extra - (size_t)xl, "}");
+        e.extra = extra;
+    }
     char *body = ferry_envelope_encode(&e, err, sizeof err); /* freed below */
     if (!body) {
         app_error(&p->app, "cannot encode message error=\"%s\"", err);
@@ -444,7 +499,8 @@ int ferry_producer_main(int argc, char **argv)
         app_fini(&p.app);
         return EX_CONFIG;
     }
-    if (p.cfg.processing_time && (strtod(p.cfg.processing_time, &end) < 0 || *end)) {
+    if ((p.cfg.processing_time && (strtod(p.cfg.processing_time, &end) < 0 || *end)) ||
+        set_ptime(&p) != 0) {
         fprintf(stderr, "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
                 p.cfg.processing_time);
         app_fini(&p.app);

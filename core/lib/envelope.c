@@ -45,9 +45,128 @@ const char *ferry_envelope_key(const char *service, enum ferry_level l, char *bu
     return buf;
 }
 
+/* Escape s as a JSON string, quotes included, byte for byte as cJSON prints
+ * it (control characters as \u00xx, other bytes as they are); dst needs
+ * 6 * strlen(s) + 2 bytes. Returns the end. */
+static char *json_string(char *dst, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    *dst++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        /* copy the run of bytes that need no escape at once */
+        const unsigned char *run = c;
+        while (*c >= 32 && *c != '"' && *c != '\\')
+            c++;
+        memcpy(dst, run, (size_t)(c - run));
+        dst += c - run;
+        if (!*c)
+            break;
+        *dst++ = '\\';
+        switch (*c) {
+        case '"': *dst++ = '"'; break;
+        case '\\': *dst++ = '\\'; break;
+        case '\b': *dst++ = 'b'; break;
+        case '\f': *dst++ = 'f'; break;
+        case '\n': *dst++ = 'n'; break;
+        case '\r': *dst++ = 'r'; break;
+        case '\t': *dst++ = 't'; break;
+        default:
+            memcpy(dst, "u00", 3);
+            dst[3] = hex[*c >> 4];
+            dst[4] = hex[*c & 15];
+            dst += 5;
+        }
+    }
+    *dst++ = '"';
+    return dst;
+}
+
+static char *json_member(char *dst, const char *name, const char *value)
+{
+    size_t nl = strlen(name);
+    *dst++ = '"';
+    memcpy(dst, name, nl);
+    dst += nl;
+    memcpy(dst, "\":", 2);
+    return json_string(dst + 2, value);
+}
+
+/* The envelope without extra as JSON text: the same bytes as the cJSON path
+ * below prints, with no tree of allocated items per message. */
+static char *encode_direct(const struct ferry_envelope *e, const char *id, const char *ts,
+                           const char *host, const char *lvl, char *err, size_t errlen)
+{
+    const char *svc = e->service ? e->service : "unknown", *msg = e->message ? e->message : "";
+    char *info = NULL; /* freed below */
+    if (e->information && *e->information) {
+        cJSON *o = cJSON_Parse(e->information); /* freed below */
+        if (!o || !cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            ferry_fmt(err, errlen, "information is not a JSON object");
+            return NULL;
+        }
+        info = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!info) {
+            ferry_fmt(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
+    const char *members = e->extra_members && *e->extra_members ? e->extra_members : NULL;
+    size_t cap = 6 * (strlen(id) + strlen(svc) + strlen(lvl) + strlen(msg) + strlen(ts) +
+                      strlen(host)) + (info ? strlen(info) : 2) +
+                 (members ? strlen(members) + 1 : 0) + 128;
+    char *out = malloc(cap); /* caller frees */
+    if (!out) {
+        free(info);
+        ferry_fmt(err, errlen, "out of memory");
+        return NULL;
+    }
+    char *w = out;
+    *w++ = '{';
+    w = json_member(w, "id", id);
+    *w++ = ',';
+    w = json_member(w, "service", svc);
+    *w++ = ',';
+    w = json_member(w, "level", lvl);
+    *w++ = ',';
+    w = json_member(w, "message", msg);
+    memcpy(w, ",\"information\":", 15);
+    w += 15;
+    size_t il = info ? strlen(info) : 2;
+    memcpy(w, info ? info : "{}", il);
+    w += il;
+    free(info);
+    *w++ = ',';
+    w = json_member(w, "timestamp", ts);
+    *w++ = ',';
+    w = json_member(w, "host", host);
+    if (members) {
+        size_t ml = strlen(members);
+        *w++ = ',';
+        memcpy(w, members, ml);
+        w += ml;
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
+}
+
 char *ferry_envelope_encode(const struct ferry_envelope *e, char *err, size_t errlen)
 {
     char id[37], ts[32], host[256];
+    if (!e->id)
+        ferry_make_id(id);
+    ferry_format_time(e->time_ms ? e->time_ms : ferry_time_ms(), ts);
+    if (!e->host && gethostname(host, sizeof host))
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    const char *lvl = ferry_level_name(e->level);
+    if (!e->extra || !*e->extra)
+        return encode_direct(e, e->id ? e->id : id, ts, e->host ? e->host : host,
+                             lvl ? lvl : "INFO", err, errlen);
+
+    /* extra members replace envelope fields of the same name: a cJSON tree */
     cJSON *info = NULL; /* handed to obj below */
     if (e->information && *e->information) {
         info = cJSON_Parse(e->information);
@@ -59,13 +178,6 @@ char *ferry_envelope_encode(const struct ferry_envelope *e, char *err, size_t er
     } else {
         info = cJSON_CreateObject();
     }
-    if (!e->id)
-        ferry_make_id(id);
-    ferry_format_time(e->time_ms ? e->time_ms : ferry_time_ms(), ts);
-    if (!e->host && gethostname(host, sizeof host))
-        snprintf(host, sizeof host, "unknown");
-    host[sizeof host - 1] = '\0';
-    const char *lvl = ferry_level_name(e->level);
 
     cJSON *obj = cJSON_CreateObject(); /* freed below */
     if (!obj || !info) {

@@ -129,6 +129,24 @@ void ferry_format_time(int64_t ms, char buf[32])
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
+    int y = tm.tm_year + 1900, msec = (int)(ms % 1000);
+    if (y >= 0 && y <= 9999 && msec >= 0) { /* by hand: snprintf was most of the cost */
+        int f[] = {y / 100, y % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+        static const char sep[] = {0, 0, '-', '-', 'T', ':', ':'}; /* before each field */
+        char *w = buf;
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+            if (sep[i])
+                *w++ = sep[i];
+            *w++ = (char)('0' + f[i] / 10);
+            *w++ = (char)('0' + f[i] % 10);
+        }
+        w[0] = '.';
+        w[1] = (char)('0' + msec / 100);
+        w[2] = (char)('0' + msec / 10 % 10);
+        w[3] = (char)('0' + msec % 10);
+        memcpy(w + 4, "Z", 2);
+        return;
+    }
     char tmp[96]; /* wide enough for any int fields, so no truncation is possible */
     snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));

@@ -247,6 +247,9 @@ struct ferry_envelope {
     int64_t time_ms;         /* 0: now */
     const char *host;        /* NULL: this host's name */
     const char *extra;       /* JSON object whose members are added at the top level, or NULL */
+    const char *extra_members; /* with no extra: members appended as they are, already compact
+                                  JSON as cJSON prints it ("\"a\":1,\"b\":\"x\""), none named
+                                  like an envelope field; or NULL */
 };
 
 /** Encode e as one line of JSON. Caller frees the result with free().

@@ -148,8 +148,15 @@ struct fkafka_lent {
     struct fkafka_tp *tp;
     uint32_t gen;
     struct fkafka_lent *prev, *next;
+    size_t cap;                 /* room in hdrs */
     struct ferry_header hdrs[];
 };
+
+/* Loans with room for this many headers are kept for reuse when they end
+ * (up to FKAFKA_SPARE_MAX of them): an allocation and a free less per
+ * message. */
+#define FKAFKA_SPARE_HDRS 4
+#define FKAFKA_SPARE_MAX 1024
 
 struct fkafka_topic {
     char *name;          /* freed in fkafka_close() */
@@ -182,6 +189,8 @@ struct fkafka {
     uint64_t revokes;            /* rebalances that took partitions away */
     struct fkafka_track track;
     struct fkafka_lent *lent;    /* messages on loan */
+    struct fkafka_lent *spare;   /* ended loans for reuse (linked by next); freed in fkafka_close() */
+    size_t n_spare;
     int64_t next_commit_ms;
 
     enum ferry_health_state state;
@@ -783,7 +792,13 @@ static void fkafka_free_lent(struct fkafka *p, struct fkafka_lent *l)
     if (l->next)
         l->next->prev = l->prev;
     rd_kafka_message_destroy(l->rkm);
-    free(l);
+    if (l->cap == FKAFKA_SPARE_HDRS && p->n_spare < FKAFKA_SPARE_MAX) {
+        l->next = p->spare;
+        p->spare = l;
+        p->n_spare++;
+    } else {
+        free(l);
+    }
 }
 
 static void fkafka_close_consumer(struct fkafka *p)
@@ -855,6 +870,11 @@ static void fkafka_close(struct ferry_conn *c)
         return;
     if (p->cons)
         fkafka_close_consumer(p);
+    while (p->spare) {
+        struct fkafka_lent *l = p->spare;
+        p->spare = l->next;
+        free(l);
+    }
     if (p->prod)
         fkafka_close_producer(p);
     if (p->prod_conf)
@@ -1113,10 +1133,22 @@ static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm
     struct fkafka_tp *tp = fkafka_track_find(&p->track, topic, rkm->partition);
     if (!tp || !tp->assigned)
         tp = fkafka_track_assign(&p->track, topic, rkm->partition);
-    /* freed in fkafka_free_lent(), on ack, nack, release or close */
-    struct fkafka_lent *l = tp ? malloc(sizeof *l + nh * sizeof l->hdrs[0]) : NULL;
-    if (!l)
+    if (!tp)
         return NULL;
+    struct fkafka_lent *l;
+    if (nh <= FKAFKA_SPARE_HDRS && p->spare) {
+        l = p->spare;
+        p->spare = l->next;
+        p->n_spare--;
+    } else {
+        size_t cap = nh <= FKAFKA_SPARE_HDRS ? FKAFKA_SPARE_HDRS : nh;
+        /* ended in fkafka_free_lent() (on ack, nack, release or close), which
+         * keeps it for reuse or frees it; spares are freed in fkafka_close() */
+        l = malloc(sizeof *l + cap * sizeof l->hdrs[0]);
+        if (!l)
+            return NULL;
+        l->cap = cap;
+    }
     int again = fkafka_tp_lend(tp, rkm->offset);
     if (again < 0) {
         free(l);

@@ -6,6 +6,7 @@
 #include <ferry/ferry.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 START_TEST(test_encode_has_every_field)
 {
@@ -50,6 +51,63 @@ START_TEST(test_extra_fields_at_top_level)
     ck_assert_ptr_nonnull(s);
     ck_assert_msg(strstr(s, "\"processing_time\":0.5") && strstr(s, "\"id\":\"fixed\""), "got %s", s);
     free(s);
+}
+END_TEST
+
+/* The envelope written directly (extra_members) and through cJSON (extra)
+ * are the same bytes, for every byte value in the strings. */
+START_TEST(test_direct_encoding_matches_cjson)
+{
+    char err[128], msg[300], svc[40];
+    size_t k = 0;
+    for (int c = 1; c < 256; c++)
+        msg[k++] = (char)c;
+    msg[k] = '\0';
+    snprintf(svc, sizeof svc, "sv\"c\\\t\x7f\xc3\xa9");
+    const char *infos[] = {NULL, "", "{ \"a\" : [1, 2.50, \"x\\u0001\"], \"b\": {} }"};
+    for (size_t i = 0; i < sizeof infos / sizeof infos[0]; i++) {
+        struct ferry_envelope e = {.id = "id\n1", .service = svc, .level = FERRY_ERROR,
+                                   .message = msg, .information = infos[i],
+                                   .time_ms = 1700000000007LL, .host = "h\"x",
+                                   .extra_members = "\"producer\":\"h:1:2\",\"seq\":42,"
+                                                    "\"processing_time\":0.5"};
+        char *direct = ferry_envelope_encode(&e, err, sizeof err);
+        e.extra_members = NULL;
+        e.extra = "{\"producer\":\"h:1:2\", \"seq\":42, \"processing_time\":0.50}";
+        char *tree = ferry_envelope_encode(&e, err, sizeof err);
+        ck_assert_ptr_nonnull(direct);
+        ck_assert_ptr_nonnull(tree);
+        ck_assert_str_eq(direct, tree);
+        free(direct);
+        free(tree);
+    }
+    struct ferry_envelope bad = {.service = "a", .message = "m", .information = "[1]",
+                                 .extra_members = "\"seq\":1"};
+    ck_assert_ptr_null(ferry_envelope_encode(&bad, err, sizeof err));
+}
+END_TEST
+
+/* Timestamps written by hand agree with strftime. */
+START_TEST(test_timestamps_match_strftime)
+{
+    const int64_t ms[] = {1, 999, 1700000000123LL, 951782400001LL, 4102444799999LL, 253402300799999LL};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        char got[32], want[64];
+        time_t s = (time_t)(ms[i] / 1000);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%03dZ", (int)(ms[i] % 1000));
+        struct ferry_envelope e = {.id = "x", .service = "a", .message = "m", .time_ms = ms[i],
+                                   .host = "h"};
+        char err[64], *out = ferry_envelope_encode(&e, err, sizeof err);
+        ck_assert_ptr_nonnull(out);
+        cJSON *o = cJSON_Parse(out);
+        snprintf(got, sizeof got, "%s", cJSON_GetObjectItem(o, "timestamp")->valuestring);
+        ck_assert_str_eq(got, want);
+        cJSON_Delete(o);
+        free(out);
+    }
 }
 END_TEST
 
@@ -100,6 +158,8 @@ int main(void)
     tcase_add_test(tc, test_encode_has_every_field);
     tcase_add_test(tc, test_information_must_be_an_object);
     tcase_add_test(tc, test_extra_fields_at_top_level);
+    tcase_add_test(tc, test_direct_encoding_matches_cjson);
+    tcase_add_test(tc, test_timestamps_match_strftime);
     tcase_add_test(tc, test_routing_key_and_levels);
     tcase_add_test(tc, test_ids_are_unique_uuids);
     tcase_add_test(tc, test_body_id_fast_and_slow_paths);
