@@ -41,7 +41,7 @@ written_at_least() { p=$(cat "$1" 2>/dev/null); [ "${p:-0}" -ge "$2" ]; }
 # check_peak WHAT BASELINE_KIB PEAK_KIB HELD_KIB: the peak may exceed the
 # baseline by what the program holds by design (HELD_KIB), as much again
 # for the allocator (freed chunks of the encoder's buffers sit between the
-# kept copies: measured at 1.5 to 1.8 times the copies here) and 4 MiB of
+# kept copies: measured at up to 1.8 times the copies here) and 4 MiB of
 # stacks, libraries' lazily touched pages and the like. A program that
 # kept everything it was fed would exceed this several times over.
 check_peak() {
