@@ -1,7 +1,8 @@
 # The soak (sourced by tests/soak/TRANSPORT.test after tests/lib.sh, with
 # TR set): FERRY_SOAK_COUNT (default 1,000,000) log messages producer ->
 # aggregator, the aggregator started first so it consumes while the producer
-# produces, the resident size of both sampled every second. Passes when
+# produces, the resident size of both sampled every FERRY_SOAK_INTERVAL
+# seconds (default 0.2: zmq can move the million in seconds). Passes when
 # `ferry-aggregator --verify --expect COUNT` finds every message once and
 # neither program grows: the highest resident size of the last quarter of
 # the run may exceed the first quarter's highest by at most 10 % + 2 MiB.
@@ -28,11 +29,11 @@ soak_prepare
 start=$(date +%s.%N)
 bg "$AGGREGATOR" -q -c "$T/soak.conf" --count "$N" 2>"$T/agg.err"
 agg=$!
-bg rss_sampler $agg "$T/agg.rss" 1
+bg rss_sampler $agg "$T/agg.rss" "${FERRY_SOAK_INTERVAL:-0.2}"
 # shellcheck disable=SC2086
 bg "$PRODUCER" -q -c "$T/soak.conf" --generate logs --count "$N" ${SOAK_PRODUCER_FLAGS:-} 2>"$T/prod.err"
 prod=$!
-bg rss_sampler $prod "$T/prod.rss" 1
+bg rss_sampler $prod "$T/prod.rss" "${FERRY_SOAK_INTERVAL:-0.2}"
 wait $prod || fail "producer exit $?: $(tail -n 3 "$T/prod.err")"
 produced=$(date +%s.%N)
 # the aggregator needs at most a minute more than the producer (scaled)
