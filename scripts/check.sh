@@ -7,17 +7,18 @@
 # Usage: scripts/check.sh [SUITE...]      (default: all of them, in this order)
 #   check       make check in build/: unit, conformance and end-to-end tests
 #   faults      make check-faults: SIGKILL, broker restart, cut connections, full disk
+#   valgrind    make check-valgrind: end-to-end tests with every program under memcheck
 #   sanitizers  make check again, built with ASan + UBSan in build-san/
 #   fuzz        make fuzz: each libFuzzer target for FUZZ_SECONDS (default 60)
 # Every suite runs even when an earlier one failed; the exit status is 1
 # if any failed, and the failing suite's log is printed.
 set -eu
 cd "$(dirname "$0")/.."
-suites=${*:-check faults sanitizers fuzz}
+suites=${*:-check faults valgrind sanitizers fuzz}
 for s in $suites; do
     case $s in
-        check|faults|sanitizers|fuzz) ;;
-        *) echo "check: unknown suite '$s' (check, faults, sanitizers, fuzz)" >&2; exit 64 ;;
+        check|faults|valgrind|sanitizers|fuzz) ;;
+        *) echo "check: unknown suite '$s' (check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
     esac
 done
 case " $suites " in
@@ -46,6 +47,7 @@ for s in $suites; do
         check) run_suite check build/test-suite.log make -C build -j2 check ;;
         # one at a time: each test restarts or starves a broker
         faults) run_suite faults build/test-suite.log make -C build check-faults ;;
+        valgrind) run_suite valgrind build/test-suite.log make -C build check-valgrind ;;
         sanitizers) run_suite sanitizers build-san/test-suite.log sh scripts/check-sanitizers.sh ;;
         fuzz) run_suite fuzz "" make -C build -j2 fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ;;
     esac

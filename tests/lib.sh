@@ -8,13 +8,14 @@ set -u
 : "${FERRY_TEST_TIMEOUT_SCALE:=1}"
 export FERRY_TEST_STATE_DIR
 
-PRODUCER="$FERRY_BINDIR/ferry-producer"
-AGGREGATOR="$FERRY_BINDIR/ferry-aggregator"
-VALIDATOR="$FERRY_BINDIR/ferry-validator"
-CONFORMANCE="$FERRY_BINDIR/ferry-conformance"
-
 # A private scratch directory, removed at exit with every process we started.
 T=$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")
+
+. "$FERRY_SRCDIR/tests/wrap.sh"
+PRODUCER=$(wrapped "$FERRY_BINDIR/ferry-producer" "$T/wrap")
+AGGREGATOR=$(wrapped "$FERRY_BINDIR/ferry-aggregator" "$T/wrap")
+VALIDATOR=$(wrapped "$FERRY_BINDIR/ferry-validator" "$T/wrap")
+CONFORMANCE=$(wrapped "$FERRY_BINDIR/ferry-conformance" "$T/wrap")
 FERRY_PIDS=""
 cleanup() {
     for p in $FERRY_PIDS; do kill -9 "$p" 2>/dev/null; done
@@ -56,6 +57,10 @@ wait_for() {
     done
 }
 
+# volume N: N messages times FERRY_TEST_VOLUME (default 1; a fraction
+# shortens the runs under a slow wrapper such as valgrind), at least 1
+volume() { awk -v n="$1" -v v="${FERRY_TEST_VOLUME:-1}" 'BEGIN { n = int(n * v); print n < 1 ? 1 : n }'; }
+
 # lines FILE: number of lines (0 when missing)
 lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
 
@@ -70,3 +75,32 @@ free_port() {
 
 # bg CMD...: start in background, remember the pid in $!
 bg() { "$@" & FERRY_PIDS="$FERRY_PIDS $!"; }
+
+# vm_kib PID FIELD: a memory figure of a live process from /proc/PID/status
+# in KiB (VmRSS: resident now; VmHWM: the highest resident so far); 0 once
+# the process is gone.
+vm_kib() {
+    local v; v=$(awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null)
+    echo "${v:-0}"
+}
+
+# rss_sampler PID FILE [INTERVAL]: append "SECONDS_SINCE_START RSS_KIB
+# HWM_KIB" to FILE every INTERVAL seconds (default 1) while PID lives; run
+# it with bg. The kernel's high-water mark catches peaks between samples.
+rss_sampler() {
+    local start r h; start=$(date +%s.%N)
+    # a libtool wrapper is a shell script until it execs the program
+    while case $(readlink "/proc/$1/exe" 2>/dev/null) in */sh | */bash | */dash) true ;; *) false ;; esac; do
+        sleep 0.05
+    done
+    while r=$(vm_kib "$1" VmRSS) && h=$(vm_kib "$1" VmHWM) && [ "$r" -gt 0 ]; do
+        echo "$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%.1f", n-s}') $r $h" >>"$2"
+        sleep "${3:-1}"
+    done
+}
+# peak_kib FILE: the highest high-water mark rss_sampler wrote to FILE
+peak_kib() { awk '$3 > m { m = $3 } END { print m + 0 }' "$1" 2>/dev/null || echo 0; }
+
+# under_wrapper: true when the programs run under FERRY_TEST_WRAPPER, whose
+# own memory makes resident sizes meaningless
+under_wrapper() { [ -n "${FERRY_TEST_WRAPPER:-}" ]; }

@@ -6,11 +6,12 @@ top_builddir=${abs_top_builddir:-$PWD}
 export FERRY_TEST_STATE_DIR=${FERRY_TEST_STATE_DIR:-$top_builddir/tests/state}
 export FERRY_PLUGIN_PATH=${FERRY_PLUGIN_PATH:-$top_builddir/plugins/amqp/.libs}
 SCALE=${FERRY_TEST_TIMEOUT_SCALE:-1}
-PRODUCER=$top_builddir/ferry-producer
-AGGREGATOR=$top_builddir/ferry-aggregator
 TEST_NAME=$(basename "$0" .test)
 WORK=$top_builddir/tests/work/$TEST_NAME.$$
 mkdir -p "$WORK"
+. "$srcdir/tests/wrap.sh"
+PRODUCER=$(FERRY_BINDIR=${FERRY_BINDIR:-$top_builddir} wrapped "$top_builddir/ferry-producer" "$WORK/wrap")
+AGGREGATOR=$(FERRY_BINDIR=${FERRY_BINDIR:-$top_builddir} wrapped "$top_builddir/ferry-aggregator" "$WORK/wrap")
 trap 'rc=$?; amqp_cleanup; [ $rc -eq 0 ] && rm -rf "$WORK"; exit $rc' EXIT
 CLEANUP_PIDS=
 amqp_cleanup() {

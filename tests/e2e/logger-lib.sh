@@ -4,10 +4,11 @@
 # output exactly once.
 LOAD="$FERRY_BINDIR/tests/logger/logger-load"
 THREADS=${FERRY_LOGGER_TEST_THREADS:-8}
-PER_THREAD=${FERRY_LOGGER_TEST_COUNT:-100000}
+PER_THREAD=${FERRY_LOGGER_TEST_COUNT:-$(volume 100000)}
 TOTAL=$((THREADS * PER_THREAD))
 OUTAGE=10
 [ -x "$LOAD" ] || skip "tests/logger/logger-load is not built"
+LOAD=$(wrapped "$LOAD" "$T/wrap")
 
 # logger_section DEST: the [logger] lines of the test config
 logger_section() {

@@ -2,8 +2,8 @@
 # 10,000 generated download events, 10 % invalid, go producer -> validator,
 # and two aggregators collect the output and reject destinations as records.
 SCHEMA="$FERRY_SRCDIR/etc/schemas/download-event.json"
-N=10000
-NBAD=1000   # floor(N * 0.1): the generator's exact count
+N=$(volume 10000)
+NBAD=$((N / 10))   # floor(N * 0.1): the generator's exact count
 IN=vin$$ OUT=vout$$ REJ=vrej$$
 
 # scaled SECONDS: SECONDS times FERRY_TEST_TIMEOUT_SCALE, whole seconds

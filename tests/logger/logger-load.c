@@ -2,7 +2,8 @@
  * (information {"t":thread,"n":seq}, levels DEBUG..CRITICAL in turn),
  * optionally paced, then close it.
  * Progress (messages logged so far) is rewritten to PROGRESS_FILE every
- * 100 ms so a test can act in the middle of the run.
+ * 100 ms so a test can act in the middle of the run. MESSAGE_BYTES (optional)
+ * pads each message text to that length.
  * Exit: 0 all delivered, 1 some ferry_log call failed, 2 close reported
  * undelivered messages (final counters on stdout either way), 78/69 open. */
 #include "config.h"
@@ -22,6 +23,7 @@ struct job {
     long count, rate;
     _Atomic long *logged;
     long refused;
+    const char *text;
 };
 
 static int64_t mono_ms(void)
@@ -48,7 +50,7 @@ static void *run(void *arg)
         snprintf(info, sizeof info, "{\"t\":%d,\"n\":%ld}", j->id, i);
         /* all five levels: five routing keys, so Kafka spreads them over partitions */
         enum ferry_level lvl = (enum ferry_level)(((j->id + i) % 5 + 1) * 10);
-        if (ferry_log(j->lg, lvl, "load test message", info) != FERRY_OK)
+        if (ferry_log(j->lg, lvl, j->text, info) != FERRY_OK)
             j->refused++;
         if (i % 1024 == 1023)
             atomic_fetch_add(j->logged, 1024);
@@ -59,30 +61,44 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: logger-load CONFIG THREADS COUNT RATE_PER_THREAD CLOSE_TIMEOUT_MS PROGRESS_FILE\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: logger-load CONFIG THREADS COUNT RATE_PER_THREAD CLOSE_TIMEOUT_MS PROGRESS_FILE [MESSAGE_BYTES]\n");
         return 64;
     }
     int threads = atoi(argv[2]);
     long count = atol(argv[3]), rate = atol(argv[4]);
     int close_ms = atoi(argv[5]);
     const char *progress = argv[6];
-    if (threads < 1 || threads > 64 || count < 0) {
-        fprintf(stderr, "logger-load: bad THREADS or COUNT\n");
+    long text_len = argc == 8 ? atol(argv[7]) : 0;
+    if (threads < 1 || threads > 64 || count < 0 || text_len < 0 || text_len > (1L << 24)) {
+        fprintf(stderr, "logger-load: bad THREADS, COUNT or MESSAGE_BYTES\n");
         return 64;
+    }
+    static const char base[] = "load test message";
+    char *text = NULL; /* freed at the end of main() */
+    if (text_len > 0) {
+        text = malloc((size_t)text_len + 1);
+        if (!text) {
+            fprintf(stderr, "logger-load: out of memory\n");
+            return 69;
+        }
+        for (long i = 0; i < text_len; i++)
+            text[i] = i < (long)sizeof base - 1 ? base[i] : 'x';
+        text[text_len] = '\0';
     }
     char err[512];
     int st;
     struct ferry_logger *lg = ferry_logger_open("loadtest", argv[1], &st, err, sizeof err);
     if (!lg) {
         fprintf(stderr, "logger-load: %s\n", err);
+        free(text);
         return st == FERRY_E_CONFIG ? 78 : 69;
     }
     _Atomic long logged = 0;
     pthread_t th[64];
     struct job jobs[64];
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (struct job){lg, i, count, rate, &logged, 0};
+        jobs[i] = (struct job){lg, i, count, rate, &logged, 0, text ? text : base};
         pthread_create(&th[i], NULL, run, &jobs[i]);
     }
     for (;;) {
@@ -112,6 +128,7 @@ int main(int argc, char **argv)
            " pending=%" PRIu64 " spooled=%" PRIu64 " reconnects=%" PRIu64 " refused=%ld close_ms=%lld\n",
            s.logged, s.delivered, s.dropped, s.failed, s.pending, s.spooled, s.reconnects, refused,
            (long long)(mono_ms() - t0));
+    free(text);
     if (refused)
         return 1;
     return st == FERRY_OK ? 0 : 2;
