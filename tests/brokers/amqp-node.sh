@@ -190,11 +190,18 @@ node_running() {
     alive "$p"
 }
 
+# The owner of the node is recorded in $STATE/owner. A later run (a second
+# `make check` in the same tree) that finds the node up while the recorded
+# owner is gone takes it over: it records itself and starts a watchdog of
+# its own; the old watchdog then reaps nothing, since `reap OWNER` stops the
+# node only while OWNER is still the recorded one.
 start_watchdog() {
     local owner=${FERRY_TEST_OWNER_PID:-$PPID}
-    if [ -s "$STATE/watchdog.pid" ] && alive "$(cat "$STATE/watchdog.pid")"; then
+    if [ "$(cat "$STATE/owner" 2>/dev/null)" = "$owner" ] &&
+       [ -s "$STATE/watchdog.pid" ] && alive "$(cat "$STATE/watchdog.pid")"; then
         return 0
     fi
+    echo "$owner" >"$STATE/owner"
     # Detached and with no inherited descriptors, so $(...) callers do not wait for it.
     setsid bash -c '
         owner=$1; state=$2; here=$3; limit=$(( $(date +%s) + 7200 ))
@@ -203,7 +210,7 @@ start_watchdog() {
               [ -f "$state/env" ]; do
             sleep 1
         done
-        FERRY_AMQP_NODE_STATE=$state "$here/amqp-node.sh" stop
+        FERRY_AMQP_NODE_STATE=$state "$here/amqp-node.sh" reap "$owner"
     ' amqp-watchdog "$owner" "$STATE" "$HERE" </dev/null >>"$LOG" 2>&1 9>&- &
     echo $! >"$STATE/watchdog.pid"
     log "watchdog pid=$! owner=$owner"
@@ -212,6 +219,12 @@ start_watchdog() {
 do_start() {
     if load_env; then
         if node_running && amqp_ready; then
+            local was
+            was=$(cat "$STATE/owner" 2>/dev/null) || was=
+            if [ -n "$was" ] && ! alive "$was"; then
+                log "taking the node over from owner=$was, which has exited"
+                start_watchdog
+            fi
             url
             return 0
         fi
@@ -279,14 +292,27 @@ start)
     flock 9
     do_start
     ;;
-stop)
+reap)
+    # the watchdog of owner $2: stop the node unless another run took it over
     exec 9>"$STATE/lock"
     flock 9
+    was=$(cat "$STATE/owner" 2>/dev/null) || was=
+    if [ -n "$was" ] && [ "$was" != "${2:-}" ]; then
+        log "watchdog of owner=${2:-} exits: the node now belongs to owner=$was"
+        exit 0
+    fi
+    exec "$0" stop-locked
+    ;;
+stop|stop-locked)
+    if [ "$cmd" = stop ]; then
+        exec 9>"$STATE/lock"
+        flock 9
+    fi
     do_stop
     if load_env 2>/dev/null; then
         case $NODE_DIR in /tmp/ferry-rabbitmq.*) rm -rf "$NODE_DIR" ;; esac
     fi
-    rm -f "$STATE/env"
+    rm -f "$STATE/env" "$STATE/owner"
     ;;
 restart)
     exec 9>"$STATE/lock"

@@ -36,10 +36,25 @@ alive() {
 
 (
     flock -w "$((60 * scale))" 9 || { echo "ensure-kafka: lock $state/lock busy" >&2; exit 77; }
-    if alive; then exit 0; fi
-    rm -f "$state/bootstrap" "$state/control" "$state/pid"
     # The owner is the make process running the tests; by hand, our caller.
     owner=${FERRY_TEST_OWNER_PID:-$PPID}
+    if alive; then
+        # A mock left by a run that has ended exits on its own any moment
+        # (it watches its owner's pid): replace it rather than hand it out.
+        was=$(cat "$state/owner" 2>/dev/null) || was=
+        if [ -z "$was" ] || [ "$was" = "$owner" ] || kill -0 "$was" 2>/dev/null; then
+            exit 0
+        fi
+        old=$(cat "$state/pid")
+        kill "$old" 2>/dev/null
+        tries=$((50 * scale))
+        while kill -0 "$old" 2>/dev/null && [ "$tries" -gt 0 ]; do
+            sleep 0.1
+            tries=$((tries - 1))
+        done
+    fi
+    rm -f "$state/bootstrap" "$state/control" "$state/pid"
+    echo "$owner" >"$state/owner"
     # Detach fully: a test reads our stdout through a pipe, which must not
     # stay open in the long-lived mock.
     setsid "$mock" -b "${FERRY_TEST_KAFKA_MOCK_BROKERS:-1}" \
