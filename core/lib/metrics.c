@@ -265,6 +265,17 @@ static void put_hist(struct out *o, const char *name, const struct hist *h, cons
     put(o, "\"} %llu\n", (unsigned long long)cum);
 }
 
+/* One series of its own family, labelled with the transport only. %.15g
+ * prints counts below 10^15 exactly and milliseconds in seconds without
+ * binary noise. */
+static void put_series(struct out *o, const char *name, const char *type, const char *help,
+                       const char *tr, double v)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n%s{transport=\"", name, help, name, type, name);
+    put_label(o, tr);
+    put(o, "\"} %.15g\n", v);
+}
+
 char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
 {
     struct out o = {.cap = 16384};
@@ -299,27 +310,17 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
         put_hist(&o, "ferry_message_processing_duration_seconds", &d->processing, tr,
                  "destination", d->name);
 
-    put(&o, "# HELP ferry_transport_reconnects_total Times the transport connection came back after a loss.\n"
-            "# TYPE ferry_transport_reconnects_total counter\n"
-            "ferry_transport_reconnects_total{transport=\"");
-    put_label(&o, tr);
-    put(&o, "\"} %llu\n", (unsigned long long)st.reconnects);
-    put(&o, "# HELP ferry_transport_connected 1 when the transport is connected, else 0.\n"
-            "# TYPE ferry_transport_connected gauge\nferry_transport_connected{transport=\"");
-    put_label(&o, tr);
-    put(&o, "\"} %d\n", st.state == FERRY_HEALTH_CONNECTED);
-    put(&o, "# HELP ferry_inflight_messages Messages published and not yet confirmed.\n"
-            "# TYPE ferry_inflight_messages gauge\nferry_inflight_messages{transport=\"");
-    put_label(&o, tr);
-    put(&o, "\"} %llu\n", (unsigned long long)st.inflight);
-    put(&o, "# HELP ferry_up 1 when the program can do its job (what /health reports as 200).\n"
-            "# TYPE ferry_up gauge\nferry_up{transport=\"");
-    put_label(&o, tr);
-    put(&o, "\"} %d\n", st.ready ? 1 : 0);
-    put(&o, "# HELP ferry_uptime_seconds Seconds since the program started.\n"
-            "# TYPE ferry_uptime_seconds gauge\nferry_uptime_seconds{transport=\"");
-    put_label(&o, tr);
-    put(&o, "\"} %.3f\n", (double)st.uptime_ms / 1000.0);
+    put_series(&o, "ferry_transport_reconnects_total", "counter",
+               "Times the transport connection came back after a loss.", tr, (double)st.reconnects);
+    put_series(&o, "ferry_transport_connected", "gauge",
+               "1 when the transport is connected, else 0.", tr,
+               st.state == FERRY_HEALTH_CONNECTED);
+    put_series(&o, "ferry_inflight_messages", "gauge",
+               "Messages published and not yet confirmed.", tr, (double)st.inflight);
+    put_series(&o, "ferry_up", "gauge",
+               "1 when the program can do its job (what /health reports as 200).", tr, st.ready);
+    put_series(&o, "ferry_uptime_seconds", "gauge", "Seconds since the program started.", tr,
+               (double)st.uptime_ms / 1000.0);
 
     put(&o, "# HELP ferry_http_request_duration_seconds Time to answer an HTTP request, by handler.\n"
             "# TYPE ferry_http_request_duration_seconds histogram\n");
