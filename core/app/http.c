@@ -416,7 +416,18 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
         fread(buf, 1, (size_t)len, f) == (size_t)len) {
         buf[len] = '\0';
         fclose(f);
-        return buf;
+        /* GnuTLS's own complaint comes later and says little; a file that
+         * is not PEM of the right kind is named here. */
+        const char *kind = strcmp(what, "tls_key") ? "CERTIFICATE-----" : "PRIVATE KEY-----";
+        const char *begin = strstr(buf, "-----BEGIN ");
+        if (begin && strstr(begin, kind))
+            return buf;
+        snprintf(err, errlen, "%s %s: not a PEM file with a \"-----BEGIN ...%s\" line", what,
+                 path, kind);
+        if (!strcmp(what, "tls_key"))
+            memset(buf, 0, (size_t)len);
+        free(buf);
+        return NULL;
     }
     int e = errno;
     snprintf(err, errlen, "%s %s: %s", what, path,
@@ -1061,6 +1072,7 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key_pem};
         tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
+    errno = 0;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first: it also covers start-up */
@@ -1075,10 +1087,15 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     int e = errno;
     freeaddrinfo(ai);
     if (!h->daemon) {
+        /* No errno: libmicrohttpd refused an option, above all a TLS
+         * certificate or key GnuTLS cannot use (its reason is logged above),
+         * which is the configuration's fault, not the system's. */
         fprintf(stderr, "%s: error: cannot listen on %s: %s\n", a->spec->prog, h->cfg.listen,
-                e ? strerror(e) : "libmicrohttpd refused the options");
+                e ? strerror(e)
+                  : h->tls_cert_pem ? "libmicrohttpd refused [http] tls_cert or tls_key (see above)"
+                                    : "libmicrohttpd refused the options");
         app_http_stop(h);
-        return EX_UNAVAILABLE;
+        return e ? EX_UNAVAILABLE : EX_CONFIG;
     }
     if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
         fprintf(stderr, "%s: error: [http] cannot start the header_timeout thread: %s\n",
