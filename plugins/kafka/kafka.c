@@ -1103,7 +1103,9 @@ fail:
     return st;
 }
 
-static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm)
+/* Lends rkm out, or NULL: *foreign when its partition is not (or no
+ * longer) assigned to us, else out of memory. */
+static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm, bool *foreign)
 {
     rd_kafka_headers_t *hdrs = NULL;
     size_t nh = 0;
@@ -1111,10 +1113,14 @@ static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm
         nh = rd_kafka_header_cnt(hdrs);
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     struct fkafka_tp *tp = fkafka_track_find(&p->track, topic, rkm->partition);
-    if (!tp || !tp->assigned)
-        tp = fkafka_track_assign(&p->track, topic, rkm->partition);
+    /* Every assignment goes through the rebalance callback (or subscribe)
+     * first, which tracks it; a message from elsewhere is not ours to hand
+     * out, ack or commit: its owner reads it. */
+    *foreign = !tp || !tp->assigned;
+    if (*foreign)
+        return NULL;
     /* freed in fkafka_free_lent(), on ack, nack, release or close */
-    struct fkafka_lent *l = tp ? malloc(sizeof *l + nh * sizeof l->hdrs[0]) : NULL;
+    struct fkafka_lent *l = malloc(sizeof *l + nh * sizeof l->hdrs[0]);
     if (!l)
         return NULL;
     int again = fkafka_tp_lend(tp, rkm->offset);
@@ -1214,7 +1220,15 @@ static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t m
             ferry_log_debug(c, "consumer error code=%s error=\"%s\"", rd_kafka_err2name(err), why);
             continue;
         }
-        struct fkafka_lent *l = fkafka_lend(p, rkm);
+        bool foreign = false;
+        struct fkafka_lent *l = fkafka_lend(p, rkm, &foreign);
+        if (!l && foreign) {
+            ferry_log_debug(c, "message of a partition not assigned to us skipped dest=%s "
+                            "partition=%" PRId32 " offset=%" PRId64,
+                            rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
         if (!l) {
             rd_kafka_message_destroy(rkm);
             if (*n > 0)
