@@ -608,17 +608,6 @@ static int status_of_failure(int st)
     }
 }
 
-static void abstime_in(int64_t ms, struct timespec *ts)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, struct req *rq)
 {
     char err[512];
@@ -658,7 +647,7 @@ static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, s
     h->queued_msgs += j->n;
     pthread_cond_signal(&h->work);
     struct timespec until;
-    abstime_in(h->cfg.confirm_timeout, &until);
+    ferry_mono_deadline(&until, h->cfg.confirm_timeout);
     int wr = 0;
     while (j->remaining && !h->closing && wr != ETIMEDOUT)
         wr = pthread_cond_timedwait(&h->settled, &h->lock, &until);
@@ -869,12 +858,7 @@ static void *reaper_main(void *arg)
             app_warn(h->app, "http slow clients cut off count=%u header_timeout=%" PRId64
                      "ms left_out=%lu", cut, h->cfg.header_timeout, left_out);
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += 100 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        ferry_mono_deadline(&until, 100);
         pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &until);
     }
     pthread_mutex_unlock(&h->conns_lock);
@@ -1247,7 +1231,7 @@ static struct http_job *take(struct app_http *h, int64_t wait_ms)
     pthread_mutex_lock(&h->lock);
     if (!h->qhead && wait_ms > 0) {
         struct timespec until;
-        abstime_in(wait_ms, &until);
+        ferry_mono_deadline(&until, wait_ms);
         pthread_cond_timedwait(&h->work, &h->lock, &until);
     }
     struct http_job *j = h->qhead;

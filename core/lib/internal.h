@@ -4,6 +4,7 @@
 
 #include <ferry/ferry.h>
 #include <stdint.h>
+#include <time.h>
 
 #define FERRY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -12,6 +13,9 @@ const char *ferry_fmt(char *buf, size_t len, const char *fmt, ...) FERRY_PRINTF(
 
 /* Monotonic clock in milliseconds. */
 int64_t ferry_mono_ms(void);
+/* ms from now on the monotonic clock, as pthread_cond_timedwait takes it
+ * (conditions made with pthread_condattr_setclock CLOCK_MONOTONIC). */
+void ferry_mono_deadline(struct timespec *ts, int64_t ms);
 
 /* Exponential backoff with full jitter. State lives in the caller. */
 struct ferry_backoff {

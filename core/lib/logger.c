@@ -350,17 +350,6 @@ static bool spill(struct ferry_logger *lg, struct rec *r)
     return false;
 }
 
-static void abs_deadline(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static int log_len(struct ferry_logger *lg, enum ferry_level level, const char *message,
                    size_t mlen, const char *information)
 {
@@ -388,7 +377,7 @@ static int log_len(struct ferry_logger *lg, enum ferry_level level, const char *
             atomic_fetch_add(&lg->blocked, 1);
             struct timespec ts;
             /* short slices: a wake-up raced away costs at most one slice */
-            abs_deadline(&ts, left < 5 ? left : 5);
+            ferry_mono_deadline(&ts, left < 5 ? left : 5);
             pthread_cond_timedwait(&lg->space, &lg->mu, &ts);
             atomic_fetch_sub(&lg->blocked, 1);
             pthread_mutex_unlock(&lg->mu);
@@ -480,7 +469,7 @@ int ferry_logger_flush(struct ferry_logger *lg, int timeout_ms)
         pthread_mutex_lock(&lg->mu);
         atomic_fetch_add(&lg->flushers, 1);
         struct timespec ts;
-        abs_deadline(&ts, left < 20 ? left : 20);
+        ferry_mono_deadline(&ts, left < 20 ? left : 20);
         pthread_cond_timedwait(&lg->progress, &lg->mu, &ts);
         atomic_fetch_sub(&lg->flushers, 1);
         pthread_mutex_unlock(&lg->mu);
@@ -729,7 +718,7 @@ static void idle_wait(struct ferry_logger *lg, int64_t ms)
     atomic_store_explicit(&lg->sleeping, 1, memory_order_seq_cst);
     if (!ring_ready(lg) && !atomic_load(&lg->closing)) {
         struct timespec ts;
-        abs_deadline(&ts, ms);
+        ferry_mono_deadline(&ts, ms);
         pthread_cond_timedwait(&lg->wake, &lg->mu, &ts);
     }
     atomic_store_explicit(&lg->sleeping, 0, memory_order_relaxed);
