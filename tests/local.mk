@@ -72,7 +72,7 @@ E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq
 	tests/e2e/options-doc.test tests/e2e/doc-links.test
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
-	scripts/check.sh tests/e2e/doc-links.py
+	scripts/check.sh tests/e2e/doc-links.py tests/e2e/options-tables.py
 
 clean-local: clean-test-state
 clean-test-state:
