@@ -31,7 +31,8 @@ EXTRA_DIST += tests/lib.sh tests/wrap.sh
 
 clean-local: clean-test-state
 clean-test-state:
-	-rm -rf tests/state
+	-$(SHELL) $(top_srcdir)/tests/brokers/stop-servers.sh '$(abs_top_builddir)/tests/state'
+	-rm -rf tests/state tests/work
 .PHONY: clean-test-state
 
 # The end-to-end tests under valgrind's memcheck: one producer -> aggregator
