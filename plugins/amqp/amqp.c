@@ -1764,6 +1764,7 @@ static int famqp_health(struct ferry_conn *c, struct ferry_health *out)
 }
 
 static const struct ferry_transport_ops famqp_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = famqp_open,
     .close = famqp_close,
     .publish = famqp_publish,
@@ -1774,6 +1775,7 @@ static const struct ferry_transport_ops famqp_ops = {
     .nack = famqp_nack,
     .release = famqp_release,
     .health = famqp_health,
+    .defer = famqp_defer,
 };
 
 #define ferry_descriptor amqp_LTX_ferry_descriptor
@@ -1785,7 +1787,6 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = famqp_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .defer = famqp_defer,
     .options = famqp_options,
     .cfg_size = sizeof(struct famqp_cfg),
     .ops = &famqp_ops,

@@ -1391,6 +1391,7 @@ static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
 }
 
 static const struct ferry_transport_ops fkafka_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fkafka_open,
     .close = fkafka_close,
     .publish = fkafka_publish,

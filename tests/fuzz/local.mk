@@ -5,7 +5,8 @@
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/core/lib -I$(top_srcdir)/core/app \
+	-I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir)/core/lib \
+	-I$(top_srcdir)/core/app \
 	-DFERRY_PLUGIN_DIR='"$(pkglibdir)"' -DFERRY_SYSCONFDIR='"$(sysconfdir)"' \
 	$(CJSON_CFLAGS) $(INIH_CFLAGS) $(PCRE2_CFLAGS)
 FUZZ_LIBSRC = core/lib/util.c core/lib/options.c core/lib/config.c core/lib/loader.c \
