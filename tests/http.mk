@@ -1,7 +1,7 @@
 # HTTP server tests: Check units for the metrics text format and request
 # parsing; end-to-end scripts over loopback (always) and each transport.
 EXTRA_DIST += tests/e2e/http-lib.sh
-HTTP_E2E = tests/e2e/http-config.test tests/e2e/http-loopback.test tests/e2e/http-loopback-down.test \
+HTTP_E2E = tests/e2e/http-seed-api.test tests/e2e/http-config.test tests/e2e/http-loopback.test tests/e2e/http-loopback-down.test \
 	tests/e2e/http-zmq.test tests/e2e/http-amqp.test tests/e2e/http-kafka.test
 TESTS += $(HTTP_E2E)
 EXTRA_DIST += $(HTTP_E2E) tests/e2e/http-flow.sh

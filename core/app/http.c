@@ -6,6 +6,8 @@
 #include "internal.h"
 #include "http.h"
 
+#include <ferry/ledger.h>
+
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -146,6 +148,7 @@ void app_http_job_free(struct http_job *j)
         free(j->msgs[i].key);
         free(j->msgs[i].body);
         free(j->msgs[i].id);
+        free(j->msgs[i].ptime);
     }
     free(j->msgs);
     free(j);
@@ -191,13 +194,24 @@ static const char *opt_string(const cJSON *o, const char *name, const char *def,
     return v->valuestring;
 }
 
+/* d as the shortest of %.15g and %.17g that reads back as d, as cJSON
+ * prints numbers. */
+static void number_text(double d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        snprintf(buf, len, "%.17g", d);
+}
+
 /* One message object into m. @return 0, 400 or 413 with err set. */
 static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_msg *m, char *err,
                      size_t errlen)
 {
     static const char *const envelope_fields[] = {"id", "service", "level", "message",
-                                                  "information", "destination", "key", NULL};
-    static const char *const payload_fields[] = {"id", "payload", "destination", "key", NULL};
+                                                  "information", "destination", "key",
+                                                  "processing_time", NULL};
+    static const char *const payload_fields[] = {"id", "payload", "destination", "key",
+                                                 "processing_time", NULL};
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "a message must be a JSON object");
         return 400;
@@ -223,6 +237,13 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
     const char *key = bad ? NULL : opt_string(o, "key", NULL, &bad, err, errlen);
     if (bad)
         return 400;
+    /* seconds of simulated work for the consumer, as the replaced API took it */
+    const cJSON *ptime = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
+    if (ptime && (!cJSON_IsNumber(ptime) || !(ptime->valuedouble >= 0) ||
+                  ptime->valuedouble > 3600)) {
+        snprintf(err, errlen, "processing_time must be a number of seconds from 0 to 3600");
+        return 400;
+    }
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     char idbuf[37];
     if (idv) {
@@ -263,6 +284,12 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         struct ferry_envelope e = {.id = m->id, .service = service, .level = (enum ferry_level)lvl,
                                    .message = msg->valuestring, .information = info_text};
+        char extra[64], t[32];
+        if (ptime) {
+            number_text(ptime->valuedouble, t, sizeof t);
+            snprintf(extra, sizeof extra, "{\"processing_time\":%s}", t);
+            e.extra = extra;
+        }
         char eerr[256];
         m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr) : NULL; /* freed in app_http_job_free() */
         free(info_text);
@@ -272,11 +299,26 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         if (!key)
             key = ferry_envelope_key(service, (enum ferry_level)lvl, keybuf, sizeof keybuf);
-    } else {
-        if (!cJSON_IsObject(payload)) {
-            snprintf(err, errlen, "payload must be a JSON object");
-            return 400;
+    } else if (!cJSON_IsObject(payload)) {
+        /* Any other JSON value (a string, a number, an array) is sent as
+         * its JSON text; the id and processing_time, which it cannot
+         * carry, travel in the x-ferry-id and x-ferry-processing-time
+         * headers. */
+        if (!m->id) {
+            ferry_make_id(idbuf);
+            m->id = strdup(idbuf); /* freed in app_http_job_free() */
         }
+        m->body = m->id ? cJSON_PrintUnformatted(payload) : NULL; /* freed in app_http_job_free() */
+        if (ptime && m->body) {
+            char t[32];
+            number_text(ptime->valuedouble, t, sizeof t);
+            m->ptime = strdup(t); /* freed in app_http_job_free() */
+        }
+        if (!m->body || (ptime && !m->ptime)) {
+            snprintf(err, errlen, "out of memory");
+            return 500;
+        }
+    } else {
         cJSON *copy = cJSON_Duplicate(payload, true); /* freed below */
         if (!copy) {
             snprintf(err, errlen, "out of memory");
@@ -306,6 +348,14 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             /* the id travels inside the event, where consumers de-duplicate by it */
             if (!m->id || !(idv ? cJSON_AddItemToObject(copy, "id", cJSON_Duplicate(idv, false))
                                 : cJSON_AddStringToObject(copy, "id", m->id) != NULL)) {
+                cJSON_Delete(copy);
+                snprintf(err, errlen, "out of memory");
+                return 500;
+            }
+        }
+        if (ptime) {
+            cJSON_DeleteItemFromObjectCaseSensitive(copy, "processing_time");
+            if (!cJSON_AddNumberToObject(copy, "processing_time", ptime->valuedouble)) {
                 cJSON_Delete(copy);
                 snprintf(err, errlen, "out of memory");
                 return 500;
@@ -1298,9 +1348,14 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
              * what is needed first */
             size_t count = cur->n;
             struct http_msg *m = &cur->msgs[next];
+            struct ferry_header hdr[2] = {
+                {.name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)},
+                {.name = FERRY_HDR_PROCESSING_TIME, .value = m->ptime,
+                 .value_len = m->ptime ? strlen(m->ptime) : 0}};
             struct ferry_msg fm = {.dest = m->dest, .key = m->key,
                                    .key_len = m->key ? strlen(m->key) : 0, .body = m->body,
-                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m};
+                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m,
+                                   .headers = hdr, .n_headers = m->ptime ? 2 : 1};
             m->sent_s = mono_s();
             int rc = ferry_pub_send(p, &fm, 0);
             if (rc == FERRY_E_TIMEOUT)

@@ -23,6 +23,8 @@ extern const struct ferry_option app_http_options[];
  * publisher's user tag, so a delivery report finds it. */
 struct http_msg {
     char *dest, *key, *body, *id;         /* owned by the job (body is NUL-terminated) */
+    char *ptime;                          /* processing_time for the x-ferry-processing-time
+                                             header (non-object payloads), or NULL; owned */
     size_t body_len;
     struct http_job *job;
     struct ferry_metrics_dest *series;    /* borrowed from the registry */

@@ -198,6 +198,45 @@ START_TEST(test_payload_is_sent_with_its_id)
 }
 END_TEST
 
+/* The requests of the producer API ferry replaces, verbatim. */
+START_TEST(test_replaced_api_requests_are_accepted)
+{
+    struct http_job *j;
+    char err[256];
+    /* a string payload: sent as its JSON text, the id in a header */
+    ck_assert_int_eq(parse("{\"payload\": \"Hello World\"}", false, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].body, "\"Hello World\"");
+    ck_assert_uint_eq(strlen(j->msgs[0].id), 36);
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    ck_assert_int_eq(parse("{\"id\":\"n1\",\"payload\":[1,\"x\"],\"processing_time\":0.5}", false,
+                           &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].body, "[1,\"x\"]");
+    ck_assert_str_eq(j->msgs[0].id, "n1");
+    ck_assert_str_eq(j->msgs[0].ptime, "0.5");
+    app_http_job_free(j);
+    /* an object payload with processing_time: it goes into the event */
+    ck_assert_int_eq(parse("{\"payload\": {\"user\": \"u1\"}, \"processing_time\": 2}", false, &j,
+                           err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":2"));
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"user\":\"u1\""));
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    /* a log with processing_time */
+    ck_assert_int_eq(parse("{\"message\":\"m\",\"processing_time\":1.5}", false, &j, err,
+                           sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":1.5"));
+    app_http_job_free(j);
+    /* a batch of them */
+    ck_assert_int_eq(parse("{\"messages\": [{\"payload\": \"Hello World\"}, {\"payload\": {\"a\": 1}, "
+                           "\"processing_time\": 2}, {\"payload\": 42}]}", true, &j, err,
+                           sizeof err), 0);
+    ck_assert_uint_eq(j->n, 3);
+    ck_assert_str_eq(j->msgs[2].body, "42");
+    app_http_job_free(j);
+}
+END_TEST
+
 static void refused(const char *text, bool batch, int status, const char *why)
 {
     struct http_job *j = (struct http_job *)1;
@@ -221,7 +260,13 @@ START_TEST(test_bad_requests_are_400_with_a_reason)
     refused("{\"message\":\"a\",\"destination\":\"\"}", false, 400, "destination must be");
     refused("{\"message\":\"a\",\"id\":1.5}", false, 400, "id must be");
     refused("{\"message\":\"a\",\"id\":1e300}", false, 400, "id must be");
-    refused("{\"payload\":[1]}", false, 400, "payload must be a JSON object");
+    refused("{\"payload\":\"a\",\"processing_time\":\"2\"}", false, 400,
+            "processing_time must be a number");
+    refused("{\"message\":\"a\",\"processing_time\":-1}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":{},\"processing_time\":3601}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":\"a\",\"colour\":1}", false, 400, "unknown field: colour");
     refused("{\"id\":\"a\",\"payload\":{\"id\":\"b\"}}", false, 400, "differ");
     refused("{\"messages\":{}}", true, 400, "messages: [...]");
     refused("{\"messages\":[],\"x\":1}", true, 400, "messages: [...]");
@@ -311,6 +356,7 @@ int main(void)
     TCase *r = tcase_create("requests");
     tcase_add_test(r, test_message_becomes_a_log_envelope);
     tcase_add_test(r, test_payload_is_sent_with_its_id);
+    tcase_add_test(r, test_replaced_api_requests_are_accepted);
     tcase_add_test(r, test_bad_requests_are_400_with_a_reason);
     tcase_add_test(r, test_limits_are_413);
     tcase_add_test(r, test_batch_keeps_order);
