@@ -1,7 +1,8 @@
 # `make bench`: ferry against the plain client libraries and the usual
 # Python producers over zmq, amqp and kafka (bench/run-bench.sh), with the
 # report and plots in bench/results/. Not part of `make check`.
-EXTRA_DIST += bench/run-bench.sh bench/py-bench.py bench/report.py bench/findings.md
+EXTRA_DIST += bench/run-bench.sh bench/py-bench.py bench/report.py bench/findings.md \
+	bench/results/latest.md
 if HAVE_ZMQ
 if HAVE_AMQP
 if HAVE_KAFKA

@@ -16,14 +16,3 @@ ferry_aggregator_LDADD = libferryapp.la
 ferry_validator_SOURCES = core/validator/main.c
 ferry_validator_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 ferry_validator_LDADD = libferryapp.la
-
-# doc/options.md comes from the option tables.
-noinst_PROGRAMS += doc/gen-options
-doc_gen_options_SOURCES = doc/gen-options.c
-doc_gen_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
-doc_gen_options_LDADD = libferryapp.la
-dist_doc_DATA += doc/options.md
-docs: doc/gen-options$(EXEEXT)
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka' \
-	  ./doc/gen-options$(EXEEXT) zmq amqp kafka > $(srcdir)/doc/options.md
-.PHONY: docs
