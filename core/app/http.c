@@ -404,9 +404,10 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
     const cJSON *list = doc;
     size_t n = 1;
     if (batch) {
-        list = cJSON_GetObjectItemCaseSensitive(doc, "messages");
-        if (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next) {
-            snprintf(err, errlen, "a batch is an object with one member, messages: [...]");
+        /* {"messages": [...]}, or a bare array as the replaced API took */
+        list = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "messages");
+        if (list != doc && (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next)) {
+            snprintf(err, errlen, "a batch is an array, or an object with one member, messages: [...]");
             cJSON_Delete(doc);
             return 400;
         }

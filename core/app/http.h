@@ -58,7 +58,7 @@ struct http_defaults {
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST
- * /batch-produce (batch true: {"messages": [...]}) into a new job; see the
+ * /batch-produce (batch true: {"messages": [...]} or [...]) into a new job; see the
  * README section "HTTP ingestion" for the fields.
  * @return 0 with *out set (caller frees with app_http_job_free), or the
  * HTTP status to answer (400, 413) with the reason in err. */

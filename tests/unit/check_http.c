@@ -234,6 +234,12 @@ START_TEST(test_replaced_api_requests_are_accepted)
     ck_assert_uint_eq(j->n, 3);
     ck_assert_str_eq(j->msgs[2].body, "42");
     app_http_job_free(j);
+    /* a batch as a bare array */
+    ck_assert_int_eq(parse("[{\"payload\": \"a\"}, {\"payload\": {\"b\": 2}, \"processing_time\": 2}]",
+                           true, &j, err, sizeof err), 0);
+    ck_assert_uint_eq(j->n, 2);
+    ck_assert_str_eq(j->msgs[0].body, "\"a\"");
+    app_http_job_free(j);
 }
 END_TEST
 
