@@ -251,7 +251,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             return 400;
     }
 
-    char keybuf[300];
+    char keybuf[300], keybuf2[256];
+    bool opt_key = key != NULL;
     if (msg) {
         if (!cJSON_IsString(msg)) {
             snprintf(err, errlen, "message must be a string");
@@ -299,6 +300,9 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         if (!key)
             key = ferry_envelope_key(service, (enum ferry_level)lvl, keybuf, sizeof keybuf);
+        if (!opt_key)
+            key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, key, service,
+                                  m->body, strlen(m->body), keybuf2, sizeof keybuf2);
     } else if (!cJSON_IsObject(payload)) {
         /* Any other JSON value (a string, a number, an array) is sent as
          * its JSON text; the id and processing_time, which it cannot
@@ -369,6 +373,12 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
     }
     m->body_len = strlen(m->body);
+    /* an event without "key": only modes that need no log envelope apply */
+    if (!msg && !opt_key && d->key_mode != APP_KEY_SERVICE_LEVEL && d->key_mode != APP_KEY_SERVICE)
+        key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, NULL, NULL, m->body,
+                              m->body_len, keybuf2, sizeof keybuf2);
+    if (!msg && !opt_key && d->key_mode == APP_KEY_ID)
+        key = m->id;
     if (d->max_message_size > 0 && (int64_t)m->body_len > d->max_message_size) {
         snprintf(err, errlen, "message of %zu bytes exceeds max_message_size (%" PRId64 ")",
                  m->body_len, d->max_message_size);

@@ -55,6 +55,8 @@ struct http_defaults {
     int64_t max_batch;
     size_t max_queue;                     /* messages queued before requests get 503 */
     struct ferry_metrics *metrics;        /* series looked up per destination; may be NULL */
+    int key_mode;                         /* enum app_key_mode of a message without "key" */
+    const char *key_field;                /* its field, for APP_KEY_FIELD */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST

@@ -16,6 +16,9 @@ const struct ferry_option app_producer_options[] = {
      .help = "Level of the log messages sent."},
     {.name = "destination", .type = FERRY_OPT_STR, .def = "logs", .offset = P(destination),
      .help = "Queue, topic or channel the messages go to."},
+    {.name = "key", .type = FERRY_OPT_STR, .def = "service.level", .offset = P(key),
+     .help = "Routing key (Kafka key) of each message: service.level, service, id (spreads one "
+             "service over every partition), none, or the name of a top-level field of the body."},
     {.name = "generate", .type = FERRY_OPT_ENUM, .def = "none", .choices = "none|logs|downloads",
      .offset = P(generate), .help = "Send simulated traffic instead of arguments or stdin lines."},
     {.name = "count", .type = FERRY_OPT_INT, .def = "1000", .min = 0, .max = INT64_MAX,
