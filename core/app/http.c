@@ -640,6 +640,10 @@ static enum MHD_Result serve_health(struct app_http *h, struct MHD_Connection *c
     cJSON_AddNumberToObject(o, "inflight", (double)st.inflight);
     cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
     cJSON_AddNumberToObject(o, "uptime_seconds", (double)(st.uptime_ms / 100) / 10.0);
+    if (st.dest_messages >= 0)
+        cJSON_AddNumberToObject(o, "destination_messages", (double)st.dest_messages);
+    if (st.consumer_lag >= 0)
+        cJSON_AddNumberToObject(o, "consumer_lag", (double)st.consumer_lag);
     char *s = cJSON_PrintUnformatted(o); /* handed to reply() */
     cJSON_Delete(o);
     return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -1247,6 +1251,9 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
         usable = true;
     }
     uint64_t inflight = p ? ps.pending : fh.inflight;
+    struct ferry_stats fs;
+    if (ferry_stats(c, &fs) == FERRY_OK)
+        ferry_metrics_set_backlog(m, NULL, fs.dest_messages, fs.consumer_lag, fs.dropped);
     ferry_metrics_set_state(m, &fh, reason[0] ? reason : why, ps.reconnects, inflight,
                             ready && usable);
 }

@@ -44,6 +44,9 @@ struct ferry_metrics_state {
     uint64_t reconnects;
     int64_t uptime_ms;
     char transport[64];
+    int64_t dest_messages;    /* messages waiting in the consumed destination; -1 unknown */
+    int64_t consumer_lag;     /* kafka: high watermark minus committed offset; -1 unknown */
+    char backlog_dest[256];   /* the destination both figures are of */
 };
 
 struct ferry_metrics;
@@ -77,6 +80,13 @@ void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health 
                              bool ready);
 /** Copy the last snapshot into out. Thread-safe. */
 void ferry_metrics_get_state(struct ferry_metrics *m, struct ferry_metrics_state *out);
+/** The transport's figures from ferry_stats(): the backlog of dest (NULL:
+ *  the first destination registered) for ferry_destination_messages and
+ *  ferry_consumer_lag (-1: unknown, not exported), and dropped, the
+ *  transport's running total of drops, whose growth is added to
+ *  ferry_messages_dropped_total of that destination. Thread-safe. */
+void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_t dest_messages,
+                               int64_t consumer_lag, uint64_t dropped);
 /** "connected", "reconnecting", "blocked" or "failed". Static storage. */
 const char *ferry_health_state_name(enum ferry_health_state s);
 

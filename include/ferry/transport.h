@@ -14,8 +14,9 @@
 extern "C" {
 #endif
 
-/* ABI history: 1 = first release; still 1 since `defer` was appended to
- * struct ferry_transport (plugins built before it load and lack it).
+/* ABI history: 1 = first release; still 1 since `defer` and then `stats`
+ * were appended to struct ferry_transport (plugins built before them load
+ * and lack them).
  * Bump for any change that breaks an existing plugin. Appending members to
  * the end of a struct does not count: every struct that grows carries its
  * size, and readers check the size before touching a new member. */
@@ -239,6 +240,22 @@ struct ferry_transport_ops {
 typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
                               const struct ferry_header *set, size_t n_set);
 
+/* Backlog and drop figures of a connection, for /metrics and /health. The
+ * core zeroes it, sets size and sets the int64_t members to -1 (unknown)
+ * before the call; a plugin fills what it knows and must not write past
+ * size. */
+struct ferry_stats {
+    uint32_t size;              /* sizeof(struct ferry_stats) of the core */
+    int64_t dest_messages;      /* messages waiting in the subscribed destination (a queue's
+                                   message count), -1 unknown */
+    int64_t consumer_lag;       /* messages of the subscribed destination not yet consumed by
+                                   our group: high watermark minus committed offset, summed
+                                   over the partitions assigned to us; -1 unknown */
+    uint64_t dropped;           /* messages this connection dropped by a configured policy
+                                   since open (e.g. amqp unroutable = drop-and-count) */
+};
+typedef int (*ferry_stats_op)(struct ferry_conn *c, struct ferry_stats *out);
+
 struct ferry_transport {
     uint32_t abi;                        /* FERRY_TRANSPORT_ABI when built */
     uint32_t size;                       /* sizeof(struct ferry_transport) when built */
@@ -262,6 +279,13 @@ struct ferry_transport {
      *  @return FERRY_OK; otherwise an error with c->err set, and the loan
      *  has ended as with release() (the original comes back). */
     ferry_defer_op defer;
+
+    /** Optional (NULL: not offered). Fill *out with what the plugin knows
+     *  of its backlog and drops. Cheap: never waits on the network for
+     *  more than one short synchronous request, and makes at most one a
+     *  second (answering from the last one in between). Same thread rules
+     *  as receive. @return FERRY_OK, or an error with c->err set. */
+    ferry_stats_op stats;
 };
 
 /* The descriptor size of ABI 1 plugins built before `defer` existed. */
