@@ -37,6 +37,8 @@ struct agg {
     struct ferry_retry *retry;           /* owned; NULL: retry writes in place forever */
     char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
     uint64_t deferred, dead_lettered;
+    int64_t delay_lo, delay_hi;          /* [aggregator] delay in ms; 0, 0: none */
+    uint64_t rng;                        /* for the delay's jitter */
 };
 
 /* What run() knows of each message of the batch being handled. */
@@ -308,6 +310,44 @@ static void simulate_work(struct agg *g, const struct ferry_msg *m)
     cJSON_Delete(o);
 }
 
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+{
+    *lo = *hi = 0;
+    if (!s || !*s)
+        return 0;
+    const struct ferry_option o = {.name = "delay", .type = FERRY_OPT_DURATION, .min = 0,
+                                   .max = 3600000};
+    char a[64], e2[128];
+    const char *dash = strchr(s, '-');
+    size_t al = dash ? (size_t)(dash - s) : strlen(s);
+    if (al >= sizeof a)
+        al = sizeof a - 1;
+    memcpy(a, s, al);
+    a[al] = '\0';
+    if (ferry_option_parse(&o, a, lo, e2, sizeof e2) != FERRY_OK ||
+        ferry_option_parse(&o, dash ? dash + 1 : a, hi, e2, sizeof e2) != FERRY_OK ||
+        *hi < *lo) {
+        snprintf(err, errlen, "[aggregator] delay: '%s' is not a duration (50ms) or a range "
+                 "MIN-MAX (20ms-200ms)", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* [aggregator] delay: sleep a fixed time, or a uniform pick in the range. */
+static void delay_work(struct agg *g)
+{
+    if (!g->delay_hi)
+        return;
+    int64_t d = g->delay_lo;
+    if (g->delay_hi > g->delay_lo) {
+        uint64_t r = g->rng;
+        r ^= r >> 12; r ^= r << 25; r ^= r >> 27; g->rng = r;
+        d += (int64_t)((r * 0x2545F4914F6CDD1DULL) % (uint64_t)(g->delay_hi - g->delay_lo + 1));
+    }
+    app_sleep(&g->app, d);
+}
+
 /* Write the batch and make it durable; on failure the file is cut back to
  * where it was so a retry does not leave half a batch. */
 static int write_batch(struct agg *g)
@@ -408,6 +448,7 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
         }
     }
     simulate_work(g, m);
+    delay_work(g);
     return g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len);
 }
 
@@ -689,6 +730,13 @@ int ferry_aggregator_main(int argc, char **argv)
         app_fini(&g.app);
         return rc;
     }
+    char derr[256];
+    if (app_parse_delay(g.cfg.delay, &g.delay_lo, &g.delay_hi, derr, sizeof derr)) {
+        fprintf(stderr, "ferry-aggregator: error: %s\n", derr);
+        app_fini(&g.app);
+        return EX_CONFIG;
+    }
+    g.rng = (uint64_t)ferry_time_ms() | 1;
     rc = app_require(&g.app, g.cfg.require);
     if (rc >= 0) {
         app_fini(&g.app);

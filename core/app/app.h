@@ -135,8 +135,13 @@ struct aggregator_cfg {
     int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
     int retry_mode;           /* enum ferry_retry_mode */
     char *dead_letter;        /* where messages go after max_retries */
+    char *delay;              /* "50ms" or "20ms-200ms": simulated work per message */
 };
 extern const struct ferry_option app_aggregator_options[];
+
+/* [aggregator] delay: a duration, or MIN-MAX, into milliseconds.
+ * @return 0, or -1 with the reason in err. */
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen);
 
 /* End-to-end ledger totals of a running aggregator (e2e_missing_total is
  * out->missing, e2e_duplicate_total out->duplicates), for metrics. */

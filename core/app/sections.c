@@ -108,6 +108,9 @@ const struct ferry_option app_aggregator_options[] = {
      .help = "Where a message waits for its next attempt: broker (RabbitMQ delay queues), topic (DEST.retry, consumed back: Kafka), local (in this process: ZeroMQ); auto picks by transport."},
     {.name = "dead_letter", .type = FERRY_OPT_STR, .offset = A(dead_letter),
      .help = "Destination of messages that failed max_retries + 1 times, with x-ferry-error, x-ferry-attempts and x-ferry-original-dest; default DESTINATION.dead-letter."},
+    {.name = "delay", .type = FERRY_OPT_STR, .offset = A(delay),
+     .help = "Simulated work per message for load tests: a duration (50ms) or a range for jitter "
+             "(20ms-200ms, uniform), on top of any processing_time the producer asked for; unset: none."},
     {0}};
 #undef A
 
