@@ -14,7 +14,7 @@ tests_unit_check_amqp_util_LDADD = $(AMQP_LIBS) $(CHECK_LIBS)
 endif
 endif
 
-AMQP_E2E_TESTS = tests/e2e/amqp-classic.test tests/e2e/amqp-interop.test \
+AMQP_E2E_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/amqp-interop.test \
 	tests/e2e/amqp-share.test tests/e2e/amqp-kill.test \
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test
 EXTRA_DIST += $(AMQP_E2E_TESTS) tests/e2e/amqp-lib.sh

@@ -883,6 +883,10 @@ static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, boo
 {
     const struct famqp_cfg *cfg = p->cfg;
     int n = 0;
+    /* The reject queue has no limits: what reaches it was already refused
+     * once, and a limit there would drop it unseen. */
+    if (!for_main)
+        return amqp_empty_table;
     if (cfg->message_ttl > 0) {
         e[n].key = amqp_cstring_bytes("x-message-ttl");
         e[n].value.kind = AMQP_FIELD_KIND_I64;
