@@ -21,6 +21,6 @@ endif
 KAFKA_E2E_TESTS = tests/e2e/kafka-conformance.test tests/e2e/kafka-flow.test \
 	tests/e2e/kafka-share.test tests/e2e/kafka-kill.test \
 	tests/e2e/kafka-brokerdown.test tests/e2e/kafka-kcat.test tests/e2e/kafka-dedup.test \
-	tests/e2e/kafka-key-share.test
+	tests/e2e/kafka-key-share.test tests/e2e/kafka-lag.test
 TESTS += $(KAFKA_E2E_TESTS)
 EXTRA_DIST += $(KAFKA_E2E_TESTS) tests/e2e/kafka-lib.sh

@@ -584,6 +584,10 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
         if (fkafka_admin_usable(p, rk, md)) {
             st = fkafka_create_topic(p, rk, topic);
         } else {
+            if (p->cfg->retention_time_ms > 0 || p->cfg->retention_bytes > 0)
+                ferry_log_warn(p->c, "topic auto-created without retention_time or "
+                               "retention_bytes dest=%s (the cluster takes no CreateTopics): "
+                               "the broker's retention defaults apply", topic);
             /* A look-up of this one topic makes the broker auto-create it. */
             rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
             const struct rd_kafka_metadata *m2 = NULL;
