@@ -400,6 +400,7 @@ static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const cha
     }
     g->deferred += deferred;
     g->dead_lettered += dead;
+    ferry_metrics_count(g->series, FERRY_CTR_DEAD_LETTERED, dead);
     app_warn(&g->app, "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
              "dead_letter=%s released=%zu", g->cfg.output, why, deferred, dead, g->dead_letter,
              errors);

@@ -606,6 +606,7 @@ static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, un
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
+    ferry_metrics_count_http(h->metrics, status);
     return rc;
 }
 

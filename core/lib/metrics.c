@@ -38,17 +38,19 @@ struct ferry_metrics {
     struct hist http[FERRY_HTTP_HANDLERS];
     struct ferry_metrics_state snap;
     uint64_t dropped_seen;                 /* the transport's drop total last added */
+    _Atomic uint64_t http_class[5];        /* answers by status class 1xx..5xx */
 };
 
 static const char *const counter_name[FERRY_CTR_COUNT] = {
     "messages_produced", "messages_consumed", "messages_rejected",
-    "message_processing_errors", "messages_dropped"};
+    "message_processing_errors", "messages_dropped", "messages_dead_lettered"};
 static const char *const counter_help[FERRY_CTR_COUNT] = {
     "Messages the transport confirmed (or accepted, without publisher confirms).",
     "Messages received and handled.",
     "Messages refused as invalid (sent to the reject destination or answered 400).",
     "Messages whose handling failed (they are retried or redelivered).",
-    "Messages dropped by a configured drop policy (amqp unroutable = drop-and-count)."};
+    "Messages dropped by a configured drop policy (amqp unroutable = drop-and-count).",
+    "Messages sent to the dead-letter destination after failing max_retries + 1 times."};
 static const char *const handler_name[FERRY_HTTP_HANDLERS] = {
     "produce", "batch-produce", "health", "metrics", "other"};
 
@@ -142,6 +144,12 @@ void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds)
 {
     if (d)
         hist_observe(&d->processing, seconds);
+}
+
+void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status)
+{
+    if (m && status >= 100 && status < 600)
+        atomic_fetch_add_explicit(&m->http_class[status / 100 - 1], 1, memory_order_relaxed);
 }
 
 void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h, double seconds)
@@ -368,6 +376,14 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
     for (int h = 0; h < FERRY_HTTP_HANDLERS; h++)
         put_hist(&o, "ferry_http_request_duration_seconds", &m->http[h], tr, "handler",
                  handler_name[h]);
+    put(&o, "# HELP ferry_http_responses_total HTTP answers by status class.\n"
+            "# TYPE ferry_http_responses_total counter\n");
+    for (int k = 0; k < 5; k++) {
+        put(&o, "ferry_http_responses_total{transport=\"");
+        put_label(&o, tr);
+        put(&o, "\",code=\"%dxx\"} %llu\n", k + 1,
+            (unsigned long long)atomic_load_explicit(&m->http_class[k], memory_order_relaxed));
+    }
     if (o.oom) {
         free(o.p);
         return NULL;

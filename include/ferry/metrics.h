@@ -17,6 +17,8 @@ enum ferry_counter {
     FERRY_CTR_REJECTED,       /* messages_rejected: refused as invalid */
     FERRY_CTR_PROC_ERRORS,    /* message_processing_errors: handling failed */
     FERRY_CTR_DROPPED,        /* messages_dropped: only by a configured drop policy */
+    FERRY_CTR_DEAD_LETTERED,  /* messages_dead_lettered: sent to the dead-letter destination
+                                 after max_retries */
     FERRY_CTR_COUNT
 };
 
@@ -68,6 +70,9 @@ void ferry_metrics_count(struct ferry_metrics_dest *d, enum ferry_counter k, uin
 /** Record how long handling one message of d took. Lock-free, any thread. */
 void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds);
 /** Record how long an HTTP request to handler took. Lock-free, any thread. */
+/** Count one HTTP answer of status (100..599) in ferry_http_responses_total
+ *  by class (code="2xx", "4xx", "5xx", ...). Any thread. */
+void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status);
 void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h,
                                 double seconds);
 
