@@ -78,3 +78,9 @@ clean-local: clean-test-state
 clean-test-state:
 	-rm -rf tests/state
 .PHONY: clean-test-state
+
+# Alerting shipped in etc/prometheus, checked with Debian's promtool and amtool.
+TESTS += tests/e2e/prometheus-rules.test
+EXTRA_DIST += tests/e2e/prometheus-rules.test tests/prometheus/ferry-alerts.test.yml \
+	etc/prometheus/ferry-alerts.yml etc/prometheus/alertmanager-email.yml \
+	etc/grafana/ferry-dashboard.json
