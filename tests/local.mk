@@ -80,7 +80,7 @@ clean-test-state:
 .PHONY: clean-test-state
 
 # Alerting shipped in etc/prometheus, checked with Debian's promtool and amtool.
-TESTS += tests/e2e/prometheus-rules.test
-EXTRA_DIST += tests/e2e/prometheus-rules.test tests/prometheus/ferry-alerts.test.yml \
+TESTS += tests/e2e/prometheus-rules.test tests/e2e/alert-email.test
+EXTRA_DIST += tests/e2e/prometheus-rules.test tests/e2e/alert-email.test tests/prometheus/ferry-alerts.test.yml \
 	etc/prometheus/ferry-alerts.yml etc/prometheus/alertmanager-email.yml \
 	etc/grafana/ferry-dashboard.json

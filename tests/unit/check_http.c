@@ -1,6 +1,7 @@
 /* The HTTP side without a network: the metrics registry and its Prometheus
  * text, request parsing (/produce, /batch-produce), tokens, listen addresses. */
 #include "config.h"
+#include "app.h"
 #include "http.h"
 
 #include <check.h>
@@ -243,6 +244,67 @@ START_TEST(test_replaced_api_requests_are_accepted)
 }
 END_TEST
 
+/* [producer] key applies to HTTP messages that have no "key" of their own. */
+START_TEST(test_key_modes)
+{
+    struct http_job *j;
+    char err[256];
+    struct http_defaults d = defs;
+    d.key_mode = APP_KEY_ID;
+    const char *log = "{\"id\":\"L1\",\"message\":\"m\",\"service\":\"auth\"}";
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "L1");
+    app_http_job_free(j);
+    const char *str = "{\"id\":\"S1\",\"payload\":\"Hello World\"}";
+    ck_assert_int_eq(app_http_parse(str, strlen(str), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "S1");
+    app_http_job_free(j);
+    const char *own = "{\"id\":\"O1\",\"message\":\"m\",\"key\":\"mine\"}";
+    ck_assert_int_eq(app_http_parse(own, strlen(own), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "mine");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_NONE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_ptr_null(j->msgs[0].key);
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_FIELD;
+    d.key_field = "user";
+    const char *ev = "{\"payload\":{\"user\":\"u7\"}}";
+    ck_assert_int_eq(app_http_parse(ev, strlen(ev), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "u7");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE_LEVEL;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth.info");
+    app_http_job_free(j);
+    ck_assert_int_eq(app_key_mode("service.level"), APP_KEY_SERVICE_LEVEL);
+    ck_assert_int_eq(app_key_mode("id"), APP_KEY_ID);
+    ck_assert_int_eq(app_key_mode("host"), APP_KEY_FIELD);
+}
+END_TEST
+
+START_TEST(test_delay_parses_a_duration_or_a_range)
+{
+    int64_t lo, hi;
+    char err[256];
+    ck_assert_int_eq(app_parse_delay("50ms", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 50);
+    ck_assert_int_eq(hi, 50);
+    ck_assert_int_eq(app_parse_delay("20ms-1s", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 20);
+    ck_assert_int_eq(hi, 1000);
+    ck_assert_int_eq(app_parse_delay(NULL, &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(hi, 0);
+    ck_assert_int_eq(app_parse_delay("1s-20ms", &lo, &hi, err, sizeof err), -1);
+    ck_assert_int_eq(app_parse_delay("soon", &lo, &hi, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "delay"));
+}
+END_TEST
+
 static void refused(const char *text, bool batch, int status, const char *why)
 {
     struct http_job *j = (struct http_job *)1;
@@ -363,6 +425,8 @@ int main(void)
     tcase_add_test(r, test_message_becomes_a_log_envelope);
     tcase_add_test(r, test_payload_is_sent_with_its_id);
     tcase_add_test(r, test_replaced_api_requests_are_accepted);
+    tcase_add_test(r, test_key_modes);
+    tcase_add_test(r, test_delay_parses_a_duration_or_a_range);
     tcase_add_test(r, test_bad_requests_are_400_with_a_reason);
     tcase_add_test(r, test_limits_are_413);
     tcase_add_test(r, test_batch_keeps_order);
