@@ -27,58 +27,7 @@ AM_TESTS_ENVIRONMENT = \
 TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 
-<<<<<<< HEAD
 EXTRA_DIST += tests/lib.sh tests/wrap.sh
-=======
-EXTRA_DIST += tests/lib.sh
-
-# Test-only plugins (never installed): an in-process broker and broken ones.
-TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
-check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
-	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la
-tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
-tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
-tests_plugins_wrongabi_la_SOURCES = tests/plugins/wrongabi.c
-tests_plugins_wrongabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_nodesc_la_SOURCES = tests/plugins/nodesc.c
-tests_plugins_nodesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_badopts_la_SOURCES = tests/plugins/badopts.c
-tests_plugins_badopts_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_oldabi_la_SOURCES = tests/plugins/oldabi.c
-tests_plugins_oldabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-
-if HAVE_CHECK
-# The conformance suite is installed so outside plugin authors can run it.
-bin_PROGRAMS += ferry-conformance
-ferry_conformance_SOURCES = tests/conformance/conformance.c
-ferry_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-ferry_conformance_LDADD = libferry.la $(CHECK_LIBS)
-
-UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_envelope \
-	tests/unit/check_pub
-check_PROGRAMS += $(UNIT_TESTS)
-TESTS += $(UNIT_TESTS)
-tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_config_LDADD = libferry.la $(CHECK_LIBS)
-tests_unit_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_loader_LDADD = libferry.la $(CHECK_LIBS)
-tests_unit_check_envelope_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
-tests_unit_check_envelope_LDADD = libferry.la $(CHECK_LIBS) $(CJSON_LIBS)
-tests_unit_check_pub_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
-
-TESTS += tests/conformance/loopback.test
-endif
-EXTRA_DIST += tests/conformance/loopback.test
-
-E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
-	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
-	tests/e2e/options-doc.test tests/e2e/doc-links.test tests/e2e/aggregator-delay.test
-TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
-	scripts/check.sh tests/e2e/doc-links.py
->>>>>>> ops
 
 clean-local: clean-test-state
 clean-test-state:
@@ -86,7 +35,6 @@ clean-test-state:
 	-rm -rf tests/state tests/work
 .PHONY: clean-test-state
 
-<<<<<<< HEAD
 # The end-to-end tests under valgrind's memcheck: one producer -> aggregator
 # flow and one validator flow per transport, the logger through a broker
 # outage, and the HTTP API. Every program the tests start runs under
@@ -126,10 +74,3 @@ clean-local: clean-valgrind
 clean-valgrind:
 	-rm -rf valgrind
 .PHONY: check-valgrind clean-valgrind
-=======
-# Alerting shipped in etc/prometheus, checked with Debian's promtool and amtool.
-TESTS += tests/e2e/prometheus-rules.test tests/e2e/alert-email.test
-EXTRA_DIST += tests/e2e/prometheus-rules.test tests/e2e/alert-email.test tests/prometheus/ferry-alerts.test.yml \
-	etc/prometheus/ferry-alerts.yml etc/prometheus/alertmanager-email.yml \
-	etc/grafana/ferry-dashboard.json
->>>>>>> ops
