@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what ferry needs on Debian 12 (run as root).
 #   scripts/install-deps.sh build   compiler, autotools, client libraries
-#   scripts/install-deps.sh test    the above plus brokers and peers the tests use
+#   scripts/install-deps.sh test    the above plus brokers and peers the tests use,
+#                                   and clang-format (make format-check)
 #   scripts/install-deps.sh all     the above plus clang (make fuzz) and gnuplot (make bench)
 set -eu
 what=${1:-build}
@@ -11,7 +12,8 @@ BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
 TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   python3-confluent-kafka python3-prometheus-client python3-yaml json-schema-test-suite
   curl util-linux procps iproute2 valgrind openssl
-  postgresql python3-psycopg2 prometheus prometheus-alertmanager python3-aiosmtpd"
+  postgresql python3-psycopg2 prometheus prometheus-alertmanager python3-aiosmtpd
+  clang-format"
 # make fuzz (libFuzzer) and make bench (plots)
 EXTRA="clang libclang-rt-14-dev gnuplot-nox"
 case $what in

@@ -38,10 +38,21 @@ void ferry_backoff_reset(struct ferry_backoff *b);
 uint64_t ferry_rand_next(uint64_t *state);
 uint64_t ferry_rand_seed(void);
 
+/* Sleep ms milliseconds (nothing when ms <= 0); a signal may end it early. */
+void ferry_sleep_ms(int64_t ms);
+
+/* The one reading of a log level word, wherever it comes from
+ * ([transport] log_level, FERRY_LOG_LEVEL): "error", "warn", "info" or
+ * "debug", in any case. Returns the FERRY_LOG_* level, or -1 for NULL or
+ * any other word. */
+int ferry_log_level_parse(const char *word);
+/* "error", "warn", "info" or "debug" (levels beyond are "debug"). */
+const char *ferry_log_level_name(int level);
+
 /* Default stderr logger used as the host log hook. */
 void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
                        const char *fmt, va_list ap);
-/* Log level from $FERRY_LOG_LEVEL (error|warn|info|debug), default info. */
+/* Log level from $FERRY_LOG_LEVEL (ferry_log_level_parse), default info. */
 int ferry_env_log_level(void);
 
 #endif

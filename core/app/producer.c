@@ -287,8 +287,7 @@ static void pace(struct producer *p, int64_t start_ms, uint64_t sent)
     while (due > now && !*p->app.stop) {
         ferry_pub_poll(p->pub);
         int64_t d = due - now > 20 ? 20 : due - now;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = d * 1000000};
-        nanosleep(&ts, NULL);
+        ferry_sleep_ms(d);
         now = ferry_time_ms();
     }
 }

@@ -5,6 +5,7 @@ UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_en
 	tests/unit/check_pub tests/unit/check_ledger tests/unit/check_retry \
 	tests/unit/check_schema tests/unit/check_http tests/unit/check_validator \
 	tests/unit/check_logger
+tests_unit_check_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_config_LDADD = libferry_core.la $(CHECK_LIBS)
 tests_unit_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
