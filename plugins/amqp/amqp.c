@@ -955,9 +955,13 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
         return st;
     amqp_rpc_reply_t r;
     if (cfg->routing == FAMQP_ROUTE_QUEUE) {
+        /* the reject queue is declared without dead-lettering (into itself)
+         * by famqp_declare_reject(); the same arguments again, or the
+         * broker refuses the declaration (406 inequivalent arg) */
+        bool is_reject = cfg->reject_destination && !strcmp(dest, cfg->reject_destination);
         amqp_table_entry_t e[6];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0,
-                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, true));
+                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, !is_reject));
     } else {
         amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest),
                               amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]),
