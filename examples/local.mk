@@ -3,3 +3,6 @@
 noinst_PROGRAMS += examples/logger-demo
 examples_logger_demo_SOURCES = examples/logger-demo.c
 examples_logger_demo_LDADD = libferry.la
+# An out-of-tree transport plugin built with pkg-config alone
+# (tests/e2e/skeleton-plugin.test; doc/plugin-guide.md).
+EXTRA_DIST += examples/skeleton-plugin/skeleton.c examples/skeleton-plugin/Makefile

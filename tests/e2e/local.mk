@@ -6,7 +6,7 @@ E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
 	tests/e2e/options-doc.test tests/e2e/doc-links.test tests/e2e/docker-static.test \
 	tests/e2e/aggregator-delay.test tests/e2e/prometheus-rules.test tests/e2e/alert-email.test \
-	tests/e2e/exports.test \
+	tests/e2e/exports.test tests/e2e/skeleton-plugin.test \
 	tests/e2e/retry-amqp.test tests/e2e/retry-kafka.test tests/e2e/retry-zmq.test \
 	tests/e2e/http-config.test tests/e2e/http-loopback.test tests/e2e/http-loopback-down.test \
 	tests/e2e/http-zmq.test tests/e2e/http-amqp.test tests/e2e/http-kafka.test \
