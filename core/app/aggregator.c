@@ -2,7 +2,7 @@
  * file, acking a batch only after it is written and fsync'ed. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 #include "idset.h"
 

@@ -3,7 +3,7 @@
  * answered 2xx only once the transport has confirmed every message. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 
 #include <ferry/ledger.h>

@@ -3,7 +3,7 @@
 #include "config.h"
 #include "app.h"
 #include "http.h"
-#include "internal.h"
+#include "private.h"
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
 

@@ -1893,6 +1893,7 @@ static int famqp_stats(struct ferry_conn *c, struct ferry_stats *out)
 }
 
 static const struct ferry_transport_ops famqp_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = famqp_open,
     .close = famqp_close,
     .publish = famqp_publish,
@@ -1903,6 +1904,8 @@ static const struct ferry_transport_ops famqp_ops = {
     .nack = famqp_nack,
     .release = famqp_release,
     .health = famqp_health,
+    .defer = famqp_defer,
+    .stats = famqp_stats,
 };
 
 #define ferry_descriptor amqp_LTX_ferry_descriptor
@@ -1914,8 +1917,6 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = famqp_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .defer = famqp_defer,
-    .stats = famqp_stats,
     .options = famqp_options,
     .cfg_size = sizeof(struct famqp_cfg),
     .ops = &famqp_ops,

@@ -1464,6 +1464,7 @@ static int fkafka_stats(struct ferry_conn *c, struct ferry_stats *out)
 }
 
 static const struct ferry_transport_ops fkafka_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fkafka_open,
     .close = fkafka_close,
     .publish = fkafka_publish,
@@ -1474,6 +1475,7 @@ static const struct ferry_transport_ops fkafka_ops = {
     .nack = fkafka_nack,
     .release = fkafka_release,
     .health = fkafka_health,
+    .stats = fkafka_stats,
 };
 
 #define ferry_descriptor kafka_LTX_ferry_descriptor
@@ -1485,7 +1487,6 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = fkafka_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_KEY_ORDER | FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .stats = fkafka_stats,
     .options = fkafka_options,
     .cfg_size = sizeof(struct fkafka_cfg),
     .ops = &fkafka_ops,

@@ -1,27 +1,3 @@
-# Reliability: the delivery ledger, fault-injection tests (make check-faults),
-# fuzz targets (make fuzz) and the sanitizer build script.
-libferry_la_SOURCES += core/lib/ledger.c
-ferryinclude_HEADERS += include/ferry/ledger.h
-
-if HAVE_CHECK
-check_PROGRAMS += tests/unit/check_ledger
-TESTS += tests/unit/check_ledger
-tests_unit_check_ledger_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_ledger_LDADD = libferry.la $(CHECK_LIBS)
-endif
-
-# Fault injection: not part of `make check` (they restart brokers and take
-# minutes); `make check-faults` runs them through the same harness.
-FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
-	tests/faults/amqp-cut.test tests/faults/amqp-diskfull.test \
-	tests/faults/kafka-kill.test tests/faults/kafka-restart.test \
-	tests/faults/kafka-cut.test tests/faults/kafka-diskfull.test \
-	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test
-EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py
-check-faults:
-	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
-.PHONY: check-faults
-
 # Fuzzing with libFuzzer (clang): `make fuzz` builds each target with
 # -fsanitize=fuzzer,address,undefined straight from the sources and runs it
 # for FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/corpus/TARGET).
@@ -29,7 +5,8 @@ check-faults:
 FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/core/lib \
+	-I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir)/core/lib \
+	-I$(top_srcdir)/core/app \
 	-DFERRY_PLUGIN_DIR='"$(pkglibdir)"' -DFERRY_SYSCONFDIR='"$(sysconfdir)"' \
 	$(CJSON_CFLAGS) $(INIH_CFLAGS) $(PCRE2_CFLAGS)
 FUZZ_LIBSRC = core/lib/util.c core/lib/options.c core/lib/config.c core/lib/loader.c \
