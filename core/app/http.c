@@ -1254,7 +1254,8 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
     uint64_t inflight = p ? ps.pending : fh.inflight;
     struct ferry_stats fs;
     if (ferry_stats(c, &fs) == FERRY_OK)
-        ferry_metrics_set_backlog(m, NULL, fs.dest_messages, fs.consumer_lag, fs.dropped);
+        ferry_metrics_set_backlog(m, NULL, fs.dest_messages, fs.consumer_lag, fs.lags, fs.n_lags,
+                                  fs.dropped);
     ferry_metrics_set_state(m, &fh, reason[0] ? reason : why, ps.reconnects, inflight,
                             ready && usable);
 }

@@ -623,7 +623,7 @@ int ferry_producer_main(int argc, char **argv)
         st = FERRY_E_TIMEOUT;
     struct ferry_stats fs;
     if (ferry_stats(p.conn, &fs) == FERRY_OK && fs.dropped) {
-        ferry_metrics_set_backlog(p.metrics, p.cfg.destination, -1, -1, fs.dropped);
+        ferry_metrics_set_backlog(p.metrics, p.cfg.destination, -1, -1, NULL, 0, fs.dropped);
         app_warn(&p.app, "messages dropped by the transport's configured policy dropped=%" PRIu64
                  " (amqp: unroutable = drop-and-count; counted in ferry_messages_dropped_total)",
                  fs.dropped);

@@ -38,6 +38,12 @@ struct ferry_metrics {
     struct hist http[FERRY_HTTP_HANDLERS];
     struct ferry_metrics_state snap;
     uint64_t dropped_seen;                 /* the transport's drop total last added */
+    struct metrics_lag {                   /* per partition, under lock */
+        char dest[128];
+        int32_t partition;
+        int64_t lag;
+    } lags[FERRY_METRICS_MAX_LAGS];
+    size_t n_lags;
     _Atomic uint64_t http_class[5];        /* answers by status class 1xx..5xx */
 };
 
@@ -185,7 +191,8 @@ void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health 
 }
 
 void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_t dest_messages,
-                               int64_t consumer_lag, uint64_t dropped)
+                               int64_t consumer_lag, const struct ferry_lag *lags, size_t n_lags,
+                               uint64_t dropped)
 {
     if (!m)
         return;
@@ -195,6 +202,13 @@ void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_
         d = m->dests;
     m->snap.dest_messages = dest_messages;
     m->snap.consumer_lag = consumer_lag;
+    m->n_lags = 0;
+    for (size_t i = 0; i < n_lags && m->n_lags < FERRY_METRICS_MAX_LAGS; i++) {
+        struct metrics_lag *l = &m->lags[m->n_lags++];
+        ferry_fmt(l->dest, sizeof l->dest, "%s", lags[i].dest ? lags[i].dest : "");
+        l->partition = lags[i].partition;
+        l->lag = lags[i].lag;
+    }
     ferry_fmt(m->snap.backlog_dest, sizeof m->snap.backlog_dest, "%s", d ? d->name : "");
     uint64_t grew = dropped > m->dropped_seen ? dropped - m->dropped_seen : 0;
     if (dropped > m->dropped_seen)
@@ -356,15 +370,27 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
         put_label(&o, st.backlog_dest);
         put(&o, "\"} %lld\n", (long long)st.dest_messages);
     }
-    if (st.consumer_lag >= 0) {
-        put(&o, "# HELP ferry_consumer_lag Messages of the consumed destination not yet consumed "
-                "by this group (kafka: high watermark minus committed offset over the partitions "
-                "assigned here).\n"
-                "# TYPE ferry_consumer_lag gauge\nferry_consumer_lag{transport=\"");
-        put_label(&o, tr);
-        put(&o, "\",destination=\"");
-        put_label(&o, st.backlog_dest);
-        put(&o, "\"} %lld\n", (long long)st.consumer_lag);
+    pthread_mutex_lock(&m->lock);
+    size_t nl = m->n_lags;
+    struct metrics_lag *lags = nl ? malloc(nl * sizeof *lags) : NULL; /* freed below */
+    if (lags)
+        memcpy(lags, m->lags, nl * sizeof *lags);
+    pthread_mutex_unlock(&m->lock);
+    if (nl && !lags)
+        o.oom = true;
+    if (lags) {
+        put(&o, "# HELP ferry_consumer_lag Messages of a partition not yet consumed by this "
+                "group (kafka: high watermark minus committed offset), per partition assigned "
+                "here.\n# TYPE ferry_consumer_lag gauge\n");
+        for (size_t i = 0; i < nl; i++) {
+            put(&o, "ferry_consumer_lag{transport=\"");
+            put_label(&o, tr);
+            put(&o, "\",destination=\"");
+            put_label(&o, lags[i].dest);
+            put(&o, "\",partition=\"%d\"} %lld\n", (int)lags[i].partition,
+                (long long)lags[i].lag);
+        }
+        free(lags);
     }
     put_series(&o, "ferry_up", "gauge",
                "1 when the program can do its job (what /health reports as 200).", tr, st.ready);

@@ -86,12 +86,17 @@ void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health 
 /** Copy the last snapshot into out. Thread-safe. */
 void ferry_metrics_get_state(struct ferry_metrics *m, struct ferry_metrics_state *out);
 /** The transport's figures from ferry_stats(): the backlog of dest (NULL:
- *  the first destination registered) for ferry_destination_messages and
- *  ferry_consumer_lag (-1: unknown, not exported), and dropped, the
- *  transport's running total of drops, whose growth is added to
- *  ferry_messages_dropped_total of that destination. Thread-safe. */
+ *  the first destination registered) for ferry_destination_messages (-1:
+ *  unknown, not exported), consumer_lag, the lag over all partitions
+ *  (/health), lags[0..n_lags), the lag per partition for
+ *  ferry_consumer_lag{destination,partition} (copied, at most
+ *  FERRY_METRICS_MAX_LAGS), and dropped, the transport's running total of
+ *  drops, whose growth is added to ferry_messages_dropped_total of dest.
+ *  Thread-safe. */
+#define FERRY_METRICS_MAX_LAGS 256
 void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_t dest_messages,
-                               int64_t consumer_lag, uint64_t dropped);
+                               int64_t consumer_lag, const struct ferry_lag *lags, size_t n_lags,
+                               uint64_t dropped);
 /** "connected", "reconnecting", "blocked" or "failed". Static storage. */
 const char *ferry_health_state_name(enum ferry_health_state s);
 

@@ -228,8 +228,13 @@ struct ferry_conn {
 typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
                               const struct ferry_header *set, size_t n_set);
 
-/* The operations. A plugin sets .size = sizeof(struct ferry_transport_ops);
- * operations the core does not know of yet are appended at the end. */
+/* The lag of one partition of a subscribed destination. */
+struct ferry_lag {
+    const char *dest;           /* topic */
+    int32_t partition;
+    int64_t lag;                /* high watermark minus committed offset */
+};
+
 /* Backlog and drop figures of a connection, for /metrics and /health. The
  * core zeroes it, sets size and sets the int64_t members to -1 (unknown)
  * before the call; a plugin fills what it knows and must not write past
@@ -243,9 +248,14 @@ struct ferry_stats {
                                    over the partitions assigned to us; -1 unknown */
     uint64_t dropped;           /* messages this connection dropped by a configured policy
                                    since open (e.g. amqp unroutable = drop-and-count) */
+    const struct ferry_lag *lags; /* consumer_lag per partition, n_lags of them; owned by the
+                                     plugin, valid until the next call on the connection */
+    size_t n_lags;
 };
 typedef int (*ferry_stats_op)(struct ferry_conn *c, struct ferry_stats *out);
 
+/* The operations. A plugin sets .size = sizeof(struct ferry_transport_ops);
+ * operations the core does not know of yet are appended at the end. */
 struct ferry_transport_ops {
     uint32_t size;     /* sizeof(struct ferry_transport_ops) when built */
 

@@ -31,6 +31,7 @@ enum fkafka_acks { FKAFKA_ACKS_ALL, FKAFKA_ACKS_1, FKAFKA_ACKS_0 };
 static const char *const fkafka_acks_values[] = { "all", "1", "0" };
 static const char *const fkafka_codecs[] = { "none", "gzip", "snappy", "lz4", "zstd" };
 enum fkafka_reset { FKAFKA_RESET_EARLIEST, FKAFKA_RESET_LATEST };
+#define FKAFKA_MAX_LAGS 256    /* partitions whose lag is exported */
 
 struct fkafka_cfg {
     char *brokers;
@@ -197,6 +198,9 @@ struct fkafka {
     int64_t next_commit_ms;
 
     long long lag;               /* from the last statistics, -1 unknown */
+    struct fkafka_plag plags[FKAFKA_MAX_LAGS]; /* per partition, n_plags of them */
+    size_t n_plags;
+    struct ferry_lag lags[FKAFKA_MAX_LAGS];    /* handed out by fkafka_stats() */
 
     enum ferry_health_state state;
     char reason[256];
@@ -700,6 +704,7 @@ static int fkafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     (void)rk;
     struct fkafka *p = opaque;
     p->lag = fkafka_stats_lag(json, len);
+    p->n_plags = fkafka_stats_lags(json, len, p->plags, FKAFKA_MAX_LAGS);
     return 0; /* librdkafka frees json */
 }
 
@@ -1443,8 +1448,18 @@ static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
 static int fkafka_stats(struct ferry_conn *c, struct ferry_stats *out)
 {
     struct fkafka *p = c->priv;
-    if (p->cons && p->lag >= 0)
+    if (p->cons && p->lag >= 0) {
         out->consumer_lag = p->lag;
+        for (size_t i = 0; i < p->n_plags; i++)
+            p->lags[i] = (struct ferry_lag){.dest = p->plags[i].topic,
+                                            .partition = p->plags[i].partition,
+                                            .lag = p->plags[i].lag};
+        /* a core whose struct ends before lags reads no further */
+        if (out->size >= offsetof(struct ferry_stats, n_lags) + sizeof out->n_lags) {
+            out->lags = p->lags;
+            out->n_lags = p->n_plags;
+        }
+    }
     return FERRY_OK;
 }
 

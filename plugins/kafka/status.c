@@ -124,3 +124,38 @@ long long fkafka_stats_lag(const char *json, size_t len)
     }
     return sum;
 }
+
+size_t fkafka_stats_lags(const char *json, size_t len, struct fkafka_plag *out, size_t max)
+{
+    /* Each topic object opens with "topic":"NAME", each partition object
+     * with "partition":N, and "consumer_lag" comes later in the partition
+     * object: the last topic and partition seen name each lag. */
+    static const char kt[] = "\"topic\":\"", kp[] = "\"partition\":", kl[] = "\"consumer_lag\":";
+    const char *end = json + len;
+    char topic[128] = "";
+    long partition = -1;
+    size_t n = 0;
+    for (const char *p = json; p < end && n < max; p++) {
+        if (*p != '"')
+            continue;
+        size_t left = (size_t)(end - p);
+        if (left > sizeof kt - 1 && !memcmp(p, kt, sizeof kt - 1)) {
+            const char *v = p + sizeof kt - 1, *q = memchr(v, '"', (size_t)(end - v));
+            if (q && (size_t)(q - v) < sizeof topic) {
+                memcpy(topic, v, (size_t)(q - v));
+                topic[q - v] = '\0';
+            }
+        } else if (left > sizeof kp - 1 && !memcmp(p, kp, sizeof kp - 1)) {
+            partition = strtol(p + sizeof kp - 1, NULL, 10);
+        } else if (left > sizeof kl - 1 && !memcmp(p, kl, sizeof kl - 1)) {
+            long long v = strtoll(p + sizeof kl - 1, NULL, 10);
+            if (v >= 0 && partition >= 0 && topic[0]) {
+                memcpy(out[n].topic, topic, sizeof topic);
+                out[n].partition = (int)partition;
+                out[n].lag = v;
+                n++;
+            }
+        }
+    }
+    return n;
+}

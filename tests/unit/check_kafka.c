@@ -25,6 +25,25 @@ START_TEST(test_stats_lag_sums_known_partitions)
     const char *zero = "{\"partitions\":{\"0\":{\"consumer_lag\":0}}}";
     ck_assert_int_eq(fkafka_stats_lag(zero, strlen(zero)), 0);
     ck_assert_int_eq(fkafka_stats_lag("{}", 2), -1);
+
+    /* per partition, named by the topic and partition around each lag;
+     * the brokers' toppars carry no lag */
+    const char *full = "{\"brokers\":{\"b\":{\"toppars\":{\"t-0\":{\"topic\":\"x\",\"partition\":9}}}},"
+                       "\"topics\":{\"t\":{\"topic\":\"t\",\"partitions\":{"
+                       "\"0\":{\"partition\":0,\"consumer_lag\":5},"
+                       "\"1\":{\"partition\":1,\"consumer_lag\":-1},"
+                       "\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}},"
+                       "\"u\":{\"topic\":\"u\",\"partitions\":{"
+                       "\"3\":{\"partition\":3,\"consumer_lag\":0}}}}}";
+    struct fkafka_plag pl[4];
+    ck_assert_uint_eq(fkafka_stats_lags(full, strlen(full), pl, 4), 2);
+    ck_assert_str_eq(pl[0].topic, "t");
+    ck_assert_int_eq(pl[0].partition, 0);
+    ck_assert_int_eq(pl[0].lag, 5);
+    ck_assert_str_eq(pl[1].topic, "u");
+    ck_assert_int_eq(pl[1].partition, 3);
+    ck_assert_int_eq(pl[1].lag, 0);
+    ck_assert_uint_eq(fkafka_stats_lags(full, strlen(full), pl, 1), 1);
 }
 END_TEST
 
