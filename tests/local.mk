@@ -12,9 +12,12 @@ endif
 if HAVE_KAFKA
 FERRY_BUILT_PLUGINS += kafka
 endif
+if HAVE_MQTT
+FERRY_BUILT_PLUGINS += mqtt
+endif
 
 AM_TESTS_ENVIRONMENT = \
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
+	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
