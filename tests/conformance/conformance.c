@@ -544,7 +544,7 @@ static Suite *conformance_suite(const char *name, uint32_t caps, FILE *notes)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char capn[64];
         if ((caps & cases[i].need) != cases[i].need) {
-            fprintf(notes, "conformance[%s]: not run: %s (plugin lacks FERRY_CAP_%s)\n", name,
+            fprintf(notes, "conformance[%s]: not run: %s (plugin lacks %s)\n", name,
                     cases[i].what, ferry_caps_str(cases[i].need, capn, sizeof capn));
             continue;
         }
