@@ -238,7 +238,7 @@ static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flag
         cl->ever_connected = true;
         cl->reason[0] = '\0';
     } else {
-        snprintf(cl->reason, sizeof cl->reason, "broker refused the connection: %s",
+        snprintf(cl->reason, sizeof cl->reason, "the broker refused the connection: %s",
                  mosquitto_reason_string(rc));
         if (fmqtt_connack_status(rc) == FERRY_E_CONFIG) {
             cl->failed = true;
@@ -459,9 +459,28 @@ static void fmqtt_on_message(struct mosquitto *mosq, void *obj, const struct mos
 
 static void fmqtt_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
-    (void)mosq; (void)obj; (void)level; (void)str;
-    /* libmosquitto's own log is per packet; errors reach us as return codes
-     * and callbacks, which the plugin reports itself. */
+    struct fmqtt_client *cl = obj;
+    struct fmqtt *p = cl->p;
+    /* The rest of libmosquitto's log is per packet. Its errors matter when
+     * not connected: a TLS handshake that fails on the network thread
+     * shows nowhere else. */
+    (void)mosq;
+    if (level != MOSQ_LOG_ERR)
+        return;
+    pthread_mutex_lock(&p->mtx);
+    if (!cl->connected && !cl->failed && !p->closing) {
+        snprintf(cl->reason, sizeof cl->reason, "%s", str);
+        /* A certificate that does not verify will not verify next time
+         * either: fail now rather than retry for ever. */
+        if (!cl->ever_connected && strstr(str, "OpenSSL Error")) {
+            cl->failed = true;
+            cl->fail_status = FERRY_E_CONFIG;
+        }
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->mtx);
+    /* No mosquitto_disconnect() here: libmosquitto may log with its own
+     * locks held. open() sees `failed` and ends the client. */
 }
 
 /* ---------------------------------------------------------------------- */
@@ -580,10 +599,13 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     int err = errno;
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS)
-        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT broker %s:%" PRId64 ": %s", cfg->host,
+        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT broker %s:%" PRId64 ": %s%s", cfg->host,
                                cfg->port, rc == MOSQ_ERR_ERRNO ? strerror(err)
                                           : rc == MOSQ_ERR_EAI ? "unknown host"
-                                                               : mosquitto_strerror(rc));
+                                                               : mosquitto_strerror(rc),
+                               rc == MOSQ_ERR_TLS ? " (does the broker's certificate chain to "
+                               "ca_file/ca_path and name host? tls_insecure skips the name check)"
+                                                  : "");
     rc = mosquitto_loop_start(cl->mosq);
     if (rc != MOSQ_ERR_SUCCESS)
         return ferry_conn_fail(c, fmqtt_status(rc), "MQTT network thread: %s", mosquitto_strerror(rc));
@@ -598,6 +620,9 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     char reason[sizeof cl->reason];
     snprintf(reason, sizeof reason, "%s", cl->reason[0] ? cl->reason : "no answer");
     pthread_mutex_unlock(&p->mtx);
+    if (!ok && st == FERRY_E_CONFIG)
+        return ferry_conn_fail(c, st, "MQTT broker %s:%" PRId64 " refused: %s", cfg->host,
+                               cfg->port, reason);
     if (!ok)
         return ferry_conn_fail(c, st, "MQTT broker %s:%" PRId64 " not connected within %" PRId64
                                " ms: %s", cfg->host, cfg->port, cfg->connect_timeout_ms, reason);

@@ -32,11 +32,14 @@ alive() {
 }
 pid() { [ -s "$DIR/pid" ] && cat "$DIR/pid"; }
 
-# True once the port answers an MQTT CONNECT with a CONNACK.
+# True once the port answers an MQTT CONNECT with a CONNACK (a TLS
+# listener: once it accepts TCP connections).
 ready() {
-    "$PY" - "$(cat "$DIR/port")" <<'PY' 2>/dev/null
+    "$PY" - "$(cat "$DIR/port")" "$(grep -c '^certfile' "$DIR/mosquitto.conf")" <<'PY' 2>/dev/null
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+if sys.argv[2] != "0":
+    sys.exit(0)
 s.settimeout(2)
 # CONNECT, MQTT 3.1.1, clean session, keepalive 10, client id "probe"
 s.sendall(bytes([0x10, 17, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 10, 0, 5]) + b"probe")
