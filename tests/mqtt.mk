@@ -15,6 +15,6 @@ endif
 
 MQTT_E2E_TESTS = tests/e2e/mqtt-conformance.test tests/e2e/mqtt-flow.test \
 	tests/e2e/mqtt-validator.test tests/e2e/mqtt-share.test tests/e2e/mqtt-session.test \
-	tests/e2e/mqtt-tls.test
+	tests/e2e/mqtt-tls.test tests/e2e/mqtt-restart.test
 EXTRA_DIST += $(MQTT_E2E_TESTS)
 TESTS += $(MQTT_E2E_TESTS)

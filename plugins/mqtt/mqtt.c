@@ -134,6 +134,8 @@ struct fmqtt_client {
     bool failed;              /* refused for good, or taken over: no recovery */
     int fail_status;
     int last_rc;              /* last CONNACK / DISCONNECT reason */
+    uint64_t subacks;         /* SUBACKs granting QoS 1 (consumer) */
+    int sub_refused;          /* the last SUBACK's refusal reason, 0 if none */
     char reason[200];
     uint64_t connects;
 };
@@ -249,6 +251,31 @@ static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flag
     pthread_mutex_unlock(&p->mtx);
     if (rc != 0 && cl->failed)
         mosquitto_disconnect(mosq);   /* retrying cannot fix credentials or a bad id */
+    /* Subscribe on every connection, not once: mosquitto 2.0.11 does not
+     * restore shared subscriptions from its persistence file, so after a
+     * broker restart the session would be there without them. */
+    if (rc == 0 && cl->consumer && p->sub_topic)
+        mosquitto_subscribe_v5(mosq, NULL, p->sub_topic, 1, 0, NULL);
+}
+
+static void fmqtt_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
+                               const int *granted, const mosquitto_property *props)
+{
+    (void)mosq; (void)mid; (void)props;
+    struct fmqtt_client *cl = obj;
+    struct fmqtt *p = cl->p;
+    pthread_mutex_lock(&p->mtx);
+    if (n >= 1 && granted[0] == 1) {
+        cl->subacks++;
+        cl->sub_refused = 0;
+    } else {
+        cl->sub_refused = n >= 1 ? granted[0] : MQTT_RC_UNSPECIFIED;
+        snprintf(cl->reason, sizeof cl->reason, "subscribe %s refused: %s", p->sub_topic,
+                 cl->sub_refused >= 0x80 ? mosquitto_reason_string(cl->sub_refused)
+                                         : "QoS 1 not granted");
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mtx);
 }
 
 static void fmqtt_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
@@ -584,6 +611,7 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     mosquitto_disconnect_v5_callback_set(cl->mosq, fmqtt_on_disconnect);
     mosquitto_publish_v5_callback_set(cl->mosq, fmqtt_on_publish);
     mosquitto_message_v5_callback_set(cl->mosq, fmqtt_on_message);
+    mosquitto_subscribe_v5_callback_set(cl->mosq, fmqtt_on_subscribe);
     mosquitto_log_callback_set(cl->mosq, fmqtt_on_log);
     unsigned rmin = (unsigned)(cfg->reconnect_min_ms / 1000), rmax = (unsigned)(cfg->reconnect_max_ms / 1000);
     mosquitto_reconnect_delay_set(cl->mosq, rmin, rmax < rmin ? rmin : rmax, true);
@@ -905,13 +933,25 @@ static int fmqtt_subscribe(struct ferry_conn *c, const char *dest, const char *g
     int st = fmqtt_client_start(c, p->sub, persistent);
     if (st != FERRY_OK)
         goto fail;
-    /* A persistent session keeps its subscription; subscribing again is
-     * harmless and covers a session the broker expired. libmosquitto does
-     * not resubscribe after a reconnect, but the session does. */
-    int rc = mosquitto_subscribe_v5(p->sub->mosq, NULL, p->sub_topic, 1, 0, NULL);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        st = ferry_conn_fail(c, fmqtt_status(rc), "subscribe %s: %s", p->sub_topic,
-                             mosquitto_strerror(rc));
+    /* fmqtt_on_connect() subscribes; messages published before the SUBACK
+     * would not be ours, so wait for it. */
+    int64_t deadline = fmqtt_now_ms() + p->cfg->connect_timeout_ms;
+    pthread_mutex_lock(&p->mtx);
+    while (p->sub->subacks == 0 && p->sub->sub_refused == 0 && !p->sub->failed &&
+           fmqtt_wait(p, deadline))
+        ;
+    bool ok = p->sub->subacks > 0;
+    int refused = p->sub->sub_refused;
+    char reason[sizeof p->sub->reason];
+    snprintf(reason, sizeof reason, "%s", p->sub->reason[0] ? p->sub->reason : "no SUBACK");
+    pthread_mutex_unlock(&p->mtx);
+    if (!ok) {
+        st = ferry_conn_fail(c, refused == MQTT_RC_NOT_AUTHORIZED ||
+                                refused == MQTT_RC_TOPIC_FILTER_INVALID ||
+                                refused == MQTT_RC_SHARED_SUBS_NOT_SUPPORTED
+                                    ? FERRY_E_CONFIG : FERRY_E_NOCONN,
+                             "subscribe %s within %" PRId64 " ms: %s", p->sub_topic,
+                             p->cfg->connect_timeout_ms, reason);
         goto fail;
     }
     ferry_log_info(c, "subscribed topic=%s client_id=%s session=%s", p->sub_topic, p->sub->id,
