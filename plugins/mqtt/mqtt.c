@@ -170,6 +170,7 @@ struct fmqtt {
     size_t n_in;
     uint64_t received, dropped;
     /* caller's thread only */
+    uint64_t sub_connects_seen;   /* consumer reconnects already logged */
     struct fmqtt_rmsg *lent;
     struct fmqtt_rmsg *requeue_head, *requeue_tail;
     char *keep_err;               /* an allocation failure text for the loop thread */
@@ -1022,6 +1023,7 @@ static int fmqtt_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
         pthread_cond_broadcast(&p->cond);   /* room for a waiting on_message */
     uint64_t dropped = p->dropped;
     p->dropped = 0;
+    uint64_t connects = p->sub->connects;
     bool failed = p->sub->failed;
     int fst = p->sub->fail_status;
     char reason[sizeof p->sub->reason];
@@ -1029,6 +1031,24 @@ static int fmqtt_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
     pthread_mutex_unlock(&p->mtx);
     if (dropped)
         ferry_log_error(c, "messages lost: out of memory copying them dropped=%" PRIu64, dropped);
+    if (connects > p->sub_connects_seen) {
+        /* mosquitto 2.0.11 closes the older of two connections with one
+         * client id without saying why: the two consumers then take the
+         * session from each other every few seconds. Log the 1st, 10th,
+         * 100th reconnect. */
+        for (uint64_t k = p->sub_connects_seen + 1; k <= connects; k++) {
+            uint64_t d = k;
+            while (d % 10 == 0)
+                d /= 10;
+            if (d == 1) {
+                ferry_log_warn(c, "consumer reconnected client_id=%s reconnects=%" PRIu64
+                               " hint=\"if this repeats every few seconds, another consumer "
+                               "uses the same client_id\"", p->sub->id, connects);
+                break;
+            }
+        }
+        p->sub_connects_seen = connects;
+    }
     if (*n > 0)
         return FERRY_OK;
     if (failed)
