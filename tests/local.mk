@@ -45,13 +45,30 @@ tests_plugins_badopts_la_SOURCES = tests/plugins/badopts.c
 tests_plugins_badopts_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_oldabi_la_SOURCES = tests/plugins/oldabi.c
 tests_plugins_oldabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+# Lying plugins: loopback built to break one promise each; the conformance
+# suite must fail every one (tests/conformance/liars.test).
+check_LTLIBRARIES += tests/plugins/lie_durable.la tests/plugins/lie_volume.la \
+	tests/plugins/lie_doubles.la
+tests_plugins_lie_durable_la_SOURCES = tests/plugins/loopback.c
+tests_plugins_lie_durable_la_CPPFLAGS = $(AM_CPPFLAGS) -DLB_NAME=lie_durable -DLB_LIE=1
+tests_plugins_lie_durable_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_lie_durable_la_LIBADD = $(PTHREAD_LIBS)
+tests_plugins_lie_volume_la_SOURCES = tests/plugins/loopback.c
+tests_plugins_lie_volume_la_CPPFLAGS = $(AM_CPPFLAGS) -DLB_NAME=lie_volume -DLB_LIE=2
+tests_plugins_lie_volume_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_lie_volume_la_LIBADD = $(PTHREAD_LIBS)
+tests_plugins_lie_doubles_la_SOURCES = tests/plugins/loopback.c
+tests_plugins_lie_doubles_la_CPPFLAGS = $(AM_CPPFLAGS) -DLB_NAME=lie_doubles -DLB_LIE=3
+tests_plugins_lie_doubles_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_lie_doubles_la_LIBADD = $(PTHREAD_LIBS)
 
 if HAVE_CHECK
 # The conformance suite is installed so outside plugin authors can run it.
 bin_PROGRAMS += ferry-conformance
-ferry_conformance_SOURCES = tests/conformance/conformance.c
+ferry_conformance_SOURCES = tests/conformance/conformance.c tests/conformance/conformance.h \
+	tests/conformance/delivery.c tests/conformance/proxy.c
 ferry_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-ferry_conformance_LDADD = libferry.la $(CHECK_LIBS)
+ferry_conformance_LDADD = libferry.la $(CHECK_LIBS) $(PTHREAD_LIBS)
 
 UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_envelope \
 	tests/unit/check_pub
@@ -66,9 +83,9 @@ tests_unit_check_envelope_LDADD = libferry.la $(CHECK_LIBS) $(CJSON_LIBS)
 tests_unit_check_pub_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
 
-TESTS += tests/conformance/loopback.test
+TESTS += tests/conformance/loopback.test tests/conformance/liars.test
 endif
-EXTRA_DIST += tests/conformance/loopback.test
+EXTRA_DIST += tests/conformance/loopback.test tests/conformance/liars.test
 
 E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \

@@ -939,6 +939,23 @@ static int famqp_declare_reject(struct ferry_conn *c)
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL)
             return famqp_fail_reply(c, r, "bind reject queue");
+        if (cfg->routing == FAMQP_ROUTE_EXCHANGE) {
+            /* in exchange routing a consumer of the reject destination reads
+             * the exchange of that name: bind it to the dead-letter exchange
+             * too, so rejects reach it as well as the reject queue */
+            amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination),
+                                  amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]),
+                                  0, cfg->queue_durable, 0, 0, amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "declare reject exchange");
+            amqp_exchange_bind(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination),
+                               amqp_cstring_bytes(p->dlx), amqp_cstring_bytes(cfg->reject_destination),
+                               amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "bind reject exchange");
+        }
     }
     return famqp_mark_declared(c, "\001dlx");
 }
@@ -955,9 +972,13 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
         return st;
     amqp_rpc_reply_t r;
     if (cfg->routing == FAMQP_ROUTE_QUEUE) {
+        /* the reject queue is declared without dead-lettering (into itself)
+         * by famqp_declare_reject(); the same arguments again, or the
+         * broker refuses the declaration (406 inequivalent arg) */
+        bool is_reject = cfg->reject_destination && !strcmp(dest, cfg->reject_destination);
         amqp_table_entry_t e[6];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0,
-                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, true));
+                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, !is_reject));
     } else {
         amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest),
                               amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]),
@@ -1605,7 +1626,10 @@ static int famqp_reject_copy(struct ferry_conn *c, struct famqp_rmsg *r, const c
     uint64_t seq = p->next_seq;
     struct ferry_msg copy = r->m;
     copy.tag = 0;
-    st = famqp_publish_raw(c, &copy, "", p->cfg->reject_destination, FAMQP_ERROR_HEADER, reason, true);
+    /* exchange routing: through the dead-letter exchange, which feeds both
+     * the reject queue and the reject exchange (famqp_declare_reject()) */
+    const char *via = p->cfg->routing == FAMQP_ROUTE_EXCHANGE ? p->dlx : "";
+    st = famqp_publish_raw(c, &copy, via, p->cfg->reject_destination, FAMQP_ERROR_HEADER, reason, true);
     if (st != FERRY_OK || !p->cfg->confirm)
         return st;
     st = famqp_pump(c, famqp_now_ms() + p->cfg->socket_timeout, FAMQP_UNTIL_SEQ, seq);

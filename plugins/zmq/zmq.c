@@ -758,6 +758,10 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser",
                            &one, sizeof one))) ||
+        /* A subscriber whose queue is full makes publish say "again"
+         * (send_hwm) instead of libzmq dropping its copy in silence. */
+        (type == ZMQ_XPUB &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_NODROP, "xpub_nodrop", &one, sizeof one))) ||
         (st = fzmq_curve_setup(c, s, bind))) {
         fzmq_sock_free(s);
         return st;

@@ -3,9 +3,12 @@
  * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`. */
 #include "config.h"
 
+#include "conformance.h"
+
 #include <check.h>
 #include <ferry/ferry.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,25 +17,30 @@
 #include <unistd.h>
 
 /* Settings from the command line, read by every (forked) test. */
-static struct ferry_config *conf_cfg;
-static const char *conf_reject;
-static double conf_scale = 1.0;
-static uint32_t conf_caps;
+struct ferry_config *conf_cfg;
+const char *conf_reject;
+double conf_scale = 1.0;
+uint32_t conf_caps;
+const char *conf_restart_cmd;
+const char *conf_cut_cmd;
+pid_t conf_proxy_pid;
+int64_t conf_max_size;
+size_t conf_volume = 100000;
 static unsigned conf_seq;
 
-static int64_t now_ms(void)
+int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t scaled(int64_t ms)
+int64_t scaled(int64_t ms)
 {
     return (int64_t)((double)ms * conf_scale);
 }
 
-static struct ferry_conn *conn_open(void)
+struct ferry_conn *conn_open(void)
 {
     char err[1024];
     int st;
@@ -43,7 +51,7 @@ static struct ferry_conn *conn_open(void)
     return c;
 }
 
-static void unique(char *buf, size_t len, const char *what)
+void unique(char *buf, size_t len, const char *what)
 {
     snprintf(buf, len, "ferry-conf-%s-%d-%u-%lld", what, (int)getpid(), ++conf_seq,
              (long long)(time(NULL) % 100000));
@@ -55,13 +63,13 @@ static void unique(char *buf, size_t len, const char *what)
  * and skip probes wherever they show up. */
 #define PROBE "ferry-conformance-probe"
 
-static bool is_probe(const struct ferry_msg *m)
+bool is_probe(const struct ferry_msg *m)
 {
     return m->body_len == sizeof PROBE - 1 && !memcmp(m->body, PROBE, sizeof PROBE - 1);
 }
 
 /* ferry_receive without the probes. */
-static int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
                      int timeout_ms)
 {
     int rc = ferry_receive(c, out, max, n, timeout_ms);
@@ -78,7 +86,7 @@ static int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, s
 
 /* Publish one message, retrying while a transient condition lasts (no peer
  * yet, queue full), as the core's reliable publisher would. */
-static int publish_retry(struct ferry_conn *p, const struct ferry_msg *m, int64_t ms)
+int publish_retry(struct ferry_conn *p, const struct ferry_msg *m, int64_t ms)
 {
     int64_t deadline = now_ms() + scaled(ms);
     int rc;
@@ -88,7 +96,7 @@ static int publish_retry(struct ferry_conn *p, const struct ferry_msg *m, int64_
 }
 
 /* Send probes on dest until each of the n consumers has received one. */
-static void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn **cons, size_t n)
+void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn **cons, size_t n)
 {
     bool ready[8] = {false};
     size_t nready = 0;
@@ -155,7 +163,7 @@ static void on_report(void *ctx, uint64_t tag, int status, const char *reason)
     status == FERRY_OK ? r->ok++ : r->failed++;
 }
 
-static void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
+void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
 {
     struct report *r = calloc(1, sizeof *r); /* freed below */
     r->expect = n;
@@ -177,7 +185,7 @@ static void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
     free(r);
 }
 
-static void publish_bodies(struct ferry_conn *p, const char *dest, const char *prefix, size_t n,
+void publish_bodies(struct ferry_conn *p, const char *dest, const char *prefix, size_t n,
                            const char *key)
 {
     struct ferry_msg *msgs = calloc(n, sizeof *msgs); /* freed below */
@@ -199,7 +207,7 @@ static void publish_bodies(struct ferry_conn *p, const char *dest, const char *p
 
 /* Receive until n messages arrived or the deadline; returns the count.
  * Bodies of the form PREFIX-INDEX are recorded in hits[]. */
-static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack,
+size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack,
                     int64_t ms)
 {
     size_t got = 0;
@@ -230,6 +238,11 @@ static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, boo
         }
     }
     return got;
+}
+
+static const char *conf_missing_reject(void)
+{
+    return conf_reject ? NULL : "no --reject DEST given";
 }
 
 START_TEST(test_round_trip_body_key_headers)
@@ -520,74 +533,256 @@ START_TEST(test_health_reports_connected)
 }
 END_TEST
 
-static Suite *conformance_suite(const char *name, uint32_t caps, FILE *notes)
+/* Every case the suite knows, in the order it runs them. */
+static size_t all_cases(struct conf_case *out, size_t max)
+{
+    const struct conf_case structural[] = {
+        {"round trip", 0, 0, test_round_trip_body_key_headers, NULL, 0},
+        {"bodies", 0, 0, test_empty_binary_and_large_bodies, NULL, 0},
+        {"health", 0, 0, test_health_reports_connected, NULL, 0},
+        {"order per key", FERRY_CAP_KEY_ORDER, FERRY_CAP_KEY_ORDER, test_order_kept_per_key, NULL, 0},
+        {"groups", FERRY_CAP_GROUPS, FERRY_CAP_GROUPS, test_group_members_share_work, NULL, 0},
+        {"fan-out", FERRY_CAP_FANOUT, FERRY_CAP_FANOUT, test_each_group_gets_everything, NULL, 0},
+        {"redelivery", FERRY_CAP_ACK, FERRY_CAP_ACK, test_unacked_messages_come_back_after_close,
+         NULL, 0},
+        {"nack requeue", FERRY_CAP_ACK, FERRY_CAP_ACK, test_nack_requeue_and_release_redeliver,
+         NULL, 0},
+        {"dead-letter", FERRY_CAP_DEADLETTER, FERRY_CAP_DEADLETTER,
+         test_nack_without_requeue_goes_to_reject, conf_missing_reject, 0},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof structural / sizeof *structural && n < max; i++)
+        out[n++] = structural[i];
+    return n + delivery_cases(out + n, max - n);
+}
+
+/* Is case `what` among the comma-separated names of --only (NULL: all)? */
+static bool selected(const char *only, const char *what)
+{
+    if (!only)
+        return true;
+    size_t wl = strlen(what);
+    for (const char *p = only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == wl && !strncmp(p, what, l))
+            return true;
+        p += l + (e ? 1 : 0);
+    }
+    return false;
+}
+
+enum { MAX_CASES = 32 };
+struct plan {
+    struct conf_case cases[MAX_CASES];
+    size_t n;
+    bool run[MAX_CASES];
+    const char *why_not[MAX_CASES]; /* why a case did not run */
+};
+
+/* One Check test case per suite case, named after it, so the verdict can
+ * tell which passed. */
+static Suite *conformance_suite(const char *name, uint32_t caps, const char *only,
+                                struct plan *pl, FILE *notes)
 {
     Suite *s = suite_create(name);
-    TCase *tc = tcase_create("conformance");
-    tcase_set_timeout(tc, 180 * conf_scale);
-    struct {
-        const char *what;
-        uint32_t need;
-        const TTest *t;
-        bool need_reject;
-    } cases[] = {
-        {"round trip", 0, test_round_trip_body_key_headers, false},
-        {"bodies", 0, test_empty_binary_and_large_bodies, false},
-        {"health", 0, test_health_reports_connected, false},
-        {"order per key", FERRY_CAP_KEY_ORDER, test_order_kept_per_key, false},
-        {"groups", FERRY_CAP_GROUPS, test_group_members_share_work, false},
-        {"fan-out", FERRY_CAP_FANOUT, test_each_group_gets_everything, false},
-        {"redelivery", FERRY_CAP_ACK, test_unacked_messages_come_back_after_close, false},
-        {"nack requeue", FERRY_CAP_ACK, test_nack_requeue_and_release_redeliver, false},
-        {"dead-letter", FERRY_CAP_DEADLETTER, test_nack_without_requeue_goes_to_reject, true},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char capn[64];
-        if ((caps & cases[i].need) != cases[i].need) {
-            fprintf(notes, "conformance[%s]: not run: %s (plugin lacks %s)\n", name,
-                    cases[i].what, ferry_caps_str(cases[i].need, capn, sizeof capn));
+    pl->n = all_cases(pl->cases, MAX_CASES);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct conf_case *k = &pl->cases[i];
+        const char *why = NULL;
+        if ((caps & k->need) != k->need)
+            continue; /* said once per capability in the verdict */
+        if (!selected(only, k->what)) {
+            pl->why_not[i] = "not selected by --only";
             continue;
         }
-        if (cases[i].need_reject && !conf_reject) {
-            fprintf(notes, "conformance[%s]: not run: %s (no --reject DEST given)\n", name,
-                    cases[i].what);
+        if (k->missing)
+            why = k->missing();
+        if (why) {
+            pl->why_not[i] = why;
+            fprintf(notes, "conformance[%s]: not run: %s (%s)\n", name, k->what, why);
             continue;
         }
-        tcase_add_test(tc, cases[i].t);
+        TCase *tc = tcase_create(k->what);
+        tcase_set_timeout(tc, (k->timeout_s ? k->timeout_s : 180) * conf_scale);
+        tcase_add_test(tc, k->t);
+        suite_add_tcase(s, tc);
+        pl->run[i] = true;
     }
-    suite_add_tcase(s, tc);
     return s;
+}
+
+/* Which claimed capabilities the run proved. Returns the number of
+ * claimed capabilities nothing verified; prints one line for each. */
+static int verdict(const char *name, uint32_t caps, struct plan *pl, SRunner *sr)
+{
+    bool passed[MAX_CASES] = {false};
+    TestResult **res = srunner_results(sr);
+    int nres = srunner_ntests_run(sr);
+    for (size_t i = 0; i < pl->n; i++) {
+        if (!pl->run[i])
+            continue;
+        bool ok = false;
+        for (int r = 0; r < nres; r++)
+            if (!strcmp(tr_tcname(res[r]), pl->cases[i].what))
+                ok = tr_rtype(res[r]) == CK_PASS;
+        passed[i] = ok;
+    }
+    free(res);
+    char verified[256] = "", failed[256] = "";
+    int unverified = 0;
+    for (uint32_t bit = 1; bit && bit <= FERRY_CAP_FANOUT; bit <<= 1) {
+        const char *cap = ferry_cap_name(bit);
+        if (!cap)
+            continue;
+        if (!(caps & bit)) {
+            fprintf(stderr, "conformance[%s]: not run: cases of %s (the plugin does not claim it)\n",
+                    name, cap);
+            continue;
+        }
+        bool any_pass = false, any_fail = false;
+        char why[512] = "";
+        for (size_t i = 0; i < pl->n; i++) {
+            if (!(pl->cases[i].verifies & bit))
+                continue;
+            if (pl->run[i]) {
+                any_pass |= passed[i];
+                any_fail |= !passed[i];
+            } else if (pl->why_not[i] && !strstr(why, pl->why_not[i])) {
+                size_t l = strlen(why);
+                snprintf(why + l, sizeof why - l, "%s%s: %s", l ? "; " : "", pl->cases[i].what,
+                         pl->why_not[i]);
+            }
+        }
+        char *list = any_fail ? failed : any_pass ? verified : NULL;
+        if (list) {
+            size_t l = strlen(list);
+            snprintf(list + l, 256 - l, "%s%s", l ? ", " : "", cap);
+        } else {
+            fprintf(stderr, "conformance[%s]: not verified: %s (%s)\n", name, cap,
+                    *why ? why : "no case proves it");
+            unverified++;
+        }
+    }
+    fprintf(stderr, "conformance[%s]: verified: %s\n", name, *verified ? verified : "(none)");
+    if (*failed)
+        fprintf(stderr, "conformance[%s]: FAILED: %s\n", name, failed);
+    return unverified;
+}
+
+/* The size limit to test: --max-message-size, else the plugin's own
+ * max_message_size option as this configuration sets it. */
+static int64_t plugin_max_size(const struct ferry_transport *t)
+{
+    for (const struct ferry_option *o = t->options; o && o->name; o++) {
+        if (strcmp(o->name, "max_message_size") || o->type != FERRY_OPT_SIZE)
+            continue;
+        const char *text = ferry_config_get(conf_cfg, t->name, o->name);
+        int64_t v = 0;
+        char err[256];
+        if (!text)
+            text = o->def;
+        /* the parser writes at o->offset of a cfg struct */
+        char *cfg = calloc(1, o->offset + sizeof v); /* freed below */
+        if (cfg && text && ferry_option_parse(o, text, cfg, err, sizeof err) == FERRY_OK)
+            memcpy(&v, cfg + o->offset, sizeof v);
+        free(cfg);
+        return v;
+    }
+    return 0;
 }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n\n"
-               "Run the transport conformance suite against a plugin: round trip of body,\n"
-               "key and headers, empty/binary/1 MiB bodies, health, and one case for each\n"
-               "capability the plugin claims (order per key, groups, fan-out, redelivery,\n"
-               "nack/requeue, dead-letter to DEST). FERRY_TEST_TIMEOUT_SCALE stretches deadlines.\n"
-               "Exit status: 0 all passed, 1 a case failed, 78 the plugin or config is unusable.\n");
+    fprintf(f,
+            "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [OPTION...]\n\n"
+            "Run the transport conformance suite against a plugin. Structural cases run\n"
+            "for every plugin: round trip of body, key and headers; empty, binary and\n"
+            "1 MiB bodies; health; a volume of --volume messages through one subscription\n"
+            "with a consumer slower than the producer for the first second, counted by id;\n"
+            "the size limit; private subscriptions (group NULL and \"\"). Each capability\n"
+            "the plugin claims adds its cases: order per key, groups, fan-out (also with\n"
+            "private subscriptions), ack (redelivery after close, nack/requeue, loans open\n"
+            "at close), dead-letter (--reject), confirms (connection loss: --cut-cmd or\n"
+            "--proxy), durable (--restart-cmd). A claimed capability that no case verified\n"
+            "is printed as \"not verified: CAP (why)\".\n\n"
+            "  -p, --plugin NAME_OR_PATH   the transport plugin to test\n"
+            "  -c, --config FILE           the config file the plugin's section is read from\n"
+            "  -r, --reject DEST           the reject destination the config sets up (dead-letter)\n"
+            "      --restart-cmd CMD       restarts the broker, keeping its data; run with\n"
+            "                              /bin/sh -c, must exit 0 once the broker is back or\n"
+            "                              coming back (durable)\n"
+            "      --cut-cmd CMD           cuts every connection of the plugin to its broker\n"
+            "                              mid-stream (connection loss)\n"
+            "      --proxy LISTEN:TARGET   start a TCP proxy from LISTEN (HOST:PORT) to TARGET\n"
+            "                              (HOST:PORT) and cut through it when no --cut-cmd is\n"
+            "                              given; point the config at LISTEN\n"
+            "      --max-message-size N    the largest body the plugin accepts, as configured\n"
+            "                              (default: the plugin's max_message_size option)\n"
+            "      --volume N              messages of the volume case (default 100000)\n"
+            "      --only CASE[,CASE...]   run only these cases (names as printed)\n"
+            "      --allow-unverified      exit 77 instead of 2 when only verification is missing\n"
+            "  -h, --help                  this text\n\n"
+            "FERRY_TEST_TIMEOUT_SCALE stretches every deadline (e.g. 4 on a busy machine).\n\n"
+            "Exit status:\n"
+            "   0  every case passed and every claimed capability was verified\n"
+            "   1  a case failed\n"
+            "   2  every case passed, but a claimed capability was not verified\n"
+            "  64  usage error\n"
+            "  69  the broker is unavailable (the first connection failed and may be retried)\n"
+            "  70  internal error (the proxy could not start)\n"
+            "  77  as 2, with --allow-unverified\n"
+            "  78  the plugin or the config is unusable\n");
 }
 
 int main(int argc, char **argv)
 {
+    enum { OPT_RESTART = 256, OPT_CUT, OPT_PROXY, OPT_MAX, OPT_VOLUME, OPT_ONLY, OPT_ALLOW };
     static const struct option lo[] = {{"plugin", required_argument, NULL, 'p'},
                                        {"config", required_argument, NULL, 'c'},
                                        {"reject", required_argument, NULL, 'r'},
+                                       {"restart-cmd", required_argument, NULL, OPT_RESTART},
+                                       {"cut-cmd", required_argument, NULL, OPT_CUT},
+                                       {"proxy", required_argument, NULL, OPT_PROXY},
+                                       {"max-message-size", required_argument, NULL, OPT_MAX},
+                                       {"volume", required_argument, NULL, OPT_VOLUME},
+                                       {"only", required_argument, NULL, OPT_ONLY},
+                                       {"allow-unverified", no_argument, NULL, OPT_ALLOW},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    const char *plugin = NULL, *file = NULL;
+    const char *plugin = NULL, *file = NULL, *proxy = NULL, *only = NULL;
+    bool allow_unverified = false;
     int c;
+    char *end;
     while ((c = getopt_long(argc, argv, "p:c:r:h", lo, NULL)) != -1) {
         switch (c) {
         case 'p': plugin = optarg; break;
         case 'c': file = optarg; break;
         case 'r': conf_reject = optarg; break;
+        case OPT_RESTART: conf_restart_cmd = optarg; break;
+        case OPT_CUT: conf_cut_cmd = optarg; break;
+        case OPT_PROXY: proxy = optarg; break;
+        case OPT_ONLY: only = optarg; break;
+        case OPT_ALLOW: allow_unverified = true; break;
+        case OPT_MAX:
+            conf_max_size = strtoll(optarg, &end, 10);
+            if (*end || conf_max_size <= 0) {
+                fprintf(stderr, "ferry-conformance: --max-message-size wants bytes, not %s\n", optarg);
+                return 64;
+            }
+            break;
+        case OPT_VOLUME:
+            conf_volume = strtoul(optarg, &end, 10);
+            if (*end || conf_volume < 100 || conf_volume > 100000000) {
+                fprintf(stderr, "ferry-conformance: --volume wants 100 to 100000000, not %s\n", optarg);
+                return 64;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
     }
-    if (!plugin) {
+    if (!plugin || optind < argc) {
         usage(stderr);
         return 64;
     }
@@ -595,6 +790,22 @@ int main(int argc, char **argv)
     if (scale && atof(scale) > 0)
         conf_scale = atof(scale);
     char err[1024];
+    if (proxy) {
+        /* LISTEN:TARGET, each HOST:PORT: the second colon separates them */
+        const char *mid = strchr(proxy, ':');
+        mid = mid ? strchr(mid + 1, ':') : NULL;
+        if (!mid) {
+            fprintf(stderr, "ferry-conformance: --proxy wants LISTEN_HOST:PORT:TARGET_HOST:PORT\n");
+            return 64;
+        }
+        char listen_spec[256];
+        snprintf(listen_spec, sizeof listen_spec, "%.*s", (int)(mid - proxy), proxy);
+        conf_proxy_pid = conf_proxy_start(listen_spec, mid + 1, err, sizeof err);
+        if (conf_proxy_pid < 0) {
+            fprintf(stderr, "ferry-conformance: %s\n", err);
+            return 70;
+        }
+    }
     conf_cfg = ferry_config_new();
     if (file && ferry_config_load(conf_cfg, file, err, sizeof err)) {
         fprintf(stderr, "ferry-conformance: %s\n", err);
@@ -609,16 +820,28 @@ int main(int argc, char **argv)
         return ferry_status_retriable(st) ? 69 : 78;
     }
     conf_caps = probe->caps;
+    if (!conf_max_size)
+        conf_max_size = plugin_max_size(probe->transport);
     char name[64], capn[160];
     snprintf(name, sizeof name, "%s", probe->transport->name);
     fprintf(stderr, "conformance[%s]: capabilities %s\n", name,
             ferry_caps_str(conf_caps, capn, sizeof capn));
     ferry_close(probe);
 
-    SRunner *sr = srunner_create(conformance_suite(name, conf_caps, stderr));
+    struct plan pl = {.n = 0};
+    SRunner *sr = srunner_create(conformance_suite(name, conf_caps, only, &pl, stderr));
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
+    int unverified = verdict(name, conf_caps, &pl, sr);
     srunner_free(sr);
     ferry_config_free(conf_cfg);
-    return failed == 0 ? 0 : 1;
+    if (conf_proxy_pid > 0) {
+        kill(conf_proxy_pid, SIGTERM);
+        waitpid(conf_proxy_pid, NULL, 0);
+    }
+    if (failed)
+        return 1;
+    if (unverified)
+        return allow_unverified ? 77 : 2;
+    return 0;
 }

@@ -1,6 +1,15 @@
 /* loopback.so: an in-process broker for tests (not installed). Queues per
  * destination and group, acks, requeue, dead-lettering, confirms reported
- * at flush, and knobs to inject failures. One process only. */
+ * at flush, and knobs to inject failures. One process only.
+ *
+ * Built again with LB_LIE set, it becomes one of the lying plugins that
+ * prove ferry-conformance catches false claims (never installed either):
+ *   LB_LIE_DURABLE  lie_durable.so: claims durable, loses its queues when
+ *                   the broker "restarts" (restart_file grows)
+ *   LB_LIE_VOLUME   lie_volume.so: drops messages for a subscriber whose
+ *                   queue holds 1,000 already, after confirming them
+ *   LB_LIE_DOUBLES  lie_doubles.so: on a reconnect (cut_file grows) sends
+ *                   its last 1,000 messages again, confirmed or not */
 #define _GNU_SOURCE /* strdup, strndup, clock_gettime, nanosleep */
 #include <ferry/transport.h>
 
@@ -9,7 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#define LB_LIE_DURABLE 1
+#define LB_LIE_VOLUME 2
+#define LB_LIE_DOUBLES 3
+#ifndef LB_LIE
+#define LB_LIE 0
+#endif
+#ifndef LB_NAME
+#define LB_NAME loopback
+#endif
+#define LB_STR2(x) #x
+#define LB_STR(x) LB_STR2(x)
+#define LB_DESC2(x) x##_LTX_ferry_descriptor
+#define LB_DESC(x) LB_DESC2(x)
+enum { LB_LIE_LIMIT = 1000 };
 
 struct lb_cfg {
     char *reject_destination;
@@ -20,6 +45,8 @@ struct lb_cfg {
     char *down_file;        /* while this file exists, open and publish fail (NOCONN) */
     char *fail_destination; /* publishes to this destination fail (NOCONN) */
     bool confirm_in_publish; /* report each delivery from inside publish() */
+    char *restart_file;     /* each time it grows, the broker restarts (queues kept) */
+    char *cut_file;         /* each time it grows, every connection is cut once */
 };
 
 struct lb_msg {
@@ -31,6 +58,7 @@ struct lb_msg {
     struct lb_conn *owner;       /* connection it is lent to */
     struct lb_msg *next;
     struct lb_msg *lent_prev, *lent_next; /* the owner's list of loans */
+    bool stale;                  /* lent before a cut: a copy went back to the queue */
 };
 
 struct lb_group {
@@ -48,6 +76,9 @@ struct lb_conn {
     size_t npending, cap;
     int64_t publishes, reports;
     struct ferry_health h;
+    long long cut_seen;          /* size of cut_file when last looked at */
+    struct lb_msg *history[LB_LIE_LIMIT]; /* lie_doubles: the last messages sent; owned */
+    size_t hpos;
 };
 
 /* The simulated broker: shared by every connection in the process. */
@@ -55,6 +86,14 @@ static pthread_mutex_t lb_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lb_group *lb_groups;
 static struct lb_msg *lb_backlog; /* published before any group existed, per dest */
 static unsigned lb_private_seq;
+static long long lb_restart_seen = -1;
+
+/* Size of a file, 0 when it does not exist: the hooks append to it. */
+static long long lb_file_gen(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
 
 static void lb_free_msg(struct lb_msg *x)
 {
@@ -124,11 +163,18 @@ static int lb_route(const struct ferry_msg *m, const char *dest)
     for (struct lb_group *g = lb_groups; g; g = g->next) {
         if (strcmp(g->dest, dest))
             continue;
+        any = true;
+        if (LB_LIE == LB_LIE_VOLUME && g->members > 0) {
+            size_t len = 0;
+            for (struct lb_msg *q = g->head; q && len <= LB_LIE_LIMIT; q = q->next)
+                len++;
+            if (len >= LB_LIE_LIMIT)
+                continue; /* the lie: confirmed, then dropped */
+        }
         struct lb_msg *x = lb_copy(m, dest);
         if (!x)
             return FERRY_E_AGAIN;
         lb_append(g, x);
-        any = true;
     }
     if (!any) {
         struct lb_msg *x = lb_copy(m, dest);
@@ -148,6 +194,75 @@ static bool lb_down(const struct lb_cfg *cfg)
     return cfg->down_file && access(cfg->down_file, F_OK) == 0;
 }
 
+/* A restart of the simulated broker, seen by whichever connection looks
+ * first: queues are kept, as a durable broker keeps them (lie_durable loses
+ * them). Caller locks. */
+static void lb_check_restart(const struct lb_cfg *cfg)
+{
+    if (!cfg->restart_file)
+        return;
+    long long gen = lb_file_gen(cfg->restart_file);
+    if (lb_restart_seen < 0 || gen == lb_restart_seen) {
+        lb_restart_seen = gen;
+        return;
+    }
+    lb_restart_seen = gen;
+    if (LB_LIE != LB_LIE_DURABLE)
+        return;
+    for (struct lb_group *g = lb_groups; g; g = g->next) {
+        while (g->head) {
+            struct lb_msg *x = g->head;
+            g->head = x->next;
+            lb_free_msg(x);
+        }
+        g->tail = NULL;
+    }
+    while (lb_backlog) {
+        struct lb_msg *x = lb_backlog;
+        lb_backlog = x->next;
+        lb_free_msg(x);
+    }
+}
+
+/* The connection was cut (cut_file grew since it last looked): confirms in
+ * flight are lost with it, reported failed although their messages reached
+ * the broker (a duplicate when re-sent, as with a real broker), and what was
+ * lent on it goes back to its queue, marked redelivered. */
+static void lb_check_cut(struct ferry_conn *c)
+{
+    struct lb_conn *lc = c->priv;
+    const struct lb_cfg *cfg = c->cfg;
+    if (!cfg->cut_file)
+        return;
+    long long gen = lb_file_gen(cfg->cut_file);
+    if (gen == lc->cut_seen)
+        return;
+    lc->cut_seen = gen;
+    lc->h.reconnects++;
+    size_t n = lc->npending;
+    lc->npending = 0;
+    for (size_t i = 0; i < n; i++) {
+        lc->h.failed++;
+        ferry_conn_delivered(c, lc->pending[i].tag, FERRY_E_NOCONN, "connection cut");
+    }
+    pthread_mutex_lock(&lb_lock);
+    for (struct lb_msg *x = lc->lent; x; x = x->lent_next) {
+        if (x->stale)
+            continue;
+        struct lb_msg *y = lb_copy(&x->m, x->dest);
+        if (y) {
+            y->m.redelivered = 1;
+            lb_push_front(x->from, y);
+        }
+        x->stale = true;
+    }
+    if (LB_LIE == LB_LIE_DOUBLES) /* the lie: a resend buffer never trimmed by confirms */
+        for (size_t i = 0; i < LB_LIE_LIMIT; i++)
+            if (lc->history[i])
+                lb_route(&lc->history[i]->m, lc->history[i]->dest);
+    pthread_mutex_unlock(&lb_lock);
+}
+
 static int lb_open(struct ferry_conn *c)
 {
     if (lb_down(c->cfg))
@@ -161,6 +276,13 @@ static int lb_open(struct ferry_conn *c)
     const struct lb_cfg *cfg = c->cfg;
     if (!cfg->reject_destination)
         c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
+    /* "durable" means something only where the broker can restart */
+    if (!cfg->restart_file)
+        c->caps &= ~(uint32_t)FERRY_CAP_DURABLE;
+    lc->cut_seen = lb_file_gen(cfg->cut_file);
+    pthread_mutex_lock(&lb_lock);
+    lb_check_restart(cfg);
+    pthread_mutex_unlock(&lb_lock);
     return FERRY_OK;
 }
 
@@ -170,8 +292,16 @@ static struct lb_msg *lb_of(struct ferry_msg *m);
 static void lb_close(struct ferry_conn *c)
 {
     struct lb_conn *lc = c->priv;
-    while (lc->lent) /* unacked messages come back, like a broker's */
-        lb_requeue(lb_of(&lc->lent->m));
+    while (lc->lent) { /* unacked messages come back, like a broker's */
+        struct lb_msg *x = lb_of(&lc->lent->m);
+        if (x->stale)
+            lb_free_msg(x); /* its copy went back at the cut */
+        else
+            lb_requeue(x);
+    }
+    for (size_t i = 0; i < LB_LIE_LIMIT; i++)
+        if (lc->history[i])
+            lb_free_msg(lc->history[i]);
     pthread_mutex_lock(&lb_lock);
     if (lc->sub)
         lc->sub->members--;
@@ -184,6 +314,7 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct lb_conn *lc = c->priv;
     const struct lb_cfg *cfg = c->cfg;
+    lb_check_cut(c);
     if (lb_down(cfg))
         return ferry_conn_fail(c, FERRY_E_NOCONN, "simulated broker outage");
     if (cfg->fail_destination && m->dest && !strcmp(m->dest, cfg->fail_destination))
@@ -208,10 +339,18 @@ static int lb_publish(struct ferry_conn *c, const struct ferry_msg *m)
     bool fail = lc->reports < cfg->fail_confirm;
     if (!fail) {
         pthread_mutex_lock(&lb_lock);
+        lb_check_restart(cfg);
         int rc = lb_route(m, m->dest);
         pthread_mutex_unlock(&lb_lock);
         if (rc)
             return ferry_conn_fail(c, rc, "out of memory");
+        if (LB_LIE == LB_LIE_DOUBLES) {
+            struct lb_msg *x = lb_copy(m, m->dest); /* freed when pushed out or in lb_close() */
+            size_t i = lc->hpos++ % LB_LIE_LIMIT;
+            if (lc->history[i])
+                lb_free_msg(lc->history[i]);
+            lc->history[i] = x;
+        }
     }
     lc->reports++;
     lc->h.published++;
@@ -232,6 +371,7 @@ static int lb_flush(struct ferry_conn *c, int timeout_ms)
 {
     (void)timeout_ms;
     struct lb_conn *lc = c->priv;
+    lb_check_cut(c);
     size_t n = lc->npending;
     lc->npending = 0;
     for (size_t i = 0; i < n; i++) {
@@ -257,6 +397,7 @@ static int lb_subscribe(struct ferry_conn *c, const char *dest, const char *grou
         group = priv;
     }
     pthread_mutex_lock(&lb_lock);
+    lb_check_restart(c->cfg);
     struct lb_group *g = lb_groups;
     while (g && (strcmp(g->dest, dest) || strcmp(g->name, group)))
         g = g->next;
@@ -294,10 +435,12 @@ static int lb_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, 
     struct lb_conn *lc = c->priv;
     if (!lc->sub)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
+    lb_check_cut(c);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         pthread_mutex_lock(&lb_lock);
+        lb_check_restart(c->cfg);
         while (*n < max && lc->sub->head) {
             struct lb_msg *x = lc->sub->head;
             lc->sub->head = x->next;
@@ -363,6 +506,10 @@ static int lb_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, cons
 {
     struct lb_msg *x = lb_of(m);
     const struct lb_cfg *cfg = c->cfg;
+    if (x->stale) { /* lent before a cut: the broker has taken it back */
+        lb_free_msg(x);
+        return FERRY_OK;
+    }
     if (requeue) {
         lb_requeue(x);
         return FERRY_OK;
@@ -393,7 +540,11 @@ static int lb_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, cons
 static void lb_release(struct ferry_conn *c, struct ferry_msg *m)
 {
     (void)c;
-    lb_requeue(lb_of(m));
+    struct lb_msg *x = lb_of(m);
+    if (x->stale)
+        lb_free_msg(x);
+    else
+        lb_requeue(x);
 }
 
 static int lb_health(struct ferry_conn *c, struct ferry_health *out)
@@ -432,6 +583,10 @@ static const struct ferry_option lb_options[] = {
      .help = "While this file exists, opening and publishing fail as if the broker were down."},
     {.name = "fail_destination", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, fail_destination),
      .help = "Publishing to this destination fails as if the connection were lost."},
+    {.name = "restart_file", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, restart_file),
+     .help = "Each time this file grows the simulated broker restarts; makes the plugin durable."},
+    {.name = "cut_file", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, cut_file),
+     .help = "Each time this file grows every connection is cut once."},
     {0}};
 
 static const struct ferry_transport_ops lb_ops = {
@@ -439,10 +594,12 @@ static const struct ferry_transport_ops lb_ops = {
     .subscribe = lb_subscribe, .receive = lb_receive, .ack = lb_ack, .nack = lb_nack,
     .release = lb_release, .health = lb_health};
 
-#define ferry_descriptor loopback_LTX_ferry_descriptor
+#define ferry_descriptor LB_DESC(LB_NAME)
 const struct ferry_transport ferry_descriptor = {
-    .abi = FERRY_TRANSPORT_ABI, .size = sizeof(struct ferry_transport), .name = "loopback",
-    .summary = "In-process test broker (tests only)", .lib_version = lb_version,
+    .abi = FERRY_TRANSPORT_ABI, .size = sizeof(struct ferry_transport), .name = LB_STR(LB_NAME),
+    .summary = LB_LIE ? "A transport that lies about its capabilities (tests only)"
+                      : "In-process test broker (tests only)",
+    .lib_version = lb_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_CONFIRMS | FERRY_CAP_KEY_ORDER |
-            FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
+            FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT | FERRY_CAP_DURABLE,
     .options = lb_options, .cfg_size = sizeof(struct lb_cfg), .ops = &lb_ops};
