@@ -1,6 +1,7 @@
-/* MQTT transport for ferry through libmosquitto (MQTT 5): QoS 1 publishes
- * confirmed by PUBACK, shared subscriptions for groups, persistent sessions
- * for consumers. Guarantees and limits are in plugins/mqtt/README.md. */
+/* MQTT transport for ferry through libmosquitto (MQTT 5): QoS 2 (or 1)
+ * publishes confirmed by the broker, shared subscriptions for groups,
+ * persistent sessions for consumers. Guarantees and limits are in
+ * plugins/mqtt/README.md. */
 #include "config.h"
 
 #include <ferry/transport.h>
@@ -39,6 +40,7 @@ struct fmqtt_cfg {
     int64_t max_pending;
     int64_t receive_queue;
     int64_t max_message_size;
+    int qos;                  /* index into "1|2" */
 };
 
 /* The user property that carries ferry's key (MQTT has no key of its own). */
@@ -105,6 +107,10 @@ static const struct ferry_option fmqtt_options[] = {
       .offset = offsetof(struct fmqtt_cfg, receive_queue),
       .help = "Messages received and acknowledged to the broker but not yet handed out; "
               "a crash loses them (see the README)." },
+    { .name = "qos", .type = FERRY_OPT_ENUM, .def = "2", .choices = "1|2",
+      .offset = offsetof(struct fmqtt_cfg, qos),
+      .help = "QoS of publishes: 2 lets the broker drop the copy libmosquitto sends again "
+              "after a lost connection; 1 is faster but may then deliver a message twice." },
     { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "16MiB", .min = 1,
       .max = FMQTT_MAX_PACKET, .offset = offsetof(struct fmqtt_cfg, max_message_size),
       .help = "Largest message (body, key, headers and topic) in bytes; bigger ones are "
@@ -165,6 +171,12 @@ struct fmqtt {
     struct fmqtt_ack *acks;       /* guarded by mtx */
     size_t n_acks, acks_cap;
     uint64_t published, confirmed, failed, no_subscribers;
+    /* consuming, network thread only: packet ids of this connection's
+     * messages, and after a reconnect those of the one before, which the
+     * broker sends again first when our PUBACKs were lost with it */
+    uint16_t recent[1024];
+    size_t n_recent;
+    uint8_t *resend_ids;          /* bitmap of 65536 packet ids; NULL: not resuming */
     /* consuming: filled by the loop thread (guarded by mtx) */
     struct fmqtt_rmsg *in_head, *in_tail;
     size_t n_in;
@@ -255,8 +267,17 @@ static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flag
     /* Subscribe on every connection, not once: mosquitto 2.0.11 does not
      * restore shared subscriptions from its persistence file, so after a
      * broker restart the session would be there without them. */
-    if (rc == 0 && cl->consumer && p->sub_topic)
+    if (rc == 0 && cl->consumer && p->sub_topic) {
+        if (p->n_recent) {
+            /* freed in fmqtt_on_message() or fmqtt_free() */
+            if (!p->resend_ids)
+                p->resend_ids = calloc(65536 / 8, 1);
+            for (size_t i = 0; p->resend_ids && i < p->n_recent && i < 1024; i++)
+                p->resend_ids[p->recent[i] / 8] |= (uint8_t)(1u << (p->recent[i] % 8));
+            p->n_recent = 0;
+        }
         mosquitto_subscribe_v5(mosq, NULL, p->sub_topic, 1, 0, NULL);
+    }
 }
 
 static void fmqtt_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
@@ -466,6 +487,20 @@ static void fmqtt_on_message(struct mosquitto *mosq, void *obj, const struct mos
     struct fmqtt_client *cl = obj;
     struct fmqtt *p = cl->p;
     struct fmqtt_rmsg *r = fmqtt_copy(msg, props);
+    /* libmosquitto 2.0 does not pass the DUP flag on. A message resent
+     * after a reconnect keeps its packet id, and the broker resends before
+     * anything new: while ids match the last connection's, mark them. */
+    uint16_t mid = (uint16_t)msg->mid;
+    if (p->resend_ids) {
+        if (p->resend_ids[mid / 8] & (1u << (mid % 8))) {
+            if (r)
+                r->m.redelivered = 1;
+        } else {
+            free(p->resend_ids);
+            p->resend_ids = NULL;
+        }
+    }
+    p->recent[p->n_recent++ % 1024] = mid;
     pthread_mutex_lock(&p->mtx);
     if (!r) {
         p->dropped++;   /* reported by the next receive() */
@@ -576,7 +611,8 @@ static void fmqtt_client_free(struct fmqtt_client *cl)
 
 /* Create, configure and connect one client, and wait for the broker's
  * CONNACK up to connect_timeout. */
-static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, bool persistent)
+static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, bool persistent,
+                              int64_t expiry_ms)
 {
     struct fmqtt *p = c->priv;
     const struct fmqtt_cfg *cfg = p->cfg;
@@ -620,7 +656,7 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     mosquitto_property *props = NULL;
     if (persistent &&
         mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-                                     (uint32_t)(cfg->session_expiry_ms / 1000)) != MOSQ_ERR_SUCCESS)
+                                     (uint32_t)(expiry_ms / 1000)) != MOSQ_ERR_SUCCESS)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     int keepalive = (int)(cfg->keepalive_ms / 1000);
     /* libmosquitto keeps the properties (session expiry) for its reconnects. */
@@ -680,6 +716,7 @@ static void fmqtt_free(struct fmqtt *p)
         }
     free(p->pend);
     free(p->acks);
+    free(p->resend_ids);
     free(p->sub_dest);
     free(p->sub_topic);
     pthread_cond_destroy(&p->cond);
@@ -720,7 +757,12 @@ static int fmqtt_open(struct ferry_conn *c)
     pthread_mutex_unlock(&fmqtt_ids_mtx);
     snprintf(p->pub.id, len, "%s-%u", who, seq);
     fmqtt_sanitize(p->pub.id);
-    int st = fmqtt_client_start(c, &p->pub, false);
+    /* QoS 2 needs the session to outlive a lost connection: the broker
+     * remembers which packet ids it has, and drops the copy libmosquitto
+     * sends again. The id is this process's own, so the session is only
+     * kept long enough to reconnect. */
+    int64_t expiry = cfg->reconnect_max_ms * 4 > 300000 ? cfg->reconnect_max_ms * 4 : 300000;
+    int st = fmqtt_client_start(c, &p->pub, cfg->qos == 1, expiry);
     if (st != FERRY_OK) {
         fmqtt_free(p);
         c->priv = NULL;
@@ -853,10 +895,11 @@ static int fmqtt_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (st != FERRY_OK)
         return st;
     int mid = 0;
-    /* QoS 1: the broker answers PUBACK once it has taken the message; while
-     * disconnected libmosquitto queues it and sends it after reconnecting. */
-    int rc = mosquitto_publish_v5(p->pub.mosq, &mid, m->dest, (int)m->body_len, m->body, 1,
-                                  false, props);
+    /* QoS 2 (or 1): confirmed when the broker's PUBCOMP (PUBACK) arrives;
+     * while disconnected libmosquitto queues it and sends it after
+     * reconnecting. */
+    int rc = mosquitto_publish_v5(p->pub.mosq, &mid, m->dest, (int)m->body_len, m->body,
+                                  p->cfg->qos + 1, false, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS)
         return ferry_conn_fail(c, fmqtt_status(rc), "publish failed dest=%s error=\"%s\"",
@@ -931,7 +974,7 @@ static int fmqtt_subscribe(struct ferry_conn *c, const char *dest, const char *g
     if (!p->sub->id)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     bool persistent = !p->cfg->clean_session && p->cfg->session_expiry_ms >= 1000;
-    int st = fmqtt_client_start(c, p->sub, persistent);
+    int st = fmqtt_client_start(c, p->sub, persistent, p->cfg->session_expiry_ms);
     if (st != FERRY_OK)
         goto fail;
     /* fmqtt_on_connect() subscribes; messages published before the SUBACK
@@ -1144,7 +1187,7 @@ const struct ferry_transport ferry_descriptor = {
     .abi = FERRY_TRANSPORT_ABI,
     .size = sizeof(struct ferry_transport),
     .name = "mqtt",
-    .summary = "MQTT 5 through libmosquitto (QoS 1, shared subscriptions, persistent sessions)",
+    .summary = "MQTT 5 through libmosquitto (confirmed QoS 2, shared subscriptions, persistent sessions)",
     .lib_version = fmqtt_lib_version,
     /* No ACK: the consumer's PUBACK is gone once a message is handed out
      * (README: "Why no ack"). No DURABLE: a PUBACK does not mean on disk. */
