@@ -99,6 +99,8 @@ START_TEST(test_option_table_loads_and_is_documented)
     ck_assert(pw && (pw->flags & FERRY_OPTF_SECRET));
     ck_assert(find(t->options, "ca_file") && find(t->options, "cert_file") &&
               find(t->options, "key_file") && find(t->options, "tls_insecure"));
+    const struct ferry_option *qos = find(t->options, "qos");
+    ck_assert(qos && qos->type == FERRY_OPT_ENUM && !strcmp(qos->def, "2"));
     const struct ferry_option *big = find(t->options, "max_message_size");
     ck_assert(big && big->type == FERRY_OPT_SIZE && big->max <= 268435455);
     /* what is claimed, and what MQTT through libmosquitto cannot give */
