@@ -85,11 +85,12 @@ tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
 
 TESTS += tests/conformance/loopback.test tests/conformance/liars.test
 endif
-EXTRA_DIST += tests/conformance/loopback.test tests/conformance/liars.test
+EXTRA_DIST += tests/conformance/loopback.test tests/conformance/liars.test \
+	examples/skeleton-plugin/skeleton.c examples/skeleton-plugin/Makefile doc/plugin-guide.md
 
 E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
-	tests/e2e/options-doc.test
+	tests/e2e/options-doc.test tests/e2e/skeleton-plugin.test
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
 	scripts/check.sh

@@ -145,15 +145,41 @@ enum ferry_log_level {
 
 struct ferry_conn;
 
-/* Delivery report: called by the plugin, in the thread that called publish,
- * flush or receive on the connection, once per published message when its
- * fate is known. status is FERRY_OK (the broker has it; with
- * FERRY_CAP_CONFIRMS this means confirmed) or an error; reason is NULL on
- * success and otherwise valid only during the call. */
+/* Delivery report: called by the plugin exactly once for every message
+ * that publish() accepted (returned FERRY_OK), when its fate is known.
+ * status is FERRY_OK (the broker has it; with FERRY_CAP_CONFIRMS this
+ * means confirmed) or an error; reason is NULL on success and otherwise
+ * valid only during the call.
+ *
+ * When: only inside a call on the same connection (publish, flush or
+ * receive), in the thread making that call; never from a thread of the
+ * plugin or of its client library. A report may come inside publish(X)
+ * for X itself (a transport that knows at once, e.g. one that confirms
+ * synchronously); publish(X) then returns FERRY_OK. A publish that returns
+ * an error never reports. Reports of other, earlier messages may come
+ * inside any of those calls. The callback must not call back into the
+ * connection. close() makes no reports: flush first.
+ *
+ * Connection loss, when the client library resends by itself: either
+ *  (a) leave the messages pending while the library resends, and report
+ *      each once with its final fate (librdkafka's idempotent producer;
+ *      health says CONNECTING meanwhile), or
+ *  (b) report every unconfirmed message FERRY_E_NOCONN at once (the
+ *      caller publishes them again; a copy that did reach the broker is
+ *      a duplicate, which at-least-once allows and ids remove), and make
+ *      sure the library does not send them again on its own.
+ * Never both for one message: a message reported failed that the library
+ * then delivers anyway arrives twice without having been re-sent, and a
+ * message reported FERRY_OK must never be sent again. */
 typedef void (*ferry_delivery_fn)(void *ctx, uint64_t tag, int status,
                                   const char *reason);
 
-/* Services the core offers plugins, so plugins need not link libferry. */
+/* Services the core offers plugins, so plugins need not link libferry.
+ * vlog may be called from any thread, concurrently, including threads the
+ * plugin or its client library starts (librdkafka's log callback, a ZAP
+ * handler), from open() until close() returns; never after. It does not
+ * block beyond one write of the line. Use ferry_log_*(c, ...) rather than
+ * calling it directly: they add the plugin's name and honour log_level. */
 struct ferry_host {
     uint32_t size;            /* sizeof(struct ferry_host) when the core was built */
     void (*vlog)(void *ctx, enum ferry_log_level lvl, const char *plugin,
@@ -200,8 +226,13 @@ struct ferry_transport_ops {
     /** Publish one message. BORROWS: every field of m is valid only during
      *  the call; the plugin copies what it keeps; the caller owns its buffers
      *  whatever the result. May be asynchronous: FERRY_OK means accepted
-     *  for delivery, and the fate arrives through on_delivery. An error
-     *  return means the message was not accepted and no report will come. */
+     *  for delivery, and the fate arrives through on_delivery (possibly
+     *  before this call returns, see ferry_delivery_fn). An error return
+     *  means the message was not accepted and no report will come. A
+     *  message larger than the plugin's or the broker's limit is refused
+     *  with FERRY_E_TOOBIG before anything is sent, so that the connection
+     *  stays up (a broker that closes the connection on an oversized
+     *  frame would otherwise meet the same message again on every retry). */
     int  (*publish)(struct ferry_conn *c, const struct ferry_msg *m);
     /** Wait until every accepted message is settled (reported through
      *  on_delivery). timeout_ms 0 polls once; negative waits without limit.

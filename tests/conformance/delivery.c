@@ -139,8 +139,9 @@ static int stream_send(struct stream *s, size_t id, bool again)
     int64_t deadline = now_ms() + scaled(60000);
     int rc;
     while (ferry_status_retriable(rc = ferry_publish(s->prod, &m)) && now_ms() < deadline) {
-        if (ferry_flush(s->prod, 50) != FERRY_OK && rc == FERRY_E_NOCONN)
-            pause_ms(20); /* no connection: do not spin */
+        /* a full queue or no connection: let the broker catch up, do not spin */
+        if (ferry_flush(s->prod, 50) == FERRY_OK)
+            pause_ms(rc == FERRY_E_NOCONN ? 20 : 1);
     }
     if (rc != FERRY_OK) {
         snprintf(s->err, sizeof s->err, "publish of message %zu: %s (%s)", id, ferry_strerror(rc),
