@@ -39,7 +39,8 @@ clean-soak:
 # waiting for idle timeouts and group joins, not computing.
 VALGRIND_TESTS = tests/e2e/zmq-flow.test tests/e2e/amqp-classic.test tests/e2e/kafka-flow.test \
 	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test tests/e2e/validator-kafka.test \
-	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test
+	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test tests/e2e/mqtt-flow.test \
+	tests/e2e/mqtt-validator.test
 VALGRIND = valgrind
 VALGRIND_FLAGS = --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --num-callers=40 --suppressions=$(abs_top_srcdir)/tests/valgrind.supp \
