@@ -185,7 +185,6 @@ struct fmqtt {
     uint64_t sub_connects_seen;   /* consumer reconnects already logged */
     struct fmqtt_rmsg *lent;
     struct fmqtt_rmsg *requeue_head, *requeue_tail;
-    char *keep_err;               /* an allocation failure text for the loop thread */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -936,14 +935,17 @@ static int fmqtt_flush(struct ferry_conn *c, int timeout_ms)
             return ferry_conn_fail(c, st, "%s", reason);
         }
         bool more = p->n_acks > 0 || fmqtt_wait(p, deadline);
+        bool connected = p->pub.connected;
+        char reason[sizeof p->pub.reason];
+        snprintf(reason, sizeof reason, "%s", p->pub.reason);
         pthread_mutex_unlock(&p->mtx);
         if (!more) {
             fmqtt_report(c);
             if (p->n_pend == 0)
                 return FERRY_OK;
             return ferry_conn_fail(c, FERRY_E_TIMEOUT, "%zu messages not confirmed within %d ms%s%s",
-                                   p->n_pend, timeout_ms, p->pub.connected ? "" : ": ",
-                                   p->pub.connected ? "" : p->pub.reason);
+                                   p->n_pend, timeout_ms, connected ? "" : ": ",
+                                   connected ? "" : reason);
         }
     }
 }
@@ -960,21 +962,28 @@ static int fmqtt_subscribe(struct ferry_conn *c, const char *dest, const char *g
                                group);
     bool named = group && *group;
     size_t len = strlen(dest) + (named ? strlen(group) : 0) + 16;
+    free(p->sub_topic);
+    free(p->sub_dest);
     p->sub_topic = malloc(len);     /* freed in fmqtt_free() */
     p->sub_dest = strdup(dest);     /* freed in fmqtt_free() */
-    p->sub = calloc(1, sizeof *p->sub);   /* freed in fmqtt_free() */
-    if (!p->sub_topic || !p->sub_dest || !p->sub)
-        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    p->sub = calloc(1, sizeof *p->sub);   /* freed in fmqtt_free() or below */
+    int st = FERRY_E_AGAIN;
+    if (!p->sub_topic || !p->sub_dest || !p->sub) {
+        ferry_conn_fail(c, st, "out of memory");
+        goto fail;
+    }
     if (named)
         snprintf(p->sub_topic, len, "$share/%s/%s", group, dest);
     else
         snprintf(p->sub_topic, len, "%s", dest);
     p->sub->consumer = true;
     p->sub->id = p->cfg->client_id ? strdup(p->cfg->client_id) : fmqtt_session_id(c, dest, group);
-    if (!p->sub->id)
-        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
+    if (!p->sub->id) {
+        ferry_conn_fail(c, st, "out of memory");
+        goto fail;
+    }
     bool persistent = !p->cfg->clean_session && p->cfg->session_expiry_ms >= 1000;
-    int st = fmqtt_client_start(c, p->sub, persistent, p->cfg->session_expiry_ms);
+    st = fmqtt_client_start(c, p->sub, persistent, p->cfg->session_expiry_ms);
     if (st != FERRY_OK)
         goto fail;
     /* fmqtt_on_connect() subscribes; messages published before the SUBACK
