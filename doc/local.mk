@@ -13,6 +13,6 @@ doc_gen_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 doc_gen_options_LDADD = libferryapp.la
 dist_doc_DATA += doc/options.md
 docs: doc/gen-options$(EXEEXT)
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka' \
-	  ./doc/gen-options$(EXEEXT) zmq amqp kafka > $(srcdir)/doc/options.md
+	FERRY_PLUGIN_PATH='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt' \
+	  ./doc/gen-options$(EXEEXT) zmq amqp kafka mqtt > $(srcdir)/doc/options.md
 .PHONY: docs

@@ -1,6 +1,7 @@
 # Sample configuration and systemd units.
 ferryconfdir = $(sysconfdir)/ferry
-dist_ferryconf_DATA = etc/ferry.conf etc/ferry-amqp.conf etc/ferry-kafka.conf
+dist_ferryconf_DATA = etc/ferry.conf etc/ferry-amqp.conf etc/ferry-kafka.conf \
+	etc/ferry-mqtt.conf
 
 systemdunitdir = $(prefix)/lib/systemd/system
 systemdunit_DATA = etc/systemd/ferry-producer.service etc/systemd/ferry-aggregator.service \

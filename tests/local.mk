@@ -14,9 +14,12 @@ endif
 if HAVE_KAFKA
 FERRY_BUILT_PLUGINS += kafka
 endif
+if HAVE_MQTT
+FERRY_BUILT_PLUGINS += mqtt
+endif
 
 AM_TESTS_ENVIRONMENT = \
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
+	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
@@ -47,7 +50,8 @@ clean-test-state:
 # waiting for idle timeouts and group joins, not computing.
 VALGRIND_TESTS = tests/e2e/zmq-flow.test tests/e2e/amqp-classic.test tests/e2e/kafka-flow.test \
 	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test tests/e2e/validator-kafka.test \
-	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test
+	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test tests/e2e/mqtt-flow.test \
+	tests/e2e/mqtt-validator.test
 VALGRIND = valgrind
 VALGRIND_FLAGS = --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --num-callers=40 --suppressions=$(abs_top_srcdir)/tests/valgrind.supp \

@@ -182,14 +182,15 @@ static int check_config(struct app *a, char *err, size_t errlen)
             char why[1024];
             t = ferry_plugin_load(secs[i], plugin_path, &st, why, sizeof why);
             if (!t) {
-                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq")) {
+                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq") ||
+                    !strcmp(secs[i], "mqtt")) {
                     app_debug(a, "section not checked section=%s reason=\"%s\"", secs[i], why);
                     continue;
                 }
-                snprintf(err, errlen, "%s:%d: unknown section [%s] (not a program section and "
-                         "no plugin of that name)",
+                snprintf(err, errlen, "%s:%d: unknown section [%s]: not a program section, and "
+                         "no plugin of that name was found (%.700s)",
                          ferry_config_path(a->config) ? ferry_config_path(a->config) : "config",
-                         ferry_config_section_line(a->config, secs[i]), secs[i]);
+                         ferry_config_section_line(a->config, secs[i]), secs[i], why);
                 return FERRY_E_CONFIG;
             }
             opts = t->options;

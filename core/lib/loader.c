@@ -5,8 +5,13 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ltdl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +163,10 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
                             const char *want, char *err, size_t errlen)
 {
     if (!t->name || strcmp(t->name, want)) {
-        ferry_fmt(err, errlen, "%s: the plugin calls itself '%s'; its file must be named %s.so",
-                  file, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
+        ferry_fmt(err, errlen,
+                  "%s: the file name and the plugin's name differ: the file is named '%s' but its "
+                  "descriptor names the plugin '%s'; rename the file to %s.so",
+                  file, want, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
         return FERRY_E_CONFIG;
     }
     const struct ferry_transport_ops *o = t->ops;
@@ -197,6 +204,56 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
     return FERRY_OK;
 }
 
+/* The first exported NAME_LTX_ferry_descriptor in the ELF file at path,
+ * copied to out: what a renamed plugin still carries under its old name.
+ * Returns false when there is none or the file is not a 64-bit ELF. */
+static bool ltx_descriptor_in(const char *path, char *out, size_t len)
+{
+    static const char suffix[] = "_LTX_ferry_descriptor";
+    bool found = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return false;
+    if (fstat(fd, &st) || (size_t)st.st_size < sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    const unsigned char *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return false;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > size)
+        goto out;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(m + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
+            continue;
+        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > size || strs->sh_offset + strs->sh_size > size)
+            continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(m + sh[i].sh_offset);
+        const char *names = (const char *)(m + strs->sh_offset);
+        for (size_t k = 0; k < sh[i].sh_size / sizeof *sym && !found; k++) {
+            if (sym[k].st_name >= strs->sh_size || sym[k].st_shndx == SHN_UNDEF)
+                continue;
+            const char *n = names + sym[k].st_name;
+            size_t nl = strnlen(n, strs->sh_size - sym[k].st_name);
+            if (nl > sizeof suffix - 1 && nl < len && n[nl] == '\0' &&
+                !strcmp(n + nl - (sizeof suffix - 1), suffix)) {
+                memcpy(out, n, nl + 1);
+                found = true;
+            }
+        }
+    }
+out:
+    munmap((void *)m, size);
+    return found;
+}
+
 /* Open one file (path without or with extension). Caller holds reg_lock. */
 static const struct ferry_transport *open_file(const char *path, const char *want, int *status,
                                                char *err, size_t errlen)
@@ -215,7 +272,22 @@ static const struct ferry_transport *open_file(const char *path, const char *wan
     if (!d) /* distros delete .la files; then libltdl cannot strip the prefix */
         d = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
     if (!d) {
-        ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)", path);
+        /* A renamed file: libltdl looks for FILENAME_LTX_ferry_descriptor,
+         * but the plugin exports ITSNAME_LTX_ferry_descriptor. */
+        const lt_dlinfo *info = lt_dlgetinfo(h);
+        char ltx[160];
+        if (info && info->filename && ltx_descriptor_in(info->filename, ltx, sizeof ltx)) {
+            int n = (int)(strlen(ltx) - strlen("_LTX_ferry_descriptor"));
+            ferry_fmt(err, errlen,
+                      "%s: the file name and the plugin's name differ: the file is named '%s' "
+                      "but its descriptor is %s, the plugin '%.*s'; rename the file to %.*s.so",
+                      info->filename, want, ltx, n, ltx, n, ltx);
+        } else {
+            ferry_fmt(err, errlen,
+                      "%s: not a ferry transport plugin (it exports neither ferry_descriptor "
+                      "nor %s_LTX_ferry_descriptor)",
+                      info && info->filename ? info->filename : path, want);
+        }
         lt_dlclose(h);
         *status = FERRY_E_CONFIG;
         return NULL;
@@ -325,12 +397,16 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
         break; /* the first one on the path decides, even when it is broken */
     }
     if (!found) {
-        char *shown = search_path(plugin_path);
+        const char *env = getenv("FERRY_PLUGIN_PATH");
+        char from_cfg[1024] = "";
+        if (plugin_path && *plugin_path)
+            ferry_fmt(from_cfg, sizeof from_cfg, "[transport] plugin_path (%s), ", plugin_path);
         ferry_fmt(err, errlen,
-                  "unknown transport plugin '%s': no %s.so in %s (see --list-plugins; was it "
-                  "disabled at configure time?)",
-                  name, name, shown ? shown : "the plugin path");
-        free(shown);
+                  "unknown transport plugin '%s': no %s.so or %s.la in %sFERRY_PLUGIN_PATH (%s) "
+                  "or the install directory (%s); add the directory that holds it to "
+                  "FERRY_PLUGIN_PATH (colon-separated, searched before the install directory), "
+                  "or see --list-plugins (was it disabled at configure time?)",
+                  name, name, name, from_cfg, env && *env ? env : "unset", FERRY_PLUGIN_DIR);
     }
     free(path);
 out:

@@ -26,6 +26,10 @@ E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/a
 E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test \
 	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test
 E2E_KAFKA_TESTS = tests/e2e/kafka-sasl.test
+# against a private mosquitto per test (tests/brokers/mosquitto.sh)
+E2E_MQTT_TESTS = tests/e2e/mqtt-conformance.test tests/e2e/mqtt-flow.test \
+	tests/e2e/mqtt-validator.test tests/e2e/mqtt-share.test tests/e2e/mqtt-session.test \
+	tests/e2e/mqtt-tls.test tests/e2e/mqtt-restart.test
 
 TESTS += $(E2E_TESTS)
 if HAVE_AMQP
@@ -37,8 +41,12 @@ endif
 if HAVE_KAFKA
 TESTS += $(E2E_KAFKA_TESTS)
 endif
+if HAVE_MQTT
+TESTS += $(E2E_MQTT_TESTS)
+endif
 # shared helpers of several tests, and the checkers some tests run
 EXTRA_DIST += $(E2E_TESTS) $(E2E_AMQP_TESTS) $(E2E_ZMQ_TESTS) $(E2E_KAFKA_TESTS) \
+	$(E2E_MQTT_TESTS) tests/e2e/mqtt-lib.sh \
 	tests/e2e/amqp-lib.sh tests/e2e/http-lib.sh tests/e2e/http-flow.sh \
 	tests/e2e/kafka-lib.sh tests/e2e/logger-lib.sh tests/e2e/memory-lib.sh \
 	tests/e2e/retry-lib.sh tests/e2e/validator-lib.sh \

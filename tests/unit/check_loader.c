@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_loads_by_name_and_caches)
 {
@@ -29,6 +30,54 @@ START_TEST(test_missing_plugin_is_a_config_error_with_hint)
     ck_assert_int_eq(st, FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "unknown transport plugin 'nosuchplugin'") && strstr(err, "--list-plugins"),
                   "got: %s", err);
+    /* names the variable and every directory it searched */
+    const char *env = getenv("FERRY_PLUGIN_PATH");
+    ck_assert_msg(strstr(err, "FERRY_PLUGIN_PATH (") && env && strstr(err, env) &&
+                  strstr(err, "install directory ("), "got: %s", err);
+    ck_assert_ptr_null(ferry_plugin_load("nosuchplugin", "/opt/a:/opt/b", &st, err, sizeof err));
+    ck_assert_msg(strstr(err, "plugin_path (/opt/a:/opt/b)"), "got: %s", err);
+}
+END_TEST
+
+/* A plugin file renamed after the build: the message says the file name
+ * and the descriptor's name differ, and what to rename it to. */
+START_TEST(test_renamed_module_names_both_names)
+{
+    const char *env = getenv("FERRY_PLUGIN_PATH");
+    ck_assert_ptr_nonnull(env);
+    char src[4096], dir[] = "/tmp/ferry-loader-XXXXXX", dst[4096], err[1024];
+    snprintf(src, sizeof src, "%.*s/.libs/loopback.so", (int)strcspn(env, ":"), env);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(dst, sizeof dst, "%s/renamed.so", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    ck_assert_msg(in && out, "copy %s to %s", src, dst);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    int st;
+    ck_assert_ptr_null(ferry_plugin_load("renamed", dir, &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "the file name and the plugin's name differ") &&
+                  strstr(err, "'renamed'") && strstr(err, "'loopback'") &&
+                  strstr(err, "rename the file to loopback.so"), "got: %s", err);
+    ck_assert_msg(!strstr(err, "no ferry_descriptor symbol"), "got: %s", err);
+    remove(dst);
+    rmdir(dir);
+}
+END_TEST
+
+/* Capabilities print as users write them in configs and flags. */
+START_TEST(test_caps_print_as_users_write_them)
+{
+    char buf[160];
+    ck_assert_str_eq(ferry_caps_str(FERRY_CAP_ACK, buf, sizeof buf), "ack");
+    ck_assert_str_eq(ferry_caps_str(FERRY_CAP_ACK | FERRY_CAP_KEY_ORDER, buf, sizeof buf),
+                     "ack,key-order");
+    ck_assert_str_eq(ferry_cap_name(FERRY_CAP_DEADLETTER), "deadletter");
+    ck_assert_ptr_null(strstr(ferry_caps_str(~0u, buf, sizeof buf), "FERRY_CAP"));
 }
 END_TEST
 
@@ -175,6 +224,8 @@ int main(void)
     TCase *tc = tcase_create("loader");
     tcase_add_test(tc, test_loads_by_name_and_caches);
     tcase_add_test(tc, test_missing_plugin_is_a_config_error_with_hint);
+    tcase_add_test(tc, test_renamed_module_names_both_names);
+    tcase_add_test(tc, test_caps_print_as_users_write_them);
     tcase_add_test(tc, test_wrong_abi_names_both_versions);
     tcase_add_test(tc, test_older_descriptor_loads_without_defer);
     tcase_add_test(tc, test_module_without_descriptor_refused);

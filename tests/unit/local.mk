@@ -69,3 +69,14 @@ endif
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 endif
+
+# mqtt.so's status mapping and option table
+if HAVE_MQTT
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_mqtt
+TESTS += tests/unit/check_mqtt
+tests_unit_check_mqtt_SOURCES = tests/unit/check_mqtt.c plugins/mqtt/status.c
+tests_unit_check_mqtt_CPPFLAGS = $(AM_CPPFLAGS) $(MQTT_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_mqtt_LDADD = libferry.la $(MQTT_LIBS) $(CHECK_LIBS)
+endif
+endif
