@@ -4,7 +4,7 @@
 EXTRA_DIST += doc/configuration.md doc/http-api.md doc/validator.md \
 	doc/reliability.md doc/security.md doc/docker.md doc/logger.md \
 	doc/benchmarks.md doc/testing.md doc/building.md \
-	doc/plugin-authoring.md doc/plugin-guide.md
+	doc/plugin-authoring.md doc/plugin-guide.md doc/operations.md
 
 # doc/options.md comes from the option tables.
 noinst_PROGRAMS += doc/gen-options

@@ -19,3 +19,9 @@ etc/systemd/ferry-validator.service: $(srcdir)/etc/systemd/ferry-validator.servi
 # JSON Schemas for ferry-validator (etc/schemas/).
 schemadir = $(pkgdatadir)/schemas
 dist_schema_DATA = etc/schemas/download-event.json
+
+# Prometheus alert rules and an Alertmanager e-mail route (doc/operations.md),
+# a Grafana dashboard of the exported metrics.
+ferrypromdir = $(ferryconfdir)/prometheus
+dist_ferryprom_DATA = etc/prometheus/ferry-alerts.yml etc/prometheus/alertmanager-email.yml
+EXTRA_DIST += etc/grafana/ferry-dashboard.json

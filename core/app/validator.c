@@ -176,6 +176,7 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
     if (deferred || dead) {
         v->deferred += deferred;
         v->dead_lettered += dead;
+        ferry_metrics_count(v->s_in, FERRY_CTR_DEAD_LETTERED, dead);
         app_warn(&v->app, "forward failed error=\"%s\" deferred=%zu dead_lettered=%zu reject=%s",
                  ferry_pub_error(v->pub), deferred, dead, v->cfg.reject);
     }

@@ -209,6 +209,19 @@ int ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
     return c->transport->ops->defer(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
 }
 
+int ferry_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+    out->dest_messages = out->consumer_lag = -1;
+    const struct ferry_transport_ops *o = c->transport->ops;
+    /* asked every refresh: no error text, which would replace a real one;
+     * the loader gave the table this core's layout, so no size check */
+    if (!o->stats)
+        return FERRY_E_NOTSUP;
+    return o->stats(c, out);
+}
+
 int ferry_health(struct ferry_conn *c, struct ferry_health *out)
 {
     memset(out, 0, sizeof *out);

@@ -171,6 +171,10 @@ int  ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_health(struct ferry_conn *c, struct ferry_health *out);
+/** Backlog and drop figures (struct ferry_stats in transport.h); members
+ *  the plugin does not know stay -1 (or 0 for dropped). FERRY_E_NOTSUP
+ *  when the plugin offers none. Same thread rules as ferry_receive. */
+int  ferry_stats(struct ferry_conn *c, struct ferry_stats *out);
 /** Whether c's plugin offers defer (see struct ferry_transport). */
 bool ferry_can_defer(const struct ferry_conn *c);
 /** The plugin's defer: m comes back to this subscription after delay_ms with

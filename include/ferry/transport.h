@@ -204,6 +204,22 @@ typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t
 
 /* The operations. A plugin sets .size = sizeof(struct ferry_transport_ops);
  * operations the core does not know of yet are appended at the end. */
+/* Backlog and drop figures of a connection, for /metrics and /health. The
+ * core zeroes it, sets size and sets the int64_t members to -1 (unknown)
+ * before the call; a plugin fills what it knows and must not write past
+ * size. */
+struct ferry_stats {
+    uint32_t size;              /* sizeof(struct ferry_stats) of the core */
+    int64_t dest_messages;      /* messages waiting in the subscribed destination (a queue's
+                                   message count), -1 unknown */
+    int64_t consumer_lag;       /* messages of the subscribed destination not yet consumed by
+                                   our group: high watermark minus committed offset, summed
+                                   over the partitions assigned to us; -1 unknown */
+    uint64_t dropped;           /* messages this connection dropped by a configured policy
+                                   since open (e.g. amqp unroutable = drop-and-count) */
+};
+typedef int (*ferry_stats_op)(struct ferry_conn *c, struct ferry_stats *out);
+
 struct ferry_transport_ops {
     uint32_t size;     /* sizeof(struct ferry_transport_ops) when built */
 
@@ -285,6 +301,13 @@ struct ferry_transport_ops {
      *  @return FERRY_OK; otherwise an error with c->err set, and the loan
      *  has ended as with release() (the original comes back). */
     ferry_defer_op defer;
+
+    /** Optional (NULL: not offered). Fill *out with what the plugin knows
+     *  of its backlog and drops. Cheap: never waits on the network for
+     *  more than one short synchronous request, and makes at most one a
+     *  second (answering from the last one in between). Same thread rules
+     *  as receive. @return FERRY_OK, or an error with c->err set. */
+    ferry_stats_op stats;
 };
 
 /* Whether ops, built with ops->size, has the member op (it may be NULL). */
