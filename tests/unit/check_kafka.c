@@ -252,7 +252,7 @@ static const char *prop(const struct fkafka_prop *p, int n, const char *key, boo
 
 START_TEST(test_security_plaintext_sets_only_the_protocol)
 {
-    struct fkafka_security s = { .protocol = FKAFKA_PLAINTEXT };
+    struct fkafka_security s = {.protocol = FKAFKA_PLAINTEXT};
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
@@ -265,9 +265,13 @@ END_TEST
 START_TEST(test_security_sasl_ssl_maps_every_option)
 {
     struct fkafka_security s = {
-        .protocol = FKAFKA_SASL_SSL, .ssl_ca = "/ca.pem", .ssl_cert = "/c.pem",
-        .ssl_key = "/c.key", .mechanism = FKAFKA_SCRAM_SHA_512,
-        .username = "ferry", .password = "pw-value",
+        .protocol = FKAFKA_SASL_SSL,
+        .ssl_ca = "/ca.pem",
+        .ssl_cert = "/c.pem",
+        .ssl_key = "/c.key",
+        .mechanism = FKAFKA_SCRAM_SHA_512,
+        .username = "ferry",
+        .password = "pw-value",
     };
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
@@ -292,10 +296,10 @@ END_TEST
 
 START_TEST(test_security_mechanism_names)
 {
-    static const char *const want[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" };
+    static const char *const want[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
     for (int m = FKAFKA_SASL_PLAIN; m <= FKAFKA_SCRAM_SHA_512; m++) {
-        struct fkafka_security s = { .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m,
-                                     .username = "u", .password = "p" };
+        struct fkafka_security s = {
+            .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m, .username = "u", .password = "p"};
         struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
         char err[256];
         bool clear;
@@ -314,17 +318,17 @@ START_TEST(test_security_refuses_incoherent_options_without_secrets)
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
-    struct fkafka_security tls_on_plain = { .protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca" };
+    struct fkafka_security tls_on_plain = {.protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca"};
     ck_assert_int_eq(fkafka_security_props(&tls_on_plain, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "security_protocol = ssl"));
-    struct fkafka_security half = { .protocol = FKAFKA_SSL, .ssl_cert = "/c" };
+    struct fkafka_security half = {.protocol = FKAFKA_SSL, .ssl_cert = "/c"};
     ck_assert_int_eq(fkafka_security_props(&half, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "ssl_cert and ssl_key"));
-    struct fkafka_security sasl_off = { .protocol = FKAFKA_SSL, .username = "u",
-                                        .password = "hidden-pw" };
+    struct fkafka_security sasl_off = {
+        .protocol = FKAFKA_SSL, .username = "u", .password = "hidden-pw"};
     ck_assert_int_eq(fkafka_security_props(&sasl_off, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_null(strstr(err, "hidden-pw"));
-    struct fkafka_security no_pw = { .protocol = FKAFKA_SASL_SSL, .username = "u" };
+    struct fkafka_security no_pw = {.protocol = FKAFKA_SASL_SSL, .username = "u"};
     ck_assert_int_eq(fkafka_security_props(&no_pw, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "sasl_password"));
 }
