@@ -27,18 +27,18 @@ struct agg {
     int fd;
     struct idset seen;
     struct ferry_ledger *ledger; /* seqs written per producer; owned */
-    char *buf;            /* the batch being written; owned */
+    char *buf;                   /* the batch being written; owned */
     size_t len, cap;
     uint64_t written, duplicates, received;
-    struct ferry_metrics *metrics;       /* owned */
-    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
-    struct app_http *http;               /* owned; NULL without [http] listen */
+    struct ferry_metrics *metrics;     /* owned */
+    struct ferry_metrics_dest *series; /* of cfg.destination, in metrics */
+    struct app_http *http;             /* owned; NULL without [http] listen */
     int64_t last_refresh;
-    struct ferry_retry *retry;           /* owned; NULL: retry writes in place forever */
-    char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
+    struct ferry_retry *retry; /* owned; NULL: retry writes in place forever */
+    char *dead_letter;         /* owned: cfg.dead_letter or DESTINATION.dead-letter */
     uint64_t deferred, dead_lettered;
-    int64_t delay_lo, delay_hi;          /* [aggregator] delay in ms; 0, 0: none */
-    uint64_t rng;                        /* for the delay's jitter */
+    int64_t delay_lo, delay_hi; /* [aggregator] delay in ms; 0, 0: none */
+    uint64_t rng;               /* for the delay's jitter */
 };
 
 /* What run() knows of each message of the batch being handled. */
@@ -79,8 +79,11 @@ static int put_body_line(struct agg *g, const char *b, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
             continue;
-        if (buf_put(g, b + start, i - start) ||
-            buf_put(g, b[i] == '\n' ? "\\n" : b[i] == '\r' ? "\\r" : "\\\\", 2))
+        if (buf_put(g, b + start, i - start) || buf_put(g,
+                                                        b[i] == '\n'   ? "\\n"
+                                                        : b[i] == '\r' ? "\\r"
+                                                                       : "\\\\",
+                                                        2))
             return -1;
         start = i + 1;
     }
@@ -128,7 +131,8 @@ static int open_output(struct agg *g)
 {
     int fd = open(g->cfg.output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output, strerror(errno));
+        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output,
+                  strerror(errno));
         return -1;
     }
     if (g->fd >= 0)
@@ -315,8 +319,8 @@ int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t e
     *lo = *hi = 0;
     if (!s || !*s)
         return 0;
-    const struct ferry_option o = {.name = "delay", .type = FERRY_OPT_DURATION, .min = 0,
-                                   .max = 3600000};
+    const struct ferry_option o = {
+        .name = "delay", .type = FERRY_OPT_DURATION, .min = 0, .max = 3600000};
     char a[64], e2[128];
     const char *dash = strchr(s, '-');
     size_t al = dash ? (size_t)(dash - s) : strlen(s);
@@ -325,10 +329,11 @@ int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t e
     memcpy(a, s, al);
     a[al] = '\0';
     if (ferry_option_parse(&o, a, lo, e2, sizeof e2) != FERRY_OK ||
-        ferry_option_parse(&o, dash ? dash + 1 : a, hi, e2, sizeof e2) != FERRY_OK ||
-        *hi < *lo) {
-        snprintf(err, errlen, "[aggregator] delay: '%s' is not a duration (50ms) or a range "
-                 "MIN-MAX (20ms-200ms)", s);
+        ferry_option_parse(&o, dash ? dash + 1 : a, hi, e2, sizeof e2) != FERRY_OK || *hi < *lo) {
+        snprintf(err, errlen,
+                 "[aggregator] delay: '%s' is not a duration (50ms) or a range "
+                 "MIN-MAX (20ms-200ms)",
+                 s);
         return -1;
     }
     return 0;
@@ -342,7 +347,10 @@ static void delay_work(struct agg *g)
     int64_t d = g->delay_lo;
     if (g->delay_hi > g->delay_lo) {
         uint64_t r = g->rng;
-        r ^= r >> 12; r ^= r << 25; r ^= r >> 27; g->rng = r;
+        r ^= r >> 12;
+        r ^= r << 25;
+        r ^= r >> 27;
+        g->rng = r;
         d += (int64_t)((r * 0x2545F4914F6CDD1DULL) % (uint64_t)(g->delay_hi - g->delay_lo + 1));
     }
     app_sleep(&g->app, d);
@@ -389,7 +397,8 @@ static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const cha
         bool dl;
         if (ferry_retry_fail(g->retry, &slots[i].it, why, &dl) != FERRY_OK) {
             if (!errors)
-                app_error(&g->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                app_error(&g->app,
+                          "cannot defer or dead-letter error=\"%s\" (the message comes back)",
                           ferry_retry_error(g->retry));
             errors++;
         } else if (dl) {
@@ -401,9 +410,10 @@ static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const cha
     g->deferred += deferred;
     g->dead_lettered += dead;
     ferry_metrics_count(g->series, FERRY_CTR_DEAD_LETTERED, dead);
-    app_warn(&g->app, "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
-             "dead_letter=%s released=%zu", g->cfg.output, why, deferred, dead, g->dead_letter,
-             errors);
+    app_warn(&g->app,
+             "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
+             "dead_letter=%s released=%zu",
+             g->cfg.output, why, deferred, dead, g->dead_letter, errors);
     return errors;
 }
 
@@ -419,7 +429,8 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
     sl->hash = sl->stamp_hash = 0;
     sl->stamped = msg_stamp(m, sl->prod, sizeof sl->prod, &sl->seq);
     if (sl->stamped) {
-        sl->stamp_hash = (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
+        sl->stamp_hash =
+            (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
         bool dup = ferry_ledger_has(g->ledger, sl->prod, sl->seq);
         /* twice in this batch (written to the ledger only once written):
          * the hash set says maybe, the scan makes sure */
@@ -456,12 +467,11 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
 static int run(struct agg *g)
 {
     size_t max = (size_t)g->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
-    struct slot *slots = calloc(max, sizeof *slots);       /* freed below */
+    struct ferry_msg **batch = calloc(max, sizeof *batch);   /* freed below */
+    struct slot *slots = calloc(max, sizeof *slots);         /* freed below */
     struct ferry_retry_item *due = calloc(max, sizeof *due); /* freed below */
-    struct idset_gen ids = {0}, stamps = {0}; /* of this batch; freed below */
-    if (!batch || !slots || !due || idset_batch_init(&ids, max) ||
-        idset_batch_init(&stamps, max)) {
+    struct idset_gen ids = {0}, stamps = {0};                /* of this batch; freed below */
+    if (!batch || !slots || !due || idset_batch_init(&ids, max) || idset_batch_init(&stamps, max)) {
         free(ids.v);
         free(batch);
         free(slots);
@@ -493,8 +503,8 @@ static int run(struct agg *g)
             wait = n ? 0 : (int)next;
         int rc = n < want ? ferry_receive(g->conn, batch, want - n, &got, wait) : FERRY_OK;
         for (size_t i = 0; i < got; i++)
-            slots[n + i].it = (struct ferry_retry_item){g->conn, batch[i],
-                                                         ferry_retry_attempts(batch[i])};
+            slots[n + i].it =
+                (struct ferry_retry_item){g->conn, batch[i], ferry_retry_attempts(batch[i])};
         n += got;
         if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
@@ -553,7 +563,8 @@ static int run(struct agg *g)
                 break;
             }
             int64_t d = ferry_backoff_next(&wb);
-            app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
+            app_error(&g->app,
+                      "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
                       g->cfg.output, strerror(errno), n, d);
             if (*g->app.stop) {
                 exit_code = EX_IOERR;
@@ -577,8 +588,8 @@ static int run(struct agg *g)
                 idset_add(&g->seen, slots[i].hash);
             if (slots[i].fresh && slots[i].stamped &&
                 ferry_ledger_add(g->ledger, slots[i].prod, slots[i].seq) < 0)
-                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64,
-                         slots[i].prod, slots[i].seq);
+                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64, slots[i].prod,
+                         slots[i].seq);
             int ar = ferry_ack(slots[i].it.conn, slots[i].it.msg);
             if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
                 app_debug(&g->app, "ack failed error=\"%s\" (the broker will redeliver)",
@@ -615,7 +626,8 @@ static int verify_file(struct agg *g)
 {
     FILE *f = fopen(g->cfg.verify, "r");
     if (!f) {
-        fprintf(stderr, "ferry-aggregator: error: cannot open %s: %s\n", g->cfg.verify, strerror(errno));
+        fprintf(stderr, "ferry-aggregator: error: cannot open %s: %s\n", g->cfg.verify,
+                strerror(errno));
         return EX_NOINPUT;
     }
     struct ferry_ledger *l = ferry_ledger_new(0, 0); /* freed below */
@@ -667,14 +679,14 @@ static int verify_file(struct agg *g)
     struct ferry_ledger_totals t;
     ferry_ledger_totals(l, &t);
     printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 " ids=%" PRIu64
-           " duplicate_ids=%" PRIu64 "\n", g->cfg.verify, lines, unstamped, t.producers, ids,
-           dup_ids);
+           " duplicate_ids=%" PRIu64 "\n",
+           g->cfg.verify, lines, unstamped, t.producers, ids, dup_ids);
     ferry_ledger_report(l, stdout, 50);
     bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && dup_ids == 0 &&
               (t.producers > 0 || !g->cfg.expect);
     printf("result=%s received=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
-           " duplicates=%" PRIu64 "\n", ok ? "complete" : "incomplete", t.received, t.unique,
-           t.missing, t.duplicates);
+           " duplicates=%" PRIu64 "\n",
+           ok ? "complete" : "incomplete", t.received, t.unique, t.missing, t.duplicates);
     ferry_ledger_free(l);
     if (rerr) {
         fprintf(stderr, "ferry-aggregator: error: cannot read %s\n", g->cfg.verify);
@@ -687,8 +699,8 @@ static int verify_file(struct agg *g)
 static struct ferry_retry *agg_retry(struct agg *g, int *rc)
 {
     const char *dest = g->cfg.destination;
-    size_t len = g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1
-                                    : strlen(dest) + sizeof ".dead-letter";
+    size_t len =
+        g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1 : strlen(dest) + sizeof ".dead-letter";
     g->dead_letter = malloc(len); /* freed at the end of ferry_aggregator_main() */
     *rc = -1;
     if (!g->dead_letter)
@@ -697,16 +709,18 @@ static struct ferry_retry *agg_retry(struct agg *g, int *rc)
         memcpy(g->dead_letter, g->cfg.dead_letter, len);
     else
         snprintf(g->dead_letter, len, "%s.dead-letter", dest);
-    return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter,
-                         g->cfg.max_retries, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max,
-                         g->cfg.retry_mode, 0, rc);
+    return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter, g->cfg.max_retries,
+                         g->cfg.retry_backoff_min, g->cfg.retry_backoff_max, g->cfg.retry_mode, 0,
+                         rc);
 }
 
 int ferry_aggregator_main(int argc, char **argv)
 {
     struct agg g = {.fd = -1};
     static const struct app_spec spec_tmpl = {
-        .prog = "ferry-aggregator", .section = "aggregator", .usage = "[options]",
+        .prog = "ferry-aggregator",
+        .section = "aggregator",
+        .usage = "[options]",
         .about = "Consume a destination and append every message to a file, one per line,\n"
                  "acking each batch only after it is written and fsync'ed. Messages whose id\n"
                  "is already in the file are skipped. SIGHUP reopens the file (logrotate);\n"
@@ -721,7 +735,8 @@ int ferry_aggregator_main(int argc, char **argv)
         return rc;
     }
     if (g.app.nargs) {
-        fprintf(stderr, "ferry-aggregator: unexpected argument '%s'\nTry 'ferry-aggregator --help'.\n",
+        fprintf(stderr,
+                "ferry-aggregator: unexpected argument '%s'\nTry 'ferry-aggregator --help'.\n",
                 g.app.args[0]);
         app_fini(&g.app);
         return EX_USAGE;
@@ -747,7 +762,8 @@ int ferry_aggregator_main(int argc, char **argv)
     if (!g.ledger || idset_init(&g.seen, (size_t)g.cfg.dedup_window) || load_seen(&g) ||
         open_output(&g)) {
         if (g.fd < 0 && errno)
-            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output, strerror(errno));
+            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output,
+                      strerror(errno));
         idset_free(&g.seen);
         ferry_ledger_free(g.ledger);
         app_fini(&g.app);
@@ -769,8 +785,10 @@ int ferry_aggregator_main(int argc, char **argv)
         return rc;
     }
     if (!(g.conn->caps & FERRY_CAP_ACK))
-        app_warn(&g.app, "transport cannot redeliver transport=%s: messages in flight when this "
-                 "process dies are lost", g.conn->transport->name);
+        app_warn(&g.app,
+                 "transport cannot redeliver transport=%s: messages in flight when this "
+                 "process dies are lost",
+                 g.conn->transport->name);
     int st = ferry_subscribe(g.conn, g.cfg.destination, g.cfg.group);
     if (st != FERRY_OK) {
         app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
@@ -782,14 +800,16 @@ int ferry_aggregator_main(int argc, char **argv)
         app_info(&g.app, "consuming destination=%s group=%s output=%s", g.cfg.destination,
                  g.cfg.group, g.cfg.output);
         rc = run(&g);
-        app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
-                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, g.received, g.written,
-                 g.duplicates, g.deferred, g.dead_lettered);
+        app_info(&g.app,
+                 "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64,
+                 g.received, g.written, g.duplicates, g.deferred, g.dead_lettered);
         struct ferry_ledger_totals t;
         app_aggregator_e2e(&g, &t);
         app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
                 "ledger producers=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
-                " redelivered=%" PRIu64, t.producers, t.unique, t.missing, t.duplicates);
+                " redelivered=%" PRIu64,
+                t.producers, t.unique, t.missing, t.duplicates);
     }
     app_http_stop(g.http);
     ferry_retry_free(g.retry);

@@ -54,73 +54,117 @@
 
 #define H(f) offsetof(struct http_cfg, f)
 const struct ferry_option app_http_options[] = {
-    {.name = "listen", .type = FERRY_OPT_STR, .offset = H(listen),
+    {.name = "listen",
+     .type = FERRY_OPT_STR,
+     .offset = H(listen),
      .help = "ADDRESS:PORT to serve /health, /metrics (and the producer's /produce) on, "
              "e.g. 127.0.0.1:9464; exactly that address is bound; unset: no HTTP server."},
-    {.name = "token", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(token),
+    {.name = "token",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = H(token),
      .help = "Bearer token required by POST /produce and /batch-produce (also token_file, or "
              "FERRY_HTTP_TOKEN); unset: no authentication."},
-    {.name = "max_body", .type = FERRY_OPT_SIZE, .def = "1MiB", .min = 1, .max = 1073741824,
-     .offset = H(max_body), .help = "Largest request body accepted; larger ones get 413."},
-    {.name = "max_header", .type = FERRY_OPT_SIZE, .def = "16KiB", .min = 1024, .max = 1048576,
+    {.name = "max_body",
+     .type = FERRY_OPT_SIZE,
+     .def = "1MiB",
+     .min = 1,
+     .max = 1073741824,
+     .offset = H(max_body),
+     .help = "Largest request body accepted; larger ones get 413."},
+    {.name = "max_header",
+     .type = FERRY_OPT_SIZE,
+     .def = "16KiB",
+     .min = 1024,
+     .max = 1048576,
      .offset = H(max_header),
      .help = "Largest request line plus header fields accepted, in bytes (in up to about 50 "
              "fields); larger ones get 431 and the connection is closed."},
-    {.name = "max_batch", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 1000000,
-     .offset = H(max_batch), .help = "Most messages in one /batch-produce request; more get 413."},
-    {.name = "request_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1000,
-     .max = 3600000, .offset = H(request_timeout),
+    {.name = "max_batch",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 1000000,
+     .offset = H(max_batch),
+     .help = "Most messages in one /batch-produce request; more get 413."},
+    {.name = "request_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = H(request_timeout),
      .help = "A connection idle this long (a slow or stalled client) is closed."},
-    {.name = "header_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 100,
-     .max = 3600000, .offset = H(header_timeout),
+    {.name = "header_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 100,
+     .max = 3600000,
+     .offset = H(header_timeout),
      .help = "Time a client has for the TLS handshake, request line and header fields of a "
              "request, however steadily it sends (a slow client holding connections open)."},
-    {.name = "confirm_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1,
-     .max = 3600000, .offset = H(confirm_timeout),
+    {.name = "confirm_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600000,
+     .offset = H(confirm_timeout),
      .help = "How long a request waits for the transport to confirm its messages before 503."},
-    {.name = "max_connections", .type = FERRY_OPT_INT, .def = "64", .min = 1, .max = 10000,
+    {.name = "max_connections",
+     .type = FERRY_OPT_INT,
+     .def = "64",
+     .min = 1,
+     .max = 10000,
      .offset = H(max_connections),
      .help = "Concurrent HTTP connections, each served by its own thread."},
-    {.name = "retry_after", .type = FERRY_OPT_DURATION, .def = "5s", .min = 1000,
-     .max = 3600000, .offset = H(retry_after),
+    {.name = "retry_after",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = H(retry_after),
      .help = "Retry-After sent with 503 answers (whole seconds)."},
-    {.name = "tls_cert", .type = FERRY_OPT_STR, .offset = H(tls_cert),
+    {.name = "tls_cert",
+     .type = FERRY_OPT_STR,
+     .offset = H(tls_cert),
      .help = "PEM certificate (chain) file: with tls_key, serve HTTPS instead of HTTP."},
-    {.name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(tls_key),
+    {.name = "tls_key",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = H(tls_key),
      .help = "PEM private key file of tls_cert; keep it mode 0600."},
     {0}};
 #undef H
 
 /* At most one log line of a kind per HTTP_LOG_INTERVAL_S. */
 struct http_ratelimit {
-    struct timespec last;    /* when one was last logged; zero: never */
-    unsigned long left_out;  /* lines left out since */
+    struct timespec last;   /* when one was last logged; zero: never */
+    unsigned long left_out; /* lines left out since */
 };
 #define HTTP_LOG_INTERVAL_S 10.0
 
 struct app_http {
     struct app *app;
-    struct http_cfg cfg;                  /* bound from [http]; freed in app_http_stop() */
-    struct ferry_metrics *metrics;        /* borrowed */
+    struct http_cfg cfg;           /* bound from [http]; freed in app_http_stop() */
+    struct ferry_metrics *metrics; /* borrowed */
     bool ingest;
     struct http_defaults defaults;
     struct MHD_Daemon *daemon;
-    char *tls_cert_pem, *tls_key_pem;     /* file contents for MHD; freed in app_http_stop() */
+    char *tls_cert_pem, *tls_key_pem; /* file contents for MHD; freed in app_http_stop() */
     pthread_mutex_t lock;
-    pthread_cond_t work;                  /* a job was queued */
-    pthread_cond_t settled;               /* a job was settled, or the server is closing */
-    struct http_job *qhead, *qtail;       /* queued, not yet taken */
-    struct http_job *flying;              /* taken by the main thread, not yet settled */
+    pthread_cond_t work;            /* a job was queued */
+    pthread_cond_t settled;         /* a job was settled, or the server is closing */
+    struct http_job *qhead, *qtail; /* queued, not yet taken */
+    struct http_job *flying;        /* taken by the main thread, not yet settled */
     size_t queued_msgs, max_queue;
-    _Atomic int active;                   /* ingestion requests being handled */
-    atomic_bool closing;                  /* written under lock; reply() reads it without */
-    atomic_bool serving;                  /* the daemon started: rate-limit its messages */
-    pthread_mutex_t log_lock;             /* guards mhd_log */
-    struct http_ratelimit mhd_log;        /* libmicrohttpd's messages */
-    struct http_ratelimit cut_log;        /* the reaper's; guarded by conns_lock */
+    _Atomic int active;            /* ingestion requests being handled */
+    atomic_bool closing;           /* written under lock; reply() reads it without */
+    atomic_bool serving;           /* the daemon started: rate-limit its messages */
+    pthread_mutex_t log_lock;      /* guards mhd_log */
+    struct http_ratelimit mhd_log; /* libmicrohttpd's messages */
+    struct http_ratelimit cut_log; /* the reaper's; guarded by conns_lock */
     /* header_timeout: connections, tracked from open to close, and the
      * thread that cuts off those too slow with their header */
-    pthread_mutex_t conns_lock;           /* guards conns, the fields of each, reaper_stop */
+    pthread_mutex_t conns_lock; /* guards conns, the fields of each, reaper_stop */
     pthread_cond_t reaper_wake;
     struct http_conn *conns;
     bool reaper_started, reaper_stop;
@@ -130,9 +174,9 @@ struct app_http {
 /* A client connection; the socket context of libmicrohttpd. */
 struct http_conn {
     int fd;
-    struct timespec since;   /* start of the handshake or of the current request's header */
-    bool in_body;            /* header complete: request_timeout alone applies */
-    bool cut;                /* shut down for a late header, waiting to be closed */
+    struct timespec since; /* start of the handshake or of the current request's header */
+    bool in_body;          /* header complete: request_timeout alone applies */
+    bool cut;              /* shut down for a late header, waiting to be closed */
     struct http_conn *next, *prev;
 };
 
@@ -207,11 +251,11 @@ static void number_text(double d, char *buf, size_t len)
 static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_msg *m, char *err,
                      size_t errlen)
 {
-    static const char *const envelope_fields[] = {"id", "service", "level", "message",
-                                                  "information", "destination", "key",
-                                                  "processing_time", NULL};
-    static const char *const payload_fields[] = {"id", "payload", "destination", "key",
-                                                 "processing_time", NULL};
+    static const char *const envelope_fields[] = {"id",      "service",         "level",
+                                                  "message", "information",     "destination",
+                                                  "key",     "processing_time", NULL};
+    static const char *const payload_fields[] = {"id",  "payload",         "destination",
+                                                 "key", "processing_time", NULL};
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "a message must be a JSON object");
         return 400;
@@ -239,8 +283,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         return 400;
     /* seconds of simulated work for the consumer, as the replaced API took it */
     const cJSON *ptime = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
-    if (ptime && (!cJSON_IsNumber(ptime) || !(ptime->valuedouble >= 0) ||
-                  ptime->valuedouble > 3600)) {
+    if (ptime &&
+        (!cJSON_IsNumber(ptime) || !(ptime->valuedouble >= 0) || ptime->valuedouble > 3600)) {
         snprintf(err, errlen, "processing_time must be a number of seconds from 0 to 3600");
         return 400;
     }
@@ -283,8 +327,11 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             ferry_make_id(idbuf);
             m->id = strdup(idbuf); /* freed in app_http_job_free() */
         }
-        struct ferry_envelope e = {.id = m->id, .service = service, .level = (enum ferry_level)lvl,
-                                   .message = msg->valuestring, .information = info_text};
+        struct ferry_envelope e = {.id = m->id,
+                                   .service = service,
+                                   .level = (enum ferry_level)lvl,
+                                   .message = msg->valuestring,
+                                   .information = info_text};
         char extra[64], t[32];
         if (ptime) {
             number_text(ptime->valuedouble, t, sizeof t);
@@ -292,7 +339,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             e.extra = extra;
         }
         char eerr[256];
-        m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr) : NULL; /* freed in app_http_job_free() */
+        m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr)
+                        : NULL; /* freed in app_http_job_free() */
         free(info_text);
         if (!m->body) {
             snprintf(err, errlen, "%s", m->id ? eerr : "out of memory");
@@ -384,8 +432,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
                  m->body_len, d->max_message_size);
         return 413;
     }
-    m->dest = strdup(dest);                 /* freed in app_http_job_free() */
-    m->key = key ? strdup(key) : NULL;      /* freed in app_http_job_free() */
+    m->dest = strdup(dest);            /* freed in app_http_job_free() */
+    m->key = key ? strdup(key) : NULL; /* freed in app_http_job_free() */
     if (!m->dest || (key && !m->key)) {
         snprintf(err, errlen, "out of memory");
         return 500;
@@ -417,7 +465,8 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
         /* {"messages": [...]}, or a bare array as the replaced API took */
         list = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "messages");
         if (list != doc && (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next)) {
-            snprintf(err, errlen, "a batch is an array, or an object with one member, messages: [...]");
+            snprintf(err, errlen,
+                     "a batch is an array, or an object with one member, messages: [...]");
             cJSON_Delete(doc);
             return 400;
         }
@@ -483,8 +532,8 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
         const char *begin = strstr(buf, "-----BEGIN ");
         if (begin && strstr(begin, kind))
             return buf;
-        snprintf(err, errlen, "%s %s: not a PEM file with a \"-----BEGIN ...%s\" line", what,
-                 path, kind);
+        snprintf(err, errlen, "%s %s: not a PEM file with a \"-----BEGIN ...%s\" line", what, path,
+                 kind);
         if (!strcmp(what, "tls_key"))
             memset(buf, 0, (size_t)len);
         free(buf);
@@ -492,7 +541,9 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
     }
     int e = errno;
     snprintf(err, errlen, "%s %s: %s", what, path,
-             !f ? strerror(e) : len >= (1L << 20) ? "larger than 1 MiB" : "cannot read it");
+             !f                  ? strerror(e)
+             : len >= (1L << 20) ? "larger than 1 MiB"
+                                 : "cannot read it");
     if (f)
         fclose(f);
     free(buf);
@@ -525,9 +576,10 @@ int app_http_split_listen(const char *listen, char *host, size_t hostlen, char *
         colon = close + 1;
     } else {
         if (!colon || colon == listen) {
-            snprintf(err, errlen, "'%s' has no address: give ADDRESS:PORT, e.g. 127.0.0.1:%s "
-                     "(or 0.0.0.0:%s to listen on every interface)", listen,
-                     colon ? colon + 1 : listen, colon ? colon + 1 : listen);
+            snprintf(err, errlen,
+                     "'%s' has no address: give ADDRESS:PORT, e.g. 127.0.0.1:%s "
+                     "(or 0.0.0.0:%s to listen on every interface)",
+                     listen, colon ? colon + 1 : listen, colon ? colon + 1 : listen);
             return -1;
         }
         if (memchr(listen, ':', (size_t)(colon - listen))) {
@@ -559,10 +611,10 @@ int app_http_split_listen(const char *listen, char *host, size_t hostlen, char *
 struct req {
     enum ferry_http_handler handler;
     struct timespec start;
-    bool counted;                         /* in h->active */
-    int early;                            /* status decided before the body */
+    bool counted; /* in h->active */
+    int early;    /* status decided before the body */
     char early_why[200];
-    char *body;                           /* owned; freed in on_completed() */
+    char *body; /* owned; freed in on_completed() */
     size_t len, cap;
     bool too_big;
 };
@@ -620,8 +672,8 @@ static char *json_error(const char *why)
     return s;
 }
 
-static enum MHD_Result reply_error(struct app_http *h, struct MHD_Connection *conn,
-                                   unsigned status, const char *why)
+static enum MHD_Result reply_error(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                   const char *why)
 {
     return reply(h, conn, status, "application/json", json_error(why));
 }
@@ -647,8 +699,8 @@ static enum MHD_Result serve_health(struct app_http *h, struct MHD_Connection *c
         cJSON_AddNumberToObject(o, "consumer_lag", (double)st.consumer_lag);
     char *s = cJSON_PrintUnformatted(o); /* handed to reply() */
     cJSON_Delete(o);
-    return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                 "application/json", s);
+    return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                 s);
 }
 
 static enum MHD_Result serve_metrics(struct app_http *h, struct MHD_Connection *conn)
@@ -678,9 +730,9 @@ static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, s
 {
     char err[512];
     struct http_job *j;
-    int rc = app_http_parse(rq->body ? rq->body : "", rq->len,
-                            rq->handler == FERRY_HTTP_BATCH_PRODUCE, &h->defaults, &j, err,
-                            sizeof err);
+    int rc =
+        app_http_parse(rq->body ? rq->body : "", rq->len, rq->handler == FERRY_HTTP_BATCH_PRODUCE,
+                       &h->defaults, &j, err, sizeof err);
     if (rc) {
         struct ferry_metrics_dest *d = ferry_metrics_dest(h->metrics, h->defaults.destination);
         if (rc == 400)
@@ -726,8 +778,10 @@ static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, s
     snprintf(why, sizeof why, "%s", j->error);
     pthread_mutex_unlock(&h->lock);
     if (!done) {
-        snprintf(err, sizeof err, "not confirmed within %" PRId64 " ms; the messages may still "
-                 "arrive: retry with the same ids", h->cfg.confirm_timeout);
+        snprintf(err, sizeof err,
+                 "not confirmed within %" PRId64 " ms; the messages may still "
+                 "arrive: retry with the same ids",
+                 h->cfg.confirm_timeout);
         return reply_error(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, err);
     }
     if (failed) {
@@ -786,16 +840,15 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
             return;
         }
         break;
-    default:
-        rq->early = MHD_HTTP_NOT_FOUND;
-        return;
+    default: rq->early = MHD_HTTP_NOT_FOUND; return;
     }
     atomic_fetch_add(&h->active, 1);
     rq->counted = true;
     if (h->cfg.token) {
-        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_AUTHORIZATION);
-        bool ok = auth && !strncmp(auth, "Bearer ", 7) && app_http_token_equal(auth + 7, h->cfg.token);
+        const char *auth =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        bool ok =
+            auth && !strncmp(auth, "Bearer ", 7) && app_http_token_equal(auth + 7, h->cfg.token);
         if (!ok) {
             rq->early = MHD_HTTP_UNAUTHORIZED;
             snprintf(rq->early_why, sizeof rq->early_why,
@@ -803,8 +856,8 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
             return;
         }
     }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long declared = cl ? strtoll(cl, NULL, 10) : 0;
     if (declared > h->cfg.max_body) {
         /* Answering before the body arrives makes MHD close the connection,
@@ -812,8 +865,8 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
          * answer early only when the client waits for "100 Continue" or
          * the body is far too big to be worth reading; otherwise read and
          * discard it, then answer. */
-        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_EXPECT);
+        const char *expect =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
         if ((expect && !strcasecmp(expect, "100-continue")) || declared / 8 > h->cfg.max_body) {
             rq->early = MHD_HTTP_CONTENT_TOO_LARGE;
             snprintf(rq->early_why, sizeof rq->early_why,
@@ -921,8 +974,9 @@ static void *reaper_main(void *arg)
         }
         unsigned long left_out;
         if (cut && ratelimit_pass(&h->cut_log, &left_out))
-            app_warn(h->app, "http slow clients cut off count=%u header_timeout=%" PRId64
-                     "ms left_out=%lu", cut, h->cfg.header_timeout, left_out);
+            app_warn(h->app,
+                     "http slow clients cut off count=%u header_timeout=%" PRId64 "ms left_out=%lu",
+                     cut, h->cfg.header_timeout, left_out);
         struct timespec until;
         ferry_mono_deadline(&until, 100);
         pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &until);
@@ -950,7 +1004,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* answering now skips the body (and "Expect: 100-continue" uploads) */
         if (rq->early)
             return reply_error(h, conn, (unsigned)rq->early,
-                               rq->early_why[0] ? rq->early_why
+                               rq->early_why[0]                  ? rq->early_why
                                : rq->early == MHD_HTTP_NOT_FOUND ? "not found"
                                                                  : "method not allowed");
         return MHD_YES;
@@ -1079,10 +1133,13 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         }
     }
     char host[256], port[16];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     int gai = 0;
-    if (app_http_split_listen(h->cfg.listen, host, sizeof host, port, sizeof port, err, sizeof err) ||
+    if (app_http_split_listen(h->cfg.listen, host, sizeof host, port, sizeof port, err,
+                              sizeof err) ||
         (gai = getaddrinfo(host, port, &hints, &ai)) != 0) {
         if (gai)
             snprintf(err, sizeof err, "'%s': %s", h->cfg.listen, gai_strerror(gai));
@@ -1109,8 +1166,8 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     pthread_cond_init(&h->work, &ca);
     pthread_cond_init(&h->settled, &ca);
     pthread_condattr_destroy(&ca);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* HTTPS when tls_cert and tls_key are set: libmicrohttpd with GnuTLS
@@ -1124,16 +1181,13 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     }
     errno = 0;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first: it also covers start-up */
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(h->cfg.max_header + HTTP_POOL_SLACK),
-        MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        h, /* first: it also covers start-up */
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)h->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((h->cfg.request_timeout + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(h->cfg.max_header + HTTP_POOL_SLACK), MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(ai);
     if (!h->daemon) {
@@ -1141,9 +1195,9 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
          * certificate or key GnuTLS cannot use (its reason is logged above),
          * which is the configuration's fault, not the system's. */
         fprintf(stderr, "%s: error: cannot listen on %s: %s\n", a->spec->prog, h->cfg.listen,
-                e ? strerror(e)
-                  : h->tls_cert_pem ? "libmicrohttpd refused [http] tls_cert or tls_key (see above)"
-                                    : "libmicrohttpd refused the options");
+                e                 ? strerror(e)
+                : h->tls_cert_pem ? "libmicrohttpd refused [http] tls_cert or tls_key (see above)"
+                                  : "libmicrohttpd refused the options");
         app_http_stop(h);
         return e ? EX_UNAVAILABLE : EX_CONFIG;
     }
@@ -1156,9 +1210,9 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     h->reaper_started = true;
     atomic_store(&h->serving, true);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host,
-             di ? di->port : 0, h->tls_cert_pem ? "https" : "http",
-             h->ingest ? "/produce,/batch-produce," : "", "/health,/metrics");
+    app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host, di ? di->port : 0,
+             h->tls_cert_pem ? "https" : "http", h->ingest ? "/produce,/batch-produce," : "",
+             "/health,/metrics");
     *out = h;
     return -1;
 }
@@ -1199,7 +1253,7 @@ void app_http_stop(struct app_http *h)
         pthread_mutex_destroy(&h->conns_lock);
     }
     free(h->tls_cert_pem);
-    if (h->tls_key_pem) {   /* the private key does not outlive the server in memory */
+    if (h->tls_key_pem) { /* the private key does not outlive the server in memory */
         memset(h->tls_key_pem, 0, strlen(h->tls_key_pem));
         free(h->tls_key_pem);
     }
@@ -1370,12 +1424,17 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
             struct http_msg *m = &cur->msgs[next];
             struct ferry_header hdr[2] = {
                 {.name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)},
-                {.name = FERRY_HDR_PROCESSING_TIME, .value = m->ptime,
+                {.name = FERRY_HDR_PROCESSING_TIME,
+                 .value = m->ptime,
                  .value_len = m->ptime ? strlen(m->ptime) : 0}};
-            struct ferry_msg fm = {.dest = m->dest, .key = m->key,
-                                   .key_len = m->key ? strlen(m->key) : 0, .body = m->body,
-                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m,
-                                   .headers = hdr, .n_headers = m->ptime ? 2 : 1};
+            struct ferry_msg fm = {.dest = m->dest,
+                                   .key = m->key,
+                                   .key_len = m->key ? strlen(m->key) : 0,
+                                   .body = m->body,
+                                   .body_len = m->body_len,
+                                   .tag = (uint64_t)(uintptr_t)m,
+                                   .headers = hdr,
+                                   .n_headers = m->ptime ? 2 : 1};
             m->sent_s = mono_s();
             int rc = ferry_pub_send(p, &fm, 0);
             if (rc == FERRY_E_TIMEOUT)

@@ -10,40 +10,40 @@ struct app; /* app.h */
 
 /* [http] */
 struct http_cfg {
-    char *listen;              /* "127.0.0.1:9464"; NULL: no HTTP server */
-    char *token;               /* bearer token required by the ingestion endpoints */
+    char *listen; /* "127.0.0.1:9464"; NULL: no HTTP server */
+    char *token;  /* bearer token required by the ingestion endpoints */
     int64_t max_body, max_header, max_batch, request_timeout, header_timeout, confirm_timeout,
         max_connections, retry_after;
-    char *tls_cert;            /* PEM certificate (chain) file: serve HTTPS */
-    char *tls_key;             /* PEM private key file of tls_cert */
+    char *tls_cert; /* PEM certificate (chain) file: serve HTTPS */
+    char *tls_key;  /* PEM private key file of tls_cert */
 };
 extern const struct ferry_option app_http_options[];
 
 /* One message of a request, ready to publish. Its address is the
  * publisher's user tag, so a delivery report finds it. */
 struct http_msg {
-    char *dest, *key, *body, *id;         /* owned by the job (body is NUL-terminated) */
-    char *ptime;                          /* processing_time for the x-ferry-processing-time
+    char *dest, *key, *body, *id; /* owned by the job (body is NUL-terminated) */
+    char *ptime;                  /* processing_time for the x-ferry-processing-time
                                              header (non-object payloads), or NULL; owned */
     size_t body_len;
     struct http_job *job;
-    struct ferry_metrics_dest *series;    /* borrowed from the registry */
-    double sent_s;                        /* when handed to the publisher (monotonic) */
+    struct ferry_metrics_dest *series; /* borrowed from the registry */
+    double sent_s;                     /* when handed to the publisher (monotonic) */
 };
 
 /* One request's messages on their way from a request thread to the main
  * thread and back. remaining, failed, error and abandoned are guarded by
  * the server's lock. */
 struct http_job {
-    struct http_msg *msgs;                /* owned */
+    struct http_msg *msgs; /* owned */
     size_t n;
-    size_t remaining;                     /* not yet settled */
+    size_t remaining; /* not yet settled */
     size_t failed;
-    int fail_status;                      /* ferry_status of the first failure */
+    int fail_status; /* ferry_status of the first failure */
     char error[256];
-    bool abandoned;                       /* its request stopped waiting; the last
+    bool abandoned;               /* its request stopped waiting; the last
                                              settlement frees the job */
-    struct http_job *next, *prev;         /* queue, then the list of jobs in flight */
+    struct http_job *next, *prev; /* queue, then the list of jobs in flight */
 };
 
 /* What the parser fills in when a message leaves a field out. */
@@ -53,10 +53,10 @@ struct http_defaults {
     const char *destination;
     int64_t max_message_size;
     int64_t max_batch;
-    size_t max_queue;                     /* messages queued before requests get 503 */
-    struct ferry_metrics *metrics;        /* series looked up per destination; may be NULL */
-    int key_mode;                         /* enum app_key_mode of a message without "key" */
-    const char *key_field;                /* its field, for APP_KEY_FIELD */
+    size_t max_queue;              /* messages queued before requests get 503 */
+    struct ferry_metrics *metrics; /* series looked up per destination; may be NULL */
+    int key_mode;                  /* enum app_key_mode of a message without "key" */
+    const char *key_field;         /* its field, for APP_KEY_FIELD */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST

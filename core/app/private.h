@@ -50,8 +50,8 @@ int ferry_log_level_parse(const char *word);
 const char *ferry_log_level_name(int level);
 
 /* Default stderr logger used as the host log hook. */
-void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
-                       const char *fmt, va_list ap);
+void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin, const char *fmt,
+                       va_list ap);
 /* Log level from $FERRY_LOG_LEVEL (ferry_log_level_parse), default info. */
 int ferry_env_log_level(void);
 

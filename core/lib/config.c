@@ -13,20 +13,20 @@
 struct entry {
     char *section, *key, *value; /* owned by the entry */
     enum ferry_source src;
-    int line;                    /* file line, 0 for flags */
+    int line; /* file line, 0 for flags */
 };
 
 struct section_mark {
-    char *name;                  /* owned */
+    char *name; /* owned */
     int line;
 };
 
 struct ferry_config {
-    struct entry *v;             /* owned; grown by push() */
+    struct entry *v; /* owned; grown by push() */
     size_t n, cap;
-    struct section_mark *secs;   /* [section] header lines seen in files; owned */
+    struct section_mark *secs; /* [section] header lines seen in files; owned */
     size_t nsecs;
-    char *path;                  /* last file loaded; owned */
+    char *path; /* last file loaded; owned */
 };
 
 struct ferry_config *ferry_config_new(void)
@@ -66,8 +66,8 @@ static struct entry *find(const struct ferry_config *cfg, const char *section, c
     return NULL;
 }
 
-static int push(struct ferry_config *cfg, const char *section, const char *key,
-                const char *value, enum ferry_source src, int line)
+static int push(struct ferry_config *cfg, const char *section, const char *key, const char *value,
+                enum ferry_source src, int line)
 {
     struct entry *e = find(cfg, section, key, src);
     if (e) { /* a later line (or flag) replaces an earlier one */
@@ -112,8 +112,8 @@ int ferry_config_set(struct ferry_config *cfg, const char *section, const char *
 /* ---- INI parsing ------------------------------------------------------- */
 
 struct reader {
-    const char *text;  /* remaining input */
-    int line;          /* number of the line last handed to inih */
+    const char *text; /* remaining input */
+    int line;         /* number of the line last handed to inih */
     struct ferry_config *cfg;
     const char *name;
     char *err;
@@ -131,8 +131,8 @@ static char *read_line(char *str, int num, void *stream)
     if (len >= (size_t)num) {
         /* inih would split the line and misnumber the rest: refuse instead */
         if (!r->failed)
-            ferry_fmt(r->err, r->errlen, "%s:%d: line longer than %d bytes", r->name,
-                      r->line + 1, num - 1);
+            ferry_fmt(r->err, r->errlen, "%s:%d: line longer than %d bytes", r->name, r->line + 1,
+                      num - 1);
         r->failed = true;
         len = (size_t)num - 1;
     }
@@ -147,7 +147,8 @@ static char *read_line(char *str, int num, void *stream)
         struct section_mark *ns = realloc(r->cfg->secs, (r->cfg->nsecs + 1) * sizeof *ns);
         if (ns) {
             r->cfg->secs = ns;
-            ns[r->cfg->nsecs].name = strndup(p + 1, (size_t)(close - p - 1)); /* freed in ferry_config_free() */
+            ns[r->cfg->nsecs].name =
+                strndup(p + 1, (size_t)(close - p - 1)); /* freed in ferry_config_free() */
             ns[r->cfg->nsecs].line = r->line;
             if (ns[r->cfg->nsecs].name)
                 r->cfg->nsecs++;
@@ -174,8 +175,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
     if (!name) /* a section header alone: remember the section exists */
         return 1;
     if (!*section) {
-        ferry_fmt(r->err, r->errlen, "%s:%d: key '%s' is outside any [section]", r->name,
-                  r->line, name);
+        ferry_fmt(r->err, r->errlen, "%s:%d: key '%s' is outside any [section]", r->name, r->line,
+                  name);
         r->failed = true;
         return 1;
     }
@@ -310,8 +311,7 @@ static bool lookup(const struct ferry_config *cfg, const char *section, const ch
     return false;
 }
 
-const char *ferry_config_get(const struct ferry_config *cfg, const char *section,
-                             const char *key)
+const char *ferry_config_get(const struct ferry_config *cfg, const char *section, const char *key)
 {
     struct lookup l;
     return lookup(cfg, section, key, &l) ? l.value : NULL;
@@ -368,9 +368,8 @@ static char *read_secret(const char *path, char *err, size_t errlen)
 }
 
 int ferry_config_bind(const struct ferry_config *cfg, const char *section,
-                      const struct ferry_option *opts, void *dst,
-                      struct ferry_kv **passthru, size_t *n_passthru,
-                      char *err, size_t errlen)
+                      const struct ferry_option *opts, void *dst, struct ferry_kv **passthru,
+                      size_t *n_passthru, char *err, size_t errlen)
 {
     char why[512], wbuf[256];
     struct ferry_kv *kv = NULL; /* handed to the caller, or freed on error */
@@ -399,7 +398,7 @@ int ferry_config_bind(const struct ferry_config *cfg, const char *section,
                 break;
             }
             kv = nk;
-            kv[nkv].key = strdup(e->key);   /* freed by ferry_kv_free() */
+            kv[nkv].key = strdup(e->key); /* freed by ferry_kv_free() */
             kv[nkv].value = strdup(e->value);
             nkv++;
             if (!kv[nkv - 1].key || !kv[nkv - 1].value) {
@@ -467,8 +466,8 @@ int ferry_config_bind(const struct ferry_config *cfg, const char *section,
     return FERRY_OK;
 }
 
-int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known,
-                                char *err, size_t errlen)
+int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known, char *err,
+                                size_t errlen)
 {
     for (size_t i = 0; i < cfg->n; i++) {
         bool ok = false;
@@ -536,8 +535,8 @@ size_t ferry_config_file_secrets(const struct ferry_config *cfg, const char *sec
         bool filevar, secret = false;
         const struct ferry_option *o = match(opts, e->key, &filevar);
         if (o && o->type == FERRY_OPT_PREFIX)
-            secret = strstr(e->key, "password") || strstr(e->key, "secret") ||
-                     strstr(e->key, "token");
+            secret =
+                strstr(e->key, "password") || strstr(e->key, "secret") || strstr(e->key, "token");
         else if (o)
             secret = (o->flags & FERRY_OPTF_SECRET) && !filevar;
         if (!secret)

@@ -23,10 +23,10 @@
  * strings, options and functions still live in the module, which is never
  * unloaded. */
 struct loaded {
-    char *name;                       /* owned */
-    char *file;                       /* owned */
-    struct ferry_transport t;         /* handed out as const */
-    struct ferry_transport_ops ops;   /* t.ops points here */
+    char *name;                     /* owned */
+    char *file;                     /* owned */
+    struct ferry_transport t;       /* handed out as const */
+    struct ferry_transport_ops ops; /* t.ops points here */
     struct loaded *next;
 };
 
@@ -62,7 +62,7 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loaded *registry;
 static bool ltdl_ready;
 
-static const char *const cap_names[] = {"ack", "groups", "durable", "confirms",
+static const char *const cap_names[] = {"ack",       "groups",     "durable", "confirms",
                                         "key-order", "deadletter", "fanout"};
 
 const char *ferry_cap_name(uint32_t cap)
@@ -109,22 +109,32 @@ static int import_descriptor(const void *d, const char *file, struct loaded *l, 
     if (t2->abi == 1) {
         const struct ferry_transport_v1 *t1 = d;
         if (t1->size < offsetof(struct ferry_transport_v1, defer)) {
-            ferry_fmt(err, errlen, "%s: ABI 1 descriptor is %u bytes, ferry needs at least %zu; "
-                      "rebuild the plugin", file, t1->size,
-                      offsetof(struct ferry_transport_v1, defer));
+            ferry_fmt(err, errlen,
+                      "%s: ABI 1 descriptor is %u bytes, ferry needs at least %zu; "
+                      "rebuild the plugin",
+                      file, t1->size, offsetof(struct ferry_transport_v1, defer));
             return FERRY_E_CONFIG;
         }
-        l->t = (struct ferry_transport){.abi = 1, .size = sizeof l->t, .name = t1->name,
-                                        .summary = t1->summary, .lib_version = t1->lib_version,
-                                        .caps = t1->caps, .options = t1->options,
+        l->t = (struct ferry_transport){.abi = 1,
+                                        .size = sizeof l->t,
+                                        .name = t1->name,
+                                        .summary = t1->summary,
+                                        .lib_version = t1->lib_version,
+                                        .caps = t1->caps,
+                                        .options = t1->options,
                                         .cfg_size = t1->cfg_size};
         if (t1->ops)
-            l->ops = (struct ferry_transport_ops){
-                .size = sizeof l->ops, .open = t1->ops->open, .close = t1->ops->close,
-                .publish = t1->ops->publish, .flush = t1->ops->flush,
-                .subscribe = t1->ops->subscribe, .receive = t1->ops->receive,
-                .ack = t1->ops->ack, .nack = t1->ops->nack, .release = t1->ops->release,
-                .health = t1->ops->health};
+            l->ops = (struct ferry_transport_ops){.size = sizeof l->ops,
+                                                  .open = t1->ops->open,
+                                                  .close = t1->ops->close,
+                                                  .publish = t1->ops->publish,
+                                                  .flush = t1->ops->flush,
+                                                  .subscribe = t1->ops->subscribe,
+                                                  .receive = t1->ops->receive,
+                                                  .ack = t1->ops->ack,
+                                                  .nack = t1->ops->nack,
+                                                  .release = t1->ops->release,
+                                                  .health = t1->ops->health};
         if (t1->size >= offsetof(struct ferry_transport_v1, defer) + sizeof t1->defer)
             l->ops.defer = t1->defer;
         l->t.ops = t1->ops ? &l->ops : NULL;
@@ -138,15 +148,17 @@ static int import_descriptor(const void *d, const char *file, struct loaded *l, 
         return FERRY_E_CONFIG;
     }
     if (t2->size < FERRY_TRANSPORT_MIN_SIZE) {
-        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
-                  file, t2->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
+        ferry_fmt(err, errlen,
+                  "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin", file,
+                  t2->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
         return FERRY_E_CONFIG;
     }
     memcpy(&l->t, t2, t2->size < sizeof l->t ? t2->size : sizeof l->t);
     l->t.size = sizeof l->t;
     if (t2->ops) {
         if (t2->ops->size < FERRY_OPS_MIN_SIZE) {
-            ferry_fmt(err, errlen, "%s: operations table is %u bytes, ferry needs at least %zu "
+            ferry_fmt(err, errlen,
+                      "%s: operations table is %u bytes, ferry needs at least %zu "
                       "(is .size set?); rebuild the plugin",
                       file, t2->ops->size, (size_t)FERRY_OPS_MIN_SIZE);
             return FERRY_E_CONFIG;
@@ -159,8 +171,8 @@ static int import_descriptor(const void *d, const char *file, struct loaded *l, 
 }
 
 /* Check the imported descriptor t (this core's layout). */
-static int check_descriptor(const struct ferry_transport *t, const char *file,
-                            const char *want, char *err, size_t errlen)
+static int check_descriptor(const struct ferry_transport *t, const char *file, const char *want,
+                            char *err, size_t errlen)
 {
     if (!t->name || strcmp(t->name, want)) {
         ferry_fmt(err, errlen,
@@ -180,12 +192,14 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
     }
     if ((o->subscribe || o->receive) &&
         !(o->subscribe && o->receive && o->ack && o->nack && o->release)) {
-        ferry_fmt(err, errlen, "%s: a consumer needs subscribe, receive, ack, nack and release", file);
+        ferry_fmt(err, errlen, "%s: a consumer needs subscribe, receive, ack, nack and release",
+                  file);
         return FERRY_E_CONFIG;
     }
     if ((t->caps & (FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_FANOUT | FERRY_CAP_DEADLETTER)) &&
         !o->receive) {
-        ferry_fmt(err, errlen, "%s: claims consumer capabilities but has no receive operation", file);
+        ferry_fmt(err, errlen, "%s: claims consumer capabilities but has no receive operation",
+                  file);
         return FERRY_E_CONFIG;
     }
     if ((t->caps & FERRY_CAP_CONFIRMS) && !o->publish) {

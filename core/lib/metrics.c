@@ -13,8 +13,8 @@
 #include <string.h>
 
 /* Upper bounds in seconds, from 0.5 ms to 30 s; +Inf is implicit. */
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                   0.25,   0.5,   1,      2.5,   5,    10,    30};
 #define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 
 struct hist {
@@ -23,33 +23,33 @@ struct hist {
 };
 
 struct ferry_metrics_dest {
-    char *name;                            /* owned */
+    char *name; /* owned */
     _Atomic uint64_t ctr[FERRY_CTR_COUNT];
     struct hist processing;
     struct ferry_metrics_dest *next;
 };
 
 struct ferry_metrics {
-    char *transport;                       /* owned */
+    char *transport; /* owned */
     int64_t start_ms;
-    pthread_mutex_t lock;                  /* guards dests (list shape) and the snapshot */
+    pthread_mutex_t lock; /* guards dests (list shape) and the snapshot */
     struct ferry_metrics_dest *dests, *tail;
     size_t ndests;
     struct hist http[FERRY_HTTP_HANDLERS];
     struct ferry_metrics_state snap;
-    uint64_t dropped_seen;                 /* the transport's drop total last added */
-    struct metrics_lag {                   /* per partition, under lock */
+    uint64_t dropped_seen; /* the transport's drop total last added */
+    struct metrics_lag {   /* per partition, under lock */
         char dest[128];
         int32_t partition;
         int64_t lag;
     } lags[FERRY_METRICS_MAX_LAGS];
     size_t n_lags;
-    _Atomic uint64_t http_class[5];        /* answers by status class 1xx..5xx */
+    _Atomic uint64_t http_class[5]; /* answers by status class 1xx..5xx */
 };
 
 static const char *const counter_name[FERRY_CTR_COUNT] = {
-    "messages_produced", "messages_consumed", "messages_rejected",
-    "message_processing_errors", "messages_dropped", "messages_dead_lettered"};
+    "messages_produced",         "messages_consumed", "messages_rejected",
+    "message_processing_errors", "messages_dropped",  "messages_dead_lettered"};
 static const char *const counter_help[FERRY_CTR_COUNT] = {
     "Messages the transport confirmed (or accepted, without publisher confirms).",
     "Messages received and handled.",
@@ -57,8 +57,8 @@ static const char *const counter_help[FERRY_CTR_COUNT] = {
     "Messages whose handling failed (they are retried or redelivered).",
     "Messages dropped by a configured drop policy (amqp unroutable = drop-and-count).",
     "Messages sent to the dead-letter destination after failing max_retries + 1 times."};
-static const char *const handler_name[FERRY_HTTP_HANDLERS] = {
-    "produce", "batch-produce", "health", "metrics", "other"};
+static const char *const handler_name[FERRY_HTTP_HANDLERS] = {"produce", "batch-produce", "health",
+                                                              "metrics", "other"};
 
 struct ferry_metrics *ferry_metrics_new(const char *transport)
 {
@@ -111,7 +111,7 @@ struct ferry_metrics_dest *ferry_metrics_dest(struct ferry_metrics *m, const cha
         d = other;
     if (!d) {
         const char *name = m->ndests + 1 >= FERRY_METRICS_MAX_DESTS ? "_other" : destination;
-        d = calloc(1, sizeof *d); /* freed in ferry_metrics_free() */
+        d = calloc(1, sizeof *d);             /* freed in ferry_metrics_free() */
         if (d && !(d->name = strdup(name))) { /* freed in ferry_metrics_free() */
             free(d);
             d = NULL;
@@ -351,16 +351,16 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
             "(producer: publish to confirm; consumers: receive to done).\n"
             "# TYPE ferry_message_processing_duration_seconds histogram\n");
     for (struct ferry_metrics_dest *d = first; d; d = d == last ? NULL : d->next)
-        put_hist(&o, "ferry_message_processing_duration_seconds", &d->processing, tr,
-                 "destination", d->name);
+        put_hist(&o, "ferry_message_processing_duration_seconds", &d->processing, tr, "destination",
+                 d->name);
 
     put_series(&o, "ferry_transport_reconnects_total", "counter",
                "Times the transport connection came back after a loss.", tr, (double)st.reconnects);
     put_series(&o, "ferry_transport_connected", "gauge",
                "1 when the transport is connected, else 0.", tr,
                st.state == FERRY_HEALTH_CONNECTED);
-    put_series(&o, "ferry_inflight_messages", "gauge",
-               "Messages published and not yet confirmed.", tr, (double)st.inflight);
+    put_series(&o, "ferry_inflight_messages", "gauge", "Messages published and not yet confirmed.",
+               tr, (double)st.inflight);
     if (st.dest_messages >= 0) {
         put(&o, "# HELP ferry_destination_messages Messages waiting in the consumed destination "
                 "(amqp: the queue's message count, polled at most once a second).\n"
@@ -387,8 +387,7 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
             put_label(&o, tr);
             put(&o, "\",destination=\"");
             put_label(&o, lags[i].dest);
-            put(&o, "\",partition=\"%d\"} %lld\n", (int)lags[i].partition,
-                (long long)lags[i].lag);
+            put(&o, "\",partition=\"%d\"} %lld\n", (int)lags[i].partition, (long long)lags[i].lag);
         }
         free(lags);
     }
@@ -397,8 +396,9 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
     put_series(&o, "ferry_uptime_seconds", "gauge", "Seconds since the program started.", tr,
                (double)st.uptime_ms / 1000.0);
 
-    put(&o, "# HELP ferry_http_request_duration_seconds Time to answer an HTTP request, by handler.\n"
-            "# TYPE ferry_http_request_duration_seconds histogram\n");
+    put(&o,
+        "# HELP ferry_http_request_duration_seconds Time to answer an HTTP request, by handler.\n"
+        "# TYPE ferry_http_request_duration_seconds histogram\n");
     for (int h = 0; h < FERRY_HTTP_HANDLERS; h++)
         put_hist(&o, "ferry_http_request_duration_seconds", &m->http[h], tr, "handler",
                  handler_name[h]);

@@ -194,8 +194,8 @@ int ferry_env_log_level(void)
     return lvl < 0 ? FERRY_LOG_INFO : lvl;
 }
 
-void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
-                       const char *fmt, va_list ap)
+void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin, const char *fmt,
+                       va_list ap)
 {
     const char *prog = ctx;
     char line[2048];

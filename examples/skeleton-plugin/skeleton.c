@@ -19,10 +19,18 @@ struct sk_cfg {
 };
 
 static const struct ferry_option sk_options[] = {
-    {.name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "4MiB", .min = 1,
-     .max = 1073741824, .offset = offsetof(struct sk_cfg, max_message_size),
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "4MiB",
+     .min = 1,
+     .max = 1073741824,
+     .offset = offsetof(struct sk_cfg, max_message_size),
      .help = "Largest body accepted; larger ones are refused with FERRY_E_TOOBIG."},
-    {.name = "capacity", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 100000000,
+    {.name = "capacity",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 100000000,
      .offset = offsetof(struct sk_cfg, capacity),
      .help = "Messages a destination holds before publish says FERRY_E_AGAIN."},
     {0}};
@@ -39,7 +47,7 @@ struct sk_msg {
 };
 
 struct sk_queue {
-    char *dest;                   /* owned; lives until the process ends */
+    char *dest; /* owned; lives until the process ends */
     struct sk_msg *head, *tail;
     size_t len;
     struct sk_queue *next;
@@ -92,9 +100,13 @@ static struct sk_msg *sk_msg_copy(const struct ferry_msg *m)
         sk_msg_free(x);
         return NULL;
     }
-    x->m = (struct ferry_msg){.dest = x->dest, .key = x->key, .key_len = m->key_len,
-                              .headers = x->headers, .n_headers = m->n_headers,
-                              .body = x->body, .body_len = m->body_len};
+    x->m = (struct ferry_msg){.dest = x->dest,
+                              .key = x->key,
+                              .key_len = m->key_len,
+                              .headers = x->headers,
+                              .n_headers = m->n_headers,
+                              .body = x->body,
+                              .body_len = m->body_len};
     return x;
 }
 
@@ -118,9 +130,9 @@ static struct sk_queue *sk_queue(const char *dest)
 
 struct sk_conn {
     const struct sk_cfg *cfg;
-    char *sub;                    /* subscribed destination; owned */
-    struct sk_msg *loans;         /* lent by receive(), not yet settled */
-    uint64_t *unreported;         /* tags accepted, report not yet made; owned */
+    char *sub;            /* subscribed destination; owned */
+    struct sk_msg *loans; /* lent by receive(), not yet settled */
+    uint64_t *unreported; /* tags accepted, report not yet made; owned */
     size_t n_unreported, cap;
     struct ferry_health h;
 };
@@ -316,9 +328,16 @@ static const char *sk_lib_version(void)
 
 static const struct ferry_transport_ops sk_ops = {
     .size = sizeof(struct ferry_transport_ops), /* the table grows: the loader reads this */
-    .open = sk_open, .close = sk_close, .publish = sk_publish, .flush = sk_flush,
-    .subscribe = sk_subscribe, .receive = sk_receive, .ack = sk_ack, .nack = sk_nack,
-    .release = sk_release, .health = sk_health};
+    .open = sk_open,
+    .close = sk_close,
+    .publish = sk_publish,
+    .flush = sk_flush,
+    .subscribe = sk_subscribe,
+    .receive = sk_receive,
+    .ack = sk_ack,
+    .nack = sk_nack,
+    .release = sk_release,
+    .health = sk_health};
 
 /* The one exported symbol. NAME_LTX_ lets a static build preload the
  * plugin; the loader also finds a plain ferry_descriptor. */

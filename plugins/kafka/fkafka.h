@@ -31,9 +31,9 @@ enum fkafka_mechanism { FKAFKA_SASL_PLAIN = 0, FKAFKA_SCRAM_SHA_256, FKAFKA_SCRA
 
 /* The security options of [kafka], as the option table fills them. */
 struct fkafka_security {
-    int protocol;               /* enum fkafka_protocol */
+    int protocol; /* enum fkafka_protocol */
     const char *ssl_ca, *ssl_cert, *ssl_key;
-    int mechanism;              /* enum fkafka_mechanism */
+    int mechanism; /* enum fkafka_mechanism */
     const char *username, *password;
 };
 
@@ -41,7 +41,7 @@ struct fkafka_security {
 struct fkafka_prop {
     const char *key;
     const char *value;
-    bool secret;                /* never print the value */
+    bool secret; /* never print the value */
 };
 
 #define FKAFKA_SECURITY_PROPS 10
@@ -51,7 +51,7 @@ struct fkafka_prop {
  *  in err (which names options, never secret values). *cleartext is set
  *  when a password would cross the network unencrypted (SASL PLAIN
  *  without TLS). */
-int fkafka_security_props(const struct fkafka_security *s, struct fkafka_prop *out,
-                          bool *cleartext, char *err, size_t errlen);
+int fkafka_security_props(const struct fkafka_security *s, struct fkafka_prop *out, bool *cleartext,
+                          char *err, size_t errlen);
 
 #endif

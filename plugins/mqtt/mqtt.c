@@ -40,7 +40,7 @@ struct fmqtt_cfg {
     int64_t max_pending;
     int64_t receive_queue;
     int64_t max_message_size;
-    int qos;                  /* index into "1|2" */
+    int qos; /* index into "1|2" */
 };
 
 /* The user property that carries ferry's key (MQTT has no key of its own). */
@@ -52,77 +52,138 @@ struct fmqtt_cfg {
 #define FMQTT_MAX_PACKET (268435455 - 1024)
 
 static const struct ferry_option fmqtt_options[] = {
-    { .name = "host", .type = FERRY_OPT_STR, .def = "127.0.0.1",
-      .offset = offsetof(struct fmqtt_cfg, host),
-      .help = "Host name or address of the MQTT broker." },
-    { .name = "port", .type = FERRY_OPT_INT, .def = "1883", .min = 1, .max = 65535,
-      .offset = offsetof(struct fmqtt_cfg, port),
-      .help = "TCP port of the broker (8883 is usual with TLS)." },
-    { .name = "client_id", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, client_id),
-      .help = "MQTT client id of a consumer's session; give each consumer its own, stable "
-              "across restarts (default: derived from program, host, group and destination)." },
-    { .name = "clean_session", .type = FERRY_OPT_BOOL, .def = "false",
-      .offset = offsetof(struct fmqtt_cfg, clean_session),
-      .help = "Start consumers with a fresh session, dropping what the broker queued for them "
-              "while they were away." },
-    { .name = "session_expiry", .type = FERRY_OPT_DURATION, .def = "1d", .min = 0,
-      .max = INT64_C(4294967295) * 1000, .offset = offsetof(struct fmqtt_cfg, session_expiry_ms),
-      .help = "How long the broker keeps a consumer's session and queues its messages after "
-              "it disconnects, in milliseconds (whole seconds are used)." },
-    { .name = "username", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, username),
-      .help = "User name for the broker; none by default." },
-    { .name = "password", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct fmqtt_cfg, password),
-      .help = "Password for username; better from FERRY_MQTT_PASSWORD or password_file." },
-    { .name = "tls", .type = FERRY_OPT_BOOL, .def = "false", .offset = offsetof(struct fmqtt_cfg, tls),
-      .help = "Connect with TLS; the broker is verified against ca_file or ca_path." },
-    { .name = "ca_file", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, ca_file),
-      .help = "PEM file of the certificate authorities trusted for the broker." },
-    { .name = "ca_path", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, ca_path),
-      .help = "Directory of trusted CA certificates (c_rehash layout), e.g. /etc/ssl/certs." },
-    { .name = "cert_file", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, cert_file),
-      .help = "PEM client certificate, for brokers that ask for one (needs key_file)." },
-    { .name = "key_file", .type = FERRY_OPT_STR, .offset = offsetof(struct fmqtt_cfg, key_file),
-      .help = "PEM private key of cert_file, unencrypted." },
-    { .name = "tls_insecure", .type = FERRY_OPT_BOOL, .def = "false",
-      .offset = offsetof(struct fmqtt_cfg, tls_insecure),
-      .help = "Skip the check that the broker's certificate names host (tests only)." },
-    { .name = "keepalive", .type = FERRY_OPT_DURATION, .def = "30s", .min = 5000, .max = 65535000,
-      .offset = offsetof(struct fmqtt_cfg, keepalive_ms),
-      .help = "MQTT keepalive: a silent connection is probed and dropped after 1.5 times this." },
-    { .name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "5s", .min = 100,
-      .max = 600000, .offset = offsetof(struct fmqtt_cfg, connect_timeout_ms),
-      .help = "How long open waits for the broker to accept the connection." },
-    { .name = "reconnect_min", .type = FERRY_OPT_DURATION, .def = "1s", .min = 1000,
-      .max = 3600000, .offset = offsetof(struct fmqtt_cfg, reconnect_min_ms),
-      .help = "First reconnect delay after a lost connection (whole seconds); it doubles up "
-              "to reconnect_max." },
-    { .name = "reconnect_max", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1000,
-      .max = 3600000, .offset = offsetof(struct fmqtt_cfg, reconnect_max_ms),
-      .help = "Longest reconnect delay (whole seconds)." },
-    { .name = "max_pending", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 60000,
-      .offset = offsetof(struct fmqtt_cfg, max_pending),
-      .help = "Publishes not yet confirmed by PUBACK before publish returns 'again'." },
-    { .name = "receive_queue", .type = FERRY_OPT_INT, .def = "1000", .min = 1, .max = 1000000,
-      .offset = offsetof(struct fmqtt_cfg, receive_queue),
-      .help = "Messages received and acknowledged to the broker but not yet handed out; "
-              "a crash loses them (see the README)." },
-    { .name = "qos", .type = FERRY_OPT_ENUM, .def = "2", .choices = "1|2",
-      .offset = offsetof(struct fmqtt_cfg, qos),
-      .help = "QoS of publishes: 2 lets the broker drop the copy libmosquitto sends again "
-              "after a lost connection; 1 is faster but may then deliver a message twice." },
-    { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "16MiB", .min = 1,
-      .max = FMQTT_MAX_PACKET, .offset = offsetof(struct fmqtt_cfg, max_message_size),
-      .help = "Largest message (body, key, headers and topic) in bytes; bigger ones are "
-              "refused by publish before anything is sent." },
-    { 0 }
-};
+    {.name = "host",
+     .type = FERRY_OPT_STR,
+     .def = "127.0.0.1",
+     .offset = offsetof(struct fmqtt_cfg, host),
+     .help = "Host name or address of the MQTT broker."},
+    {.name = "port",
+     .type = FERRY_OPT_INT,
+     .def = "1883",
+     .min = 1,
+     .max = 65535,
+     .offset = offsetof(struct fmqtt_cfg, port),
+     .help = "TCP port of the broker (8883 is usual with TLS)."},
+    {.name = "client_id",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, client_id),
+     .help = "MQTT client id of a consumer's session; give each consumer its own, stable "
+             "across restarts (default: derived from program, host, group and destination)."},
+    {.name = "clean_session",
+     .type = FERRY_OPT_BOOL,
+     .def = "false",
+     .offset = offsetof(struct fmqtt_cfg, clean_session),
+     .help = "Start consumers with a fresh session, dropping what the broker queued for them "
+             "while they were away."},
+    {.name = "session_expiry",
+     .type = FERRY_OPT_DURATION,
+     .def = "1d",
+     .min = 0,
+     .max = INT64_C(4294967295) * 1000,
+     .offset = offsetof(struct fmqtt_cfg, session_expiry_ms),
+     .help = "How long the broker keeps a consumer's session and queues its messages after "
+             "it disconnects, in milliseconds (whole seconds are used)."},
+    {.name = "username",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, username),
+     .help = "User name for the broker; none by default."},
+    {.name = "password",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct fmqtt_cfg, password),
+     .help = "Password for username; better from FERRY_MQTT_PASSWORD or password_file."},
+    {.name = "tls",
+     .type = FERRY_OPT_BOOL,
+     .def = "false",
+     .offset = offsetof(struct fmqtt_cfg, tls),
+     .help = "Connect with TLS; the broker is verified against ca_file or ca_path."},
+    {.name = "ca_file",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, ca_file),
+     .help = "PEM file of the certificate authorities trusted for the broker."},
+    {.name = "ca_path",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, ca_path),
+     .help = "Directory of trusted CA certificates (c_rehash layout), e.g. /etc/ssl/certs."},
+    {.name = "cert_file",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, cert_file),
+     .help = "PEM client certificate, for brokers that ask for one (needs key_file)."},
+    {.name = "key_file",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fmqtt_cfg, key_file),
+     .help = "PEM private key of cert_file, unencrypted."},
+    {.name = "tls_insecure",
+     .type = FERRY_OPT_BOOL,
+     .def = "false",
+     .offset = offsetof(struct fmqtt_cfg, tls_insecure),
+     .help = "Skip the check that the broker's certificate names host (tests only)."},
+    {.name = "keepalive",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 5000,
+     .max = 65535000,
+     .offset = offsetof(struct fmqtt_cfg, keepalive_ms),
+     .help = "MQTT keepalive: a silent connection is probed and dropped after 1.5 times this."},
+    {.name = "connect_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .min = 100,
+     .max = 600000,
+     .offset = offsetof(struct fmqtt_cfg, connect_timeout_ms),
+     .help = "How long open waits for the broker to accept the connection."},
+    {.name = "reconnect_min",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = offsetof(struct fmqtt_cfg, reconnect_min_ms),
+     .help = "First reconnect delay after a lost connection (whole seconds); it doubles up "
+             "to reconnect_max."},
+    {.name = "reconnect_max",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = offsetof(struct fmqtt_cfg, reconnect_max_ms),
+     .help = "Longest reconnect delay (whole seconds)."},
+    {.name = "max_pending",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 60000,
+     .offset = offsetof(struct fmqtt_cfg, max_pending),
+     .help = "Publishes not yet confirmed by PUBACK before publish returns 'again'."},
+    {.name = "receive_queue",
+     .type = FERRY_OPT_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 1000000,
+     .offset = offsetof(struct fmqtt_cfg, receive_queue),
+     .help = "Messages received and acknowledged to the broker but not yet handed out; "
+             "a crash loses them (see the README)."},
+    {.name = "qos",
+     .type = FERRY_OPT_ENUM,
+     .def = "2",
+     .choices = "1|2",
+     .offset = offsetof(struct fmqtt_cfg, qos),
+     .help = "QoS of publishes: 2 lets the broker drop the copy libmosquitto sends again "
+             "after a lost connection; 1 is faster but may then deliver a message twice."},
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "16MiB",
+     .min = 1,
+     .max = FMQTT_MAX_PACKET,
+     .offset = offsetof(struct fmqtt_cfg, max_message_size),
+     .help = "Largest message (body, key, headers and topic) in bytes; bigger ones are "
+             "refused by publish before anything is sent."},
+    {0}};
 
 /* A received message, lent to the caller. One allocation holds the struct,
  * the header array and every byte the ferry_msg points at. */
 struct fmqtt_rmsg {
     struct ferry_msg m;
-    struct fmqtt_rmsg *prev, *next;   /* p->lent, or a queue (next only) */
+    struct fmqtt_rmsg *prev, *next; /* p->lent, or a queue (next only) */
 };
 
 struct fmqtt;
@@ -131,17 +192,17 @@ struct fmqtt;
 struct fmqtt_client {
     struct fmqtt *p;
     struct mosquitto *mosq;
-    char *id;                 /* MQTT client id, owned */
+    char *id; /* MQTT client id, owned */
     bool consumer;
-    bool running;             /* loop thread started */
+    bool running; /* loop thread started */
     /* guarded by p->mtx: */
     bool connected;
     bool ever_connected;
-    bool failed;              /* refused for good, or taken over: no recovery */
+    bool failed; /* refused for good, or taken over: no recovery */
     int fail_status;
-    int last_rc;              /* last CONNACK / DISCONNECT reason */
-    uint64_t subacks;         /* SUBACKs granting QoS 1 (consumer) */
-    int sub_refused;          /* the last SUBACK's refusal reason, 0 if none */
+    int last_rc;      /* last CONNACK / DISCONNECT reason */
+    uint64_t subacks; /* SUBACKs granting QoS 1 (consumer) */
+    int sub_refused;  /* the last SUBACK's refusal reason, 0 if none */
     char reason[200];
     uint64_t connects;
 };
@@ -159,16 +220,16 @@ struct fmqtt_ack {
 struct fmqtt {
     const struct fmqtt_cfg *cfg;
     pthread_mutex_t mtx;
-    pthread_cond_t cond;          /* signalled on (dis)connect, PUBACK, message, space */
+    pthread_cond_t cond; /* signalled on (dis)connect, PUBACK, message, space */
     struct fmqtt_client pub;
-    struct fmqtt_client *sub;     /* the consumer session, after subscribe */
+    struct fmqtt_client *sub; /* the consumer session, after subscribe */
     char *sub_dest;
-    char *sub_topic;              /* what was subscribed: dest or $share/GROUP/dest */
+    char *sub_topic; /* what was subscribed: dest or $share/GROUP/dest */
     bool closing;
     /* publishing: pend is indexed by message id; acks arrive from the loop thread */
-    struct fmqtt_pend *pend;      /* 65536 entries, allocated at the first publish */
+    struct fmqtt_pend *pend; /* 65536 entries, allocated at the first publish */
     size_t n_pend;
-    struct fmqtt_ack *acks;       /* guarded by mtx */
+    struct fmqtt_ack *acks; /* guarded by mtx */
     size_t n_acks, acks_cap;
     uint64_t published, confirmed, failed, no_subscribers;
     /* consuming, network thread only: packet ids of this connection's
@@ -176,13 +237,13 @@ struct fmqtt {
      * broker sends again first when our PUBACKs were lost with it */
     uint16_t recent[1024];
     size_t n_recent;
-    uint8_t *resend_ids;          /* bitmap of 65536 packet ids; NULL: not resuming */
+    uint8_t *resend_ids; /* bitmap of 65536 packet ids; NULL: not resuming */
     /* consuming: filled by the loop thread (guarded by mtx) */
     struct fmqtt_rmsg *in_head, *in_tail;
     size_t n_in;
     uint64_t received, dropped;
     /* caller's thread only */
-    uint64_t sub_connects_seen;   /* consumer reconnects already logged */
+    uint64_t sub_connects_seen; /* consumer reconnects already logged */
     struct fmqtt_rmsg *lent;
     struct fmqtt_rmsg *requeue_head, *requeue_tail;
 };
@@ -197,8 +258,8 @@ static void fmqtt_init(void)
     int major, minor, rev;
     mosquitto_lib_init();
     mosquitto_lib_version(&major, &minor, &rev);
-    snprintf(fmqtt_version_buf, sizeof fmqtt_version_buf, "libmosquitto %d.%d.%d",
-             major, minor, rev);
+    snprintf(fmqtt_version_buf, sizeof fmqtt_version_buf, "libmosquitto %d.%d.%d", major, minor,
+             rev);
 }
 
 static const char *fmqtt_lib_version(void)
@@ -240,7 +301,9 @@ static bool fmqtt_wait(struct fmqtt *p, int64_t deadline)
 static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
                              const mosquitto_property *props)
 {
-    (void)mosq; (void)flags; (void)props;
+    (void)mosq;
+    (void)flags;
+    (void)props;
     struct fmqtt_client *cl = obj;
     struct fmqtt *p = cl->p;
     pthread_mutex_lock(&p->mtx);
@@ -262,7 +325,7 @@ static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flag
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mtx);
     if (rc != 0 && cl->failed)
-        mosquitto_disconnect(mosq);   /* retrying cannot fix credentials or a bad id */
+        mosquitto_disconnect(mosq); /* retrying cannot fix credentials or a bad id */
     /* Subscribe on every connection, not once: mosquitto 2.0.11 does not
      * restore shared subscriptions from its persistence file, so after a
      * broker restart the session would be there without them. */
@@ -282,7 +345,9 @@ static void fmqtt_on_connect(struct mosquitto *mosq, void *obj, int rc, int flag
 static void fmqtt_on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n,
                                const int *granted, const mosquitto_property *props)
 {
-    (void)mosq; (void)mid; (void)props;
+    (void)mosq;
+    (void)mid;
+    (void)props;
     struct fmqtt_client *cl = obj;
     struct fmqtt *p = cl->p;
     pthread_mutex_lock(&p->mtx);
@@ -313,7 +378,8 @@ static void fmqtt_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
         if (rc == MQTT_RC_SESSION_TAKEN_OVER) {
             /* Another client connected with our id: fighting back would make
              * the two take each other over for ever. */
-            snprintf(cl->reason, sizeof cl->reason, "session taken over: another client "
+            snprintf(cl->reason, sizeof cl->reason,
+                     "session taken over: another client "
                      "connected with client id '%s'; give each consumer its own client_id",
                      cl->id);
             cl->failed = true;
@@ -333,13 +399,14 @@ static void fmqtt_on_disconnect(struct mosquitto *mosq, void *obj, int rc,
 static void fmqtt_on_publish(struct mosquitto *mosq, void *obj, int mid, int rc,
                              const mosquitto_property *props)
 {
-    (void)mosq; (void)props;
+    (void)mosq;
+    (void)props;
     struct fmqtt_client *cl = obj;
     struct fmqtt *p = cl->p;
     pthread_mutex_lock(&p->mtx);
     if (p->n_acks == p->acks_cap) {
         size_t cap = p->acks_cap ? p->acks_cap * 2 : 1024;
-        struct fmqtt_ack *a = realloc(p->acks, cap * sizeof *a);   /* freed in fmqtt_close() */
+        struct fmqtt_ack *a = realloc(p->acks, cap * sizeof *a); /* freed in fmqtt_close() */
         if (!a) {
             /* Cannot record it: the message stays pending and flush times
              * out rather than report a confirm we lost. */
@@ -349,13 +416,12 @@ static void fmqtt_on_publish(struct mosquitto *mosq, void *obj, int mid, int rc,
         p->acks = a;
         p->acks_cap = cap;
     }
-    p->acks[p->n_acks++] = (struct fmqtt_ack){ .mid = mid, .rc = rc };
+    p->acks[p->n_acks++] = (struct fmqtt_ack){.mid = mid, .rc = rc};
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->mtx);
 }
 
-static const char fmqtt_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char fmqtt_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* base64 of len bytes; NULL when out of memory. Caller frees. */
 static char *fmqtt_b64_encode(const unsigned char *in, size_t len)
@@ -424,8 +490,8 @@ static int fmqtt_add_prop(mosquitto_property **props, const char *name, const vo
 static struct fmqtt_rmsg *fmqtt_copy(const struct mosquitto_message *msg,
                                      const mosquitto_property *props)
 {
-    size_t n_hdr = 0, total = sizeof(struct fmqtt_rmsg) + strlen(msg->topic) + 1 +
-                              (size_t)msg->payloadlen + 1;
+    size_t n_hdr = 0,
+           total = sizeof(struct fmqtt_rmsg) + strlen(msg->topic) + 1 + (size_t)msg->payloadlen + 1;
     for (const mosquitto_property *pr = props; pr; pr = mosquitto_property_next(pr)) {
         char *name = NULL, *value = NULL;
         if (mosquitto_property_identifier(pr) != MQTT_PROP_USER_PROPERTY ||
@@ -444,8 +510,13 @@ static struct fmqtt_rmsg *fmqtt_copy(const struct mosquitto_message *msg,
         return NULL;
     struct ferry_header *hdrs = (struct ferry_header *)(r + 1);
     char *w = (char *)(hdrs + n_hdr);
-#define FMQTT_COPY(dst, src, len) \
-    do { memcpy(w, (src), (len)); (dst) = w; w += (len); *w++ = '\0'; } while (0)
+#define FMQTT_COPY(dst, src, len)                                                                  \
+    do {                                                                                           \
+        memcpy(w, (src), (len));                                                                   \
+        (dst) = w;                                                                                 \
+        w += (len);                                                                                \
+        *w++ = '\0';                                                                               \
+    } while (0)
     FMQTT_COPY(r->m.dest, msg->topic, strlen(msg->topic));
     FMQTT_COPY(r->m.body, msg->payload, (size_t)msg->payloadlen);
     r->m.body_len = (size_t)msg->payloadlen;
@@ -502,7 +573,7 @@ static void fmqtt_on_message(struct mosquitto *mosq, void *obj, const struct mos
     p->recent[p->n_recent++ % 1024] = mid;
     pthread_mutex_lock(&p->mtx);
     if (!r) {
-        p->dropped++;   /* reported by the next receive() */
+        p->dropped++; /* reported by the next receive() */
     } else {
         /* Back-pressure: hold the network thread while the queue is full, so
          * the broker keeps the rest (up to its max_queued_messages). */
@@ -566,12 +637,15 @@ static unsigned fmqtt_pub_seq;
  * and the how-many-th such session of this process. */
 static char *fmqtt_session_id(struct ferry_conn *c, const char *dest, const char *group)
 {
-    static struct { char *id; unsigned n; } seen[64];
+    static struct {
+        char *id;
+        unsigned n;
+    } seen[64];
     static size_t n_seen;
     const char *who = c->client_id ? c->client_id : "ferry";
     size_t wl = strcspn(who, ":");
     size_t len = wl + strlen(dest) + (group ? strlen(group) : 7) + 32;
-    char *id = malloc(len);   /* owned by the client, freed in fmqtt_client_free() */
+    char *id = malloc(len); /* owned by the client, freed in fmqtt_client_free() */
     if (!id)
         return NULL;
     snprintf(id, len, "%.*s-%s-%s", (int)wl, who, group && *group ? group : "private", dest);
@@ -585,7 +659,7 @@ static char *fmqtt_session_id(struct ferry_conn *c, const char *dest, const char
     if (i < n_seen)
         n = ++seen[i].n;
     else if (n_seen < sizeof seen / sizeof seen[0] && (seen[n_seen].id = strdup(id)))
-        seen[n_seen++].n = 0;   /* kept for the life of the process */
+        seen[n_seen++].n = 0; /* kept for the life of the process */
     pthread_mutex_unlock(&fmqtt_ids_mtx);
     if (n > 0)
         snprintf(id + strlen(id), len - strlen(id), "-%u", n + 1);
@@ -627,7 +701,8 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     if (rc == MOSQ_ERR_SUCCESS && cfg->username)
         rc = mosquitto_username_pw_set(cl->mosq, cfg->username, cfg->password);
     if (rc != MOSQ_ERR_SUCCESS)
-        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT client options: %s", mosquitto_strerror(rc));
+        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT client options: %s",
+                               mosquitto_strerror(rc));
     if (!cfg->username && cfg->password)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "password is set but username is not");
     if (cfg->tls || cfg->ca_file || cfg->ca_path || cfg->cert_file) {
@@ -635,13 +710,15 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
             return ferry_conn_fail(c, FERRY_E_CONFIG, "tls needs ca_file or ca_path");
         if (!cfg->cert_file != !cfg->key_file)
             return ferry_conn_fail(c, FERRY_E_CONFIG, "cert_file and key_file come together");
-        rc = mosquitto_tls_set(cl->mosq, cfg->ca_file, cfg->ca_path, cfg->cert_file,
-                               cfg->key_file, NULL);
+        rc = mosquitto_tls_set(cl->mosq, cfg->ca_file, cfg->ca_path, cfg->cert_file, cfg->key_file,
+                               NULL);
         if (rc == MOSQ_ERR_SUCCESS && cfg->tls_insecure)
             rc = mosquitto_tls_insecure_set(cl->mosq, true);
         if (rc != MOSQ_ERR_SUCCESS)
-            return ferry_conn_fail(c, FERRY_E_CONFIG, "TLS settings (ca_file, ca_path, cert_file, "
-                                   "key_file): %s", mosquitto_strerror(rc));
+            return ferry_conn_fail(c, FERRY_E_CONFIG,
+                                   "TLS settings (ca_file, ca_path, cert_file, "
+                                   "key_file): %s",
+                                   mosquitto_strerror(rc));
     }
     mosquitto_connect_v5_callback_set(cl->mosq, fmqtt_on_connect);
     mosquitto_disconnect_v5_callback_set(cl->mosq, fmqtt_on_disconnect);
@@ -649,7 +726,8 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     mosquitto_message_v5_callback_set(cl->mosq, fmqtt_on_message);
     mosquitto_subscribe_v5_callback_set(cl->mosq, fmqtt_on_subscribe);
     mosquitto_log_callback_set(cl->mosq, fmqtt_on_log);
-    unsigned rmin = (unsigned)(cfg->reconnect_min_ms / 1000), rmax = (unsigned)(cfg->reconnect_max_ms / 1000);
+    unsigned rmin = (unsigned)(cfg->reconnect_min_ms / 1000),
+             rmax = (unsigned)(cfg->reconnect_max_ms / 1000);
     mosquitto_reconnect_delay_set(cl->mosq, rmin, rmax < rmin ? rmin : rmax, true);
 
     mosquitto_property *props = NULL;
@@ -663,16 +741,18 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
     int err = errno;
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS)
-        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT broker %s:%" PRId64 ": %s%s", cfg->host,
-                               cfg->port, rc == MOSQ_ERR_ERRNO ? strerror(err)
-                                          : rc == MOSQ_ERR_EAI ? "unknown host"
-                                                               : mosquitto_strerror(rc),
-                               rc == MOSQ_ERR_TLS ? " (does the broker's certificate chain to "
-                               "ca_file/ca_path and name host? tls_insecure skips the name check)"
-                                                  : "");
+        return ferry_conn_fail(
+            c, fmqtt_status(rc), "MQTT broker %s:%" PRId64 ": %s%s", cfg->host, cfg->port,
+            rc == MOSQ_ERR_ERRNO ? strerror(err)
+            : rc == MOSQ_ERR_EAI ? "unknown host"
+                                 : mosquitto_strerror(rc),
+            rc == MOSQ_ERR_TLS ? " (does the broker's certificate chain to "
+                                 "ca_file/ca_path and name host? tls_insecure skips the name check)"
+                               : "");
     rc = mosquitto_loop_start(cl->mosq);
     if (rc != MOSQ_ERR_SUCCESS)
-        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT network thread: %s", mosquitto_strerror(rc));
+        return ferry_conn_fail(c, fmqtt_status(rc), "MQTT network thread: %s",
+                               mosquitto_strerror(rc));
     cl->running = true;
 
     int64_t deadline = fmqtt_now_ms() + cfg->connect_timeout_ms;
@@ -688,8 +768,9 @@ static int fmqtt_client_start(struct ferry_conn *c, struct fmqtt_client *cl, boo
         return ferry_conn_fail(c, st, "MQTT broker %s:%" PRId64 " refused: %s", cfg->host,
                                cfg->port, reason);
     if (!ok)
-        return ferry_conn_fail(c, st, "MQTT broker %s:%" PRId64 " not connected within %" PRId64
-                               " ms: %s", cfg->host, cfg->port, cfg->connect_timeout_ms, reason);
+        return ferry_conn_fail(c, st,
+                               "MQTT broker %s:%" PRId64 " not connected within %" PRId64 " ms: %s",
+                               cfg->host, cfg->port, cfg->connect_timeout_ms, reason);
     return FERRY_OK;
 }
 
@@ -700,14 +781,14 @@ static void fmqtt_free(struct fmqtt *p)
 {
     pthread_mutex_lock(&p->mtx);
     p->closing = true;
-    pthread_cond_broadcast(&p->cond);   /* a blocked on_message lets go */
+    pthread_cond_broadcast(&p->cond); /* a blocked on_message lets go */
     pthread_mutex_unlock(&p->mtx);
     if (p->sub) {
         fmqtt_client_free(p->sub);
         free(p->sub);
     }
     fmqtt_client_free(&p->pub);
-    struct fmqtt_rmsg *lists[] = { p->in_head, p->requeue_head, p->lent };
+    struct fmqtt_rmsg *lists[] = {p->in_head, p->requeue_head, p->lent};
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
         for (struct fmqtt_rmsg *r = lists[i], *next; r; r = next) {
             next = r->next;
@@ -729,7 +810,7 @@ static int fmqtt_open(struct ferry_conn *c)
     const struct fmqtt_cfg *cfg = c->cfg;
     if (!cfg->host || !*cfg->host)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "host is empty");
-    struct fmqtt *p = calloc(1, sizeof *p);   /* freed in fmqtt_close() */
+    struct fmqtt *p = calloc(1, sizeof *p); /* freed in fmqtt_close() */
     if (!p)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     p->cfg = cfg;
@@ -745,7 +826,7 @@ static int fmqtt_open(struct ferry_conn *c)
      * resends what is not yet PUBACKed when it reconnects. */
     const char *who = c->client_id ? c->client_id : "ferry";
     size_t len = strlen(who) + 16;
-    p->pub.id = malloc(len);   /* freed in fmqtt_client_free() */
+    p->pub.id = malloc(len); /* freed in fmqtt_client_free() */
     if (!p->pub.id) {
         fmqtt_free(p);
         c->priv = NULL;
@@ -767,8 +848,8 @@ static int fmqtt_open(struct ferry_conn *c)
         c->priv = NULL;
         return st;
     }
-    ferry_log_info(c, "connected broker=%s:%" PRId64 " client_id=%s tls=%s", cfg->host,
-                   cfg->port, p->pub.id, cfg->tls || cfg->ca_file || cfg->ca_path ? "yes" : "no");
+    ferry_log_info(c, "connected broker=%s:%" PRId64 " client_id=%s tls=%s", cfg->host, cfg->port,
+                   p->pub.id, cfg->tls || cfg->ca_file || cfg->ca_path ? "yes" : "no");
     return FERRY_OK;
 }
 
@@ -800,7 +881,7 @@ static void fmqtt_report(struct ferry_conn *c)
     for (size_t i = 0; i < n; i++) {
         int mid = acks[i].mid, rc = acks[i].rc;
         if (!p->pend || mid < 0 || mid > 65535 || !p->pend[mid].used)
-            continue;   /* not ours (a QoS 0 probe of libmosquitto) */
+            continue; /* not ours (a QoS 0 probe of libmosquitto) */
         uint64_t tag = p->pend[mid].tag;
         p->pend[mid].used = false;
         p->n_pend--;
@@ -841,15 +922,17 @@ static int fmqtt_props(struct ferry_conn *c, const struct ferry_msg *m, mosquitt
             !strncmp(h->name, FMQTT_B64_PREFIX, sizeof FMQTT_B64_PREFIX - 1) ||
             !strcmp(h->name, FMQTT_KEY_PROP)) {
             mosquitto_property_free_all(props);
-            return ferry_conn_fail(c, FERRY_E_NOTSUP, "header name %s: MQTT user property names "
-                                   "are UTF-8 text, and %s and %s* are reserved", h->name,
-                                   FMQTT_KEY_PROP, FMQTT_B64_PREFIX);
+            return ferry_conn_fail(c, FERRY_E_NOTSUP,
+                                   "header name %s: MQTT user property names "
+                                   "are UTF-8 text, and %s and %s* are reserved",
+                                   h->name, FMQTT_KEY_PROP, FMQTT_B64_PREFIX);
         }
         rc = fmqtt_add_prop(props, h->name, h->value, h->value_len);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
         mosquitto_property_free_all(props);
-        return ferry_conn_fail(c, fmqtt_status(rc), "message properties: %s", mosquitto_strerror(rc));
+        return ferry_conn_fail(c, fmqtt_status(rc), "message properties: %s",
+                               mosquitto_strerror(rc));
     }
     return FERRY_OK;
 }
@@ -861,18 +944,21 @@ static int fmqtt_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish without a destination");
     if (strpbrk(m->dest, "+#") || m->dest[0] == '$')
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "destination %s is not an MQTT topic one can "
-                               "publish to (no +, # or leading $)", m->dest);
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "destination %s is not an MQTT topic one can "
+                               "publish to (no +, # or leading $)",
+                               m->dest);
     /* What goes on the wire, with base64's growth for values that are not text. */
-    uint64_t size = (uint64_t)m->body_len + strlen(m->dest) +
-                    (m->key_len ? sizeof FMQTT_B64_PREFIX FMQTT_KEY_PROP + m->key_len / 3 * 4 + 4 : 0);
+    uint64_t size =
+        (uint64_t)m->body_len + strlen(m->dest) +
+        (m->key_len ? sizeof FMQTT_B64_PREFIX FMQTT_KEY_PROP + m->key_len / 3 * 4 + 4 : 0);
     for (size_t i = 0; i < m->n_headers; i++)
         size += strlen(m->headers[i].name) + sizeof FMQTT_B64_PREFIX + 5 +
                 m->headers[i].value_len / 3 * 4 + 4;
     if (size > (uint64_t)p->cfg->max_message_size)
         return ferry_conn_fail(c, FERRY_E_TOOBIG,
-                               "message of %" PRIu64 " bytes, max_message_size is %" PRId64,
-                               size, p->cfg->max_message_size);
+                               "message of %" PRIu64 " bytes, max_message_size is %" PRId64, size,
+                               p->cfg->max_message_size);
     pthread_mutex_lock(&p->mtx);
     bool failed = p->pub.failed;
     int fst = p->pub.fail_status;
@@ -885,7 +971,7 @@ static int fmqtt_publish(struct ferry_conn *c, const struct ferry_msg *m)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "%zu messages await PUBACK (max_pending)",
                                p->n_pend);
     if (!p->pend) {
-        p->pend = calloc(65536, sizeof *p->pend);   /* freed in fmqtt_free() */
+        p->pend = calloc(65536, sizeof *p->pend); /* freed in fmqtt_free() */
         if (!p->pend)
             return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     }
@@ -901,11 +987,11 @@ static int fmqtt_publish(struct ferry_conn *c, const struct ferry_msg *m)
                                   p->cfg->qos + 1, false, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS)
-        return ferry_conn_fail(c, fmqtt_status(rc), "publish failed dest=%s error=\"%s\"",
-                               m->dest, mosquitto_strerror(rc));
+        return ferry_conn_fail(c, fmqtt_status(rc), "publish failed dest=%s error=\"%s\"", m->dest,
+                               mosquitto_strerror(rc));
     if (mid < 0 || mid > 65535 || p->pend[mid].used)
         return ferry_conn_fail(c, FERRY_E_FATAL, "libmosquitto reused message id %d", mid);
-    p->pend[mid] = (struct fmqtt_pend){ .tag = m->tag, .used = true };
+    p->pend[mid] = (struct fmqtt_pend){.tag = m->tag, .used = true};
     p->n_pend++;
     p->published++;
     return FERRY_OK;
@@ -943,9 +1029,9 @@ static int fmqtt_flush(struct ferry_conn *c, int timeout_ms)
             fmqtt_report(c);
             if (p->n_pend == 0)
                 return FERRY_OK;
-            return ferry_conn_fail(c, FERRY_E_TIMEOUT, "%zu messages not confirmed within %d ms%s%s",
-                                   p->n_pend, timeout_ms, connected ? "" : ": ",
-                                   connected ? "" : reason);
+            return ferry_conn_fail(c, FERRY_E_TIMEOUT,
+                                   "%zu messages not confirmed within %d ms%s%s", p->n_pend,
+                                   timeout_ms, connected ? "" : ": ", connected ? "" : reason);
         }
     }
 }
@@ -964,9 +1050,9 @@ static int fmqtt_subscribe(struct ferry_conn *c, const char *dest, const char *g
     size_t len = strlen(dest) + (named ? strlen(group) : 0) + 16;
     free(p->sub_topic);
     free(p->sub_dest);
-    p->sub_topic = malloc(len);     /* freed in fmqtt_free() */
-    p->sub_dest = strdup(dest);     /* freed in fmqtt_free() */
-    p->sub = calloc(1, sizeof *p->sub);   /* freed in fmqtt_free() or below */
+    p->sub_topic = malloc(len);         /* freed in fmqtt_free() */
+    p->sub_dest = strdup(dest);         /* freed in fmqtt_free() */
+    p->sub = calloc(1, sizeof *p->sub); /* freed in fmqtt_free() or below */
     int st = FERRY_E_AGAIN;
     if (!p->sub_topic || !p->sub_dest || !p->sub) {
         ferry_conn_fail(c, st, "out of memory");
@@ -999,10 +1085,12 @@ static int fmqtt_subscribe(struct ferry_conn *c, const char *dest, const char *g
     snprintf(reason, sizeof reason, "%s", p->sub->reason[0] ? p->sub->reason : "no SUBACK");
     pthread_mutex_unlock(&p->mtx);
     if (!ok) {
-        st = ferry_conn_fail(c, refused == MQTT_RC_NOT_AUTHORIZED ||
-                                refused == MQTT_RC_TOPIC_FILTER_INVALID ||
-                                refused == MQTT_RC_SHARED_SUBS_NOT_SUPPORTED
-                                    ? FERRY_E_CONFIG : FERRY_E_NOCONN,
+        st = ferry_conn_fail(c,
+                             refused == MQTT_RC_NOT_AUTHORIZED ||
+                                     refused == MQTT_RC_TOPIC_FILTER_INVALID ||
+                                     refused == MQTT_RC_SHARED_SUBS_NOT_SUPPORTED
+                                 ? FERRY_E_CONFIG
+                                 : FERRY_E_NOCONN,
                              "subscribe %s within %" PRId64 " ms: %s", p->sub_topic,
                              p->cfg->connect_timeout_ms, reason);
         goto fail;
@@ -1072,7 +1160,7 @@ static int fmqtt_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
         out[(*n)++] = &r->m;
     }
     if (taken)
-        pthread_cond_broadcast(&p->cond);   /* room for a waiting on_message */
+        pthread_cond_broadcast(&p->cond); /* room for a waiting on_message */
     uint64_t dropped = p->dropped;
     p->dropped = 0;
     uint64_t connects = p->sub->connects;
@@ -1093,9 +1181,11 @@ static int fmqtt_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
             while (d % 10 == 0)
                 d /= 10;
             if (d == 1) {
-                ferry_log_warn(c, "consumer reconnected client_id=%s reconnects=%" PRIu64
+                ferry_log_warn(c,
+                               "consumer reconnected client_id=%s reconnects=%" PRIu64
                                " hint=\"if this repeats every few seconds, another consumer "
-                               "uses the same client_id\"", p->sub->id, connects);
+                               "uses the same client_id\"",
+                               p->sub->id, connects);
                 break;
             }
         }
@@ -1110,7 +1200,7 @@ static int fmqtt_receive(struct ferry_conn *c, struct ferry_msg **out, size_t ma
 
 static struct fmqtt_rmsg *fmqtt_loan(struct ferry_msg *m)
 {
-    return (struct fmqtt_rmsg *)m;   /* m is the first member */
+    return (struct fmqtt_rmsg *)m; /* m is the first member */
 }
 
 static int fmqtt_ack(struct ferry_conn *c, struct ferry_msg *m)
@@ -1153,7 +1243,7 @@ static int fmqtt_health(struct ferry_conn *c, struct ferry_health *out)
     struct fmqtt *p = c->priv;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&p->mtx);
-    struct fmqtt_client *cls[2] = { &p->pub, p->sub };
+    struct fmqtt_client *cls[2] = {&p->pub, p->sub};
     out->state = FERRY_HEALTH_CONNECTED;
     for (size_t i = 0; i < 2; i++) {
         struct fmqtt_client *cl = cls[i];
@@ -1197,7 +1287,8 @@ const struct ferry_transport ferry_descriptor = {
     .abi = FERRY_TRANSPORT_ABI,
     .size = sizeof(struct ferry_transport),
     .name = "mqtt",
-    .summary = "MQTT 5 through libmosquitto (confirmed QoS 2, shared subscriptions, persistent sessions)",
+    .summary =
+        "MQTT 5 through libmosquitto (confirmed QoS 2, shared subscriptions, persistent sessions)",
     .lib_version = fmqtt_lib_version,
     /* No ACK: the consumer's PUBACK is gone once a message is handed out
      * (README: "Why no ack"). No DURABLE: a PUBACK does not mean on disk. */

@@ -18,7 +18,10 @@
 # Exit status: 0; 77 when PostgreSQL is not installed (the caller skips);
 # 1 for any other failure (the caller fails: the package is there).
 # A watchdog stops the server once $FERRY_TEST_OWNER_PID (default: the
-# caller) has exited, or after 2 hours at the most.
+# caller) has exited, or after 2 hours at the most, even when the state
+# directory is gone by then; `stop` ends the watchdog first. A running
+# server is registered in $FERRY_TEST_STATE_DIR/servers/ (servers.sh), which
+# `make check` checks is empty at its end.
 set -u
 
 STATE=${FERRY_PG_NODE_STATE:-${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/pg}
@@ -28,10 +31,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-mkdir -p "$STATE" || { echo "pg-node: cannot create $STATE" >&2; exit 1; }
 LOG=$STATE/log
+. "$HERE/servers.sh"
 
-log() { printf '%s pg-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
+log() { [ -d "$STATE" ] || return 0; printf '%s pg-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
 die() {
     log "error: $*"
     echo "pg-node: $* (see $LOG)" >&2
@@ -103,23 +106,51 @@ ready() {
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -U ferry -d postgres 2>/dev/null
 }
 
+# the postmaster's pid, from its pid file
+server_pid() { head -n 1 "$DATA_DIR/postmaster.pid" 2>/dev/null; }
+registry_file() { echo "$FERRY_SERVERS_DIR/pg.$PORT"; }
+
 start_watchdog() {
     local owner=${FERRY_TEST_OWNER_PID:-$PPID}
     if [ "$(cat "$STATE/owner" 2>/dev/null)" = "$owner" ] &&
        [ -s "$STATE/watchdog.pid" ] && kill -0 "$(cat "$STATE/watchdog.pid")" 2>/dev/null; then
         return 0
     fi
+    stop_watchdog
     echo "$owner" >"$STATE/owner"
+    # It knows the postmaster's pid itself: if the state directory was
+    # removed under a running server, it still stops the server.
     setsid bash -c '
-        owner=$1; state=$2; here=$3; limit=$(( $(date +%s) + 7200 ))
+        owner=$1; state=$2; here=$3; server=$4; registry=$5
+        limit=$(( $(date +%s) + 7200 ))
         while st=$(ps -o stat= -p "$owner") && [ "${st#Z}" = "$st" ] &&
               [ "$(date +%s)" -lt "$limit" ] && [ -f "$state/env" ]; do
             sleep 1
         done
-        [ -f "$state/env" ] && FERRY_PG_NODE_STATE=$state "$here/pg-node.sh" reap "$owner"
-    ' pg-watchdog "$owner" "$STATE" "$HERE" </dev/null >>"$LOG" 2>&1 9>&- &
+        if [ -f "$state/env" ]; then
+            FERRY_PG_NODE_REAPING=1 FERRY_PG_NODE_STATE=$state "$here/pg-node.sh" reap "$owner"
+        elif [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+            kill -INT "$server" 2>/dev/null   # fast shutdown
+            for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$server" 2>/dev/null
+            rm -f "$registry"
+        fi
+    ' pg-watchdog "$owner" "$STATE" "$HERE" "$(server_pid)" "$(registry_file)" \
+        </dev/null >/dev/null 2>&1 9>&- &
     echo $! >"$STATE/watchdog.pid"
     log "watchdog pid=$! owner=$owner"
+}
+
+# End the watchdog (not when it is the watchdog that stops the server).
+stop_watchdog() {
+    local w
+    [ -z "${FERRY_PG_NODE_REAPING:-}" ] || return 0
+    w=$(cat "$STATE/watchdog.pid" 2>/dev/null) || return 0
+    rm -f "$STATE/watchdog.pid"
+    [ -n "$w" ] && kill -0 "$w" 2>/dev/null || return 0
+    kill -TERM -- "-$w" 2>/dev/null || kill -TERM "$w" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$w" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL -- "-$w" 2>/dev/null
 }
 
 do_start() {
@@ -142,6 +173,7 @@ do_start() {
         sleep 0.05
     done
     log "started port=$PORT start_ms=$(( $(now_ms) - t0 ))"
+    server_register "$(registry_file)" "$(server_pid)" "PostgreSQL port $PORT (state $STATE)"
     start_watchdog
     conninfo
 }
@@ -153,9 +185,18 @@ do_halt() {
             as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m immediate -w stop >>"$LOG" 2>&1
         log "stopped port=$PORT"
     fi
+    server_unregister "$(registry_file)"
 }
 
 cmd=${1:-}
+# Only start creates the state directory: a stop (or a late watchdog) after
+# the directory was removed must not bring it back.
+case $cmd in
+start) mkdir -p "$STATE" || { echo "pg-node: cannot create $STATE" >&2; exit 1; } ;;
+reap|stop|stop-locked|halt) [ -d "$STATE" ] || exit 0 ;;
+status) [ -d "$STATE" ] || exit 1 ;;
+*) [ -d "$STATE" ] || die "no cluster in $STATE" ;;
+esac
 case $cmd in
 start)
     exec 9>"$STATE/lock"; flock 9
@@ -181,6 +222,7 @@ reap)
     exec "$0" stop-locked
     ;;
 stop|stop-locked)
+    stop_watchdog
     [ "$cmd" = stop ] && { exec 9>"$STATE/lock"; flock 9; }
     do_halt
     if load_env; then

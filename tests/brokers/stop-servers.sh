@@ -1,8 +1,8 @@
 #!/bin/bash
 # stop-servers.sh [STATE_DIR]: the end of a test run (`make check`, `make
 # bench`). Stops the shared brokers started in STATE_DIR (default
-# $FERRY_TEST_STATE_DIR, else ./tests/state) by ensure-amqp.sh and
-# ensure-kafka.sh, then checks the registry of servers (servers.sh): a
+# $FERRY_TEST_STATE_DIR, else ./tests/state) by ensure-amqp.sh,
+# ensure-kafka.sh and pg-node.sh, then checks the registry of servers (servers.sh): a
 # server that a test started and left running is named, stopped, and makes
 # the exit status 1. Only servers recorded in STATE_DIR are touched.
 set -u
@@ -25,6 +25,8 @@ stop_pid() {
 
 # the shared RabbitMQ node of the run
 [ -d "$state/amqp" ] && FERRY_AMQP_NODE_STATE=$state/amqp "$here/amqp-node.sh" stop
+# the shared PostgreSQL server of the run
+[ -d "$state/pg" ] && FERRY_PG_NODE_STATE=$state/pg "$here/pg-node.sh" stop
 # the shared Kafka mock cluster of the run
 if [ -s "$state/kafka/pid" ]; then
     p=$(cat "$state/kafka/pid")

@@ -69,8 +69,7 @@ bool is_probe(const struct ferry_msg *m)
 }
 
 /* ferry_receive without the probes. */
-int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
-                     int timeout_ms)
+int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n, int timeout_ms)
 {
     int rc = ferry_receive(c, out, max, n, timeout_ms);
     size_t k = 0;
@@ -106,10 +105,14 @@ void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn **cons
         ck_assert_msg(now_ms() < deadline, "%zu of %zu consumers ready after 60 s", nready, n);
         char key[32];
         snprintf(key, sizeof key, "probe%u", k++);
-        struct ferry_msg m = {.dest = dest, .key = key, .key_len = strlen(key), .body = PROBE,
+        struct ferry_msg m = {.dest = dest,
+                              .key = key,
+                              .key_len = strlen(key),
+                              .body = PROBE,
                               .body_len = sizeof PROBE - 1};
         int rc = publish_retry(prod, &m, 1000);
-        ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s", ferry_conn_error(prod));
+        ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s",
+                      ferry_conn_error(prod));
         ferry_flush(prod, 200);
         /* rotate who polls first, one message each, so a shared queue
          * cannot hand every probe to the same member */
@@ -144,7 +147,7 @@ static void subscribe_ready(struct ferry_conn *c, const char *dest, const char *
 }
 
 struct report {
-    uint64_t expect;      /* tags 1..expect are the messages being published */
+    uint64_t expect; /* tags 1..expect are the messages being published */
     uint64_t ok, failed;
     uint64_t seen[4096]; /* tags reported, to catch duplicates */
     size_t nseen;
@@ -186,17 +189,20 @@ void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
 }
 
 void publish_bodies(struct ferry_conn *p, const char *dest, const char *prefix, size_t n,
-                           const char *key)
+                    const char *key)
 {
     struct ferry_msg *msgs = calloc(n, sizeof *msgs); /* freed below */
-    char (*bodies)[64] = calloc(n, sizeof *bodies);
+    char(*bodies)[64] = calloc(n, sizeof *bodies);
     for (size_t i = 0; i < n; i++) {
         snprintf(bodies[i], sizeof bodies[i], "%s-%zu", prefix, i);
         char kb[32];
         snprintf(kb, sizeof kb, "k%zu", i % 7);
         const char *k = key ? key : kb;
-        msgs[i] = (struct ferry_msg){.dest = dest, .key = strdup(k), .key_len = strlen(k),
-                                     .body = bodies[i], .body_len = strlen(bodies[i])};
+        msgs[i] = (struct ferry_msg){.dest = dest,
+                                     .key = strdup(k),
+                                     .key_len = strlen(k),
+                                     .body = bodies[i],
+                                     .body_len = strlen(bodies[i])};
     }
     publish_all(p, msgs, n);
     for (size_t i = 0; i < n; i++)
@@ -207,8 +213,7 @@ void publish_bodies(struct ferry_conn *p, const char *dest, const char *prefix, 
 
 /* Receive until n messages arrived or the deadline; returns the count.
  * Bodies of the form PREFIX-INDEX are recorded in hits[]. */
-size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack,
-                    int64_t ms)
+size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack, int64_t ms)
 {
     size_t got = 0;
     int64_t deadline = now_ms() + scaled(ms);
@@ -255,8 +260,13 @@ START_TEST(test_round_trip_body_key_headers)
     warm_up(prod, dest, &cons, 1);
     static const char bin[] = {'a', 0, 'b', 1};
     struct ferry_header hs[] = {{"x-test", "hello", 5}, {"x-bin", bin, sizeof bin}};
-    struct ferry_msg m = {.dest = dest, .key = "svc.info", .key_len = 8, .headers = hs,
-                          .n_headers = 2, .body = "{\"id\":\"1\"}", .body_len = 10};
+    struct ferry_msg m = {.dest = dest,
+                          .key = "svc.info",
+                          .key_len = 8,
+                          .headers = hs,
+                          .n_headers = 2,
+                          .body = "{\"id\":\"1\"}",
+                          .body_len = 10};
     publish_all(prod, &m, 1);
     struct ferry_msg *r[1];
     size_t n = 0;
@@ -486,7 +496,8 @@ START_TEST(test_nack_without_requeue_goes_to_reject)
     warm_up(prod, dest, &c, 1);
     char body[64];
     snprintf(body, sizeof body, "x-%d", (int)getpid());
-    struct ferry_msg m = {.dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
+    struct ferry_msg m = {
+        .dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
     publish_all(prod, &m, 1);
     struct ferry_msg *r[1];
     size_t n = 0;
@@ -540,7 +551,8 @@ static size_t all_cases(struct conf_case *out, size_t max)
         {"round trip", 0, 0, test_round_trip_body_key_headers, NULL, 0},
         {"bodies", 0, 0, test_empty_binary_and_large_bodies, NULL, 0},
         {"health", 0, 0, test_health_reports_connected, NULL, 0},
-        {"order per key", FERRY_CAP_KEY_ORDER, FERRY_CAP_KEY_ORDER, test_order_kept_per_key, NULL, 0},
+        {"order per key", FERRY_CAP_KEY_ORDER, FERRY_CAP_KEY_ORDER, test_order_kept_per_key, NULL,
+         0},
         {"groups", FERRY_CAP_GROUPS, FERRY_CAP_GROUPS, test_group_members_share_work, NULL, 0},
         {"fan-out", FERRY_CAP_FANOUT, FERRY_CAP_FANOUT, test_each_group_gets_everything, NULL, 0},
         {"redelivery", FERRY_CAP_ACK, FERRY_CAP_ACK, test_unacked_messages_come_back_after_close,
@@ -582,8 +594,8 @@ struct plan {
 
 /* One Check test case per suite case, named after it, so the verdict can
  * tell which passed. */
-static Suite *conformance_suite(const char *name, uint32_t caps, const char *only,
-                                struct plan *pl, FILE *notes)
+static Suite *conformance_suite(const char *name, uint32_t caps, const char *only, struct plan *pl,
+                                FILE *notes)
 {
     Suite *s = suite_create(name);
     pl->n = all_cases(pl->cases, MAX_CASES);
@@ -636,8 +648,9 @@ static int verdict(const char *name, uint32_t caps, struct plan *pl, SRunner *sr
         if (!cap)
             continue;
         if (!(caps & bit)) {
-            fprintf(stderr, "conformance[%s]: not run: cases of %s (the plugin does not claim it)\n",
-                    name, cap);
+            fprintf(stderr,
+                    "conformance[%s]: not run: cases of %s (the plugin does not claim it)\n", name,
+                    cap);
             continue;
         }
         bool any_pass = false, any_fail = false;
@@ -694,45 +707,45 @@ static int64_t plugin_max_size(const struct ferry_transport *t)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [OPTION...]\n\n"
-            "Run the transport conformance suite against a plugin. Structural cases run\n"
-            "for every plugin: round trip of body, key and headers; empty, binary and\n"
-            "1 MiB bodies; health; a volume of --volume messages through one subscription\n"
-            "with a consumer slower than the producer for the first second, counted by id;\n"
-            "the size limit; private subscriptions (group NULL and \"\"). Each capability\n"
-            "the plugin claims adds its cases: order per key, groups, fan-out (also with\n"
-            "private subscriptions), ack (redelivery after close, nack/requeue, loans open\n"
-            "at close), dead-letter (--reject), confirms (connection loss: --cut-cmd or\n"
-            "--proxy), durable (--restart-cmd). A claimed capability that no case verified\n"
-            "is printed as \"not verified: CAP (why)\".\n\n"
-            "  -p, --plugin NAME_OR_PATH   the transport plugin to test\n"
-            "  -c, --config FILE           the config file the plugin's section is read from\n"
-            "  -r, --reject DEST           the reject destination the config sets up (dead-letter)\n"
-            "      --restart-cmd CMD       restarts the broker, keeping its data; run with\n"
-            "                              /bin/sh -c, must exit 0 once the broker is back or\n"
-            "                              coming back (durable)\n"
-            "      --cut-cmd CMD           cuts every connection of the plugin to its broker\n"
-            "                              mid-stream (connection loss)\n"
-            "      --proxy LISTEN:TARGET   start a TCP proxy from LISTEN (HOST:PORT) to TARGET\n"
-            "                              (HOST:PORT) and cut through it when no --cut-cmd is\n"
-            "                              given; point the config at LISTEN\n"
-            "      --max-message-size N    the largest body the plugin accepts, as configured\n"
-            "                              (default: the plugin's max_message_size option)\n"
-            "      --volume N              messages of the volume case (default 100000)\n"
-            "      --only CASE[,CASE...]   run only these cases (names as printed)\n"
-            "      --allow-unverified      exit 77 instead of 2 when only verification is missing\n"
-            "  -h, --help                  this text\n\n"
-            "FERRY_TEST_TIMEOUT_SCALE stretches every deadline (e.g. 4 on a busy machine).\n\n"
-            "Exit status:\n"
-            "   0  every case passed and every claimed capability was verified\n"
-            "   1  a case failed\n"
-            "   2  every case passed, but a claimed capability was not verified\n"
-            "  64  usage error\n"
-            "  69  the broker is unavailable (the first connection failed and may be retried)\n"
-            "  70  internal error (the proxy could not start)\n"
-            "  77  as 2, with --allow-unverified\n"
-            "  78  the plugin or the config is unusable\n");
+    fprintf(
+        f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [OPTION...]\n\n"
+           "Run the transport conformance suite against a plugin. Structural cases run\n"
+           "for every plugin: round trip of body, key and headers; empty, binary and\n"
+           "1 MiB bodies; health; a volume of --volume messages through one subscription\n"
+           "with a consumer slower than the producer for the first second, counted by id;\n"
+           "the size limit; private subscriptions (group NULL and \"\"). Each capability\n"
+           "the plugin claims adds its cases: order per key, groups, fan-out (also with\n"
+           "private subscriptions), ack (redelivery after close, nack/requeue, loans open\n"
+           "at close), dead-letter (--reject), confirms (connection loss: --cut-cmd or\n"
+           "--proxy), durable (--restart-cmd). A claimed capability that no case verified\n"
+           "is printed as \"not verified: CAP (why)\".\n\n"
+           "  -p, --plugin NAME_OR_PATH   the transport plugin to test\n"
+           "  -c, --config FILE           the config file the plugin's section is read from\n"
+           "  -r, --reject DEST           the reject destination the config sets up (dead-letter)\n"
+           "      --restart-cmd CMD       restarts the broker, keeping its data; run with\n"
+           "                              /bin/sh -c, must exit 0 once the broker is back or\n"
+           "                              coming back (durable)\n"
+           "      --cut-cmd CMD           cuts every connection of the plugin to its broker\n"
+           "                              mid-stream (connection loss)\n"
+           "      --proxy LISTEN:TARGET   start a TCP proxy from LISTEN (HOST:PORT) to TARGET\n"
+           "                              (HOST:PORT) and cut through it when no --cut-cmd is\n"
+           "                              given; point the config at LISTEN\n"
+           "      --max-message-size N    the largest body the plugin accepts, as configured\n"
+           "                              (default: the plugin's max_message_size option)\n"
+           "      --volume N              messages of the volume case (default 100000)\n"
+           "      --only CASE[,CASE...]   run only these cases (names as printed)\n"
+           "      --allow-unverified      exit 77 instead of 2 when only verification is missing\n"
+           "  -h, --help                  this text\n\n"
+           "FERRY_TEST_TIMEOUT_SCALE stretches every deadline (e.g. 4 on a busy machine).\n\n"
+           "Exit status:\n"
+           "   0  every case passed and every claimed capability was verified\n"
+           "   1  a case failed\n"
+           "   2  every case passed, but a claimed capability was not verified\n"
+           "  64  usage error\n"
+           "  69  the broker is unavailable (the first connection failed and may be retried)\n"
+           "  70  internal error (the proxy could not start)\n"
+           "  77  as 2, with --allow-unverified\n"
+           "  78  the plugin or the config is unusable\n");
 }
 
 int main(int argc, char **argv)
@@ -767,14 +780,16 @@ int main(int argc, char **argv)
         case OPT_MAX:
             conf_max_size = strtoll(optarg, &end, 10);
             if (*end || conf_max_size <= 0) {
-                fprintf(stderr, "ferry-conformance: --max-message-size wants bytes, not %s\n", optarg);
+                fprintf(stderr, "ferry-conformance: --max-message-size wants bytes, not %s\n",
+                        optarg);
                 return 64;
             }
             break;
         case OPT_VOLUME:
             conf_volume = strtoul(optarg, &end, 10);
             if (*end || conf_volume < 100 || conf_volume > 100000000) {
-                fprintf(stderr, "ferry-conformance: --volume wants 100 to 100000000, not %s\n", optarg);
+                fprintf(stderr, "ferry-conformance: --volume wants 100 to 100000000, not %s\n",
+                        optarg);
                 return 64;
             }
             break;

@@ -14,15 +14,15 @@
 #include <sys/types.h>
 
 /* Settings from the command line, read by every (forked) case. */
-extern struct ferry_config *conf_cfg;  /* every connection of the suite */
-extern const char *conf_reject;        /* --reject DEST */
-extern double conf_scale;              /* FERRY_TEST_TIMEOUT_SCALE */
-extern uint32_t conf_caps;             /* effective capabilities of a connection */
-extern const char *conf_restart_cmd;   /* --restart-cmd CMD */
-extern const char *conf_cut_cmd;       /* --cut-cmd CMD */
-extern pid_t conf_proxy_pid;           /* --proxy: the forwarding process, or 0 */
-extern int64_t conf_max_size;          /* largest message accepted; 0 = unknown */
-extern size_t conf_volume;             /* --volume N */
+extern struct ferry_config *conf_cfg; /* every connection of the suite */
+extern const char *conf_reject;       /* --reject DEST */
+extern double conf_scale;             /* FERRY_TEST_TIMEOUT_SCALE */
+extern uint32_t conf_caps;            /* effective capabilities of a connection */
+extern const char *conf_restart_cmd;  /* --restart-cmd CMD */
+extern const char *conf_cut_cmd;      /* --cut-cmd CMD */
+extern pid_t conf_proxy_pid;          /* --proxy: the forwarding process, or 0 */
+extern int64_t conf_max_size;         /* largest message accepted; 0 = unknown */
+extern size_t conf_volume;            /* --volume N */
 
 /* Helpers (conformance.c). Deadlines are in ms before scaling. */
 int64_t now_ms(void);

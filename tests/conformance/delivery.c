@@ -86,20 +86,20 @@ struct stream {
     size_t n;
     const char *dest;
     struct ferry_conn *prod;
-    unsigned rate;          /* messages per second, 0 = as fast as it goes */
-    uint8_t *confirmed;     /* per id: reported FERRY_OK */
-    uint8_t *resent;        /* per id: published again after a failure report */
-    size_t *retry;          /* ids reported failed, to publish again; owned */
+    unsigned rate;      /* messages per second, 0 = as fast as it goes */
+    uint8_t *confirmed; /* per id: reported FERRY_OK */
+    uint8_t *resent;    /* per id: published again after a failure report */
+    size_t *retry;      /* ids reported failed, to publish again; owned */
     size_t nretry, cap_retry;
     uint64_t failed_reports;
     atomic_size_t accepted; /* first publishes accepted so far */
     atomic_bool done;
-    char err[700];          /* why the producer gave up; "" when it did not */
+    char err[700]; /* why the producer gave up; "" when it did not */
 };
 
 struct tally {
-    uint8_t *hits;          /* per id: copies received (saturating) */
-    uint8_t *excused;       /* per id: copies marked redelivered, or whose ack failed */
+    uint8_t *hits;    /* per id: copies received (saturating) */
+    uint8_t *excused; /* per id: copies marked redelivered, or whose ack failed */
     size_t distinct, received, max_behind;
     int64_t first_ms, last_ms;
 };
@@ -134,8 +134,12 @@ static int stream_send(struct stream *s, size_t id, bool again)
     char body[32], key[8];
     snprintf(body, sizeof body, "v-%zu", id);
     snprintf(key, sizeof key, "k%zu", id % 8);
-    struct ferry_msg m = {.dest = s->dest, .key = key, .key_len = strlen(key), .body = body,
-                          .body_len = strlen(body), .tag = id + 1};
+    struct ferry_msg m = {.dest = s->dest,
+                          .key = key,
+                          .key_len = strlen(key),
+                          .body = body,
+                          .body_len = strlen(body),
+                          .tag = id + 1};
     int64_t deadline = now_ms() + scaled(60000);
     int rc;
     while (ferry_status_retriable(rc = ferry_publish(s->prod, &m)) && now_ms() < deadline) {
@@ -182,8 +186,10 @@ static void *stream_producer(void *arg)
         if (rc == FERRY_OK && s->nretry == 0)
             break;
         if (now_ms() > deadline) {
-            snprintf(s->err, sizeof s->err, "messages still unsettled 120 s after the last "
-                     "publish (flush: %s)", ferry_strerror(rc));
+            snprintf(s->err, sizeof s->err,
+                     "messages still unsettled 120 s after the last "
+                     "publish (flush: %s)",
+                     ferry_strerror(rc));
             break;
         }
     }
@@ -215,8 +221,8 @@ static void stream_free(struct stream *s, struct tally *t)
 }
 
 /* Count one batch of received messages by id, then ack each. */
-static void tally_batch(struct ferry_conn *c, struct tally *t, size_t n,
-                        struct ferry_msg **m, size_t k)
+static void tally_batch(struct ferry_conn *c, struct tally *t, size_t n, struct ferry_msg **m,
+                        size_t k)
 {
     for (size_t i = 0; i < k; i++) {
         char text[32];
@@ -331,19 +337,17 @@ static void assert_stream(const char *what, const struct stream *s, const struct
 {
     char ids[128];
     if (losses_fail)
-        ck_assert_msg(v->lost == 0,
-                      "%s: %zu of %zu messages never arrived (%zu of them %s); ids %s", what,
-                      v->lost, s->n, v->lost_confirmed,
-                      conf_caps & FERRY_CAP_CONFIRMS ? "confirmed by the broker"
-                                                     : "reported delivered",
-                      ids_text(v->show_lost, v->lost, ids, sizeof ids));
-    ck_assert_msg(v->lost_confirmed == 0,
-                  "%s: %zu confirmed messages never arrived; ids %s", what, v->lost_confirmed,
-                  ids_text(v->show_lost, v->lost, ids, sizeof ids));
+        ck_assert_msg(
+            v->lost == 0, "%s: %zu of %zu messages never arrived (%zu of them %s); ids %s", what,
+            v->lost, s->n, v->lost_confirmed,
+            conf_caps & FERRY_CAP_CONFIRMS ? "confirmed by the broker" : "reported delivered",
+            ids_text(v->show_lost, v->lost, ids, sizeof ids));
+    ck_assert_msg(v->lost_confirmed == 0, "%s: %zu confirmed messages never arrived; ids %s", what,
+                  v->lost_confirmed, ids_text(v->show_lost, v->lost, ids, sizeof ids));
     ck_assert_msg(v->doubled == 0,
                   "%s: %zu messages arrived more than once although never re-sent nor marked "
-                  "redelivered; ids %s", what, v->doubled,
-                  ids_text(v->show_doubled, v->doubled, ids, sizeof ids));
+                  "redelivered; ids %s",
+                  what, v->doubled, ids_text(v->show_doubled, v->doubled, ids, sizeof ids));
     ck_assert_msg(!s->err[0], "%s: the producer gave up: %s", what, s->err);
     if (conf_caps & FERRY_CAP_CONFIRMS)
         ck_assert_msg(v->unconfirmed == 0, "%s: %zu of %zu messages never confirmed", what,
@@ -369,10 +373,11 @@ START_TEST(test_volume_every_message_arrives)
     pthread_join(th, NULL);
     struct verdict v;
     judge(&s, &t, &v);
-    fprintf(stderr, "conformance: volume: %zu messages in %.1f s, consumer behind by up to %zu, "
+    fprintf(stderr,
+            "conformance: volume: %zu messages in %.1f s, consumer behind by up to %zu, "
             "%zu lost (%zu confirmed), %zu doubled, %zu re-sent after a failure report\n",
-            s.n, (double)(t.last_ms - t.first_ms) / 1000.0, t.max_behind, v.lost,
-            v.lost_confirmed, v.doubled, v.resent);
+            s.n, (double)(t.last_ms - t.first_ms) / 1000.0, t.max_behind, v.lost, v.lost_confirmed,
+            v.doubled, v.resent);
     assert_stream("volume", &s, &v, true);
     ferry_close(cons);
     ferry_close(prod);
@@ -404,11 +409,13 @@ START_TEST(test_connection_loss)
     ferry_health(cons, &hc);
     struct verdict v;
     judge(&s, &t, &v);
-    fprintf(stderr, "conformance: connection loss: cut after %zu of %zu published (%zu received); "
+    fprintf(stderr,
+            "conformance: connection loss: cut after %zu of %zu published (%zu received); "
             "%llu failure reports, %zu re-sent, %zu lost (%zu confirmed), %zu doubled; "
-            "reconnects: producer %llu, consumer %llu\n", n / 3, n, at_cut,
-            (unsigned long long)s.failed_reports, v.resent, v.lost, v.lost_confirmed, v.doubled,
-            (unsigned long long)hp.reconnects, (unsigned long long)hc.reconnects);
+            "reconnects: producer %llu, consumer %llu\n",
+            n / 3, n, at_cut, (unsigned long long)s.failed_reports, v.resent, v.lost,
+            v.lost_confirmed, v.doubled, (unsigned long long)hp.reconnects,
+            (unsigned long long)hc.reconnects);
     /* Without confirms nothing was promised about messages in flight at
      * the cut, but what is published after it must arrive. */
     assert_stream("connection loss", &s, &v, (conf_caps & FERRY_CAP_CONFIRMS) != 0);
@@ -456,8 +463,8 @@ START_TEST(test_durable_survives_restart)
             (size_t)N - missing, N);
     ck_assert_msg(missing == 0,
                   "durable: %zu of %d confirmed messages were gone after the broker restarted "
-                  "(%zu received); ids %s", missing, N, got,
-                  ids_text(show, missing, ids, sizeof ids));
+                  "(%zu received); ids %s",
+                  missing, N, got, ids_text(show, missing, ids, sizeof ids));
     ferry_close(cons);
 }
 END_TEST
@@ -484,15 +491,16 @@ START_TEST(test_oversized_refused_before_sending)
     char *big = malloc(len); /* freed below */
     ck_assert(big);
     memset(big, 'x', len);
-    struct ferry_msg m = {.dest = dest, .key = "k", .key_len = 1, .body = big, .body_len = len,
-                          .tag = 77};
+    struct ferry_msg m = {
+        .dest = dest, .key = "k", .key_len = 1, .body = big, .body_len = len, .tag = 77};
     ferry_set_delivery(prod, count_report, NULL);
     int64_t t0 = now_ms();
     int rc = ferry_publish(prod, &m);
     int64_t took = now_ms() - t0;
-    ck_assert_msg(rc == FERRY_E_TOOBIG, "publish of %zu bytes (limit %lld) returned %s (%s), not "
-                  "FERRY_E_TOOBIG", len, (long long)conf_max_size, ferry_strerror(rc),
-                  ferry_conn_error(prod));
+    ck_assert_msg(rc == FERRY_E_TOOBIG,
+                  "publish of %zu bytes (limit %lld) returned %s (%s), not "
+                  "FERRY_E_TOOBIG",
+                  len, (long long)conf_max_size, ferry_strerror(rc), ferry_conn_error(prod));
     ck_assert_msg(took < scaled(2000), "refusing the oversized message took %lld ms",
                   (long long)took);
     ferry_flush(prod, (int)scaled(1000));

@@ -20,8 +20,8 @@
 enum { PROXY_MAX = 256 };
 
 struct pair {
-    int fd[2];         /* client side, broker side */
-    int refs;          /* forwarding threads still running; the last closes both */
+    int fd[2]; /* client side, broker side */
+    int refs;  /* forwarding threads still running; the last closes both */
     bool used;
 };
 
@@ -46,8 +46,8 @@ static int resolve(const char *spec, struct addrinfo **out, bool passive)
         return -1;
     memcpy(host, spec, (size_t)(colon - spec));
     host[colon - spec] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = passive ? AI_PASSIVE : 0};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = passive ? AI_PASSIVE : 0};
     return getaddrinfo(*host ? host : NULL, colon + 1, &hints, out) ? -1 : 0;
 }
 

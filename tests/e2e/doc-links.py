@@ -5,7 +5,9 @@ doc-links.py SRCDIR [FILE...]: checks README.md, doc/*.md and every
 plugins/**/README.md under SRCDIR (or only the FILEs given). A link's file
 must exist; a #anchor must name a heading of the target page (GitHub's
 rule: lower case, punctuation dropped, spaces to hyphens, -1 -2 ... for
-repeats). Prints one line per broken link and exits 1 if there is any."""
+repeats). With no FILE given, every doc/*.md must also be reachable from
+README.md by following links. Prints one line per broken link (or page out
+of reach) and exits 1 if there is any."""
 import glob, os, re, sys
 from urllib.parse import unquote
 
@@ -50,6 +52,34 @@ def anchors(path):
         _anchors[path] = out
     return _anchors[path]
 
+def targets_of(path):
+    """the local files path links to"""
+    out = []
+    for _, line in lines_outside_code(path):
+        text = CODE_SPAN.sub("", line)
+        found = INLINE_LINK.findall(text)
+        m = REF_DEF.match(text)
+        if m:
+            found.append(m.group(1))
+        for t in found:
+            file = t.partition("#")[0]
+            if file and not re.match(r"^[a-z][a-z0-9+.-]*:", t, re.I):
+                out.append(os.path.normpath(os.path.join(os.path.dirname(path), unquote(file))))
+    return out
+
+def unreachable(src):
+    """doc/*.md pages no chain of links from README.md leads to"""
+    start = os.path.normpath(os.path.join(src, "README.md"))
+    seen, todo = {start}, [start]
+    while todo:
+        page = todo.pop()
+        for t in targets_of(page):
+            if t.endswith(".md") and os.path.isfile(t) and t not in seen:
+                seen.add(t)
+                todo.append(t)
+    docs = sorted(os.path.normpath(p) for p in glob.glob(os.path.join(src, "doc", "*.md")))
+    return [os.path.relpath(d, src) for d in docs if d not in seen]
+
 def check(path, src):
     bad = []
     for n, line in lines_outside_code(path):
@@ -82,6 +112,8 @@ def main():
     bad, links = [], 0
     for f in files:
         bad += check(f, src)
+    if not sys.argv[2:]:
+        bad += [f"{p}: no link from README.md leads here" for p in unreachable(src)]
     for b in bad:
         print(b)
     print(f"{len(files)} pages checked, {len(bad)} broken links", file=sys.stderr)

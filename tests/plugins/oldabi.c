@@ -31,8 +31,15 @@ struct v1_transport {
     ferry_defer_op defer;
 };
 
-static int oa_open(struct ferry_conn *c) { (void)c; return FERRY_OK; }
-static void oa_close(struct ferry_conn *c) { (void)c; }
+static int oa_open(struct ferry_conn *c)
+{
+    (void)c;
+    return FERRY_OK;
+}
+static void oa_close(struct ferry_conn *c)
+{
+    (void)c;
+}
 static int oa_health(struct ferry_conn *c, struct ferry_health *h)
 {
     (void)c;
@@ -51,6 +58,10 @@ static const struct v1_ops oa_ops = {.open = oa_open, .close = oa_close, .health
 
 #define ferry_descriptor oldabi_LTX_ferry_descriptor
 const struct v1_transport ferry_descriptor = {
-    .abi = 1, .size = offsetof(struct v1_transport, defer), .name = "oldabi",
-    .summary = "An ABI 1 descriptor from before defer (tests only)", .options = oa_options,
-    .ops = &oa_ops, .defer = oa_defer};
+    .abi = 1,
+    .size = offsetof(struct v1_transport, defer),
+    .name = "oldabi",
+    .summary = "An ABI 1 descriptor from before defer (tests only)",
+    .options = oa_options,
+    .ops = &oa_ops,
+    .defer = oa_defer};

@@ -28,13 +28,14 @@ START_TEST(test_stats_lag_sums_known_partitions)
 
     /* per partition, named by the topic and partition around each lag;
      * the brokers' toppars carry no lag */
-    const char *full = "{\"brokers\":{\"b\":{\"toppars\":{\"t-0\":{\"topic\":\"x\",\"partition\":9}}}},"
-                       "\"topics\":{\"t\":{\"topic\":\"t\",\"partitions\":{"
-                       "\"0\":{\"partition\":0,\"consumer_lag\":5},"
-                       "\"1\":{\"partition\":1,\"consumer_lag\":-1},"
-                       "\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}},"
-                       "\"u\":{\"topic\":\"u\",\"partitions\":{"
-                       "\"3\":{\"partition\":3,\"consumer_lag\":0}}}}}";
+    const char *full =
+        "{\"brokers\":{\"b\":{\"toppars\":{\"t-0\":{\"topic\":\"x\",\"partition\":9}}}},"
+        "\"topics\":{\"t\":{\"topic\":\"t\",\"partitions\":{"
+        "\"0\":{\"partition\":0,\"consumer_lag\":5},"
+        "\"1\":{\"partition\":1,\"consumer_lag\":-1},"
+        "\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}},"
+        "\"u\":{\"topic\":\"u\",\"partitions\":{"
+        "\"3\":{\"partition\":3,\"consumer_lag\":0}}}}}";
     struct fkafka_plag pl[4];
     ck_assert_uint_eq(fkafka_stats_lags(full, strlen(full), pl, 4), 2);
     ck_assert_str_eq(pl[0].topic, "t");
@@ -271,7 +272,7 @@ static const char *prop(const struct fkafka_prop *p, int n, const char *key, boo
 
 START_TEST(test_security_plaintext_sets_only_the_protocol)
 {
-    struct fkafka_security s = { .protocol = FKAFKA_PLAINTEXT };
+    struct fkafka_security s = {.protocol = FKAFKA_PLAINTEXT};
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
@@ -284,9 +285,13 @@ END_TEST
 START_TEST(test_security_sasl_ssl_maps_every_option)
 {
     struct fkafka_security s = {
-        .protocol = FKAFKA_SASL_SSL, .ssl_ca = "/ca.pem", .ssl_cert = "/c.pem",
-        .ssl_key = "/c.key", .mechanism = FKAFKA_SCRAM_SHA_512,
-        .username = "ferry", .password = "pw-value",
+        .protocol = FKAFKA_SASL_SSL,
+        .ssl_ca = "/ca.pem",
+        .ssl_cert = "/c.pem",
+        .ssl_key = "/c.key",
+        .mechanism = FKAFKA_SCRAM_SHA_512,
+        .username = "ferry",
+        .password = "pw-value",
     };
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
@@ -311,10 +316,10 @@ END_TEST
 
 START_TEST(test_security_mechanism_names)
 {
-    static const char *const want[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" };
+    static const char *const want[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
     for (int m = FKAFKA_SASL_PLAIN; m <= FKAFKA_SCRAM_SHA_512; m++) {
-        struct fkafka_security s = { .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m,
-                                     .username = "u", .password = "p" };
+        struct fkafka_security s = {
+            .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m, .username = "u", .password = "p"};
         struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
         char err[256];
         bool clear;
@@ -333,17 +338,17 @@ START_TEST(test_security_refuses_incoherent_options_without_secrets)
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
-    struct fkafka_security tls_on_plain = { .protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca" };
+    struct fkafka_security tls_on_plain = {.protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca"};
     ck_assert_int_eq(fkafka_security_props(&tls_on_plain, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "security_protocol = ssl"));
-    struct fkafka_security half = { .protocol = FKAFKA_SSL, .ssl_cert = "/c" };
+    struct fkafka_security half = {.protocol = FKAFKA_SSL, .ssl_cert = "/c"};
     ck_assert_int_eq(fkafka_security_props(&half, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "ssl_cert and ssl_key"));
-    struct fkafka_security sasl_off = { .protocol = FKAFKA_SSL, .username = "u",
-                                        .password = "hidden-pw" };
+    struct fkafka_security sasl_off = {
+        .protocol = FKAFKA_SSL, .username = "u", .password = "hidden-pw"};
     ck_assert_int_eq(fkafka_security_props(&sasl_off, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_null(strstr(err, "hidden-pw"));
-    struct fkafka_security no_pw = { .protocol = FKAFKA_SASL_SSL, .username = "u" };
+    struct fkafka_security no_pw = {.protocol = FKAFKA_SASL_SSL, .username = "u"};
     ck_assert_int_eq(fkafka_security_props(&no_pw, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "sasl_password"));
 }

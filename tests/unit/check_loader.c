@@ -28,12 +28,14 @@ START_TEST(test_missing_plugin_is_a_config_error_with_hint)
     int st;
     ck_assert_ptr_null(ferry_plugin_load("nosuchplugin", NULL, &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
-    ck_assert_msg(strstr(err, "unknown transport plugin 'nosuchplugin'") && strstr(err, "--list-plugins"),
+    ck_assert_msg(strstr(err, "unknown transport plugin 'nosuchplugin'") &&
+                      strstr(err, "--list-plugins"),
                   "got: %s", err);
     /* names the variable and every directory it searched */
     const char *env = getenv("FERRY_PLUGIN_PATH");
     ck_assert_msg(strstr(err, "FERRY_PLUGIN_PATH (") && env && strstr(err, env) &&
-                  strstr(err, "install directory ("), "got: %s", err);
+                      strstr(err, "install directory ("),
+                  "got: %s", err);
     ck_assert_ptr_null(ferry_plugin_load("nosuchplugin", "/opt/a:/opt/b", &st, err, sizeof err));
     ck_assert_msg(strstr(err, "plugin_path (/opt/a:/opt/b)"), "got: %s", err);
 }
@@ -61,8 +63,9 @@ START_TEST(test_renamed_module_names_both_names)
     ck_assert_ptr_null(ferry_plugin_load("renamed", dir, &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "the file name and the plugin's name differ") &&
-                  strstr(err, "'renamed'") && strstr(err, "'loopback'") &&
-                  strstr(err, "rename the file to loopback.so"), "got: %s", err);
+                      strstr(err, "'renamed'") && strstr(err, "'loopback'") &&
+                      strstr(err, "rename the file to loopback.so"),
+                  "got: %s", err);
     ck_assert_msg(!strstr(err, "no ferry_descriptor symbol"), "got: %s", err);
     remove(dst);
     rmdir(dir);
@@ -87,7 +90,8 @@ START_TEST(test_wrong_abi_names_both_versions)
     int st;
     ck_assert_ptr_null(ferry_plugin_load("wrongabi", NULL, &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
-    snprintf(want, sizeof want, "built for transport ABI %d, this ferry uses ABI %d (and loads ABI 1)",
+    snprintf(want, sizeof want,
+             "built for transport ABI %d, this ferry uses ABI %d (and loads ABI 1)",
              FERRY_TRANSPORT_ABI + 1, FERRY_TRANSPORT_ABI);
     ck_assert_msg(strstr(err, want) && strstr(err, "rebuild"), "got: %s", err);
 }
@@ -123,8 +127,9 @@ START_TEST(test_older_descriptor_loads_without_defer)
     ck_assert_ptr_nonnull(t->ops);
     ck_assert_uint_eq(t->ops->size, sizeof(struct ferry_transport_ops)); /* converted */
     struct ferry_config *c = ferry_config_new();
-    ck_assert_int_eq(ferry_config_load_string(c, "x.conf", "[transport]\nplugin = oldabi\n", err,
-                                              sizeof err), 0);
+    ck_assert_int_eq(
+        ferry_config_load_string(c, "x.conf", "[transport]\nplugin = oldabi\n", err, sizeof err),
+        0);
     struct ferry_conn *conn = ferry_open(c, "t", &st, err, sizeof err);
     ck_assert_msg(conn != NULL, "open failed: %s", err);
     ck_assert(!ferry_can_defer(conn)); /* its defer member would abort */
@@ -158,8 +163,9 @@ START_TEST(test_plugin_section_unknown_key_refused)
     struct ferry_config *c = ferry_config_new();
     char err[1024];
     int st;
-    ferry_config_load_string(c, "x.conf", "[transport]\nplugin = loopback\n[loopback]\nfail_publsh = 1\n",
-                             err, sizeof err);
+    ferry_config_load_string(c, "x.conf",
+                             "[transport]\nplugin = loopback\n[loopback]\nfail_publsh = 1\n", err,
+                             sizeof err);
     ck_assert_ptr_null(ferry_open(c, "t", &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "x.conf:4") && strstr(err, "fail_publsh"), "got: %s", err);
@@ -210,7 +216,8 @@ START_TEST(test_version_macros_match_the_library)
 {
     ck_assert_str_eq(ferry_version(), FERRY_VERSION_STRING);
     char v[32];
-    snprintf(v, sizeof v, "%d.%d.%d", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH);
+    snprintf(v, sizeof v, "%d.%d.%d", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
+             FERRY_VERSION_PATCH);
     ck_assert_str_eq(v, FERRY_VERSION_STRING);
     ck_assert_int_eq(FERRY_VERSION_NUM, FERRY_MAKE_VERSION(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
                                                            FERRY_VERSION_PATCH));

@@ -56,7 +56,7 @@ START_TEST(test_connack_refusals_split_config_from_busy)
     ck_assert_int_eq(fmqtt_connack_status(MQTT_RC_BAD_USERNAME_OR_PASSWORD), FERRY_E_CONFIG);
     ck_assert_int_eq(fmqtt_connack_status(MQTT_RC_NOT_AUTHORIZED), FERRY_E_CONFIG);
     ck_assert_int_eq(fmqtt_connack_status(MQTT_RC_CLIENTID_NOT_VALID), FERRY_E_CONFIG);
-    ck_assert_int_eq(fmqtt_connack_status(4), FERRY_E_CONFIG);   /* MQTT 3.1.1 */
+    ck_assert_int_eq(fmqtt_connack_status(4), FERRY_E_CONFIG); /* MQTT 3.1.1 */
     ck_assert_int_eq(fmqtt_connack_status(3), FERRY_E_NOCONN);
     ck_assert_int_eq(fmqtt_connack_status(MQTT_RC_SERVER_BUSY), FERRY_E_NOCONN);
     ck_assert_int_eq(fmqtt_connack_status(MQTT_RC_SERVER_UNAVAILABLE), FERRY_E_NOCONN);
