@@ -40,7 +40,10 @@ clean-test-state:
 
 # The end-to-end tests under valgrind's memcheck: one producer -> aggregator
 # flow and one validator flow per transport, the logger through a broker
-# outage, and the HTTP API. Every program the tests start runs under
+# outage, the HTTP API, and the conformance suite over loopback (each of its
+# cases is a forked process with a report of its own: loans left open at
+# close, a cut connection, a restart must leak nothing). Every program the
+# tests start runs under
 # valgrind (FERRY_TEST_WRAPPER, tests/wrap.sh) with its report in
 # valgrind/PID.log; any error or definite leak fails the target, whatever
 # the test itself concluded. A program killed by its test (SIGKILL) leaves a
@@ -51,7 +54,7 @@ clean-test-state:
 VALGRIND_TESTS = tests/e2e/zmq-flow.test tests/e2e/amqp-classic.test tests/e2e/kafka-flow.test \
 	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test tests/e2e/validator-kafka.test \
 	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test tests/e2e/mqtt-flow.test \
-	tests/e2e/mqtt-validator.test
+	tests/e2e/mqtt-validator.test tests/conformance/loopback.test
 VALGRIND = valgrind
 VALGRIND_FLAGS = --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --num-callers=40 --suppressions=$(abs_top_srcdir)/tests/valgrind.supp \
