@@ -13,10 +13,20 @@ if HAVE_KAFKA
 FERRY_BUILT_PLUGINS += kafka
 endif
 
+# Sinks built in this tree (plugins/sinks/NAME), for the loader test and
+# ferry-conformance --sink.
+# Sinks built in this tree (plugins/sinks/NAME), for the loader test, the
+# plugin path of the tests and ferry-conformance --sink. A sink with a
+# configure option adds itself under its conditional: FERRY_BUILT_SINKS += NAME
+FERRY_BUILT_SINKS =
+
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
+	for s in $(FERRY_BUILT_SINKS); do \
+	  FERRY_PLUGIN_PATH="$$FERRY_PLUGIN_PATH:$(abs_top_builddir)/plugins/sinks/$$s"; done; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
+	FERRY_BUILT_SINKS='$(FERRY_BUILT_SINKS)'; export FERRY_BUILT_SINKS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
 	FERRY_TEST_OWNER_PID=$${FERRY_TEST_OWNER_PID:-$$PPID}; export FERRY_TEST_OWNER_PID; \
 	FERRY_BINDIR='$(abs_top_builddir)'; export FERRY_BINDIR; \
@@ -30,7 +40,8 @@ EXTRA_DIST += tests/lib.sh
 # Test-only plugins (never installed): an in-process broker and broken ones.
 TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
 check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
-	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la
+	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la \
+	tests/plugins/wrongabisink.la
 tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
 tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
@@ -42,6 +53,8 @@ tests_plugins_badopts_la_SOURCES = tests/plugins/badopts.c
 tests_plugins_badopts_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_oldabi_la_SOURCES = tests/plugins/oldabi.c
 tests_plugins_oldabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_wrongabisink_la_SOURCES = tests/plugins/wrongabisink.c
+tests_plugins_wrongabisink_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 if HAVE_CHECK
 # The conformance suite is installed so outside plugin authors can run it.

@@ -15,6 +15,10 @@ struct app_spec {
     const char *about;                   /* one paragraph for --help */
     const struct ferry_option *options;  /* the section's table */
     void *cfg;                           /* struct the table fills */
+    /* Optional: rewrite the loaded configuration before it is checked and
+     * bound (old spellings of options that moved). FERRY_OK or
+     * FERRY_E_CONFIG with err set. */
+    int (*map_config)(struct ferry_config *cfg, char *err, size_t errlen);
 };
 
 struct app {
