@@ -18,7 +18,7 @@ endif
 # Sinks built in this tree (plugins/sinks/NAME), for the loader test, the
 # plugin path of the tests and ferry-conformance --sink. A sink with a
 # configure option adds itself under its conditional: FERRY_BUILT_SINKS += NAME
-FERRY_BUILT_SINKS =
+FERRY_BUILT_SINKS = file
 
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
