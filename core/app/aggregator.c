@@ -401,6 +401,7 @@ int ferry_aggregator_main(int argc, char **argv)
         rc = EX_OSERR;
     } else {
         g.loop.retry = g.retry;
+        g.loop.dead_letter = g.dead_letter;
         app_info(&g.app, "consuming destination=%s group=%s sink=%s", g.cfg.destination,
                  g.cfg.group, g.sink->sink->name);
         rc = consume_run(&g.loop);

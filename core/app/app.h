@@ -177,6 +177,7 @@ struct consume {
     struct app *app;
     struct ferry_conn *in;             /* subscribed already; borrowed */
     struct ferry_retry *retry;         /* NULL: failed messages are released (come back) */
+    const char *dead_letter;           /* the retrier's dead-letter destination, for logs */
     struct ferry_sink_conn *sink;      /* NULL: the handler does all (no CONSUME_WRITE) */
     bool retry_in_place;               /* sink failures: abort, back off, write the same
                                           batch again, rather than count failed attempts */

@@ -146,14 +146,19 @@ static int sink_batch(struct consume *c, struct consume_item *items, size_t n, b
             return st == FERRY_E_CONFIG ? EX_CONFIG : EX_IOERR;
         }
         if (c->retry && !c->retry_in_place) {
+            char why[sizeof c->sink->err];
+            snprintf(why, sizeof why, "%s", err); /* err lives on the sink handle */
+            uint64_t d0 = c->deferred, l0 = c->dead_lettered, r0 = c->released;
             size_t released = 0;
             for (size_t j = 0; j < k; j++)
-                if (!fail_item(c, &items[c->idx[j]], err))
+                if (!fail_item(c, &items[c->idx[j]], why))
                     released++;
             for (size_t j = 0; j < k; j++)
                 items[c->idx[j]].verdict = CONSUME_SETTLED;
-            app_warn(c->app, "sink write failed sink=%s error=\"%s\" deferred_or_dead_lettered=%zu "
-                     "released=%zu", c->sink->sink->name, err, k - released, released);
+            app_warn(c->app, "sink write failed sink=%s error=\"%s\" deferred=%" PRIu64
+                     " dead_lettered=%" PRIu64 " dead_letter=%s released=%" PRIu64,
+                     c->sink->sink->name, why, c->deferred - d0, c->dead_lettered - l0,
+                     c->dead_letter ? c->dead_letter : "-", c->released - r0);
             if (released)
                 app_sleep(c->app, ferry_backoff_next(&wb)); /* let the fault clear */
             return 0;
