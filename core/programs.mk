@@ -22,7 +22,7 @@ noinst_PROGRAMS += doc/gen-options
 doc_gen_options_SOURCES = doc/gen-options.c
 doc_gen_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 doc_gen_options_LDADD = libferryapp.la
-dist_doc_DATA += doc/options.md
+dist_doc_DATA += doc/options.md doc/sinks.md
 docs: doc/gen-options$(EXEEXT)
 	p='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
 	for s in $(FERRY_BUILT_SINKS); do p="$$p:$(abs_top_builddir)/plugins/sinks/$$s"; done; \

@@ -89,7 +89,7 @@ EXTRA_DIST += tests/conformance/loopback.test tests/conformance/sink-file.test \
 
 E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
-	tests/e2e/options-doc.test
+	tests/e2e/options-doc.test tests/e2e/sink-errors.test
 TESTS += $(E2E_TESTS)
 EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
 	scripts/check.sh

@@ -53,6 +53,7 @@ static const struct ferry_option ffile_options[] = {
 struct ffile {
     const struct ffile_cfg *cfg;
     bool is_stdout;
+    bool stream;         /* stdout, a FIFO, a terminal: no fsync, no read back, no inode check */
     int fd;
     dev_t dev;           /* of the file open, to notice it deleted or replaced */
     ino_t ino;
@@ -298,7 +299,9 @@ static int open_path(struct ferry_sink_conn *s, struct ffile *f)
 }
 
 /* Whether the path still names the file open (logrotate without SIGHUP, a
- * mistaken rm); false also when the path is gone. */
+ * mistaken rm); false also when the path is gone. The check and the write
+ * are not atomic: a file replaced right after the check still gets the
+ * batch, which the check after the write then finds in the rotated file. */
 static bool same_file(const struct ffile *f)
 {
     struct stat sb;
@@ -325,6 +328,10 @@ static int ffile_open(struct ferry_sink_conn *s)
     f->cfg = cfg;
     f->fd = -1;
     f->is_stdout = !strcmp(cfg->output, "-");
+    /* /dev/stdout, a FIFO, a terminal: a stream, never read back (reading
+     * the read end of our own pipe would wait forever) */
+    struct stat pb;
+    bool stream = !f->is_stdout && stat(cfg->output, &pb) == 0 && !S_ISREG(pb.st_mode);
     if (idset_init(&f->seen, (size_t)cfg->dedup_window) ||
         idset_batch_init(&f->batch_ids, 1024)) {
         ffile_free(f);
@@ -334,10 +341,11 @@ static int ffile_open(struct ferry_sink_conn *s)
         /* never read back: stdout may be a terminal or a pipe (today's
          * /dev/stdout hang); ids are remembered from this run only */
         f->fd = STDOUT_FILENO;
+        f->stream = true;
         s->caps &= ~(uint32_t)(FERRY_SINK_CAP_DURABLE | FERRY_SINK_CAP_IDEMPOTENT);
     } else {
         uint64_t known = 0;
-        if (cfg->dedup && cfg->format != FFILE_TEXT &&
+        if (cfg->dedup && cfg->format != FFILE_TEXT && !stream &&
             scan_ids(f, cfg->output, true, remember, &known)) {
             int e = errno;
             ffile_free(f);
@@ -349,11 +357,14 @@ static int ffile_open(struct ferry_sink_conn *s)
             ffile_free(f);
             return st;
         }
+        f->stream = stream;
         if (known)
             ferry_sink_log(s, FERRY_LOG_INFO, "resuming output file=%s known_ids=%" PRIu64,
                            cfg->output, known);
-        if (!cfg->fsync)
+        if (!cfg->fsync || stream)
             s->caps &= ~(uint32_t)FERRY_SINK_CAP_DURABLE;
+        if (stream)
+            s->caps &= ~(uint32_t)FERRY_SINK_CAP_IDEMPOTENT;
         /* text lines carry no id to read back at the next start */
         if (cfg->format == FFILE_TEXT)
             s->caps &= ~(uint32_t)FERRY_SINK_CAP_IDEMPOTENT;
@@ -420,7 +431,7 @@ static int ffile_write(struct ferry_sink_conn *s, struct ferry_sink_record *recs
 static int put_all(struct ferry_sink_conn *s, struct ffile *f)
 {
     struct stat sb;
-    off_t before = !f->is_stdout && fstat(f->fd, &sb) == 0 ? sb.st_size : -1;
+    off_t before = !f->stream && fstat(f->fd, &sb) == 0 ? sb.st_size : -1;
     size_t off = 0;
     while (off < f->len) {
         ssize_t w = write(f->fd, f->buf + off, f->len - off);
@@ -431,16 +442,17 @@ static int put_all(struct ferry_sink_conn *s, struct ffile *f)
         }
         off += (size_t)w;
     }
-    if (!f->is_stdout && f->cfg->fsync && fdatasync(f->fd))
+    if (!f->stream && f->cfg->fsync && fdatasync(f->fd))
         goto fail;
     return FERRY_OK;
 fail:;
     int e = errno;
     if (before >= 0 && ftruncate(f->fd, before) == 0 && f->cfg->fsync)
         fdatasync(f->fd);
-    if (f->is_stdout && e == EPIPE) {
+    if (f->stream && e == EPIPE) {
         f->failed = true;
-        snprintf(f->reason, sizeof f->reason, "standard output closed by its reader");
+        snprintf(f->reason, sizeof f->reason, "%s closed by its reader",
+                 f->is_stdout ? "standard output" : f->cfg->output);
         return ferry_sink_fail(s, FERRY_E_FATAL, "%s", f->reason);
     }
     snprintf(f->reason, sizeof f->reason, "cannot write %s: %s", f->cfg->output, strerror(e));
@@ -454,7 +466,7 @@ static int ffile_commit(struct ferry_sink_conn *s)
     /* the path must still name our file before and after the write, or the
      * batch would be acked into a file nobody can see: reopen, write again */
     for (int tries = 0; f->len; tries++) {
-        if (!f->is_stdout && !same_file(f)) {
+        if (!f->stream && !same_file(f)) {
             if (tries >= 3) {
                 st = ferry_sink_fail(s, FERRY_E_AGAIN, "output file %s keeps being replaced",
                                      f->cfg->output);
@@ -471,8 +483,19 @@ static int ffile_commit(struct ferry_sink_conn *s)
         }
         if ((st = put_all(s, f)) != FERRY_OK)
             break;
-        if (f->is_stdout || same_file(f))
+        if (f->stream || same_file(f))
             break;
+        /* moved away meanwhile (rotated): the batch is in the rotated file,
+         * which someone can read; later batches go to the path. Deleted: it
+         * is nowhere, write it again at the path. */
+        struct stat sb;
+        if (fstat(f->fd, &sb) == 0 && sb.st_nlink > 0) {
+            ferry_sink_log(s, FERRY_LOG_WARN, "output file replaced file=%s, reopening it",
+                           f->cfg->output);
+            if (open_path(s, f) == FERRY_OK)
+                f->reopens++;
+            break;
+        }
     }
     if (st != FERRY_OK) {
         f->failures++;
@@ -500,13 +523,14 @@ static void ffile_abort(struct ferry_sink_conn *s)
 static int ffile_health(struct ferry_sink_conn *s, struct ferry_sink_health *out)
 {
     struct ffile *f = s->priv;
-    if (f->is_stdout && !f->failed) {
+    if (f->stream && !f->failed) {
         /* a pipe whose reader is gone: say so now rather than at the next
          * batch, which may never come (`ferry-aggregator --output - | head`) */
         struct pollfd p = {.fd = f->fd, .events = 0};
         if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP))) {
             f->failed = true;
-            snprintf(f->reason, sizeof f->reason, "standard output closed by its reader");
+            snprintf(f->reason, sizeof f->reason, "%s closed by its reader",
+                     f->is_stdout ? "standard output" : f->cfg->output);
         }
     }
     out->state = f->failed ? FERRY_HEALTH_FAILED
@@ -545,9 +569,9 @@ static void count_one(struct ffile *f, const char *id, void *ctx)
 static int ffile_count(struct ferry_sink_conn *s, const char *id, uint64_t *out)
 {
     struct ffile *f = s->priv;
-    if (f->is_stdout || f->cfg->format == FFILE_TEXT)
+    if (f->stream || f->cfg->format == FFILE_TEXT)
         return ferry_sink_fail(s, FERRY_E_NOTSUP, "%s cannot be read back",
-                               f->is_stdout ? "standard output" : "format = text");
+                               f->stream ? "a stream" : "format = text");
     struct count_ctx c = {id, 0};
     if (scan_ids(f, f->cfg->output, false, count_one, &c))
         return ferry_sink_fail(s, FERRY_E_AGAIN, "cannot read %s: %s", f->cfg->output,
