@@ -41,7 +41,7 @@ EXTRA_DIST += tests/lib.sh
 TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
 check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
 	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la \
-	tests/plugins/wrongabisink.la tests/plugins/liar.la
+	tests/plugins/wrongabisink.la tests/plugins/liar.la tests/plugins/refuser.la
 tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
 tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
@@ -57,6 +57,8 @@ tests_plugins_wrongabisink_la_SOURCES = tests/plugins/wrongabisink.c
 tests_plugins_wrongabisink_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_liar_la_SOURCES = tests/plugins/liar.c
 tests_plugins_liar_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_refuser_la_SOURCES = tests/plugins/refuser.c
+tests_plugins_refuser_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 
 if HAVE_CHECK
 # The conformance suite is installed so outside plugin authors can run it.
@@ -82,10 +84,11 @@ tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
 TESTS += tests/conformance/loopback.test
 # Sink conformance: one test per built sink (tests/conformance/sink-NAME.test),
 # and the lying sink the suite must fail.
-TESTS += $(FERRY_BUILT_SINKS:%=tests/conformance/sink-%.test) tests/conformance/sink-liar.test
+TESTS += $(FERRY_BUILT_SINKS:%=tests/conformance/sink-%.test) tests/conformance/sink-liar.test \
+	tests/conformance/sink-refuser.test
 endif
 EXTRA_DIST += tests/conformance/loopback.test tests/conformance/sink-file.test \
-	tests/conformance/sink-liar.test
+	tests/conformance/sink-liar.test tests/conformance/sink-refuser.test
 
 E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
