@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_loads_by_name_and_caches)
 {
@@ -146,6 +147,49 @@ START_TEST(test_kinds_are_told_apart)
 }
 END_TEST
 
+/* The wrappers enforce one batch at a time and report missing optional
+ * operations; ferry_sink_open binds the sink's own section. */
+START_TEST(test_sink_wrappers_check_the_batch_protocol)
+{
+    char err[1024], conf[512], path[] = "/tmp/ferry-check-sink-XXXXXX";
+    int st, fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ferry_config *c = ferry_config_new();
+    snprintf(conf, sizeof conf, "[refuser]\npath = %s\nrefuse = nope\n", path);
+    ck_assert_int_eq(ferry_config_load_string(c, "x.conf", conf, err, sizeof err), FERRY_OK);
+    struct ferry_sink_conn *s = ferry_sink_open(c, "refuser", "t", &st, err, sizeof err);
+    ck_assert_msg(s != NULL, "open: %s", err);
+    ck_assert_str_eq(s->sink->name, "refuser");
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK); /* nothing staged */
+    struct ferry_msg m = {.dest = "d", .body = "{}", .body_len = 2};
+    struct ferry_sink_record r[2] = {{.msg = &m, .id = "a"}, {.msg = &m, .id = "b"}};
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_OK);
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_E_FATAL); /* a batch is staged */
+    ck_assert_int_eq(ferry_sink_reopen(s), FERRY_E_NOTSUP);      /* refuser has none */
+    uint64_t n = 9;
+    ck_assert_int_eq(ferry_sink_count(s, "a", &n), FERRY_E_AGAIN); /* not mid-batch */
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK);
+    ck_assert_int_eq(r[0].status, FERRY_OK);
+    ck_assert_uint_eq(r[0].size, sizeof(struct ferry_sink_record));
+    ck_assert_int_eq(ferry_sink_count(s, "b", &n), FERRY_OK);
+    ck_assert_uint_eq(n, 1);
+    struct ferry_sink_health h;
+    ck_assert_int_eq(ferry_sink_health(s, &h), FERRY_OK);
+    ck_assert_uint_eq(h.committed, 2);
+    ferry_sink_close(s);
+    /* an unknown key of the sink's section, with file and line */
+    ferry_config_free(c);
+    c = ferry_config_new();
+    ferry_config_load_string(c, "y.conf", "[refuser]\npaht = x\n", err, sizeof err);
+    ck_assert_ptr_null(ferry_sink_open(c, "refuser", "t", &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "y.conf:2") && strstr(err, "paht"), "got: %s", err);
+    ferry_config_free(c);
+    unlink(path);
+}
+END_TEST
+
 struct seen {
     int good, bad;
     char names[16][32];
@@ -238,6 +282,7 @@ int main(void)
     tcase_add_test(tc, test_unknown_sink_names_it);
     tcase_add_test(tc, test_kinds_are_told_apart);
     tcase_add_test(tc, test_every_built_sink_is_well_formed);
+    tcase_add_test(tc, test_sink_wrappers_check_the_batch_protocol);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
