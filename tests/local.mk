@@ -18,10 +18,18 @@ if HAVE_MQTT
 FERRY_BUILT_PLUGINS += mqtt
 endif
 
+# Sinks built in this tree (plugins/sinks/NAME), for the loader test, the
+# plugin path of the tests and ferry-conformance --sink. A sink with a
+# configure option adds itself under its conditional: FERRY_BUILT_SINKS += NAME
+FERRY_BUILT_SINKS = file
+
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
+	for s in $(FERRY_BUILT_SINKS); do \
+	  FERRY_PLUGIN_PATH="$$FERRY_PLUGIN_PATH:$(abs_top_builddir)/plugins/sinks/$$s"; done; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
+	FERRY_BUILT_SINKS='$(FERRY_BUILT_SINKS)'; export FERRY_BUILT_SINKS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
 	FERRY_TEST_OWNER_PID=$${FERRY_TEST_OWNER_PID:-$$PPID}; export FERRY_TEST_OWNER_PID; \
 	FERRY_BINDIR='$(abs_top_builddir)'; export FERRY_BINDIR; \
