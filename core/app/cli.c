@@ -217,7 +217,7 @@ static int check_config(struct app *a, char *err, size_t errlen)
                 static const char *const known[] = {"amqp", "kafka", "zmq", "mqtt", "file",
                                                     "postgresql", "grpc", "webhook"};
                 bool builtin = false;
-                for (size_t j = 0; j < APP_LEN(known) && !builtin; j++)
+                for (size_t j = 0; j < FERRY_ARRAY_LEN(known) && !builtin; j++)
                     builtin = !strcmp(secs[i], known[j]);
                 if (builtin) {
                     app_debug(a, "section not checked section=%s reason=\"%s\"", secs[i], why);
