@@ -75,6 +75,8 @@ struct fpg_column {
     char *type;    /* SQL type as written; freed in fpg_free() */
     char *member;  /* the JSON member name as an SQL literal; freed in fpg_free() */
     bool json;     /* type jsonb/json: take the member as JSON, not as text */
+    bool text;     /* a character type: assigned as text, so a value too long for
+                      varchar(n) is refused (an explicit cast would cut it) */
 };
 
 struct fpg {
@@ -641,6 +643,9 @@ static int fpg_parse_columns(struct ferry_sink_conn *s, struct fpg *p)
         col->ident = fpg_ident(p->pg, c, (size_t)(ne - c));
         col->member = PQescapeLiteral(p->pg, c, (size_t)(ne - c));
         col->json = !strcmp(type, "jsonb") || !strcmp(type, "json");
+        col->text = !strncmp(type, "text", 4) || !strncmp(type, "varchar", 7) ||
+                    !strncmp(type, "char", 4) || !strncmp(type, "character", 9) ||
+                    !strncmp(type, "bpchar", 6);
         p->ncols++;
         if (!col->ident || !col->member)
             return fpg_fail(s, FERRY_E_CONFIG, "columns: %s", PQerrorMessage(p->pg));
@@ -695,8 +700,11 @@ static int fpg_build_sql(struct ferry_sink_conn *s, struct fpg *p)
         fpg_puts(&b, p->cols[i].json ? ", CASE WHEN jsonb_typeof(b) = 'object' THEN (b->"
                                      : ", CASE WHEN jsonb_typeof(b) = 'object' THEN (b->>");
         fpg_puts(&b, p->cols[i].member);
-        fpg_puts(&b, ")::");
-        fpg_puts(&b, p->cols[i].type);
+        fpg_puts(&b, ")");
+        if (!p->cols[i].text) {
+            fpg_puts(&b, "::");
+            fpg_puts(&b, p->cols[i].type);
+        }
         fpg_puts(&b, " END");
     }
     fpg_puts(&b, " FROM (SELECT *, body::jsonb AS b FROM " FPG_STAGE ") s");
@@ -743,6 +751,17 @@ static enum fpg_err fpg_classify(PGconn *pg, const PGresult *r)
     if (!strcmp(st, "42P01") || !strcmp(st, "42703"))
         return FPG_ERR_TABLE;  /* the table or a column is gone */
     return FPG_ERR_OTHER;
+}
+
+/* Server notices ("relation already exists, skipping") go to the debug log,
+ * not to stderr as libpq would have it. */
+static void fpg_notice(void *arg, const char *message)
+{
+    struct ferry_sink_conn *s = arg;
+    char line[512];
+    snprintf(line, sizeof line, "%s", message);
+    fpg_oneline(line);
+    ferry_sink_log(s, FERRY_LOG_DEBUG, "server notice: %s", line);
 }
 
 static void fpg_disconnect(struct fpg *p)
@@ -887,6 +906,7 @@ static int fpg_connect(struct ferry_sink_conn *s, struct fpg *p)
         fpg_disconnect(p);
         return st;
     }
+    PQsetNoticeProcessor(p->pg, fpg_notice, s);
     if (PQserverVersion(p->pg) < 90500) {
         int st = fpg_fail(s, FERRY_E_CONFIG, "server version %d is too old: ON CONFLICT needs "
                           "PostgreSQL 9.5 or later", PQserverVersion(p->pg));
