@@ -170,6 +170,14 @@ START_TEST(test_same_batch_twice_lands_once)
     ck_assert_int_eq(batch(t, r, 3), FERRY_OK);
     ck_assert_int_eq(batch(t, r, 3), FERRY_OK);
     ck_assert_int_eq(qn("SELECT count(*) FROM t_twice"), 2);
+    struct ferry_sink_health h = { .size = sizeof h };
+    ferry_sink_descriptor.ops->health(&t->s, &h);
+    ck_assert_uint_eq(h.committed, 2); /* the skipped duplicates do not count */
+    uint64_t c = 9;
+    ck_assert_int_eq(ferry_sink_descriptor.ops->count(&t->s, "d1", &c), FERRY_OK);
+    ck_assert_uint_eq(c, 1);
+    ck_assert_int_eq(ferry_sink_descriptor.ops->count(&t->s, "nope", &c), FERRY_OK);
+    ck_assert_uint_eq(c, 0);
     tsink_close(t);
 }
 END_TEST

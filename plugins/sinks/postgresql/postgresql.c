@@ -93,6 +93,7 @@ struct fpg {
     size_t n;
     struct fpg_buf copy;
     uint64_t batch_nonjson;
+    uint64_t batch_landed;          /* rows the INSERTs of this batch added */
     /* reconnection */
     int64_t next_attempt_ms;
     int64_t backoff_ms;
@@ -1186,6 +1187,7 @@ static int fpg_rows(struct ferry_sink_conn *s, struct fpg *p)
         const char *params[1] = { seq };
         r = PQexecPrepared(p->pg, "ferry_row", 1, params, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            p->batch_landed += strtoull(PQcmdTuples(r), NULL, 10);
             PQclear(r);
             r = PQexec(p->pg, "RELEASE SAVEPOINT ferry_row");
             if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -1235,6 +1237,7 @@ static int fpg_commit(struct ferry_sink_conn *s)
         p->recs[i].status = FERRY_OK;
         p->recs[i].reason = NULL;
     }
+    p->batch_landed = 0;
     PGresult *r = PQexec(p->pg, "BEGIN");
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         return fpg_batch_error(s, p, r, "begin");
@@ -1273,6 +1276,7 @@ static int fpg_commit(struct ferry_sink_conn *s)
         if ((st = fpg_rows(s, p)) != FERRY_OK)
             return st;
     } else {
+        p->batch_landed = strtoull(PQcmdTuples(r), NULL, 10);
         PQclear(r);
     }
     r = PQexec(p->pg, "COMMIT");
@@ -1283,7 +1287,7 @@ static int fpg_commit(struct ferry_sink_conn *s)
     size_t rejected = 0;
     for (size_t i = 0; i < p->n; i++)
         rejected += p->recs[i].status == FERRY_E_REJECTED;
-    p->committed += p->n - rejected;
+    p->committed += p->batch_landed; /* duplicates skipped by ON CONFLICT do not count */
     p->rejected += rejected;
     if (p->batch_nonjson) {
         if (p->nonjson == 0)
@@ -1319,6 +1323,39 @@ static int fpg_reopen(struct ferry_sink_conn *s)
     return st;
 }
 
+/* How many rows carry this id (0 or 1: it is the primary key). */
+static int fpg_count(struct ferry_sink_conn *s, const char *id, uint64_t *out)
+{
+    struct fpg *p = s->priv;
+    int st = fpg_ensure(s, p);
+    if (st != FERRY_OK)
+        return st;
+    struct fpg_buf b = { 0 };
+    fpg_puts(&b, "SELECT count(*) FROM ");
+    fpg_puts(&b, p->table);
+    fpg_puts(&b, " WHERE id = $1");
+    if (b.oom) {
+        free(b.p);
+        return fpg_fail(s, FERRY_E_AGAIN, "out of memory");
+    }
+    const char *params[1] = { id };
+    PGresult *r = PQexecParams(p->pg, b.p, 1, NULL, params, NULL, NULL, 0);
+    free(b.p);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        enum fpg_err e = fpg_classify(p->pg, r);
+        fpg_fail(s, FERRY_E_AGAIN, "count: %s", PQerrorMessage(p->pg));
+        PQclear(r);
+        if (e == FPG_ERR_CONN) {
+            fpg_disconnect(p);
+            return FERRY_E_NOCONN;
+        }
+        return FERRY_E_AGAIN;
+    }
+    *out = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return FERRY_OK;
+}
+
 static const char *fpg_lib_version(void)
 {
     static char v[32];
@@ -1336,6 +1373,7 @@ static const struct ferry_sink_ops fpg_ops = {
     .abort = fpg_abort,
     .health = fpg_health,
     .reopen = fpg_reopen,
+    .count = fpg_count,
 };
 
 #define ferry_sink_descriptor postgresql_LTX_ferry_sink_descriptor
