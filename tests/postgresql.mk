@@ -1,5 +1,6 @@
 # postgresql sink tests: a private PostgreSQL server per test (pg-node.sh).
-PG_TESTS = tests/postgresql/sink.test tests/postgresql/conformance.test tests/postgresql/zmq.test
+PG_TESTS = tests/postgresql/sink.test tests/postgresql/conformance.test tests/postgresql/zmq.test \
+	tests/postgresql/exit-codes.test
 EXTRA_DIST += $(PG_TESTS) tests/postgresql/pg-lib.sh tests/brokers/pg-node.sh
 if HAVE_POSTGRESQL
 if HAVE_CHECK

@@ -41,6 +41,15 @@ reconnect_max = 1s
 CONF
 }
 
+# Kafka: a topic of 16 partitions, so 100,000 logs stay well within the
+# mock's retention of about 5 MiB per partition (the default is 4)
+topic_for_volume() {
+    [ "$FAULT_TRANSPORT" = kafka ] || return 0
+    local rc=0
+    "$FERRY_SRCDIR/tests/brokers/kafka-ctl.sh" create-topic "$dest" 16 >/dev/null || rc=$?
+    [ $rc = 0 ] || [ $rc = 77 ] || fail "cannot create topic $dest"
+}
+
 rows() { psqlq "SELECT count(*) FROM $TABLE" 2>/dev/null || echo 0; }
 at_least() { [ "$(rows)" -ge "$1" ] 2>/dev/null; }
 
@@ -82,8 +91,11 @@ scenario_pg_kill() {
     pg_start "kill-$FAULT_TRANSPORT"
     local addr; addr=$(broker_addr)
     write_conf "$T/f.conf" "$addr"
+    topic_for_volume
     start_aggregator "$T/f.conf"
-    start_producer "$T/f.conf"
+    # paced, so the backlog while a killed consumer's group rebalances stays
+    # well inside the Kafka mock's retention (about 5 MiB per partition)
+    start_producer "$T/f.conf" --rate "${FAULT_RATE:-8000}"
     local at
     for at in $((N / 5)) $((N / 2)); do
         wait_for 120 at_least "$at" || fail "only $(rows) rows before kill at $at"
