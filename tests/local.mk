@@ -22,6 +22,9 @@ endif
 # plugin path of the tests and ferry-conformance --sink. A sink with a
 # configure option adds itself under its conditional: FERRY_BUILT_SINKS += NAME
 FERRY_BUILT_SINKS = file
+if HAVE_POSTGRESQL
+FERRY_BUILT_SINKS += postgresql
+endif
 
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
