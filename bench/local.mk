@@ -25,7 +25,7 @@ bench: all $(BENCH_DRIVER) $(BENCH_MOCK)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
-	-@for t in bench-amqp bench-kafka bench-validator logger-bench; do \
+	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql; do \
 	  if grep -q "^$$t:" Makefile; then $(MAKE) $(AM_MAKEFLAGS) $$t || exit 1; fi; done
 .PHONY: bench
 
@@ -72,3 +72,20 @@ CLEANFILES += bench/validate-bench$(EXEEXT)
 bench-validator: bench/validate-bench$(EXEEXT)
 	./bench/validate-bench$(EXEEXT) $(srcdir)/etc/schemas/download-event.json
 .PHONY: bench-validator
+
+# `make bench-postgresql`: the postgresql sink against psycopg2 and a plain
+# libpq COPY (bench/postgresql/run.sh); also run by `make bench`.
+EXTRA_DIST += bench/postgresql/run.sh bench/postgresql/pg-psycopg2-bench.py
+if HAVE_POSTGRESQL
+BENCH_PG_COPY = bench/postgresql/pg-copy-bench$(EXEEXT)
+EXTRA_PROGRAMS += bench/postgresql/pg-copy-bench
+bench_postgresql_pg_copy_bench_SOURCES = bench/postgresql/pg-copy-bench.c
+bench_postgresql_pg_copy_bench_CPPFLAGS = $(AM_CPPFLAGS) $(POSTGRESQL_CFLAGS)
+bench_postgresql_pg_copy_bench_LDADD = $(POSTGRESQL_LIBS)
+CLEANFILES += $(BENCH_PG_COPY)
+endif
+bench-postgresql: all $(BENCH_PG_COPY) $(BENCH_MOCK)
+	@test -n "$(BENCH_PG_COPY)" || { echo "make bench-postgresql needs libpq (libpq-dev)" >&2; exit 1; }
+	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
+	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/postgresql/run.sh
+.PHONY: bench-postgresql

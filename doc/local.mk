@@ -4,7 +4,7 @@
 EXTRA_DIST += doc/configuration.md doc/http-api.md doc/validator.md \
 	doc/reliability.md doc/security.md doc/docker.md doc/logger.md \
 	doc/benchmarks.md doc/testing.md doc/building.md \
-	doc/plugin-authoring.md doc/plugin-guide.md doc/operations.md
+	doc/plugin-authoring.md doc/plugin-guide.md doc/operations.md doc/sinks.md
 
 # doc/options.md comes from the option tables.
 noinst_PROGRAMS += doc/gen-options
@@ -13,6 +13,8 @@ doc_gen_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 doc_gen_options_LDADD = libferryapp.la
 dist_doc_DATA += doc/options.md
 docs: doc/gen-options$(EXEEXT)
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt' \
-	  ./doc/gen-options$(EXEEXT) zmq amqp kafka mqtt > $(srcdir)/doc/options.md
+	p='$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
+	for s in $(FERRY_BUILT_SINKS); do p="$$p:$(abs_top_builddir)/plugins/sinks/$$s"; done; \
+	FERRY_PLUGIN_PATH="$$p" ./doc/gen-options$(EXEEXT) zmq amqp kafka mqtt $(FERRY_BUILT_SINKS) \
+	  > $(srcdir)/doc/options.md
 .PHONY: docs

@@ -18,10 +18,21 @@ if HAVE_MQTT
 FERRY_BUILT_PLUGINS += mqtt
 endif
 
+# Sinks built in this tree (plugins/sinks/NAME), for the loader test, the
+# plugin path of the tests and ferry-conformance --sink. A sink with a
+# configure option adds itself under its conditional: FERRY_BUILT_SINKS += NAME
+FERRY_BUILT_SINKS = file
+if HAVE_POSTGRESQL
+FERRY_BUILT_SINKS += postgresql
+endif
+
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \
+	for s in $(FERRY_BUILT_SINKS); do \
+	  FERRY_PLUGIN_PATH="$$FERRY_PLUGIN_PATH:$(abs_top_builddir)/plugins/sinks/$$s"; done; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
+	FERRY_BUILT_SINKS='$(FERRY_BUILT_SINKS)'; export FERRY_BUILT_SINKS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
 	FERRY_TEST_OWNER_PID=$${FERRY_TEST_OWNER_PID:-$$PPID}; export FERRY_TEST_OWNER_PID; \
 	FERRY_BINDIR='$(abs_top_builddir)'; export FERRY_BINDIR; \
@@ -40,7 +51,10 @@ clean-test-state:
 
 # The end-to-end tests under valgrind's memcheck: one producer -> aggregator
 # flow and one validator flow per transport, the logger through a broker
-# outage, and the HTTP API. Every program the tests start runs under
+# outage, the HTTP API, and the conformance suite over loopback (each of its
+# cases is a forked process with a report of its own: loans left open at
+# close, a cut connection, a restart must leak nothing). Every program the
+# tests start runs under
 # valgrind (FERRY_TEST_WRAPPER, tests/wrap.sh) with its report in
 # valgrind/PID.log; any error or definite leak fails the target, whatever
 # the test itself concluded. A program killed by its test (SIGKILL) leaves a
@@ -51,7 +65,7 @@ clean-test-state:
 VALGRIND_TESTS = tests/e2e/zmq-flow.test tests/e2e/amqp-classic.test tests/e2e/kafka-flow.test \
 	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test tests/e2e/validator-kafka.test \
 	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test tests/e2e/mqtt-flow.test \
-	tests/e2e/mqtt-validator.test
+	tests/e2e/mqtt-validator.test tests/conformance/loopback.test
 VALGRIND = valgrind
 VALGRIND_FLAGS = --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \
 	--show-leak-kinds=definite --num-callers=40 --suppressions=$(abs_top_srcdir)/tests/valgrind.supp \

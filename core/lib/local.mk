@@ -12,6 +12,7 @@ libferry_core_la_SOURCES = \
 	core/lib/config.c \
 	core/lib/loader.c \
 	core/lib/conn.c \
+	core/lib/sink.c \
 	core/lib/pub.c \
 	core/lib/envelope.c \
 	core/lib/ledger.c \

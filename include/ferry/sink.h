@@ -61,7 +61,8 @@ struct ferry_sink_health {
     uint32_t size;                 /* sizeof(struct ferry_sink_health) of the core */
     enum ferry_health_state state; /* CONNECTED when the next commit can succeed */
     char reason[256];              /* why, when not CONNECTED; "" otherwise */
-    uint64_t committed;            /* records in batches committed since open */
+    uint64_t committed;            /* records landed by commits since open (duplicates an
+                                       idempotent sink skipped do not count) */
     uint64_t rejected;             /* records refused for good since open */
     uint64_t failures;             /* commits that failed (retriable) since open */
     uint64_t reconnects;           /* connections to the server re-established */
@@ -126,8 +127,9 @@ struct ferry_sink_ops {
      *  landed (with FERRY_SINK_CAP_TRANSACTIONAL: has not landed at all);
      *  the core then writes the same batch again later, so a sink without
      *  FERRY_SINK_CAP_IDEMPOTENT may land some records twice;
-     *  FERRY_E_FATAL when the handle is unusable. Blocks up to the sink's
-     *  own timeouts. */
+     *  FERRY_E_FATAL when the handle is unusable. After any error the core
+     *  calls abort() before the next write(). Blocks up to the sink's own
+     *  timeouts. */
     int (*commit)(struct ferry_sink_conn *s);
     /** Drop the staged batch (with FERRY_SINK_CAP_TRANSACTIONAL nothing of
      *  it lands). Safe to call when nothing is staged. Cannot fail. */
@@ -142,7 +144,19 @@ struct ferry_sink_ops {
      *  @return FERRY_OK, or an error with s->err set (the core logs it and
      *  goes on; the next write() reports a lasting problem). */
     int (*reopen)(struct ferry_sink_conn *s);
+
+    /** Optional (NULL: not offered). Read back how many records with this
+     *  id have landed, as a new reader of the destination would see them
+     *  (the file, the table), for ferry-conformance and tests; never called
+     *  while a batch is staged. May block and be slow (a scan).
+     *  @return FERRY_OK with *out set; FERRY_E_NOTSUP when the sink cannot
+     *  tell; another status with s->err set. */
+    int (*count)(struct ferry_sink_conn *s, const char *id, uint64_t *out);
 };
+
+/* The ops table size of the first release: through reopen. The core reads
+ * a later member (count) only when ops->size covers it. */
+#define FERRY_SINK_OPS_MIN_SIZE (offsetof(struct ferry_sink_ops, reopen) + sizeof(void (*)(void)))
 
 struct ferry_sink {
     uint32_t abi;                       /* FERRY_SINK_ABI when built */

@@ -5,7 +5,7 @@
 # the shared brokers and fails if a test left any other server running.
 EXTRA_DIST += tests/brokers/ensure-amqp.sh tests/brokers/amqp-node.sh \
 	tests/brokers/ensure-kafka.sh tests/brokers/kafka-ctl.sh \
-	tests/brokers/servers.sh tests/brokers/stop-servers.sh tests/brokers/mosquitto.sh
+	tests/brokers/servers.sh tests/brokers/stop-servers.sh tests/brokers/mosquitto.sh tests/brokers/pg-node.sh
 
 # check-local runs in the same make as check-TESTS: after it, by this rule.
 check-local: check-TESTS

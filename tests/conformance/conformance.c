@@ -1,6 +1,7 @@
 /* ferry-conformance: one suite that states what each capability promises
  * and checks it against any transport plugin, honouring its caps. Plugin
- * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`. */
+ * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`;
+ * sink authors as `ferry-conformance --sink NAME -c FILE` (sink.c). */
 #include "config.h"
 
 #include "conformance.h"
@@ -708,7 +709,9 @@ static int64_t plugin_max_size(const struct ferry_transport *t)
 static void usage(FILE *f)
 {
     fprintf(
-        f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [OPTION...]\n\n"
+        f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [OPTION...]\n"
+           "       ferry-conformance --sink NAME_OR_PATH [-c FILE] [--verify-cmd CMD]\n"
+           "                         [--reject-body BODY]\n\n"
            "Run the transport conformance suite against a plugin. Structural cases run\n"
            "for every plugin: round trip of body, key and headers; empty, binary and\n"
            "1 MiB bodies; health; a volume of --volume messages through one subscription\n"
@@ -719,6 +722,13 @@ static void usage(FILE *f)
            "at close), dead-letter (--reject), confirms (connection loss: --cut-cmd or\n"
            "--proxy), durable (--restart-cmd). A claimed capability that no case verified\n"
            "is printed as \"not verified: CAP (why)\".\n\n"
+           "With --sink, run the sink suite instead: a batch lands once, health, and one\n"
+           "case for each capability the sink claims (idempotent: a batch written twice\n"
+           "lands once; transactional: nothing lands after abort; durable: it survives\n"
+           "close and reopen; per-record: BODY is refused alone, with a reason). What\n"
+           "landed is read back with the sink's count operation, or from CMD, a shell\n"
+           "command printing every landed id on a line. A claimed capability that cannot\n"
+           "be checked is printed and fails the run (exit 1).\n\n"
            "  -p, --plugin NAME_OR_PATH   the transport plugin to test\n"
            "  -c, --config FILE           the config file the plugin's section is read from\n"
            "  -r, --reject DEST           the reject destination the config sets up (dead-letter)\n"
@@ -735,6 +745,9 @@ static void usage(FILE *f)
            "      --volume N              messages of the volume case (default 100000)\n"
            "      --only CASE[,CASE...]   run only these cases (names as printed)\n"
            "      --allow-unverified      exit 77 instead of 2 when only verification is missing\n"
+           "  -s, --sink NAME_OR_PATH     the sink plugin to test (instead of --plugin)\n"
+           "      --verify-cmd CMD        with --sink: prints the landed ids, one per line\n"
+           "      --reject-body BODY      with --sink: a body the sink refuses for good\n"
            "  -h, --help                  this text\n\n"
            "FERRY_TEST_TIMEOUT_SCALE stretches every deadline (e.g. 4 on a busy machine).\n\n"
            "Exit status:\n"
@@ -761,13 +774,17 @@ int main(int argc, char **argv)
                                        {"volume", required_argument, NULL, OPT_VOLUME},
                                        {"only", required_argument, NULL, OPT_ONLY},
                                        {"allow-unverified", no_argument, NULL, OPT_ALLOW},
+                                       {"sink", required_argument, NULL, 's'},
+                                       {"verify-cmd", required_argument, NULL, 'V'},
+                                       {"reject-body", required_argument, NULL, 'B'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    const char *plugin = NULL, *file = NULL, *proxy = NULL, *only = NULL;
+    const char *plugin = NULL, *file = NULL, *proxy = NULL, *only = NULL, *sink = NULL,
+               *verify_cmd = NULL, *reject_body = NULL;
     bool allow_unverified = false;
     int c;
     char *end;
-    while ((c = getopt_long(argc, argv, "p:c:r:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:c:r:s:h", lo, NULL)) != -1) {
         switch (c) {
         case 'p': plugin = optarg; break;
         case 'c': file = optarg; break;
@@ -793,11 +810,14 @@ int main(int argc, char **argv)
                 return 64;
             }
             break;
+        case 's': sink = optarg; break;
+        case 'V': verify_cmd = optarg; break;
+        case 'B': reject_body = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
     }
-    if (!plugin || optind < argc) {
+    if (!plugin == !sink || optind < argc) {
         usage(stderr);
         return 64;
     }
@@ -825,6 +845,11 @@ int main(int argc, char **argv)
     if (file && ferry_config_load(conf_cfg, file, err, sizeof err)) {
         fprintf(stderr, "ferry-conformance: %s\n", err);
         return 78;
+    }
+    if (sink) {
+        int rc = sink_conformance(sink, conf_cfg, verify_cmd, reject_body, conf_scale);
+        ferry_config_free(conf_cfg);
+        return rc;
     }
     ferry_config_set(conf_cfg, "transport", "plugin", plugin, FERRY_SRC_FLAG);
     /* learn the effective caps from one real connection */

@@ -1,7 +1,8 @@
 /* ferry-conformance: settings from the command line and the helpers that
  * the transport cases share (conformance.c: structure and capabilities;
- * delivery.c: volume, durability, connection loss, limits, loans). Each
- * case runs in a process of its own, forked by Check. */
+ * delivery.c: volume, durability, connection loss, limits, loans), and the
+ * sink suite (sink.c). Each case runs in a process of its own, forked by
+ * Check. */
 #ifndef FERRY_CONFORMANCE_H
 #define FERRY_CONFORMANCE_H
 
@@ -57,5 +58,14 @@ size_t delivery_cases(struct conf_case *out, size_t max);
  * resets every connection it carries at that moment. Returns the pid, or
  * -1 with err set. */
 pid_t conf_proxy_start(const char *listen_spec, const char *target_spec, char *err, size_t errlen);
+
+/* Run the sink suite against sink name configured by cfg (its [NAME]
+ * section). verify_cmd (may be NULL) prints the landed ids, one per line,
+ * for sinks without a count operation; reject_body (may be NULL) is a body
+ * the sink refuses for good, for the per-record case.
+ * @return the exit status: 0 all claims verified, 1 a case failed or a
+ * claim could not be verified, 69/78 the sink cannot be opened. */
+int sink_conformance(const char *name, struct ferry_config *cfg, const char *verify_cmd,
+                     const char *reject_body, double scale);
 
 #endif

@@ -6,7 +6,7 @@ E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq
 	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
 	tests/e2e/options-doc.test tests/e2e/doc-links.test tests/e2e/docker-static.test \
 	tests/e2e/aggregator-delay.test tests/e2e/prometheus-rules.test tests/e2e/alert-email.test \
-	tests/e2e/exports.test tests/e2e/skeleton-plugin.test \
+	tests/e2e/exports.test tests/e2e/skeleton-plugin.test tests/e2e/sink-errors.test \
 	tests/e2e/retry-amqp.test tests/e2e/retry-kafka.test tests/e2e/retry-zmq.test \
 	tests/e2e/http-config.test tests/e2e/http-loopback.test tests/e2e/http-loopback-down.test \
 	tests/e2e/http-zmq.test tests/e2e/http-amqp.test tests/e2e/http-kafka.test \
@@ -24,7 +24,9 @@ E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/a
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test \
 	tests/e2e/amqp-tls.test
 E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test \
-	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test
+	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test \
+	tests/e2e/sink-stdout.test tests/e2e/sink-rotate.test tests/e2e/sink-health.test \
+	tests/e2e/sink-reject.test
 E2E_KAFKA_TESTS = tests/e2e/kafka-sasl.test
 # against a private mosquitto per test (tests/brokers/mosquitto.sh)
 E2E_MQTT_TESTS = tests/e2e/mqtt-conformance.test tests/e2e/mqtt-flow.test \

@@ -1,7 +1,10 @@
-# Test-only plugins (never installed): an in-process broker and broken ones.
+# Test-only plugins (never installed): an in-process broker and broken ones,
+# a sink built for another sink ABI, a sink that lies about its capabilities
+# and one that refuses single records.
 TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
 check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
-	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la
+	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la \
+	tests/plugins/wrongabisink.la tests/plugins/liar.la tests/plugins/refuser.la
 tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
 tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
@@ -29,3 +32,9 @@ tests_plugins_lie_doubles_la_SOURCES = tests/plugins/loopback.c
 tests_plugins_lie_doubles_la_CPPFLAGS = $(AM_CPPFLAGS) -DLB_NAME=lie_doubles -DLB_LIE=3
 tests_plugins_lie_doubles_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_lie_doubles_la_LIBADD = $(PTHREAD_LIBS)
+tests_plugins_wrongabisink_la_SOURCES = tests/plugins/wrongabisink.c
+tests_plugins_wrongabisink_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_liar_la_SOURCES = tests/plugins/liar.c
+tests_plugins_liar_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
+tests_plugins_refuser_la_SOURCES = tests/plugins/refuser.c
+tests_plugins_refuser_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)

@@ -173,6 +173,86 @@ START_TEST(test_plugin_section_unknown_key_refused)
 }
 END_TEST
 
+START_TEST(test_sink_wrong_abi_names_file_and_versions)
+{
+    char err[1024], want[80];
+    int st;
+    ck_assert_ptr_null(ferry_sink_load("wrongabisink", NULL, &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    snprintf(want, sizeof want, "built for sink ABI %d, this ferry uses sink ABI %d",
+             FERRY_SINK_ABI + 1, FERRY_SINK_ABI);
+    ck_assert_msg(strstr(err, want) && strstr(err, "wrongabisink") && strstr(err, "rebuild"),
+                  "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_unknown_sink_names_it)
+{
+    char err[1024];
+    int st;
+    ck_assert_ptr_null(ferry_sink_load("nosuchsink", NULL, &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "unknown sink 'nosuchsink'"), "got: %s", err);
+}
+END_TEST
+
+/* A transport named where a sink is wanted, and the other way round. */
+START_TEST(test_kinds_are_told_apart)
+{
+    char err[1024];
+    int st;
+    ck_assert_ptr_null(ferry_sink_load("loopback", NULL, &st, err, sizeof err));
+    ck_assert_msg(strstr(err, "is a transport plugin, not a sink"), "got: %s", err);
+    ck_assert_ptr_null(ferry_plugin_load("wrongabisink", NULL, &st, err, sizeof err));
+    ck_assert_msg(strstr(err, "is a sink plugin, not a transport"), "got: %s", err);
+    ck_assert_ptr_null(ferry_sink_load("nodesc", NULL, &st, err, sizeof err));
+    ck_assert_msg(strstr(err, "not a ferry sink plugin"), "got: %s", err);
+}
+END_TEST
+
+/* The wrappers enforce one batch at a time and report missing optional
+ * operations; ferry_sink_open binds the sink's own section. */
+START_TEST(test_sink_wrappers_check_the_batch_protocol)
+{
+    char err[1024], conf[512], path[] = "/tmp/ferry-check-sink-XXXXXX";
+    int st, fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ferry_config *c = ferry_config_new();
+    snprintf(conf, sizeof conf, "[refuser]\npath = %s\nrefuse = nope\n", path);
+    ck_assert_int_eq(ferry_config_load_string(c, "x.conf", conf, err, sizeof err), FERRY_OK);
+    struct ferry_sink_conn *s = ferry_sink_open(c, "refuser", "t", &st, err, sizeof err);
+    ck_assert_msg(s != NULL, "open: %s", err);
+    ck_assert_str_eq(s->sink->name, "refuser");
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK); /* nothing staged */
+    struct ferry_msg m = {.dest = "d", .body = "{}", .body_len = 2};
+    struct ferry_sink_record r[2] = {{.msg = &m, .id = "a"}, {.msg = &m, .id = "b"}};
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_OK);
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_E_FATAL); /* a batch is staged */
+    ck_assert_int_eq(ferry_sink_reopen(s), FERRY_E_NOTSUP);     /* refuser has none */
+    uint64_t n = 9;
+    ck_assert_int_eq(ferry_sink_count(s, "a", &n), FERRY_E_AGAIN); /* not mid-batch */
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK);
+    ck_assert_int_eq(r[0].status, FERRY_OK);
+    ck_assert_uint_eq(r[0].size, sizeof(struct ferry_sink_record));
+    ck_assert_int_eq(ferry_sink_count(s, "b", &n), FERRY_OK);
+    ck_assert_uint_eq(n, 1);
+    struct ferry_sink_health h;
+    ck_assert_int_eq(ferry_sink_health(s, &h), FERRY_OK);
+    ck_assert_uint_eq(h.committed, 2);
+    ferry_sink_close(s);
+    /* an unknown key of the sink's section, with file and line */
+    ferry_config_free(c);
+    c = ferry_config_new();
+    ferry_config_load_string(c, "y.conf", "[refuser]\npaht = x\n", err, sizeof err);
+    ck_assert_ptr_null(ferry_sink_open(c, "refuser", "t", &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "y.conf:2") && strstr(err, "paht"), "got: %s", err);
+    ferry_config_free(c);
+    unlink(path);
+}
+END_TEST
+
 struct seen {
     int good, bad;
     char names[16][32];
@@ -212,6 +292,42 @@ START_TEST(test_every_built_plugin_is_well_formed)
 }
 END_TEST
 
+static void collect_sink(const struct ferry_sink *k, const char *file, const char *why, void *ctx)
+{
+    (void)file;
+    struct seen *s = ctx;
+    if (k) {
+        if (s->good < 16)
+            snprintf(s->names[s->good], sizeof s->names[0], "%s", k->name);
+        s->good++;
+    } else {
+        ck_assert_ptr_nonnull(why);
+        s->bad++;
+    }
+}
+
+/* Every sink built in this tree passes the sink loader's checks; transports
+ * are not listed as sinks. */
+START_TEST(test_every_built_sink_is_well_formed)
+{
+    struct seen s = {0};
+    ferry_sink_foreach(NULL, collect_sink, &s);
+    const char *built = getenv("FERRY_BUILT_SINKS");
+    ck_assert_msg(built != NULL, "FERRY_BUILT_SINKS not set by the harness");
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", built);
+    for (char *save = NULL, *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+        bool found = false;
+        for (int i = 0; i < s.good && i < 16; i++)
+            found = found || !strcmp(s.names[i], n);
+        ck_assert_msg(found, "built sink %s did not load cleanly", n);
+    }
+    for (int i = 0; i < s.good && i < 16; i++)
+        ck_assert_msg(strcmp(s.names[i], "loopback"), "a transport was listed as a sink");
+    ck_assert_int_ge(s.bad, 1); /* wrongabisink */
+}
+END_TEST
+
 START_TEST(test_version_macros_match_the_library)
 {
     ck_assert_str_eq(ferry_version(), FERRY_VERSION_STRING);
@@ -240,6 +356,11 @@ int main(void)
     tcase_add_test(tc, test_open_unknown_plugin_from_config);
     tcase_add_test(tc, test_plugin_section_unknown_key_refused);
     tcase_add_test(tc, test_every_built_plugin_is_well_formed);
+    tcase_add_test(tc, test_sink_wrong_abi_names_file_and_versions);
+    tcase_add_test(tc, test_unknown_sink_names_it);
+    tcase_add_test(tc, test_kinds_are_told_apart);
+    tcase_add_test(tc, test_every_built_sink_is_well_formed);
+    tcase_add_test(tc, test_sink_wrappers_check_the_batch_protocol);
     tcase_add_test(tc, test_version_macros_match_the_library);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
