@@ -3,7 +3,7 @@
  * and --print-config. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 
 #include <ferry/retry.h>
 
@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define APP_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static volatile sig_atomic_t stop_flag, hup_flag;
 
@@ -29,17 +28,6 @@ static void on_signal(int sig)
         stop_flag = 1;
 }
 
-static const char *const level_words[] = {"error", "warn", "info", "debug"};
-
-static int app_env_log_level(void)
-{
-    const char *s = getenv("FERRY_LOG_LEVEL");
-    for (int i = 0; s && i < 4; i++)
-        if (!strcmp(s, level_words[i]))
-            return i;
-    return FERRY_LOG_INFO;
-}
-
 void app_log(const struct app *a, int level, const char *fmt, ...)
 {
     if (level > a->log_level)
@@ -48,7 +36,7 @@ void app_log(const struct app *a, int level, const char *fmt, ...)
     va_start(ap, fmt);
     char line[2048];
     int n = snprintf(line, sizeof line, "%s: %s [core] ", a->spec->prog,
-                     level_words[level < 0 ? 0 : level > 3 ? 3 : level]);
+                     ferry_log_level_name(level));
     if (n > 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
@@ -74,8 +62,7 @@ void app_sleep(const struct app *a, int64_t ms)
 {
     while (ms > 0 && !*a->stop) {
         int64_t step = ms > 50 ? 50 : ms;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000};
-        nanosleep(&ts, NULL);
+        ferry_sleep_ms(step);
         ms -= step;
     }
 }
@@ -182,9 +169,9 @@ enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_HTTP, OPT_TABLE = 
 static int check_config(struct app *a, char *err, size_t errlen)
 {
     const char *secs[64];
-    size_t n = ferry_config_sections(a->config, secs, APP_LEN(secs));
-    if (n > APP_LEN(secs))
-        n = APP_LEN(secs);
+    size_t n = ferry_config_sections(a->config, secs, FERRY_ARRAY_LEN(secs));
+    if (n > FERRY_ARRAY_LEN(secs))
+        n = FERRY_ARRAY_LEN(secs);
     const char *plugin_path = ferry_config_get(a->config, "transport", "plugin_path");
     for (size_t i = 0; i < n; i++) {
         const struct ferry_option *opts = app_section_options(secs[i]);
@@ -195,14 +182,15 @@ static int check_config(struct app *a, char *err, size_t errlen)
             char why[1024];
             t = ferry_plugin_load(secs[i], plugin_path, &st, why, sizeof why);
             if (!t) {
-                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq")) {
+                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq") ||
+                    !strcmp(secs[i], "mqtt")) {
                     app_debug(a, "section not checked section=%s reason=\"%s\"", secs[i], why);
                     continue;
                 }
-                snprintf(err, errlen, "%s:%d: unknown section [%s] (not a program section and "
-                         "no plugin of that name)",
+                snprintf(err, errlen, "%s:%d: unknown section [%s]: not a program section, and "
+                         "no plugin of that name was found (%.700s)",
                          ferry_config_path(a->config) ? ferry_config_path(a->config) : "config",
-                         ferry_config_section_line(a->config, secs[i]), secs[i]);
+                         ferry_config_section_line(a->config, secs[i]), secs[i], why);
                 return FERRY_E_CONFIG;
             }
             opts = t->options;
@@ -290,7 +278,7 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     a->spec = spec;
     a->stop = &stop_flag;
     a->hup = &hup_flag;
-    a->log_level = app_env_log_level();
+    a->log_level = ferry_env_log_level();
     a->config = ferry_config_new(); /* freed in app_fini() */
     if (!a->config)
         return EX_OSERR;
@@ -380,11 +368,10 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     }
     /* one log level for the program and its plugin: flag > env > file */
     const char *lvl = ferry_config_get(a->config, "transport", "log_level");
-    if (!lvl && getenv("FERRY_LOG_LEVEL"))
+    if (!lvl)
         lvl = getenv("FERRY_LOG_LEVEL");
-    for (int i = 0; lvl && i < 4; i++)
-        if (!strcmp(lvl, level_words[i]))
-            a->log_level = i;
+    if (ferry_log_level_parse(lvl) >= 0)
+        a->log_level = ferry_log_level_parse(lvl);
     warn_file_secrets(a);
     if (print) {
         int st;

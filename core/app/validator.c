@@ -3,7 +3,7 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 
 #include <ferry/retry.h>
@@ -176,6 +176,7 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
     if (deferred || dead) {
         v->deferred += deferred;
         v->dead_lettered += dead;
+        ferry_metrics_count(v->s_in, FERRY_CTR_DEAD_LETTERED, dead);
         app_warn(&v->app, "forward failed error=\"%s\" deferred=%zu dead_lettered=%zu reject=%s",
                  ferry_pub_error(v->pub), deferred, dead, v->cfg.reject);
     }

@@ -5,17 +5,55 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ltdl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A loaded plugin. The core works on its own copy of the descriptor and of
+ * the ops table, at the sizes this core was built with: members the plugin
+ * was built without are zero (NULL operations), and an ABI 1 plugin's table
+ * is converted, so the rest of the core never looks at sizes or ABIs. The
+ * strings, options and functions still live in the module, which is never
+ * unloaded. */
 struct loaded {
     char *name;                       /* owned */
     char *file;                       /* owned */
-    const struct ferry_transport *t;  /* inside the module, which is never unloaded */
+    struct ferry_transport t;         /* handed out as const */
+    struct ferry_transport_ops ops;   /* t.ops points here */
     struct loaded *next;
+};
+
+/* ABI 1, as plugins built against it lay it out: the ops table has no size,
+ * and defer was appended to the descriptor (within `size` when present). */
+struct ferry_transport_ops_v1 {
+    int (*open)(struct ferry_conn *c);
+    void (*close)(struct ferry_conn *c);
+    int (*publish)(struct ferry_conn *c, const struct ferry_msg *m);
+    int (*flush)(struct ferry_conn *c, int timeout_ms);
+    int (*subscribe)(struct ferry_conn *c, const char *dest, const char *group);
+    int (*receive)(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                   int timeout_ms);
+    int (*ack)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*nack)(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
+    void (*release)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*health)(struct ferry_conn *c, struct ferry_health *out);
+};
+struct ferry_transport_v1 {
+    uint32_t abi, size;
+    const char *name, *summary;
+    const char *(*lib_version)(void);
+    uint32_t caps;
+    const struct ferry_option *options;
+    size_t cfg_size;
+    const struct ferry_transport_ops_v1 *ops;
+    ferry_defer_op defer;
 };
 
 /* The plugin registry: modules stay loaded until exit, so descriptors
@@ -62,24 +100,73 @@ static void module_name(const char *file, char *buf, size_t len)
         *dot = '\0';
 }
 
+/* Copy the module's descriptor d into l->t / l->ops at this core's sizes.
+ * Refuses other ABIs and descriptors too small to hold what they must. */
+static int import_descriptor(const void *d, const char *file, struct loaded *l, char *err,
+                             size_t errlen)
+{
+    const struct ferry_transport *t2 = d;
+    if (t2->abi == 1) {
+        const struct ferry_transport_v1 *t1 = d;
+        if (t1->size < offsetof(struct ferry_transport_v1, defer)) {
+            ferry_fmt(err, errlen, "%s: ABI 1 descriptor is %u bytes, ferry needs at least %zu; "
+                      "rebuild the plugin", file, t1->size,
+                      offsetof(struct ferry_transport_v1, defer));
+            return FERRY_E_CONFIG;
+        }
+        l->t = (struct ferry_transport){.abi = 1, .size = sizeof l->t, .name = t1->name,
+                                        .summary = t1->summary, .lib_version = t1->lib_version,
+                                        .caps = t1->caps, .options = t1->options,
+                                        .cfg_size = t1->cfg_size};
+        if (t1->ops)
+            l->ops = (struct ferry_transport_ops){
+                .size = sizeof l->ops, .open = t1->ops->open, .close = t1->ops->close,
+                .publish = t1->ops->publish, .flush = t1->ops->flush,
+                .subscribe = t1->ops->subscribe, .receive = t1->ops->receive,
+                .ack = t1->ops->ack, .nack = t1->ops->nack, .release = t1->ops->release,
+                .health = t1->ops->health};
+        if (t1->size >= offsetof(struct ferry_transport_v1, defer) + sizeof t1->defer)
+            l->ops.defer = t1->defer;
+        l->t.ops = t1->ops ? &l->ops : NULL;
+        return FERRY_OK;
+    }
+    if (t2->abi != FERRY_TRANSPORT_ABI) {
+        ferry_fmt(err, errlen,
+                  "%s was built for transport ABI %u, this ferry uses ABI %u (and loads ABI 1); "
+                  "rebuild the plugin against ferry %s's <ferry/transport.h>",
+                  file, t2->abi, FERRY_TRANSPORT_ABI, ferry_version());
+        return FERRY_E_CONFIG;
+    }
+    if (t2->size < FERRY_TRANSPORT_MIN_SIZE) {
+        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
+                  file, t2->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
+        return FERRY_E_CONFIG;
+    }
+    memcpy(&l->t, t2, t2->size < sizeof l->t ? t2->size : sizeof l->t);
+    l->t.size = sizeof l->t;
+    if (t2->ops) {
+        if (t2->ops->size < FERRY_OPS_MIN_SIZE) {
+            ferry_fmt(err, errlen, "%s: operations table is %u bytes, ferry needs at least %zu "
+                      "(is .size set?); rebuild the plugin",
+                      file, t2->ops->size, (size_t)FERRY_OPS_MIN_SIZE);
+            return FERRY_E_CONFIG;
+        }
+        memcpy(&l->ops, t2->ops, t2->ops->size < sizeof l->ops ? t2->ops->size : sizeof l->ops);
+        l->ops.size = sizeof l->ops;
+        l->t.ops = &l->ops;
+    }
+    return FERRY_OK;
+}
+
+/* Check the imported descriptor t (this core's layout). */
 static int check_descriptor(const struct ferry_transport *t, const char *file,
                             const char *want, char *err, size_t errlen)
 {
-    if (t->abi != FERRY_TRANSPORT_ABI) {
-        ferry_fmt(err, errlen,
-                  "%s was built for transport ABI %u, this ferry uses ABI %u; rebuild the plugin "
-                  "against ferry %s's <ferry/transport.h>",
-                  file, t->abi, FERRY_TRANSPORT_ABI, ferry_version());
-        return FERRY_E_CONFIG;
-    }
-    if (t->size < FERRY_TRANSPORT_MIN_SIZE) {
-        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
-                  file, t->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
-        return FERRY_E_CONFIG;
-    }
     if (!t->name || strcmp(t->name, want)) {
-        ferry_fmt(err, errlen, "%s: the plugin calls itself '%s'; its file must be named %s.so",
-                  file, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
+        ferry_fmt(err, errlen,
+                  "%s: the file name and the plugin's name differ: the file is named '%s' but its "
+                  "descriptor names the plugin '%s'; rename the file to %s.so",
+                  file, want, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
         return FERRY_E_CONFIG;
     }
     const struct ferry_transport_ops *o = t->ops;
@@ -117,6 +204,56 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
     return FERRY_OK;
 }
 
+/* The first exported NAME_LTX_ferry_descriptor in the ELF file at path,
+ * copied to out: what a renamed plugin still carries under its old name.
+ * Returns false when there is none or the file is not a 64-bit ELF. */
+static bool ltx_descriptor_in(const char *path, char *out, size_t len)
+{
+    static const char suffix[] = "_LTX_ferry_descriptor";
+    bool found = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return false;
+    if (fstat(fd, &st) || (size_t)st.st_size < sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    const unsigned char *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return false;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > size)
+        goto out;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(m + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
+            continue;
+        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+        if (sh[i].sh_offset + sh[i].sh_size > size || strs->sh_offset + strs->sh_size > size)
+            continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(m + sh[i].sh_offset);
+        const char *names = (const char *)(m + strs->sh_offset);
+        for (size_t k = 0; k < sh[i].sh_size / sizeof *sym && !found; k++) {
+            if (sym[k].st_name >= strs->sh_size || sym[k].st_shndx == SHN_UNDEF)
+                continue;
+            const char *n = names + sym[k].st_name;
+            size_t nl = strnlen(n, strs->sh_size - sym[k].st_name);
+            if (nl > sizeof suffix - 1 && nl < len && n[nl] == '\0' &&
+                !strcmp(n + nl - (sizeof suffix - 1), suffix)) {
+                memcpy(out, n, nl + 1);
+                found = true;
+            }
+        }
+    }
+out:
+    munmap((void *)m, size);
+    return found;
+}
+
 /* Open one file (path without or with extension). Caller holds reg_lock. */
 static const struct ferry_transport *open_file(const char *path, const char *want, int *status,
                                                char *err, size_t errlen)
@@ -131,28 +268,48 @@ static const struct ferry_transport *open_file(const char *path, const char *wan
         return NULL;
     }
     char sym[160];
-    const struct ferry_transport *t = lt_dlsym(h, "ferry_descriptor");
-    if (!t) /* distros delete .la files; then libltdl cannot strip the prefix */
-        t = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
-    if (!t) {
-        ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)", path);
+    const void *d = lt_dlsym(h, "ferry_descriptor");
+    if (!d) /* distros delete .la files; then libltdl cannot strip the prefix */
+        d = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
+    if (!d) {
+        /* A renamed file: libltdl looks for FILENAME_LTX_ferry_descriptor,
+         * but the plugin exports ITSNAME_LTX_ferry_descriptor. */
+        const lt_dlinfo *info = lt_dlgetinfo(h);
+        char ltx[160];
+        if (info && info->filename && ltx_descriptor_in(info->filename, ltx, sizeof ltx)) {
+            int n = (int)(strlen(ltx) - strlen("_LTX_ferry_descriptor"));
+            ferry_fmt(err, errlen,
+                      "%s: the file name and the plugin's name differ: the file is named '%s' "
+                      "but its descriptor is %s, the plugin '%.*s'; rename the file to %.*s.so",
+                      info->filename, want, ltx, n, ltx, n, ltx);
+        } else {
+            ferry_fmt(err, errlen,
+                      "%s: not a ferry transport plugin (it exports neither ferry_descriptor "
+                      "nor %s_LTX_ferry_descriptor)",
+                      info && info->filename ? info->filename : path, want);
+        }
         lt_dlclose(h);
         *status = FERRY_E_CONFIG;
         return NULL;
     }
-    if ((*status = check_descriptor(t, path, want, err, errlen)) != FERRY_OK) {
+    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
+    if (!l) {
+        ferry_fmt(err, errlen, "out of memory");
+        lt_dlclose(h);
+        *status = FERRY_E_CONFIG;
+        return NULL;
+    }
+    if ((*status = import_descriptor(d, path, l, err, errlen)) != FERRY_OK ||
+        (*status = check_descriptor(&l->t, path, want, err, errlen)) != FERRY_OK) {
+        free(l);
         lt_dlclose(h);
         return NULL;
     }
-    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
-    if (l) {
-        l->name = strdup(want);
-        l->file = strdup(path);
-        l->t = t;
-        l->next = registry;
-        registry = l;
-    }
-    return t;
+    l->name = strdup(want);
+    l->file = strdup(path);
+    l->next = registry;
+    registry = l;
+    return &l->t;
 }
 
 static bool init_ltdl(char *err, size_t errlen)
@@ -214,8 +371,8 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
     if (!init_ltdl(err, errlen))
         goto out;
     for (struct loaded *l = registry; l; l = l->next)
-        if (!strcmp(l->name, want)) {
-            t = l->t;
+        if (l->name && !strcmp(l->name, want)) {
+            t = &l->t;
             *status = FERRY_OK;
             goto out;
         }
@@ -240,12 +397,16 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
         break; /* the first one on the path decides, even when it is broken */
     }
     if (!found) {
-        char *shown = search_path(plugin_path);
+        const char *env = getenv("FERRY_PLUGIN_PATH");
+        char from_cfg[1024] = "";
+        if (plugin_path && *plugin_path)
+            ferry_fmt(from_cfg, sizeof from_cfg, "[transport] plugin_path (%s), ", plugin_path);
         ferry_fmt(err, errlen,
-                  "unknown transport plugin '%s': no %s.so in %s (see --list-plugins; was it "
-                  "disabled at configure time?)",
-                  name, name, shown ? shown : "the plugin path");
-        free(shown);
+                  "unknown transport plugin '%s': no %s.so or %s.la in %sFERRY_PLUGIN_PATH (%s) "
+                  "or the install directory (%s); add the directory that holds it to "
+                  "FERRY_PLUGIN_PATH (colon-separated, searched before the install directory), "
+                  "or see --list-plugins (was it disabled at configure time?)",
+                  name, name, name, from_cfg, env && *env ? env : "unset", FERRY_PLUGIN_DIR);
     }
     free(path);
 out:

@@ -306,13 +306,6 @@ static void retry_due(struct ferry_pub *p)
     }
 }
 
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* Wait up to wait_ms for progress: confirms if anything is in flight,
  * otherwise until the next retry is due. */
@@ -325,7 +318,7 @@ static void pump(struct ferry_pub *p, int64_t wait_ms)
             went_down(p, rc, ferry_conn_error(p->c));
     } else if (p->retry_head != NONE) {
         int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
-        sleep_ms(until < wait_ms ? until : wait_ms);
+        ferry_sleep_ms(until < wait_ms ? until : wait_ms);
     }
     retry_due(p);
 }
@@ -421,7 +414,7 @@ int ferry_pub_flush(struct ferry_pub *p, int timeout_ms)
             return FERRY_E_TIMEOUT;
         if (!p->inflight && p->retry_head != NONE) {
             int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
-            sleep_ms(until < left ? until : left);
+            ferry_sleep_ms(until < left ? until : left);
         }
     }
 }

@@ -320,11 +320,6 @@ int64_t ferry_retry_next_due(const struct ferry_retry *r)
     return best > now ? best - now : 0;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* Publish m on the retrier's own connection and wait until the transport
  * confirms it: transient failures are retried until publish_timeout. */
@@ -362,7 +357,7 @@ static int publish_confirmed(struct ferry_retry *r, struct ferry_msg *m)
         int64_t wait = ferry_backoff_next(&r->backoff);
         if (!ferry_status_retriable(st) || ferry_mono_ms() + wait >= deadline)
             return st;
-        sleep_ms(wait);
+        ferry_sleep_ms(wait);
     }
 }
 

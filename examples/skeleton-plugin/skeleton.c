@@ -315,6 +315,7 @@ static const char *sk_lib_version(void)
 }
 
 static const struct ferry_transport_ops sk_ops = {
+    .size = sizeof(struct ferry_transport_ops), /* the table grows: the loader reads this */
     .open = sk_open, .close = sk_close, .publish = sk_publish, .flush = sk_flush,
     .subscribe = sk_subscribe, .receive = sk_receive, .ack = sk_ack, .nack = sk_nack,
     .release = sk_release, .health = sk_health};

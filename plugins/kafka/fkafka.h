@@ -8,6 +8,21 @@
 
 #include <librdkafka/rdkafka.h>
 
+/** The consumer lag in librdkafka's statistics JSON (len bytes): the sum
+ *  of every partition's "consumer_lag" (high watermark minus committed
+ *  offset) that is known (not -1). -1 when none is known. */
+long long fkafka_stats_lag(const char *json, size_t len);
+
+/* One partition's lag as fkafka_stats_lags finds it. */
+struct fkafka_plag {
+    char topic[128];
+    int partition;
+    long long lag;
+};
+/** The known (not -1) "consumer_lag" of each partition in the statistics
+ *  JSON, up to max of them into out. Returns how many. */
+size_t fkafka_stats_lags(const char *json, size_t len, struct fkafka_plag *out, size_t max);
+
 /** Map a librdkafka error code to a ferry_status (FERRY_OK for no error). */
 int fkafka_status(rd_kafka_resp_err_t err);
 

@@ -5,6 +5,9 @@
 
 #include "fkafka.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int fkafka_status(rd_kafka_resp_err_t err)
 {
     switch (err) {
@@ -94,4 +97,65 @@ int fkafka_status(rd_kafka_resp_err_t err)
     default:
         return FERRY_E_REJECTED;
     }
+}
+
+long long fkafka_stats_lag(const char *json, size_t len)
+{
+    /* A scan, not a parser: "consumer_lag": appears once per partition of
+     * each topic (the partition -1 "internal UA/UnAssigned" entry and
+     * partitions not assigned here carry -1), and its value is an integer. */
+    static const char key[] = "\"consumer_lag\":";
+    const size_t kl = sizeof key - 1;
+    long long sum = -1;
+    for (const char *p = json, *end = json + len; p && p + kl < end;) {
+        const char *hit = memmem(p, (size_t)(end - p), key, kl);
+        if (!hit)
+            break;
+        p = hit + kl;
+        while (p < end && *p == ' ')
+            p++;
+        char *after;
+        long long v = strtoll(p, &after, 10);
+        if (after == p)
+            continue;
+        if (v >= 0)
+            sum = (sum < 0 ? 0 : sum) + v;
+        p = after;
+    }
+    return sum;
+}
+
+size_t fkafka_stats_lags(const char *json, size_t len, struct fkafka_plag *out, size_t max)
+{
+    /* Each topic object opens with "topic":"NAME", each partition object
+     * with "partition":N, and "consumer_lag" comes later in the partition
+     * object: the last topic and partition seen name each lag. */
+    static const char kt[] = "\"topic\":\"", kp[] = "\"partition\":", kl[] = "\"consumer_lag\":";
+    const char *end = json + len;
+    char topic[128] = "";
+    long partition = -1;
+    size_t n = 0;
+    for (const char *p = json; p < end && n < max; p++) {
+        if (*p != '"')
+            continue;
+        size_t left = (size_t)(end - p);
+        if (left > sizeof kt - 1 && !memcmp(p, kt, sizeof kt - 1)) {
+            const char *v = p + sizeof kt - 1, *q = memchr(v, '"', (size_t)(end - v));
+            if (q && (size_t)(q - v) < sizeof topic) {
+                memcpy(topic, v, (size_t)(q - v));
+                topic[q - v] = '\0';
+            }
+        } else if (left > sizeof kp - 1 && !memcmp(p, kp, sizeof kp - 1)) {
+            partition = strtol(p + sizeof kp - 1, NULL, 10);
+        } else if (left > sizeof kl - 1 && !memcmp(p, kl, sizeof kl - 1)) {
+            long long v = strtoll(p + sizeof kl - 1, NULL, 10);
+            if (v >= 0 && partition >= 0 && topic[0]) {
+                memcpy(out[n].topic, topic, sizeof topic);
+                out[n].partition = (int)partition;
+                out[n].lag = v;
+                n++;
+            }
+        }
+    }
+    return n;
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "private.h"
+
 struct demo {
     char *name, *password;
     int64_t count, wait, size;
@@ -231,11 +233,29 @@ START_TEST(test_file_secrets_lists_only_inline_secrets)
 }
 END_TEST
 
+START_TEST(test_log_level_words_one_rule)
+{
+    ck_assert_int_eq(ferry_log_level_parse("debug"), FERRY_LOG_DEBUG);
+    ck_assert_int_eq(ferry_log_level_parse("DEBUG"), FERRY_LOG_DEBUG);
+    ck_assert_int_eq(ferry_log_level_parse("Warn"), FERRY_LOG_WARN);
+    ck_assert_int_eq(ferry_log_level_parse("error"), FERRY_LOG_ERROR);
+    ck_assert_int_eq(ferry_log_level_parse("verbose"), -1);
+    ck_assert_int_eq(ferry_log_level_parse(NULL), -1);
+    ck_assert_str_eq(ferry_log_level_name(FERRY_LOG_INFO), "info");
+    setenv("FERRY_LOG_LEVEL", "ERROR", 1);
+    ck_assert_int_eq(ferry_env_log_level(), FERRY_LOG_ERROR);
+    setenv("FERRY_LOG_LEVEL", "nonsense", 1);
+    ck_assert_int_eq(ferry_env_log_level(), FERRY_LOG_INFO);
+    unsetenv("FERRY_LOG_LEVEL");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_defaults_fill_every_type);
+    tcase_add_test(tc, test_log_level_words_one_rule);
     tcase_add_test(tc, test_file_values_and_units);
     tcase_add_test(tc, test_unknown_key_names_file_line_and_key);
     tcase_add_test(tc, test_bad_value_names_line_and_reason);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_loads_by_name_and_caches)
 {
@@ -29,16 +30,64 @@ START_TEST(test_missing_plugin_is_a_config_error_with_hint)
     ck_assert_int_eq(st, FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "unknown transport plugin 'nosuchplugin'") && strstr(err, "--list-plugins"),
                   "got: %s", err);
+    /* names the variable and every directory it searched */
+    const char *env = getenv("FERRY_PLUGIN_PATH");
+    ck_assert_msg(strstr(err, "FERRY_PLUGIN_PATH (") && env && strstr(err, env) &&
+                  strstr(err, "install directory ("), "got: %s", err);
+    ck_assert_ptr_null(ferry_plugin_load("nosuchplugin", "/opt/a:/opt/b", &st, err, sizeof err));
+    ck_assert_msg(strstr(err, "plugin_path (/opt/a:/opt/b)"), "got: %s", err);
+}
+END_TEST
+
+/* A plugin file renamed after the build: the message says the file name
+ * and the descriptor's name differ, and what to rename it to. */
+START_TEST(test_renamed_module_names_both_names)
+{
+    const char *env = getenv("FERRY_PLUGIN_PATH");
+    ck_assert_ptr_nonnull(env);
+    char src[4096], dir[] = "/tmp/ferry-loader-XXXXXX", dst[4096], err[1024];
+    snprintf(src, sizeof src, "%.*s/.libs/loopback.so", (int)strcspn(env, ":"), env);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(dst, sizeof dst, "%s/renamed.so", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    ck_assert_msg(in && out, "copy %s to %s", src, dst);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    int st;
+    ck_assert_ptr_null(ferry_plugin_load("renamed", dir, &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "the file name and the plugin's name differ") &&
+                  strstr(err, "'renamed'") && strstr(err, "'loopback'") &&
+                  strstr(err, "rename the file to loopback.so"), "got: %s", err);
+    ck_assert_msg(!strstr(err, "no ferry_descriptor symbol"), "got: %s", err);
+    remove(dst);
+    rmdir(dir);
+}
+END_TEST
+
+/* Capabilities print as users write them in configs and flags. */
+START_TEST(test_caps_print_as_users_write_them)
+{
+    char buf[160];
+    ck_assert_str_eq(ferry_caps_str(FERRY_CAP_ACK, buf, sizeof buf), "ack");
+    ck_assert_str_eq(ferry_caps_str(FERRY_CAP_ACK | FERRY_CAP_KEY_ORDER, buf, sizeof buf),
+                     "ack,key-order");
+    ck_assert_str_eq(ferry_cap_name(FERRY_CAP_DEADLETTER), "deadletter");
+    ck_assert_ptr_null(strstr(ferry_caps_str(~0u, buf, sizeof buf), "FERRY_CAP"));
 }
 END_TEST
 
 START_TEST(test_wrong_abi_names_both_versions)
 {
-    char err[1024], want[64];
+    char err[1024], want[128];
     int st;
     ck_assert_ptr_null(ferry_plugin_load("wrongabi", NULL, &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
-    snprintf(want, sizeof want, "built for transport ABI %d, this ferry uses ABI %d",
+    snprintf(want, sizeof want, "built for transport ABI %d, this ferry uses ABI %d (and loads ABI 1)",
              FERRY_TRANSPORT_ABI + 1, FERRY_TRANSPORT_ABI);
     ck_assert_msg(strstr(err, want) && strstr(err, "rebuild"), "got: %s", err);
 }
@@ -70,13 +119,22 @@ START_TEST(test_older_descriptor_loads_without_defer)
     int st;
     const struct ferry_transport *t = ferry_plugin_load("oldabi", NULL, &st, err, sizeof err);
     ck_assert_msg(t != NULL, "load failed: %s", err);
-    ck_assert_uint_lt(t->size, sizeof(struct ferry_transport));
+    ck_assert_uint_eq(t->abi, 1);
+    ck_assert_ptr_nonnull(t->ops);
+    ck_assert_uint_eq(t->ops->size, sizeof(struct ferry_transport_ops)); /* converted */
     struct ferry_config *c = ferry_config_new();
     ck_assert_int_eq(ferry_config_load_string(c, "x.conf", "[transport]\nplugin = oldabi\n", err,
                                               sizeof err), 0);
     struct ferry_conn *conn = ferry_open(c, "t", &st, err, sizeof err);
     ck_assert_msg(conn != NULL, "open failed: %s", err);
     ck_assert(!ferry_can_defer(conn)); /* its defer member would abort */
+    struct ferry_health h;
+    ck_assert_int_eq(ferry_health(conn, &h), FERRY_OK);
+    ck_assert_int_eq(h.state, FERRY_HEALTH_BLOCKED); /* the ABI 1 table's health */
+    struct ferry_msg m = {0};
+    ck_assert_int_eq(ferry_ack(conn, &m), FERRY_E_NOTSUP); /* no receive, no ack */
+    ck_assert_msg(strstr(ferry_conn_error(conn), "cannot"), "got: %s", ferry_conn_error(conn));
+    ck_assert_int_eq(ferry_publish(conn, &m), FERRY_E_NOTSUP);
     ferry_close(conn);
     ferry_config_free(c);
 }
@@ -148,12 +206,26 @@ START_TEST(test_every_built_plugin_is_well_formed)
 }
 END_TEST
 
+START_TEST(test_version_macros_match_the_library)
+{
+    ck_assert_str_eq(ferry_version(), FERRY_VERSION_STRING);
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH);
+    ck_assert_str_eq(v, FERRY_VERSION_STRING);
+    ck_assert_int_eq(FERRY_VERSION_NUM, FERRY_MAKE_VERSION(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
+                                                           FERRY_VERSION_PATCH));
+    ck_assert(FERRY_MAKE_VERSION(0, 10, 0) > FERRY_MAKE_VERSION(0, 9, 99));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
     TCase *tc = tcase_create("loader");
     tcase_add_test(tc, test_loads_by_name_and_caches);
     tcase_add_test(tc, test_missing_plugin_is_a_config_error_with_hint);
+    tcase_add_test(tc, test_renamed_module_names_both_names);
+    tcase_add_test(tc, test_caps_print_as_users_write_them);
     tcase_add_test(tc, test_wrong_abi_names_both_versions);
     tcase_add_test(tc, test_older_descriptor_loads_without_defer);
     tcase_add_test(tc, test_module_without_descriptor_refused);
@@ -161,6 +233,7 @@ int main(void)
     tcase_add_test(tc, test_open_unknown_plugin_from_config);
     tcase_add_test(tc, test_plugin_section_unknown_key_refused);
     tcase_add_test(tc, test_every_built_plugin_is_well_formed);
+    tcase_add_test(tc, test_version_macros_match_the_library);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "private.h"
+
 static const char *hval(const struct ferry_msg *m, const char *name, char *buf, size_t n)
 {
     const struct ferry_header *h = ferry_msg_header(m, name);
@@ -116,12 +118,6 @@ static struct ferry_conn *open_lb(const struct ferry_config *cfg)
     return conn;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Publish n stamped messages to dest, consume them and fail every attempt
  * with max_retries 2: each is deferred twice (coming back with attempts 1
  * and 2, not before its delay), then dead-lettered once with the reason,
@@ -182,7 +178,7 @@ static void fail_until_dead(enum ferry_retry_mode mode, const char *tag)
         for (int w = 0; w < 400 && k < N; w++) {
             k += ferry_retry_poll(r, items + k, 16 - k);
             if (k < N)
-                sleep_ms(10);
+                ferry_sleep_ms(10);
         }
         ck_assert_uint_eq(k, N);
         for (size_t i = 0; i < k; i++) {

@@ -1,0 +1,8 @@
+# A complete program using the logging API (compiled against a staged
+# `make install` by tests/e2e/logger-pkgconfig.test).
+noinst_PROGRAMS += examples/logger-demo
+examples_logger_demo_SOURCES = examples/logger-demo.c
+examples_logger_demo_LDADD = libferry.la
+# An out-of-tree transport plugin built with pkg-config alone
+# (tests/e2e/skeleton-plugin.test; doc/plugin-guide.md).
+EXTRA_DIST += examples/skeleton-plugin/skeleton.c examples/skeleton-plugin/Makefile
