@@ -11,7 +11,7 @@ BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
 TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   python3-confluent-kafka python3-prometheus-client python3-yaml json-schema-test-suite
   curl util-linux procps iproute2 valgrind openssl
-  postgresql python3-psycopg2"
+  postgresql python3-psycopg2 prometheus prometheus-alertmanager python3-aiosmtpd"
 # make fuzz (libFuzzer) and make bench (plots)
 EXTRA="clang libclang-rt-14-dev gnuplot-nox"
 case $what in
@@ -34,9 +34,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# rabbitmq-server's and postgresql's postinst would start a system server;
-# tests run their own
-if echo "$missing" | grep -Eq 'rabbitmq-server|postgresql' && [ ! -e /usr/sbin/policy-rc.d ]; then
+# rabbitmq-server's, postgresql's and prometheus' postinst would start
+# system servers; tests run their own
+if echo "$missing" | grep -Eq 'rabbitmq-server|postgresql|prometheus' && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

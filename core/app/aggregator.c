@@ -6,8 +6,9 @@
  * committed in this run. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
+#include "idset.h"
 
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
@@ -32,6 +33,8 @@ struct agg {
     struct ferry_retry *retry;           /* owned; NULL: sink failures retried in place */
     char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
     struct consume loop;
+    int64_t delay_lo, delay_hi;          /* [aggregator] delay in ms; 0, 0: none */
+    uint64_t rng;                        /* for the delay's jitter */
     struct agg_stamp {                   /* per batch slot: the producer's stamp */
         bool stamped;
         uint64_t seq;
@@ -109,9 +112,50 @@ static bool line_stamp(const cJSON *o, char *prod, size_t plen, uint64_t *seq)
                       cJSON_GetObjectItemCaseSensitive(b, "seq"), prod, plen, seq);
 }
 
-/* Simulated work: a numeric "processing_time" (seconds) in the body. */
+/* The message id: the id_field of a JSON object body, else the x-ferry-id
+ * header (the HTTP API's non-object payloads carry it there). */
+static bool msg_id(const struct agg *g, const struct ferry_msg *m, char *id, size_t len)
+{
+    if (ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, len))
+        return true;
+    const struct ferry_header *h = ferry_msg_header(m, FERRY_HDR_ID);
+    if (!h || !h->value_len || h->value_len >= len)
+        return false;
+    memcpy(id, h->value, h->value_len);
+    id[h->value_len] = '\0';
+    return true;
+}
+
+/* The id of one line of an output file: the id_field of a body line, or of
+ * a record's body, or a record's x-ferry-id header. */
+static const char *line_id(const cJSON *o, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+    if (!cJSON_IsString(v)) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
+        v = cJSON_GetObjectItemCaseSensitive(b, field);
+    }
+    if (!cJSON_IsString(v)) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+        v = cJSON_GetObjectItemCaseSensitive(h, FERRY_HDR_ID);
+    }
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* Simulated work: a numeric "processing_time" (seconds) in the body, or
+ * in the x-ferry-processing-time header. */
 static void simulate_work(struct agg *g, const struct ferry_msg *m)
 {
+    const struct ferry_header *h = ferry_msg_header(m, FERRY_HDR_PROCESSING_TIME);
+    if (h && h->value_len && h->value_len < 32) {
+        char t[32], *end;
+        memcpy(t, h->value, h->value_len);
+        t[h->value_len] = '\0';
+        double s = strtod(t, &end);
+        if (!*end && s > 0 && s < 3600)
+            app_sleep(&g->app, (int64_t)(s * 1000));
+        return;
+    }
     if (!body_has(m->body, m->body_len, "processing_time", 10))
         return;
     cJSON *o = cJSON_ParseWithLength(m->body, m->body_len);
@@ -121,9 +165,47 @@ static void simulate_work(struct agg *g, const struct ferry_msg *m)
     cJSON_Delete(o);
 }
 
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+{
+    *lo = *hi = 0;
+    if (!s || !*s)
+        return 0;
+    const struct ferry_option o = {.name = "delay", .type = FERRY_OPT_DURATION, .min = 0,
+                                   .max = 3600000};
+    char a[64], e2[128];
+    const char *dash = strchr(s, '-');
+    size_t al = dash ? (size_t)(dash - s) : strlen(s);
+    if (al >= sizeof a)
+        al = sizeof a - 1;
+    memcpy(a, s, al);
+    a[al] = '\0';
+    if (ferry_option_parse(&o, a, lo, e2, sizeof e2) != FERRY_OK ||
+        ferry_option_parse(&o, dash ? dash + 1 : a, hi, e2, sizeof e2) != FERRY_OK ||
+        *hi < *lo) {
+        snprintf(err, errlen, "[aggregator] delay: '%s' is not a duration (50ms) or a range "
+                 "MIN-MAX (20ms-200ms)", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* [aggregator] delay: sleep a fixed time, or a uniform pick in the range. */
+static void delay_work(struct agg *g)
+{
+    if (!g->delay_hi)
+        return;
+    int64_t d = g->delay_lo;
+    if (g->delay_hi > g->delay_lo) {
+        uint64_t r = g->rng;
+        r ^= r >> 12; r ^= r << 25; r ^= r >> 27; g->rng = r;
+        d += (int64_t)((r * 0x2545F4914F6CDD1DULL) % (uint64_t)(g->delay_hi - g->delay_lo + 1));
+    }
+    app_sleep(&g->app, d);
+}
+
 /* The handler: each message goes to the sink with its id (the body's
- * id_field, else the producer's stamp "PRODUCER#SEQ"), after any simulated
- * work it asks for. */
+ * id_field or x-ferry-id header, else the producer's stamp "PRODUCER#SEQ"),
+ * after any simulated work it asks for and the configured delay. */
 static int agg_handle(void *ctx, struct consume_item *items, size_t n)
 {
     struct agg *g = ctx;
@@ -134,12 +216,13 @@ static int agg_handle(void *ctx, struct consume_item *items, size_t n)
         struct agg_stamp *st = &g->stamps[i];
         st->stamped = msg_stamp(m, st->prod, sizeof st->prod, &st->seq);
         x->rec.id = NULL;
-        if (ferry_body_id(m->body, m->body_len, g->cfg.id_field, x->id, sizeof x->id) ||
+        if (msg_id(g, m, x->id, sizeof x->id) ||
             (st->stamped &&
              snprintf(x->id, sizeof x->id, "%s#%" PRIu64, st->prod, st->seq) < (int)sizeof x->id))
             x->rec.id = x->id;
         x->rec.received_ms = now;
         simulate_work(g, m);
+        delay_work(g);
         x->verdict = CONSUME_WRITE;
     }
     return FERRY_OK;
@@ -179,7 +262,10 @@ static int verify_file(struct agg *g)
     char *line = NULL; /* freed below */
     size_t cap = 0;
     ssize_t n;
-    uint64_t lines = 0, unstamped = 0;
+    int rerr = 0;
+    uint64_t lines = 0, unstamped = 0, ids = 0, dup_ids = 0;
+    /* every id of the file, to count the ones written twice */
+    struct idset_gen seen = {0}; /* freed below */
     while ((n = getline(&line, &cap, f)) > 0) {
         lines++;
         char prod[256];
@@ -187,17 +273,40 @@ static int verify_file(struct agg *g)
         cJSON *o = cJSON_ParseWithLength(line, (size_t)n); /* freed below */
         if (!o || !line_stamp(o, prod, sizeof prod, &seq) || ferry_ledger_add(l, prod, seq) < 0)
             unstamped++;
+        const char *id = o ? line_id(o, g->cfg.id_field) : NULL;
+        if (id) {
+            if (seen.n * 2 >= seen.cap) {
+                struct idset_gen bigger = {0};
+                if (idset_batch_init(&bigger, seen.cap ? seen.cap : 1024)) {
+                    cJSON_Delete(o);
+                    rerr = -1;
+                    break;
+                }
+                for (size_t i = 0; i < seen.cap; i++)
+                    if (seen.v[i])
+                        idset_batch_put(&bigger, seen.v[i]);
+                free(seen.v);
+                seen = bigger;
+            }
+            ids++;
+            if (!idset_batch_put(&seen, idset_hash(id, strlen(id))))
+                dup_ids++;
+        }
         cJSON_Delete(o);
     }
+    free(seen.v);
     free(line);
-    int rerr = ferror(f);
+    if (!rerr)
+        rerr = ferror(f);
     fclose(f);
     struct ferry_ledger_totals t;
     ferry_ledger_totals(l, &t);
-    printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 "\n", g->cfg.verify,
-           lines, unstamped, t.producers);
+    printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 " ids=%" PRIu64
+           " duplicate_ids=%" PRIu64 "\n", g->cfg.verify, lines, unstamped, t.producers, ids,
+           dup_ids);
     ferry_ledger_report(l, stdout, 50);
-    bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && (t.producers > 0 || !g->cfg.expect);
+    bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && dup_ids == 0 &&
+              (t.producers > 0 || !g->cfg.expect);
     printf("result=%s received=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
            " duplicates=%" PRIu64 "\n", ok ? "complete" : "incomplete", t.received, t.unique,
            t.missing, t.duplicates);
@@ -343,6 +452,13 @@ int ferry_aggregator_main(int argc, char **argv)
         app_fini(&g.app);
         return rc;
     }
+    char derr[256];
+    if (app_parse_delay(g.cfg.delay, &g.delay_lo, &g.delay_hi, derr, sizeof derr)) {
+        fprintf(stderr, "ferry-aggregator: error: %s\n", derr);
+        app_fini(&g.app);
+        return EX_CONFIG;
+    }
+    g.rng = (uint64_t)ferry_time_ms() | 1;
     rc = app_require(&g.app, g.cfg.require);
     if (rc >= 0) {
         app_fini(&g.app);

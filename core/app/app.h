@@ -75,6 +75,25 @@ int ferry_validator_main(int argc, char **argv);
 const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
                               size_t *len);
 
+/* [producer] key: what a message's routing key (Kafka key) is made of. */
+enum app_key_mode {
+    APP_KEY_SERVICE_LEVEL = 0, /* "auth.error": one partition per service and level */
+    APP_KEY_SERVICE,           /* "auth" */
+    APP_KEY_ID,                /* the message id: spread evenly, no order between messages */
+    APP_KEY_NONE,              /* no key: the transport spreads them */
+    APP_KEY_FIELD              /* the value of a top-level member of the body */
+};
+/* The mode named by s ("service.level", "service", "id", "none", or any
+ * other word: APP_KEY_FIELD, that word being the member's name). */
+enum app_key_mode app_key_mode(const char *s);
+/* The key of one message per mode: deflt for APP_KEY_SERVICE_LEVEL (the
+ * key the program would use anyway), service, the body's "id" (else
+ * "event_id"), NULL, or the body's member field. Into buf when computed;
+ * NULL means no key (also when the body lacks the member). */
+const char *app_message_key(enum app_key_mode mode, const char *field, const char *deflt,
+                            const char *service, const void *body, size_t len, char *buf,
+                            size_t buflen);
+
 /* Validator building block, shared with tests. Validates LEN bytes of
  * BODY against SCHEMA (compiled; "true" accepts any JSON). Returns 1 when
  * valid; 0 when invalid, with every reason (parse errors included, keyword
@@ -100,6 +119,7 @@ struct producer_cfg {
     int64_t count, rate;
     char *invalid_ratio;       /* fraction 0..1, parsed by the producer */
     char *processing_time;     /* seconds (decimal) added to each log, for demos */
+    char *key;                 /* see enum app_key_mode */
     int64_t flush_timeout, connect_timeout, max_inflight, max_message_size;
     char *id_prefix;
     char *require;             /* capabilities the transport must have */
@@ -120,8 +140,13 @@ struct aggregator_cfg {
     int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
     int retry_mode;           /* enum ferry_retry_mode */
     char *dead_letter;        /* where messages go after max_retries */
+    char *delay;              /* "50ms" or "20ms-200ms": simulated work per message */
 };
 extern const struct ferry_option app_aggregator_options[];
+
+/* [aggregator] delay: a duration, or MIN-MAX, into milliseconds.
+ * @return 0, or -1 with the reason in err. */
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen);
 
 /* End-to-end ledger totals of a running aggregator (e2e_missing_total is
  * out->missing, e2e_duplicate_total out->duplicates), for metrics. */

@@ -3,7 +3,7 @@
  * and --print-config. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 
 #include <ferry/retry.h>
 

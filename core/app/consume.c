@@ -3,7 +3,7 @@
  * write what it keeps to the sink and commit, and only then ack. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 
 #include <ferry/retry.h>
@@ -53,7 +53,12 @@ static bool fail_item(struct consume *c, struct consume_item *x, const char *why
         c->released++;
         return false;
     }
-    dl ? c->dead_lettered++ : c->deferred++;
+    if (dl) {
+        c->dead_lettered++;
+        ferry_metrics_count(c->series, FERRY_CTR_DEAD_LETTERED, 1);
+    } else {
+        c->deferred++;
+    }
     return true;
 }
 
@@ -64,6 +69,7 @@ static void reject_item(struct consume *c, struct consume_item *x, const char *w
     ferry_metrics_count(c->series, FERRY_CTR_REJECTED, 1);
     if (c->retry && ferry_retry_reject(c->retry, &x->it, why) == FERRY_OK) {
         c->dead_lettered++;
+        ferry_metrics_count(c->series, FERRY_CTR_DEAD_LETTERED, 1);
         return;
     }
     if (c->retry) {

@@ -3,8 +3,10 @@
  * answered 2xx only once the transport has confirmed every message. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
+
+#include <ferry/ledger.h>
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -146,6 +148,7 @@ void app_http_job_free(struct http_job *j)
         free(j->msgs[i].key);
         free(j->msgs[i].body);
         free(j->msgs[i].id);
+        free(j->msgs[i].ptime);
     }
     free(j->msgs);
     free(j);
@@ -191,13 +194,24 @@ static const char *opt_string(const cJSON *o, const char *name, const char *def,
     return v->valuestring;
 }
 
+/* d as the shortest of %.15g and %.17g that reads back as d, as cJSON
+ * prints numbers. */
+static void number_text(double d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        snprintf(buf, len, "%.17g", d);
+}
+
 /* One message object into m. @return 0, 400 or 413 with err set. */
 static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_msg *m, char *err,
                      size_t errlen)
 {
     static const char *const envelope_fields[] = {"id", "service", "level", "message",
-                                                  "information", "destination", "key", NULL};
-    static const char *const payload_fields[] = {"id", "payload", "destination", "key", NULL};
+                                                  "information", "destination", "key",
+                                                  "processing_time", NULL};
+    static const char *const payload_fields[] = {"id", "payload", "destination", "key",
+                                                 "processing_time", NULL};
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "a message must be a JSON object");
         return 400;
@@ -223,6 +237,13 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
     const char *key = bad ? NULL : opt_string(o, "key", NULL, &bad, err, errlen);
     if (bad)
         return 400;
+    /* seconds of simulated work for the consumer, as the replaced API took it */
+    const cJSON *ptime = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
+    if (ptime && (!cJSON_IsNumber(ptime) || !(ptime->valuedouble >= 0) ||
+                  ptime->valuedouble > 3600)) {
+        snprintf(err, errlen, "processing_time must be a number of seconds from 0 to 3600");
+        return 400;
+    }
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     char idbuf[37];
     if (idv) {
@@ -230,7 +251,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             return 400;
     }
 
-    char keybuf[300];
+    char keybuf[300], keybuf2[256];
+    bool opt_key = key != NULL;
     if (msg) {
         if (!cJSON_IsString(msg)) {
             snprintf(err, errlen, "message must be a string");
@@ -263,6 +285,12 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         struct ferry_envelope e = {.id = m->id, .service = service, .level = (enum ferry_level)lvl,
                                    .message = msg->valuestring, .information = info_text};
+        char extra[64], t[32];
+        if (ptime) {
+            number_text(ptime->valuedouble, t, sizeof t);
+            snprintf(extra, sizeof extra, "{\"processing_time\":%s}", t);
+            e.extra = extra;
+        }
         char eerr[256];
         m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr) : NULL; /* freed in app_http_job_free() */
         free(info_text);
@@ -272,11 +300,29 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         if (!key)
             key = ferry_envelope_key(service, (enum ferry_level)lvl, keybuf, sizeof keybuf);
-    } else {
-        if (!cJSON_IsObject(payload)) {
-            snprintf(err, errlen, "payload must be a JSON object");
-            return 400;
+        if (!opt_key)
+            key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, key, service,
+                                  m->body, strlen(m->body), keybuf2, sizeof keybuf2);
+    } else if (!cJSON_IsObject(payload)) {
+        /* Any other JSON value (a string, a number, an array) is sent as
+         * its JSON text; the id and processing_time, which it cannot
+         * carry, travel in the x-ferry-id and x-ferry-processing-time
+         * headers. */
+        if (!m->id) {
+            ferry_make_id(idbuf);
+            m->id = strdup(idbuf); /* freed in app_http_job_free() */
         }
+        m->body = m->id ? cJSON_PrintUnformatted(payload) : NULL; /* freed in app_http_job_free() */
+        if (ptime && m->body) {
+            char t[32];
+            number_text(ptime->valuedouble, t, sizeof t);
+            m->ptime = strdup(t); /* freed in app_http_job_free() */
+        }
+        if (!m->body || (ptime && !m->ptime)) {
+            snprintf(err, errlen, "out of memory");
+            return 500;
+        }
+    } else {
         cJSON *copy = cJSON_Duplicate(payload, true); /* freed below */
         if (!copy) {
             snprintf(err, errlen, "out of memory");
@@ -311,6 +357,14 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
                 return 500;
             }
         }
+        if (ptime) {
+            cJSON_DeleteItemFromObjectCaseSensitive(copy, "processing_time");
+            if (!cJSON_AddNumberToObject(copy, "processing_time", ptime->valuedouble)) {
+                cJSON_Delete(copy);
+                snprintf(err, errlen, "out of memory");
+                return 500;
+            }
+        }
         m->body = cJSON_PrintUnformatted(copy); /* freed in app_http_job_free() */
         cJSON_Delete(copy);
         if (!m->body) {
@@ -319,6 +373,12 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
     }
     m->body_len = strlen(m->body);
+    /* an event without "key": only modes that need no log envelope apply */
+    if (!msg && !opt_key && d->key_mode != APP_KEY_SERVICE_LEVEL && d->key_mode != APP_KEY_SERVICE)
+        key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, NULL, NULL, m->body,
+                              m->body_len, keybuf2, sizeof keybuf2);
+    if (!msg && !opt_key && d->key_mode == APP_KEY_ID)
+        key = m->id;
     if (d->max_message_size > 0 && (int64_t)m->body_len > d->max_message_size) {
         snprintf(err, errlen, "message of %zu bytes exceeds max_message_size (%" PRId64 ")",
                  m->body_len, d->max_message_size);
@@ -354,9 +414,10 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
     const cJSON *list = doc;
     size_t n = 1;
     if (batch) {
-        list = cJSON_GetObjectItemCaseSensitive(doc, "messages");
-        if (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next) {
-            snprintf(err, errlen, "a batch is an object with one member, messages: [...]");
+        /* {"messages": [...]}, or a bare array as the replaced API took */
+        list = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "messages");
+        if (list != doc && (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next)) {
+            snprintf(err, errlen, "a batch is an array, or an object with one member, messages: [...]");
             cJSON_Delete(doc);
             return 400;
         }
@@ -545,6 +606,7 @@ static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, un
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
+    ferry_metrics_count_http(h->metrics, status);
     return rc;
 }
 
@@ -579,6 +641,10 @@ static enum MHD_Result serve_health(struct app_http *h, struct MHD_Connection *c
     cJSON_AddNumberToObject(o, "inflight", (double)st.inflight);
     cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
     cJSON_AddNumberToObject(o, "uptime_seconds", (double)(st.uptime_ms / 100) / 10.0);
+    if (st.dest_messages >= 0)
+        cJSON_AddNumberToObject(o, "destination_messages", (double)st.dest_messages);
+    if (st.consumer_lag >= 0)
+        cJSON_AddNumberToObject(o, "consumer_lag", (double)st.consumer_lag);
     char *s = cJSON_PrintUnformatted(o); /* handed to reply() */
     cJSON_Delete(o);
     return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -1186,6 +1252,9 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
         usable = true;
     }
     uint64_t inflight = p ? ps.pending : fh.inflight;
+    struct ferry_stats fs;
+    if (ferry_stats(c, &fs) == FERRY_OK)
+        ferry_metrics_set_backlog(m, NULL, fs.dest_messages, fs.consumer_lag, fs.dropped);
     ferry_metrics_set_state(m, &fh, reason[0] ? reason : why, ps.reconnects, inflight,
                             ready && usable);
 }
@@ -1298,9 +1367,14 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
              * what is needed first */
             size_t count = cur->n;
             struct http_msg *m = &cur->msgs[next];
+            struct ferry_header hdr[2] = {
+                {.name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)},
+                {.name = FERRY_HDR_PROCESSING_TIME, .value = m->ptime,
+                 .value_len = m->ptime ? strlen(m->ptime) : 0}};
             struct ferry_msg fm = {.dest = m->dest, .key = m->key,
                                    .key_len = m->key ? strlen(m->key) : 0, .body = m->body,
-                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m};
+                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m,
+                                   .headers = hdr, .n_headers = m->ptime ? 2 : 1};
             m->sent_s = mono_s();
             int rc = ferry_pub_send(p, &fm, 0);
             if (rc == FERRY_E_TIMEOUT)

@@ -23,6 +23,8 @@ extern const struct ferry_option app_http_options[];
  * publisher's user tag, so a delivery report finds it. */
 struct http_msg {
     char *dest, *key, *body, *id;         /* owned by the job (body is NUL-terminated) */
+    char *ptime;                          /* processing_time for the x-ferry-processing-time
+                                             header (non-object payloads), or NULL; owned */
     size_t body_len;
     struct http_job *job;
     struct ferry_metrics_dest *series;    /* borrowed from the registry */
@@ -53,10 +55,12 @@ struct http_defaults {
     int64_t max_batch;
     size_t max_queue;                     /* messages queued before requests get 503 */
     struct ferry_metrics *metrics;        /* series looked up per destination; may be NULL */
+    int key_mode;                         /* enum app_key_mode of a message without "key" */
+    const char *key_field;                /* its field, for APP_KEY_FIELD */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST
- * /batch-produce (batch true: {"messages": [...]}) into a new job; see the
+ * /batch-produce (batch true: {"messages": [...]} or [...]) into a new job; see the
  * README section "HTTP ingestion" for the fields.
  * @return 0 with *out set (caller frees with app_http_job_free), or the
  * HTTP status to answer (400, 413) with the reason in err. */

@@ -3,7 +3,7 @@
 #include "config.h"
 #include "app.h"
 #include "http.h"
-#include "internal.h"
+#include "private.h"
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
 
@@ -28,6 +28,7 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     char key[256];
+    enum app_key_mode key_mode;          /* from cfg.key */
     struct ferry_metrics *metrics;       /* owned */
     struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
     struct app_http *http;               /* owned; NULL without [http] listen */
@@ -77,9 +78,41 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     }
 }
 
+enum app_key_mode app_key_mode(const char *s)
+{
+    if (!s || !strcmp(s, "service.level"))
+        return APP_KEY_SERVICE_LEVEL;
+    if (!strcmp(s, "service"))
+        return APP_KEY_SERVICE;
+    if (!strcmp(s, "id"))
+        return APP_KEY_ID;
+    if (!strcmp(s, "none"))
+        return APP_KEY_NONE;
+    return APP_KEY_FIELD;
+}
+
+const char *app_message_key(enum app_key_mode mode, const char *field, const char *deflt,
+                            const char *service, const void *body, size_t len, char *buf,
+                            size_t buflen)
+{
+    switch (mode) {
+    case APP_KEY_SERVICE_LEVEL: return deflt;
+    case APP_KEY_SERVICE: return service ? service : deflt;
+    case APP_KEY_NONE: return NULL;
+    case APP_KEY_ID:
+        return ferry_body_id(body, len, "id", buf, buflen) ||
+               ferry_body_id(body, len, "event_id", buf, buflen) ? buf : NULL;
+    default:
+        return ferry_body_id(body, len, field, buf, buflen) ? buf : NULL;
+    }
+}
+
 static int send_body(struct producer *p, const char *dest, const char *key, const void *body,
                      size_t len)
 {
+    char kbuf[256];
+    key = app_message_key(p->key_mode, p->cfg.key, key, p->cfg.generate == 2 ? NULL : p->cfg.service,
+                          body, len, kbuf, sizeof kbuf);
     if ((int64_t)len > p->cfg.max_message_size) {
         app_error(&p->app, "message too big size=%zu max=%" PRId64, len, p->cfg.max_message_size);
         return FERRY_E_TOOBIG;
@@ -519,6 +552,13 @@ int ferry_producer_main(int argc, char **argv)
         return EX_USAGE;
     }
     ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
+    p.key_mode = app_key_mode(p.cfg.key);
+    if (p.key_mode == APP_KEY_FIELD && (!*p.cfg.key || strlen(p.cfg.key) > 64)) {
+        fprintf(stderr, "ferry-producer: error: [producer] key: '%s' is not service.level, service, "
+                        "id, none or a field name\n", p.cfg.key);
+        app_fini(&p.app);
+        return EX_CONFIG;
+    }
     rc = app_require(&p.app, p.cfg.require);
     if (rc >= 0) {
         app_fini(&p.app);
@@ -538,7 +578,8 @@ int ferry_producer_main(int argc, char **argv)
                                .level = (enum ferry_level)((p.cfg.level + 1) * 10),
                                .destination = p.cfg.destination,
                                .max_message_size = p.cfg.max_message_size,
-                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics};
+                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics,
+                               .key_mode = p.key_mode, .key_field = p.cfg.key};
     rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
     serve = serve && p.http;
     if (rc < 0)
@@ -581,6 +622,13 @@ int ferry_producer_main(int argc, char **argv)
         ferry_pub_stats(p.pub, &ps);
     if (st == FERRY_OK && fl != FERRY_OK)
         st = FERRY_E_TIMEOUT;
+    struct ferry_stats fs;
+    if (ferry_stats(p.conn, &fs) == FERRY_OK && fs.dropped) {
+        ferry_metrics_set_backlog(p.metrics, p.cfg.destination, -1, -1, fs.dropped);
+        app_warn(&p.app, "messages dropped by the transport's configured policy dropped=%" PRIu64
+                 " (amqp: unroutable = drop-and-count; counted in ferry_messages_dropped_total)",
+                 fs.dropped);
+    }
     /* in server mode each failure was already answered to its request */
     if (st == FERRY_OK && !serve && (ps.failed || p.failed))
         st = FERRY_E_NOCONN;

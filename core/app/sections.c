@@ -16,6 +16,9 @@ const struct ferry_option app_producer_options[] = {
      .help = "Level of the log messages sent."},
     {.name = "destination", .type = FERRY_OPT_STR, .def = "logs", .offset = P(destination),
      .help = "Queue, topic or channel the messages go to."},
+    {.name = "key", .type = FERRY_OPT_STR, .def = "service.level", .offset = P(key),
+     .help = "Routing key (Kafka key) of each message: service.level, service, id (spreads one "
+             "service over every partition), none, or the name of a top-level field of the body."},
     {.name = "generate", .type = FERRY_OPT_ENUM, .def = "none", .choices = "none|logs|downloads",
      .offset = P(generate), .help = "Send simulated traffic instead of arguments or stdin lines."},
     {.name = "count", .type = FERRY_OPT_INT, .def = "1000", .min = 0, .max = INT64_MAX,
@@ -107,6 +110,9 @@ const struct ferry_option app_aggregator_options[] = {
      .help = "Where a message waits for its next attempt: broker (RabbitMQ delay queues), topic (DEST.retry, consumed back: Kafka), local (in this process: ZeroMQ); auto picks by transport."},
     {.name = "dead_letter", .type = FERRY_OPT_STR, .offset = A(dead_letter),
      .help = "Destination of messages that failed max_retries + 1 times, with x-ferry-error, x-ferry-attempts and x-ferry-original-dest; default DESTINATION.dead-letter."},
+    {.name = "delay", .type = FERRY_OPT_STR, .offset = A(delay),
+     .help = "Simulated work per message for load tests: a duration (50ms) or a range for jitter "
+             "(20ms-200ms, uniform), on top of any processing_time the producer asked for; unset: none."},
     {0}};
 #undef A
 

@@ -3,7 +3,7 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 
 #include <ferry/retry.h>

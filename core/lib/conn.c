@@ -167,45 +167,59 @@ int ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size
     return c->transport->ops->receive(c, out, max, n, timeout_ms);
 }
 
+/* ack, nack and release end a loan that receive made, so a plugin without
+ * receive has none of them (the loader checks that they come together). */
 int ferry_ack(struct ferry_conn *c, struct ferry_msg *m)
 {
+    if (!c->transport->ops->ack)
+        return unsupported(c, "acknowledge messages");
+    c->err[0] = '\0';
     return c->transport->ops->ack(c, m);
 }
 
 int ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
 {
+    if (!c->transport->ops->nack)
+        return unsupported(c, "reject messages");
+    c->err[0] = '\0';
     return c->transport->ops->nack(c, m, requeue, reason);
 }
 
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m)
 {
-    c->transport->ops->release(c, m);
+    if (c->transport->ops->release)
+        c->transport->ops->release(c, m);
 }
 
-/* defer is read only when the plugin's descriptor is large enough to hold it */
-static ferry_defer_op defer_op(const struct ferry_conn *c)
-{
-    const struct ferry_transport *t = c->transport;
-    if (t->size < offsetof(struct ferry_transport, defer) + sizeof t->defer)
-        return NULL;
-    return t->defer;
-}
-
+/* The loader gives every descriptor this core's ops layout (absent
+ * operations are NULL), so defer needs no size check here. */
 bool ferry_can_defer(const struct ferry_conn *c)
 {
-    return defer_op(c) != NULL;
+    return c->transport->ops->defer != NULL && c->transport->ops->receive != NULL;
 }
 
 int ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
                 const struct ferry_header *set, size_t n_set)
 {
-    ferry_defer_op op = defer_op(c);
-    if (!op) {
+    if (!ferry_can_defer(c)) {
         ferry_release(c, m);
         return unsupported(c, "defer a message");
     }
     c->err[0] = '\0';
-    return op(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
+    return c->transport->ops->defer(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
+}
+
+int ferry_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+    out->dest_messages = out->consumer_lag = -1;
+    const struct ferry_transport_ops *o = c->transport->ops;
+    /* asked every refresh: no error text, which would replace a real one;
+     * the loader gave the table this core's layout, so no size check */
+    if (!o->stats)
+        return FERRY_E_NOTSUP;
+    return o->stats(c, out);
 }
 
 int ferry_health(struct ferry_conn *c, struct ferry_health *out)

@@ -1,7 +1,6 @@
 /* Plugin loader: finds NAME.la/NAME.so along the search path with libltdl,
- * checks the descriptor of a transport or a sink (ABI, size, name, ops
- * against caps, option table) and keeps the process-wide registry, the
- * core's only mutable global. */
+ * checks the descriptor (ABI, size, name, ops against caps, option table)
+ * and keeps the process-wide registry, the core's only mutable global. */
 #include "config.h"
 #include "internal.h"
 
@@ -14,6 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A loaded plugin. The core works on its own copy of the descriptor and of
+ * the ops table, at the sizes this core was built with: members the plugin
+ * was built without are zero (NULL operations), and an ABI 1 plugin's table
+ * is converted, so the rest of the core never looks at sizes or ABIs. The
+ * strings, options and functions still live in the module, which is never
+ * unloaded. */
 /* The two kinds of plugin share the path, the loader and the registry. */
 enum kind { KIND_TRANSPORT = 0, KIND_SINK };
 
@@ -23,8 +28,36 @@ struct loaded {
     char *name;                       /* owned */
     char *file;                       /* owned */
     enum kind kind;
-    const void *desc;                 /* inside the module, which is never unloaded */
+    struct ferry_transport t;         /* transports: handed out as const */
+    struct ferry_transport_ops ops;   /* t.ops points here */
+    const struct ferry_sink *sink;    /* sinks: inside the module (sizes checked on use) */
     struct loaded *next;
+};
+
+/* ABI 1, as plugins built against it lay it out: the ops table has no size,
+ * and defer was appended to the descriptor (within `size` when present). */
+struct ferry_transport_ops_v1 {
+    int (*open)(struct ferry_conn *c);
+    void (*close)(struct ferry_conn *c);
+    int (*publish)(struct ferry_conn *c, const struct ferry_msg *m);
+    int (*flush)(struct ferry_conn *c, int timeout_ms);
+    int (*subscribe)(struct ferry_conn *c, const char *dest, const char *group);
+    int (*receive)(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                   int timeout_ms);
+    int (*ack)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*nack)(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
+    void (*release)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*health)(struct ferry_conn *c, struct ferry_health *out);
+};
+struct ferry_transport_v1 {
+    uint32_t abi, size;
+    const char *name, *summary;
+    const char *(*lib_version)(void);
+    uint32_t caps;
+    const struct ferry_option *options;
+    size_t cfg_size;
+    const struct ferry_transport_ops_v1 *ops;
+    ferry_defer_op defer;
 };
 
 /* The plugin registry: modules stay loaded until exit, so descriptors
@@ -32,9 +65,6 @@ struct loaded {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loaded *registry;
 static bool ltdl_ready;
-
-static const char *caps_words(const char *const *names, size_t nnames, uint32_t caps, char *buf,
-                              size_t len);
 
 static const char *const cap_names[] = {"ack", "groups", "durable", "confirms",
                                         "key-order", "deadletter", "fanout"};
@@ -49,7 +79,18 @@ const char *ferry_cap_name(uint32_t cap)
 
 const char *ferry_caps_str(uint32_t caps, char *buf, size_t len)
 {
-    return caps_words(cap_names, FERRY_ARRAY_LEN(cap_names), caps, buf, len);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(cap_names); i++)
+        if (caps & (1u << i)) {
+            int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", cap_names[i]);
+            if (n < 0 || (size_t)n >= len - used)
+                break;
+            used += (size_t)n;
+        }
+    if (!used)
+        snprintf(buf, len, "none");
+    return buf;
 }
 
 static const char *const sink_cap_names[] = {"transactional", "idempotent", "durable",
@@ -96,21 +137,68 @@ static void module_name(const char *file, char *buf, size_t len)
         *dot = '\0';
 }
 
+/* Copy the module's descriptor d into l->t / l->ops at this core's sizes.
+ * Refuses other ABIs and descriptors too small to hold what they must. */
+static int import_descriptor(const void *d, const char *file, struct loaded *l, char *err,
+                             size_t errlen)
+{
+    const struct ferry_transport *t2 = d;
+    if (t2->abi == 1) {
+        const struct ferry_transport_v1 *t1 = d;
+        if (t1->size < offsetof(struct ferry_transport_v1, defer)) {
+            ferry_fmt(err, errlen, "%s: ABI 1 descriptor is %u bytes, ferry needs at least %zu; "
+                      "rebuild the plugin", file, t1->size,
+                      offsetof(struct ferry_transport_v1, defer));
+            return FERRY_E_CONFIG;
+        }
+        l->t = (struct ferry_transport){.abi = 1, .size = sizeof l->t, .name = t1->name,
+                                        .summary = t1->summary, .lib_version = t1->lib_version,
+                                        .caps = t1->caps, .options = t1->options,
+                                        .cfg_size = t1->cfg_size};
+        if (t1->ops)
+            l->ops = (struct ferry_transport_ops){
+                .size = sizeof l->ops, .open = t1->ops->open, .close = t1->ops->close,
+                .publish = t1->ops->publish, .flush = t1->ops->flush,
+                .subscribe = t1->ops->subscribe, .receive = t1->ops->receive,
+                .ack = t1->ops->ack, .nack = t1->ops->nack, .release = t1->ops->release,
+                .health = t1->ops->health};
+        if (t1->size >= offsetof(struct ferry_transport_v1, defer) + sizeof t1->defer)
+            l->ops.defer = t1->defer;
+        l->t.ops = t1->ops ? &l->ops : NULL;
+        return FERRY_OK;
+    }
+    if (t2->abi != FERRY_TRANSPORT_ABI) {
+        ferry_fmt(err, errlen,
+                  "%s was built for transport ABI %u, this ferry uses ABI %u (and loads ABI 1); "
+                  "rebuild the plugin against ferry %s's <ferry/transport.h>",
+                  file, t2->abi, FERRY_TRANSPORT_ABI, ferry_version());
+        return FERRY_E_CONFIG;
+    }
+    if (t2->size < FERRY_TRANSPORT_MIN_SIZE) {
+        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
+                  file, t2->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
+        return FERRY_E_CONFIG;
+    }
+    memcpy(&l->t, t2, t2->size < sizeof l->t ? t2->size : sizeof l->t);
+    l->t.size = sizeof l->t;
+    if (t2->ops) {
+        if (t2->ops->size < FERRY_OPS_MIN_SIZE) {
+            ferry_fmt(err, errlen, "%s: operations table is %u bytes, ferry needs at least %zu "
+                      "(is .size set?); rebuild the plugin",
+                      file, t2->ops->size, (size_t)FERRY_OPS_MIN_SIZE);
+            return FERRY_E_CONFIG;
+        }
+        memcpy(&l->ops, t2->ops, t2->ops->size < sizeof l->ops ? t2->ops->size : sizeof l->ops);
+        l->ops.size = sizeof l->ops;
+        l->t.ops = &l->ops;
+    }
+    return FERRY_OK;
+}
+
+/* Check the imported descriptor t (this core's layout). */
 static int check_descriptor(const struct ferry_transport *t, const char *file,
                             const char *want, char *err, size_t errlen)
 {
-    if (t->abi != FERRY_TRANSPORT_ABI) {
-        ferry_fmt(err, errlen,
-                  "%s was built for transport ABI %u, this ferry uses ABI %u; rebuild the plugin "
-                  "against ferry %s's <ferry/transport.h>",
-                  file, t->abi, FERRY_TRANSPORT_ABI, ferry_version());
-        return FERRY_E_CONFIG;
-    }
-    if (t->size < FERRY_TRANSPORT_MIN_SIZE) {
-        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
-                  file, t->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
-        return FERRY_E_CONFIG;
-    }
     if (!t->name || strcmp(t->name, want)) {
         ferry_fmt(err, errlen, "%s: the plugin calls itself '%s'; its file must be named %s.so",
                   file, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
@@ -266,22 +354,30 @@ static const void *open_file(const char *path, const char *want, enum kind kind,
         *status = FERRY_E_CONFIG;
         return NULL;
     }
-    *status = kind == KIND_SINK ? check_sink(d, path, want, err, errlen)
-                                : check_descriptor(d, path, want, err, errlen);
+    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
+    if (!l) {
+        ferry_fmt(err, errlen, "out of memory");
+        lt_dlclose(h);
+        *status = FERRY_E_CONFIG;
+        return NULL;
+    }
+    if (kind == KIND_SINK) {
+        l->sink = d;
+        *status = check_sink(d, path, want, err, errlen);
+    } else if ((*status = import_descriptor(d, path, l, err, errlen)) == FERRY_OK) {
+        *status = check_descriptor(&l->t, path, want, err, errlen);
+    }
     if (*status != FERRY_OK) {
+        free(l);
         lt_dlclose(h);
         return NULL;
     }
-    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
-    if (l) {
-        l->name = strdup(want);
-        l->file = strdup(path);
-        l->kind = kind;
-        l->desc = d;
-        l->next = registry;
-        registry = l;
-    }
-    return d;
+    l->name = strdup(want);
+    l->file = strdup(path);
+    l->kind = kind;
+    l->next = registry;
+    registry = l;
+    return kind == KIND_SINK ? (const void *)l->sink : (const void *)&l->t;
 }
 
 static bool init_ltdl(char *err, size_t errlen)
@@ -342,8 +438,8 @@ static const void *load(const char *name, const char *plugin_path, enum kind kin
     if (!init_ltdl(err, errlen))
         goto out;
     for (struct loaded *l = registry; l; l = l->next)
-        if (l->kind == kind && !strcmp(l->name, want)) {
-            d = l->desc;
+        if (l->kind == kind && l->name && !strcmp(l->name, want)) {
+            d = kind == KIND_SINK ? (const void *)l->sink : (const void *)&l->t;
             goto out;
         }
     if (strchr(name, '/')) {

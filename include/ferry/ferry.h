@@ -5,12 +5,15 @@
 
 #include <ferry/transport.h>
 #include <ferry/sink.h>
+#include <ferry/version.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Version of the library ("0.1.0"). Static storage. */
+/** Version of the library loaded at run time ("0.1.0"). Static storage.
+ *  The headers compiled against: FERRY_VERSION_STRING, FERRY_VERSION_NUM
+ *  (<ferry/version.h>). */
 const char *ferry_version(void);
 /** Short text for a ferry_status ("connection lost"). Static storage. */
 const char *ferry_strerror(int status);
@@ -154,8 +157,16 @@ void ferry_conn_set_log(struct ferry_conn *c, const char *prog, int level);
 const char *ferry_conn_error(const struct ferry_conn *c);
 
 /* Thin checked wrappers around the plugin operations (see transport.h for
- * the ownership rules; each returns FERRY_E_NOTSUP when the plugin lacks
- * the operation or the capability). One thread at a time per connection. */
+ * the ownership rules and what each returns). Each checks that the plugin
+ * has the operation before calling it, and returns FERRY_E_NOTSUP, with the
+ * reason in ferry_conn_error(), when it does not: publish on a consume-only
+ * plugin, subscribe/receive/ack/nack on a publish-only one, defer on one
+ * without it. flush without publish returns FERRY_OK (nothing is pending)
+ * and release without receive does nothing (nothing was lent). What a
+ * transport promises beyond that is in c->caps (FERRY_CAP_*), which the
+ * caller checks: an operation it has is never refused for a missing
+ * capability (nack without a reject destination drops the message, as
+ * transport.h says). One thread at a time per connection. */
 int  ferry_publish(struct ferry_conn *c, const struct ferry_msg *m);
 int  ferry_flush(struct ferry_conn *c, int timeout_ms);
 int  ferry_subscribe(struct ferry_conn *c, const char *dest, const char *group);
@@ -165,6 +176,10 @@ int  ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m);
 int  ferry_health(struct ferry_conn *c, struct ferry_health *out);
+/** Backlog and drop figures (struct ferry_stats in transport.h); members
+ *  the plugin does not know stay -1 (or 0 for dropped). FERRY_E_NOTSUP
+ *  when the plugin offers none. Same thread rules as ferry_receive. */
+int  ferry_stats(struct ferry_conn *c, struct ferry_stats *out);
 /** Whether c's plugin offers defer (see struct ferry_transport). */
 bool ferry_can_defer(const struct ferry_conn *c);
 /** The plugin's defer: m comes back to this subscription after delay_ms with

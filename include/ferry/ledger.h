@@ -15,6 +15,12 @@ extern "C" {
 /* Header names and envelope members the producer stamps each message with. */
 #define FERRY_HDR_PRODUCER "x-ferry-producer"
 #define FERRY_HDR_SEQ      "x-ferry-seq"
+/* The message id, sent with every message of the HTTP API: the only place
+ * it travels when the body is not a JSON object (a string payload). */
+#define FERRY_HDR_ID       "x-ferry-id"
+/* Seconds of simulated work for the consumer (processing_time) when the
+ * body cannot carry it. */
+#define FERRY_HDR_PROCESSING_TIME "x-ferry-processing-time"
 
 struct ferry_ledger;
 

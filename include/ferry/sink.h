@@ -127,8 +127,9 @@ struct ferry_sink_ops {
      *  landed (with FERRY_SINK_CAP_TRANSACTIONAL: has not landed at all);
      *  the core then writes the same batch again later, so a sink without
      *  FERRY_SINK_CAP_IDEMPOTENT may land some records twice;
-     *  FERRY_E_FATAL when the handle is unusable. Blocks up to the sink's
-     *  own timeouts. */
+     *  FERRY_E_FATAL when the handle is unusable. After any error the core
+     *  calls abort() before the next write(). Blocks up to the sink's own
+     *  timeouts. */
     int (*commit)(struct ferry_sink_conn *s);
     /** Drop the staged batch (with FERRY_SINK_CAP_TRANSACTIONAL nothing of
      *  it lands). Safe to call when nothing is staged. Cannot fail. */

@@ -14,12 +14,24 @@
 extern "C" {
 #endif
 
-/* ABI history: 1 = first release; still 1 since `defer` was appended to
- * struct ferry_transport (plugins built before it load and lack it).
- * Bump for any change that breaks an existing plugin. Appending members to
- * the end of a struct does not count: every struct that grows carries its
- * size, and readers check the size before touching a new member. */
-#define FERRY_TRANSPORT_ABI 1
+/* ABI history:
+ *   1  first release. The ops table had no size; `defer` was later
+ *      appended to struct ferry_transport.
+ *   2  struct ferry_transport_ops starts with its size and holds `defer`.
+ * The core loads plugins of ABI 2 and of ABI 1 (it converts their table;
+ * an ABI 1 descriptor whose size stops short of defer lacks it), and
+ * refuses any other ABI naming both numbers and "rebuild the plugin".
+ *
+ * How the ABI grows: every struct a plugin hands the core, or the core hands
+ * a plugin, that may grow carries its size as the first member (size) or is
+ * reached through one that does (ferry_conn, ferry_host, ferry_transport,
+ * ferry_transport_ops). New members are appended at the end and are
+ * optional: a reader touches a member only when the size the other side
+ * was built with covers it (FERRY_OPS_HAS). The option table, ferry_msg
+ * and ferry_health do not grow: their layout is fixed for an ABI, and
+ * changing it means a new ABI number. Anything else that breaks an
+ * existing plugin bumps FERRY_TRANSPORT_ABI. */
+#define FERRY_TRANSPORT_ABI 2
 
 /* ---------------------------------------------------------------------- */
 /* Status codes: every operation returns one; the text is on the connection */
@@ -187,7 +199,30 @@ struct ferry_conn {
 /* ---------------------------------------------------------------------- */
 /* Operations */
 
+typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                              const struct ferry_header *set, size_t n_set);
+
+/* The operations. A plugin sets .size = sizeof(struct ferry_transport_ops);
+ * operations the core does not know of yet are appended at the end. */
+/* Backlog and drop figures of a connection, for /metrics and /health. The
+ * core zeroes it, sets size and sets the int64_t members to -1 (unknown)
+ * before the call; a plugin fills what it knows and must not write past
+ * size. */
+struct ferry_stats {
+    uint32_t size;              /* sizeof(struct ferry_stats) of the core */
+    int64_t dest_messages;      /* messages waiting in the subscribed destination (a queue's
+                                   message count), -1 unknown */
+    int64_t consumer_lag;       /* messages of the subscribed destination not yet consumed by
+                                   our group: high watermark minus committed offset, summed
+                                   over the partitions assigned to us; -1 unknown */
+    uint64_t dropped;           /* messages this connection dropped by a configured policy
+                                   since open (e.g. amqp unroutable = drop-and-count) */
+};
+typedef int (*ferry_stats_op)(struct ferry_conn *c, struct ferry_stats *out);
+
 struct ferry_transport_ops {
+    uint32_t size;     /* sizeof(struct ferry_transport_ops) when built */
+
     /** Connect using c->cfg. Return FERRY_OK or an error with c->err set.
      *  A broker that is down is FERRY_E_NOCONN (the caller may retry);
      *  a bad option is FERRY_E_CONFIG. On error the plugin has freed all it
@@ -213,7 +248,11 @@ struct ferry_transport_ops {
     /** Consume dest. group NULL or "" means a private subscription (with
      *  FERRY_CAP_FANOUT, every subscriber gets every message); consumers in
      *  the same named group share work (FERRY_CAP_GROUPS). Call once per
-     *  connection before receive. */
+     *  connection before receive.
+     *  @return FERRY_OK once the subscription is made (a group member may
+     *  still be joining: health says CONNECTING until it is); FERRY_E_NOCONN
+     *  when the broker cannot be reached now (retry); FERRY_E_CONFIG for a
+     *  destination or group the broker refuses; c->err says why. */
     int  (*subscribe)(struct ferry_conn *c, const char *dest, const char *group);
     /** Receive up to max messages, waiting at most timeout_ms for the first.
      *  LENDS: out[i] belong to the plugin until the caller ends each loan with
@@ -221,23 +260,61 @@ struct ferry_transport_ops {
      *  FERRY_OK with *n >= 1, FERRY_E_TIMEOUT with *n = 0, or an error. */
     int  (*receive)(struct ferry_conn *c, struct ferry_msg **out, size_t max,
                     size_t *n, int timeout_ms);
-    /** The consumer has safely handled m: the broker may forget it. */
+    /** The consumer has safely handled m: the broker may forget it. Ends
+     *  the loan whatever the result.
+     *  @return FERRY_OK when the ack is recorded (it may reach the broker
+     *  later, in batches); FERRY_E_NOCONN when the connection that lent m
+     *  is gone (the broker will deliver m again: at-least-once); another
+     *  error with c->err set. Without FERRY_CAP_ACK it only ends the loan
+     *  and returns FERRY_OK. */
     int  (*ack)(struct ferry_conn *c, struct ferry_msg *m);
     /** The consumer could not handle m. requeue: deliver it again later;
      *  otherwise route it to the reject destination (FERRY_CAP_DEADLETTER)
-     *  with reason attached, or drop it when none is configured. */
+     *  with reason attached, or drop it when none is configured. Ends the
+     *  loan whatever the result.
+     *  @return FERRY_OK when the broker has the decision (with a reject
+     *  destination: once the copy there is confirmed); FERRY_E_NOCONN when
+     *  the connection that lent m is gone (m comes back); another error
+     *  with c->err set, in which case m was not dropped (it comes back). */
     int  (*nack)(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
                  const char *reason);
     /** End the loan without a decision: with FERRY_CAP_ACK the message comes
      *  back later (at the latest after the connection closes). */
     void (*release)(struct ferry_conn *c, struct ferry_msg *m);
 
-    /** Fill *out. Cheap; never blocks on the network. */
+    /** Fill *out (the core zeroes it first). Cheap; never blocks on the
+     *  network.
+     *  @return FERRY_OK when *out is filled, whatever the state it reports
+     *  (a lost broker is out->state, not an error); an error only when the
+     *  plugin cannot tell, with c->err set. */
     int  (*health)(struct ferry_conn *c, struct ferry_health *out);
+
+    /* Optional operations appended after the first ABI 2 release follow
+     * `defer`; the core reads each one only when `size` covers it. */
+
+    /** Optional (NULL: not offered). End the loan of m, received on c, by
+     *  having the broker deliver it again to the same subscription no
+     *  sooner than delay_ms from now, with the headers set[0..n_set) added
+     *  (replacing any of the same name); key and body unchanged. Blocks
+     *  until the broker holds the delayed copy (confirmed where the
+     *  transport confirms), then acks the original.
+     *  @return FERRY_OK; otherwise an error with c->err set, and the loan
+     *  has ended as with release() (the original comes back). */
+    ferry_defer_op defer;
+
+    /** Optional (NULL: not offered). Fill *out with what the plugin knows
+     *  of its backlog and drops. Cheap: never waits on the network for
+     *  more than one short synchronous request, and makes at most one a
+     *  second (answering from the last one in between). Same thread rules
+     *  as receive. @return FERRY_OK, or an error with c->err set. */
+    ferry_stats_op stats;
 };
 
-typedef int (*ferry_defer_op)(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
-                              const struct ferry_header *set, size_t n_set);
+/* Whether ops, built with ops->size, has the member op (it may be NULL). */
+#define FERRY_OPS_HAS(ops, op)                                                  \
+    ((ops)->size >= offsetof(struct ferry_transport_ops, op) + sizeof((ops)->op))
+/* The smallest ops table the core accepts: every operation up to health. */
+#define FERRY_OPS_MIN_SIZE offsetof(struct ferry_transport_ops, defer)
 
 struct ferry_transport {
     uint32_t abi;                        /* FERRY_TRANSPORT_ABI when built */
@@ -249,23 +326,13 @@ struct ferry_transport {
     const struct ferry_option *options;  /* ends with an all-zero row */
     size_t cfg_size;                     /* size of the struct the options fill */
     const struct ferry_transport_ops *ops;
-
-    /* Optional operations appended after the first release. The core reads
-     * one only when `size` covers it, so older plugins load and lack it. */
-
-    /** Optional (NULL: not offered). End the loan of m, received on c, by
-     *  having the broker deliver it again to the same subscription no
-     *  sooner than delay_ms from now, with the headers set[0..n_set) added
-     *  (replacing any of the same name); key and body unchanged. Blocks
-     *  until the broker holds the delayed copy (confirmed where the
-     *  transport confirms), then acks the original.
-     *  @return FERRY_OK; otherwise an error with c->err set, and the loan
-     *  has ended as with release() (the original comes back). */
-    ferry_defer_op defer;
+    /* New members are appended here; the core reads one only when `size`
+     * covers it. */
 };
 
-/* The descriptor size of ABI 1 plugins built before `defer` existed. */
-#define FERRY_TRANSPORT_MIN_SIZE offsetof(struct ferry_transport, defer)
+/* The smallest descriptor the core accepts: everything up to ops. */
+#define FERRY_TRANSPORT_MIN_SIZE                                                \
+    (offsetof(struct ferry_transport, ops) + sizeof(const struct ferry_transport_ops *))
 
 /* ---------------------------------------------------------------------- */
 /* Helpers for plugins (static inline: no link dependency on libferry) */

@@ -21,6 +21,7 @@
 
 #define FAMQP_PUB_CH 1   /* publishing channel, in confirm mode */
 #define FAMQP_SUB_CH 2   /* consuming channel, opened by subscribe */
+#define FAMQP_STATS_CH 3 /* passive declares for the queue's message count */
 #define FAMQP_POLL_EVERY 32 /* publishes between two looks at incoming confirms */
 #define FAMQP_KEY_HEADER "x-ferry-key"
 #define FAMQP_ERROR_HEADER "x-ferry-error"
@@ -30,6 +31,8 @@
 enum famqp_routing { FAMQP_ROUTE_QUEUE = 0, FAMQP_ROUTE_EXCHANGE };
 static const char *const famqp_exchange_types[] = { "topic", "direct", "fanout", "headers" };
 static const char *const famqp_overflows[] = { "drop-head", "reject-publish", "reject-publish-dlx" };
+enum famqp_overflow { FAMQP_DROP_HEAD = 0, FAMQP_REJECT_PUBLISH, FAMQP_REJECT_PUBLISH_DLX };
+enum famqp_unroutable { FAMQP_UNROUTABLE_FAIL = 0, FAMQP_UNROUTABLE_DROP, FAMQP_UNROUTABLE_DLX };
 
 struct famqp_cfg {
     char *url;
@@ -42,6 +45,7 @@ struct famqp_cfg {
     bool persistent;
     bool confirm;
     bool mandatory;
+    int unroutable;
     int64_t prefetch;
     int64_t message_ttl;
     int64_t max_length;
@@ -84,7 +88,7 @@ static const struct ferry_option famqp_options[] = {
       .help = "Type of the exchanges declared in exchange routing." },
     { .name = "binding_key", .type = FERRY_OPT_STR, .def = "#",
       .offset = offsetof(struct famqp_cfg, binding_key),
-      .help = "Binding key of a subscriber's queue in exchange routing, e.g. \"billing.*\" or \"*.ERROR\" for service.level keys." },
+      .help = "Binding keys of a subscriber's queue in exchange routing, comma separated, e.g. \"billing.*\", \"*.error\" or \"auth.*, *.error\"; routing keys are service.level with the level in lower case (auth.error), and matching is case-sensitive." },
     { .name = "queue_durable", .type = FERRY_OPT_BOOL, .def = "true",
       .offset = offsetof(struct famqp_cfg, queue_durable),
       .help = "Declare queues durable so they survive a broker restart." },
@@ -97,6 +101,9 @@ static const struct ferry_option famqp_options[] = {
     { .name = "mandatory", .type = FERRY_OPT_BOOL, .def = "true",
       .offset = offsetof(struct famqp_cfg, mandatory),
       .help = "Publish with the mandatory flag: a message no queue takes is reported failed instead of dropped." },
+    { .name = "unroutable", .type = FERRY_OPT_ENUM, .def = "fail", .choices = "fail|drop-and-count|dead-letter",
+      .offset = offsetof(struct famqp_cfg, unroutable),
+      .help = "A message no queue is bound for (exchange routing, with mandatory): fail it (the producer exits 69), drop it and count it in ferry_messages_dropped_total, or send it to reject_destination through an alternate exchange." },
     { .name = "prefetch", .type = FERRY_OPT_INT, .def = "100", .min = 0, .max = 65535,
       .offset = offsetof(struct famqp_cfg, prefetch),
       .help = "Unacknowledged messages the broker may send a consumer ahead (basic.qos); 1 gives fair dispatch, 0 no limit." },
@@ -106,10 +113,10 @@ static const struct ferry_option famqp_options[] = {
     { .name = "max_length", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = INT32_MAX,
       .offset = offsetof(struct famqp_cfg, max_length),
       .help = "Most messages a declared queue holds (see overflow); 0 means no limit." },
-    { .name = "overflow", .type = FERRY_OPT_ENUM, .def = "drop-head",
+    { .name = "overflow", .type = FERRY_OPT_ENUM, .def = "reject-publish",
       .choices = "drop-head|reject-publish|reject-publish-dlx",
       .offset = offsetof(struct famqp_cfg, overflow),
-      .help = "What a full queue does: drop its oldest message, or refuse new ones (reported as rejected to the producer)." },
+      .help = "What a queue at max_length does: refuse new messages (the producer sees them rejected), also dead-letter the refused ones (reject-publish-dlx), or drop its oldest (drop-head: dead-lettered to reject_destination when one is set, otherwise lost, with a warning at start-up)." },
     { .name = "dead_letter_exchange", .type = FERRY_OPT_STR,
       .offset = offsetof(struct famqp_cfg, dead_letter_exchange),
       .help = "Exchange that receives messages rejected without requeue or expired; default ferry.dlx when reject_destination is set." },
@@ -226,6 +233,12 @@ struct famqp {
     size_t acks_waiting;
 
     struct ferry_health h;
+
+    /* ferry_stats */
+    uint64_t unroutable_dropped;       /* returned messages settled OK (drop-and-count) */
+    bool stats_open;                   /* FAMQP_STATS_CH is open on this connection */
+    int64_t stats_at_ms;               /* when the queue was last counted */
+    int64_t stats_messages;            /* its message count then, -1 unknown */
 };
 
 static int64_t famqp_now_ms(void)
@@ -310,6 +323,7 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
     p->up = false;
     p->blocked = false;
     p->sub_open = false;
+    p->stats_open = false;
     p->gen++;
     famqp_copy(p->down_reason, sizeof p->down_reason, why);
     amqp_destroy_connection(p->conn);
@@ -760,9 +774,15 @@ static void famqp_on_content(struct ferry_conn *c, const amqp_frame_t *f)
                 }
             }
             struct famqp_pending *e = famqp_pend_get(p, p->return_seq);
-            if (e && !e->settled) {
+            if (e && !e->settled && p->cfg->unroutable == FAMQP_UNROUTABLE_DROP) {
+                /* settled OK by its confirm, and counted (ferry_stats) */
+                p->unroutable_dropped++;
+            } else if (e && !e->settled) {
                 e->status = FERRY_E_REJECTED;
-                e->reason = "unroutable: no queue is bound for this destination and key (mandatory)";
+                e->reason = "unroutable: no queue is bound for this destination and routing key "
+                            "(mandatory); start the consumer first or bind a queue whose "
+                            "binding_key matches it, or set [amqp] unroutable = drop-and-count "
+                            "or dead-letter (with reject_destination)";
             }
         } else {
             p->return_body_left -= f->payload.body_fragment.len < p->return_body_left
@@ -863,6 +883,10 @@ static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, boo
 {
     const struct famqp_cfg *cfg = p->cfg;
     int n = 0;
+    /* The reject queue has no limits: what reaches it was already refused
+     * once, and a limit there would drop it unseen. */
+    if (!for_main)
+        return amqp_empty_table;
     if (cfg->message_ttl > 0) {
         e[n].key = amqp_cstring_bytes("x-message-ttl");
         e[n].value.kind = AMQP_FIELD_KIND_I64;
@@ -959,9 +983,33 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0,
                            cfg->queue_durable, 0, 0, famqp_queue_args(p, e, true));
     } else {
+        amqp_table_entry_t ae[1];
+        amqp_table_t args = amqp_empty_table;
+        char alt[300];
+        if (cfg->unroutable == FAMQP_UNROUTABLE_DLX) {
+            /* unroutable messages go to DEST.unroutable, a fanout exchange
+             * feeding reject_destination (RabbitMQ's alternate exchange) */
+            snprintf(alt, sizeof alt, "%s.unroutable", dest);
+            amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(alt),
+                                  amqp_cstring_bytes("fanout"), 0, cfg->queue_durable, 0, 0,
+                                  amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "declare alternate exchange");
+            amqp_queue_bind(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination),
+                            amqp_cstring_bytes(alt), amqp_empty_bytes, amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "bind reject queue to the alternate exchange");
+            ae[0].key = amqp_cstring_bytes("alternate-exchange");
+            ae[0].value.kind = AMQP_FIELD_KIND_UTF8;
+            ae[0].value.value.bytes = amqp_cstring_bytes(alt);
+            args.num_entries = 1;
+            args.entries = ae;
+        }
         amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest),
                               amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]),
-                              0, cfg->queue_durable, 0, 0, amqp_empty_table);
+                              0, cfg->queue_durable, 0, 0, args);
     }
     r = amqp_get_rpc_reply(p->conn);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
@@ -1001,12 +1049,28 @@ static int famqp_setup_consumer(struct ferry_conn *c)
                 return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
         }
         queue = p->sub_queue;
-        amqp_queue_bind(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue),
-                        amqp_cstring_bytes(p->sub_dest), amqp_cstring_bytes(cfg->binding_key),
-                        amqp_empty_table);
-        r = amqp_get_rpc_reply(p->conn);
-        if (r.reply_type != AMQP_RESPONSE_NORMAL)
-            return famqp_fail_reply(c, r, "bind subscriber queue");
+        /* binding_key is a comma-separated list: one binding each */
+        const char *k = cfg->binding_key;
+        bool first = true;
+        for (;;) {
+            while (*k == ' ' || *k == ',')
+                k++;
+            if (!*k && !first)
+                break;
+            first = false;
+            size_t kl = strcspn(k, ",");
+            while (kl && k[kl - 1] == ' ')
+                kl--;
+            amqp_queue_bind(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue),
+                            amqp_cstring_bytes(p->sub_dest), famqp_bytes(k, kl),
+                            amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "bind subscriber queue");
+            ferry_log_debug(c, "bound queue=%s exchange=%s key=%.*s", queue, p->sub_dest,
+                            (int)kl, k);
+            k += strcspn(k, ",");
+        }
     }
     if (cfg->prefetch > 0) {
         amqp_basic_qos(p->conn, FAMQP_SUB_CH, 0, (uint16_t)cfg->prefetch, 0);
@@ -1267,6 +1331,11 @@ static int famqp_open(struct ferry_conn *c)
         bad = "tls_cert and tls_key go together";
     else if (cfg->auth == FAMQP_AUTH_EXTERNAL && (!cfg->tls_cert || n_tls < p->n_urls))
         bad = "auth = external needs amqps:// URLs and a client certificate (tls_cert, tls_key)";
+    else if (cfg->unroutable == FAMQP_UNROUTABLE_DLX && !cfg->reject_destination)
+        bad = "unroutable = dead-letter needs reject_destination (the queue that collects them)";
+    else if (cfg->overflow == FAMQP_REJECT_PUBLISH_DLX && cfg->max_length > 0 &&
+             !cfg->reject_destination && !cfg->dead_letter_exchange)
+        bad = "overflow = reject-publish-dlx needs reject_destination or dead_letter_exchange";
     if (bad) {
         famqp_free(p);
         return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", bad);
@@ -1293,6 +1362,23 @@ static int famqp_open(struct ferry_conn *c)
         c->caps &= ~(uint32_t)FERRY_CAP_DURABLE;
     if (!p->dlx)
         c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
+
+    /* configurations that can lose messages, said once at start-up */
+    if (cfg->max_length > 0 && cfg->overflow == FAMQP_DROP_HEAD && !p->dlx)
+        ferry_log_warn(c, "overflow = drop-head without reject_destination: a queue holding "
+                       "max_length=%" PRId64 " messages drops its oldest, and nobody is told; set "
+                       "overflow = reject-publish, or reject_destination to keep them",
+                       cfg->max_length);
+    if (cfg->message_ttl > 0 && !p->dlx)
+        ferry_log_warn(c, "message_ttl=%" PRId64 "ms without reject_destination: messages older "
+                       "than that are dropped unread; set reject_destination to keep them",
+                       cfg->message_ttl);
+    if (cfg->routing == FAMQP_ROUTE_EXCHANGE && !(cfg->mandatory && cfg->confirm))
+        ferry_log_warn(c, "exchange routing without mandatory and confirm: a message no queue is "
+                       "bound for is dropped by the broker, and nobody is told");
+    if (cfg->routing == FAMQP_ROUTE_EXCHANGE && cfg->unroutable == FAMQP_UNROUTABLE_DROP)
+        ferry_log_info(c, "unroutable = drop-and-count: messages no queue is bound for are "
+                       "dropped and counted in ferry_messages_dropped_total");
 
     if (n_tls && !cfg->tls_verify_peer)
         ferry_log_warn(c, "TLS without certificate verification: anyone on the path can "
@@ -1763,7 +1849,51 @@ static int famqp_health(struct ferry_conn *c, struct ferry_health *out)
     return FERRY_OK;
 }
 
+/* The subscribed queue's message count from a passive queue.declare on a
+ * channel of its own, at most once a second; a channel-level refusal
+ * (the queue is gone) closes only that channel. */
+static int famqp_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    struct famqp *p = c->priv;
+    out->dropped = p->unroutable_dropped;
+    const char *queue = p->cfg->routing == FAMQP_ROUTE_EXCHANGE ? p->sub_queue : p->sub_dest;
+    if (!p->up || !p->sub_open || !queue)
+        return FERRY_OK;
+    int64_t now = famqp_now_ms();
+    if (p->stats_at_ms && now - p->stats_at_ms < 1000) {
+        out->dest_messages = p->stats_messages;
+        return FERRY_OK;
+    }
+    p->stats_at_ms = now;
+    p->stats_messages = -1;
+    amqp_rpc_reply_t r;
+    if (!p->stats_open) {
+        amqp_channel_open(p->conn, FAMQP_STATS_CH);
+        r = amqp_get_rpc_reply(p->conn);
+        if (r.reply_type != AMQP_RESPONSE_NORMAL)
+            return famqp_fail_reply(c, r, "open stats channel");
+        p->stats_open = true;
+    }
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(p->conn, FAMQP_STATS_CH,
+                                                     amqp_cstring_bytes(queue), 1, 0, 0, 0,
+                                                     amqp_empty_table);
+    r = amqp_get_rpc_reply(p->conn);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_ok_t close_ok = {0};
+        amqp_send_method(p->conn, FAMQP_STATS_CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        p->stats_open = false;
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "count queue %s: the broker refused", queue);
+    }
+    if (r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
+        return famqp_fail_reply(c, r, "count queue");
+    p->stats_messages = ok->message_count;
+    out->dest_messages = p->stats_messages;
+    return FERRY_OK;
+}
+
 static const struct ferry_transport_ops famqp_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = famqp_open,
     .close = famqp_close,
     .publish = famqp_publish,
@@ -1774,6 +1904,8 @@ static const struct ferry_transport_ops famqp_ops = {
     .nack = famqp_nack,
     .release = famqp_release,
     .health = famqp_health,
+    .defer = famqp_defer,
+    .stats = famqp_stats,
 };
 
 #define ferry_descriptor amqp_LTX_ferry_descriptor
@@ -1785,7 +1917,6 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = famqp_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .defer = famqp_defer,
     .options = famqp_options,
     .cfg_size = sizeof(struct famqp_cfg),
     .ops = &famqp_ops,

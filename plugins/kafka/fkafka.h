@@ -8,6 +8,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+/** The consumer lag in librdkafka's statistics JSON (len bytes): the sum
+ *  of every partition's "consumer_lag" (high watermark minus committed
+ *  offset) that is known (not -1). -1 when none is known. */
+long long fkafka_stats_lag(const char *json, size_t len);
+
 /** Map a librdkafka error code to a ferry_status (FERRY_OK for no error). */
 int fkafka_status(rd_kafka_resp_err_t err);
 

@@ -37,6 +37,9 @@ struct fkafka_cfg {
     char *group;
     int64_t partitions;
     int64_t replication;
+    int64_t retention_time_ms;
+    int64_t retention_bytes;
+    int64_t stats_interval_ms;
     int acks;
     bool idempotence;
     int compression;
@@ -71,6 +74,15 @@ static const struct ferry_option fkafka_options[] = {
     { .name = "replication", .type = FERRY_OPT_INT, .def = "1", .min = 1, .max = 100,
       .offset = offsetof(struct fkafka_cfg, replication),
       .help = "Replication factor of the topics this plugin creates when they are missing." },
+    { .name = "retention_time", .type = FERRY_OPT_DURATION, .def = "0", .min = 0, .max = INT64_MAX / 2,
+      .offset = offsetof(struct fkafka_cfg, retention_time_ms),
+      .help = "retention.ms of the topics this plugin creates: older messages are deleted, consumed or not (amqp's message_ttl); 0 keeps the broker's default." },
+    { .name = "retention_bytes", .type = FERRY_OPT_SIZE, .def = "0", .min = 0, .max = INT64_MAX / 2,
+      .offset = offsetof(struct fkafka_cfg, retention_bytes),
+      .help = "retention.bytes of the topics this plugin creates: per partition, the oldest segments are deleted past it, consumed or not (amqp's max_length with drop-head); 0 keeps the broker's default." },
+    { .name = "stats_interval", .type = FERRY_OPT_DURATION, .def = "1s", .min = 0, .max = 3600000,
+      .offset = offsetof(struct fkafka_cfg, stats_interval_ms),
+      .help = "How often a consumer takes librdkafka's statistics for ferry_consumer_lag; 0 turns them off." },
     { .name = "acks", .type = FERRY_OPT_ENUM, .def = "all", .choices = "all|1|0",
       .offset = offsetof(struct fkafka_cfg, acks),
       .help = "Broker acknowledgements a message needs before it counts as delivered (0 gives up confirms)." },
@@ -183,6 +195,8 @@ struct fkafka {
     struct fkafka_track track;
     struct fkafka_lent *lent;    /* messages on loan */
     int64_t next_commit_ms;
+
+    long long lag;               /* from the last statistics, -1 unknown */
 
     enum ferry_health_state state;
     char reason[256];
@@ -494,6 +508,15 @@ static int fkafka_create_topic(struct fkafka *p, rd_kafka_t *rk, const char *top
                                                     errstr, sizeof errstr);
     if (!nt)
         return ferry_conn_fail(p->c, FERRY_E_CONFIG, "create topic %s: %s", topic, errstr);
+    char num[24];
+    if (p->cfg->retention_time_ms > 0) {
+        snprintf(num, sizeof num, "%" PRId64, p->cfg->retention_time_ms);
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", num);
+    }
+    if (p->cfg->retention_bytes > 0) {
+        snprintf(num, sizeof num, "%" PRId64, p->cfg->retention_bytes);
+        rd_kafka_NewTopic_set_config(nt, "retention.bytes", num);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opt, FKAFKA_TOPIC_WAIT_MS, errstr, sizeof errstr);
@@ -519,8 +542,10 @@ static int fkafka_create_topic(struct fkafka *p, rd_kafka_t *rk, const char *top
         st = ferry_conn_fail(p->c, fkafka_status(err), "create topic %s: %s", topic,
                              why ? why : rd_kafka_err2str(err));
     else if (!err)
-        ferry_log_info(p->c, "topic created dest=%s partitions=%" PRId64 " replication=%" PRId64,
-                       topic, p->cfg->partitions, p->cfg->replication);
+        ferry_log_info(p->c, "topic created dest=%s partitions=%" PRId64 " replication=%" PRId64
+                       " retention_ms=%" PRId64 " retention_bytes=%" PRId64,
+                       topic, p->cfg->partitions, p->cfg->replication, p->cfg->retention_time_ms,
+                       p->cfg->retention_bytes);
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(opt);
@@ -559,6 +584,10 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
         if (fkafka_admin_usable(p, rk, md)) {
             st = fkafka_create_topic(p, rk, topic);
         } else {
+            if (p->cfg->retention_time_ms > 0 || p->cfg->retention_bytes > 0)
+                ferry_log_warn(p->c, "topic auto-created without retention_time or "
+                               "retention_bytes dest=%s (the cluster takes no CreateTopics): "
+                               "the broker's retention defaults apply", topic);
             /* A look-up of this one topic makes the broker auto-create it. */
             rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
             const struct rd_kafka_metadata *m2 = NULL;
@@ -664,6 +693,16 @@ static int fkafka_passthru(struct ferry_conn *c, rd_kafka_conf_t *conf)
     return FERRY_OK;
 }
 
+/* librdkafka's statistics, served by consumer_poll in the receiving
+ * thread: keep the consumer lag for ferry_stats. */
+static int fkafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    struct fkafka *p = opaque;
+    p->lag = fkafka_stats_lag(json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static int fkafka_build_conf(struct fkafka *p)
 {
     struct ferry_conn *c = p->c;
@@ -706,6 +745,11 @@ static int fkafka_build_conf(struct fkafka *p)
     p->cons_conf = cons;
     rd_kafka_conf_set_rebalance_cb(cons, fkafka_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(cons, fkafka_commit_cb);
+    if (cfg->stats_interval_ms > 0) {
+        rd_kafka_conf_set_stats_cb(cons, fkafka_stats_cb);
+        if (!st)
+            st = fkafka_set_int(c, cons, "statistics.interval.ms", cfg->stats_interval_ms);
+    }
     if (!st)
         st = fkafka_set(c, cons, "enable.auto.commit", "false");
     if (!st)
@@ -753,9 +797,15 @@ static int fkafka_open(struct ferry_conn *c)
     p->c = c;
     p->cfg = cfg;
     p->admin = -1;
+    p->lag = -1;
     p->state = FERRY_HEALTH_CONNECTING;
     snprintf(p->reason, sizeof p->reason, "no broker contacted yet");
     c->priv = p;
+    /* retention deletes what nobody consumed: say so once */
+    if (cfg->retention_time_ms > 0 || cfg->retention_bytes > 0)
+        ferry_log_warn(c, "topics this plugin creates delete messages past retention_time=%" PRId64
+                       "ms or retention_bytes=%" PRId64 " per partition, consumed or not: watch "
+                       "ferry_consumer_lag", cfg->retention_time_ms, cfg->retention_bytes);
     int st = fkafka_build_conf(p);
     if (st) {
         char err[sizeof c->err];
@@ -1390,7 +1440,16 @@ static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
     return FERRY_OK;
 }
 
+static int fkafka_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    struct fkafka *p = c->priv;
+    if (p->cons && p->lag >= 0)
+        out->consumer_lag = p->lag;
+    return FERRY_OK;
+}
+
 static const struct ferry_transport_ops fkafka_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fkafka_open,
     .close = fkafka_close,
     .publish = fkafka_publish,
@@ -1401,6 +1460,7 @@ static const struct ferry_transport_ops fkafka_ops = {
     .nack = fkafka_nack,
     .release = fkafka_release,
     .health = fkafka_health,
+    .stats = fkafka_stats,
 };
 
 #define ferry_descriptor kafka_LTX_ferry_descriptor

@@ -5,6 +5,9 @@
 
 #include "fkafka.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int fkafka_status(rd_kafka_resp_err_t err)
 {
     switch (err) {
@@ -94,4 +97,30 @@ int fkafka_status(rd_kafka_resp_err_t err)
     default:
         return FERRY_E_REJECTED;
     }
+}
+
+long long fkafka_stats_lag(const char *json, size_t len)
+{
+    /* A scan, not a parser: "consumer_lag": appears once per partition of
+     * each topic (the partition -1 "internal UA/UnAssigned" entry and
+     * partitions not assigned here carry -1), and its value is an integer. */
+    static const char key[] = "\"consumer_lag\":";
+    const size_t kl = sizeof key - 1;
+    long long sum = -1;
+    for (const char *p = json, *end = json + len; p && p + kl < end;) {
+        const char *hit = memmem(p, (size_t)(end - p), key, kl);
+        if (!hit)
+            break;
+        p = hit + kl;
+        while (p < end && *p == ' ')
+            p++;
+        char *after;
+        long long v = strtoll(p, &after, 10);
+        if (after == p)
+            continue;
+        if (v >= 0)
+            sum = (sum < 0 ? 0 : sum) + v;
+        p = after;
+    }
+    return sum;
 }

@@ -1362,6 +1362,7 @@ static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
 }
 
 static const struct ferry_transport_ops fzmq_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fzmq_open,
     .close = fzmq_close,
     .publish = fzmq_publish,

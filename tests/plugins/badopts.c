@@ -11,7 +11,7 @@ static int bo_health(struct ferry_conn *c, struct ferry_health *h) { (void)c; (v
 static const struct ferry_option bo_options[] = {
     {.name = "host", .type = FERRY_OPT_STR, .offset = offsetof(struct bo_cfg, host), .help = ""},
     {0}};
-static const struct ferry_transport_ops bo_ops = {.open = bo_open, .close = bo_close, .health = bo_health};
+static const struct ferry_transport_ops bo_ops = {.size = sizeof(struct ferry_transport_ops), .open = bo_open, .close = bo_close, .health = bo_health};
 
 #define ferry_descriptor badopts_LTX_ferry_descriptor
 const struct ferry_transport ferry_descriptor = {

@@ -435,7 +435,7 @@ static const struct ferry_option lb_options[] = {
     {0}};
 
 static const struct ferry_transport_ops lb_ops = {
-    .open = lb_open, .close = lb_close, .publish = lb_publish, .flush = lb_flush,
+    .size = sizeof(struct ferry_transport_ops), .open = lb_open, .close = lb_close, .publish = lb_publish, .flush = lb_flush,
     .subscribe = lb_subscribe, .receive = lb_receive, .ack = lb_ack, .nack = lb_nack,
     .release = lb_release, .health = lb_health};
 

@@ -7,7 +7,7 @@ static void wa_close(struct ferry_conn *c) { (void)c; }
 static int wa_health(struct ferry_conn *c, struct ferry_health *h) { (void)c; (void)h; return FERRY_OK; }
 
 static const struct ferry_option wa_options[] = {{0}};
-static const struct ferry_transport_ops wa_ops = {.open = wa_open, .close = wa_close, .health = wa_health};
+static const struct ferry_transport_ops wa_ops = {.size = sizeof(struct ferry_transport_ops), .open = wa_open, .close = wa_close, .health = wa_health};
 
 #define ferry_descriptor wrongabi_LTX_ferry_descriptor
 const struct ferry_transport ferry_descriptor = {

@@ -1,6 +1,7 @@
 /* The HTTP side without a network: the metrics registry and its Prometheus
  * text, request parsing (/produce, /batch-produce), tokens, listen addresses. */
 #include "config.h"
+#include "app.h"
 #include "http.h"
 
 #include <check.h>
@@ -198,6 +199,112 @@ START_TEST(test_payload_is_sent_with_its_id)
 }
 END_TEST
 
+/* The requests of the producer API ferry replaces, verbatim. */
+START_TEST(test_replaced_api_requests_are_accepted)
+{
+    struct http_job *j;
+    char err[256];
+    /* a string payload: sent as its JSON text, the id in a header */
+    ck_assert_int_eq(parse("{\"payload\": \"Hello World\"}", false, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].body, "\"Hello World\"");
+    ck_assert_uint_eq(strlen(j->msgs[0].id), 36);
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    ck_assert_int_eq(parse("{\"id\":\"n1\",\"payload\":[1,\"x\"],\"processing_time\":0.5}", false,
+                           &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].body, "[1,\"x\"]");
+    ck_assert_str_eq(j->msgs[0].id, "n1");
+    ck_assert_str_eq(j->msgs[0].ptime, "0.5");
+    app_http_job_free(j);
+    /* an object payload with processing_time: it goes into the event */
+    ck_assert_int_eq(parse("{\"payload\": {\"user\": \"u1\"}, \"processing_time\": 2}", false, &j,
+                           err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":2"));
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"user\":\"u1\""));
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    /* a log with processing_time */
+    ck_assert_int_eq(parse("{\"message\":\"m\",\"processing_time\":1.5}", false, &j, err,
+                           sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":1.5"));
+    app_http_job_free(j);
+    /* a batch of them */
+    ck_assert_int_eq(parse("{\"messages\": [{\"payload\": \"Hello World\"}, {\"payload\": {\"a\": 1}, "
+                           "\"processing_time\": 2}, {\"payload\": 42}]}", true, &j, err,
+                           sizeof err), 0);
+    ck_assert_uint_eq(j->n, 3);
+    ck_assert_str_eq(j->msgs[2].body, "42");
+    app_http_job_free(j);
+    /* a batch as a bare array */
+    ck_assert_int_eq(parse("[{\"payload\": \"a\"}, {\"payload\": {\"b\": 2}, \"processing_time\": 2}]",
+                           true, &j, err, sizeof err), 0);
+    ck_assert_uint_eq(j->n, 2);
+    ck_assert_str_eq(j->msgs[0].body, "\"a\"");
+    app_http_job_free(j);
+}
+END_TEST
+
+/* [producer] key applies to HTTP messages that have no "key" of their own. */
+START_TEST(test_key_modes)
+{
+    struct http_job *j;
+    char err[256];
+    struct http_defaults d = defs;
+    d.key_mode = APP_KEY_ID;
+    const char *log = "{\"id\":\"L1\",\"message\":\"m\",\"service\":\"auth\"}";
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "L1");
+    app_http_job_free(j);
+    const char *str = "{\"id\":\"S1\",\"payload\":\"Hello World\"}";
+    ck_assert_int_eq(app_http_parse(str, strlen(str), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "S1");
+    app_http_job_free(j);
+    const char *own = "{\"id\":\"O1\",\"message\":\"m\",\"key\":\"mine\"}";
+    ck_assert_int_eq(app_http_parse(own, strlen(own), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "mine");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_NONE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_ptr_null(j->msgs[0].key);
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_FIELD;
+    d.key_field = "user";
+    const char *ev = "{\"payload\":{\"user\":\"u7\"}}";
+    ck_assert_int_eq(app_http_parse(ev, strlen(ev), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "u7");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE_LEVEL;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth.info");
+    app_http_job_free(j);
+    ck_assert_int_eq(app_key_mode("service.level"), APP_KEY_SERVICE_LEVEL);
+    ck_assert_int_eq(app_key_mode("id"), APP_KEY_ID);
+    ck_assert_int_eq(app_key_mode("host"), APP_KEY_FIELD);
+}
+END_TEST
+
+START_TEST(test_delay_parses_a_duration_or_a_range)
+{
+    int64_t lo, hi;
+    char err[256];
+    ck_assert_int_eq(app_parse_delay("50ms", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 50);
+    ck_assert_int_eq(hi, 50);
+    ck_assert_int_eq(app_parse_delay("20ms-1s", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 20);
+    ck_assert_int_eq(hi, 1000);
+    ck_assert_int_eq(app_parse_delay(NULL, &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(hi, 0);
+    ck_assert_int_eq(app_parse_delay("1s-20ms", &lo, &hi, err, sizeof err), -1);
+    ck_assert_int_eq(app_parse_delay("soon", &lo, &hi, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "delay"));
+}
+END_TEST
+
 static void refused(const char *text, bool batch, int status, const char *why)
 {
     struct http_job *j = (struct http_job *)1;
@@ -221,7 +328,13 @@ START_TEST(test_bad_requests_are_400_with_a_reason)
     refused("{\"message\":\"a\",\"destination\":\"\"}", false, 400, "destination must be");
     refused("{\"message\":\"a\",\"id\":1.5}", false, 400, "id must be");
     refused("{\"message\":\"a\",\"id\":1e300}", false, 400, "id must be");
-    refused("{\"payload\":[1]}", false, 400, "payload must be a JSON object");
+    refused("{\"payload\":\"a\",\"processing_time\":\"2\"}", false, 400,
+            "processing_time must be a number");
+    refused("{\"message\":\"a\",\"processing_time\":-1}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":{},\"processing_time\":3601}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":\"a\",\"colour\":1}", false, 400, "unknown field: colour");
     refused("{\"id\":\"a\",\"payload\":{\"id\":\"b\"}}", false, 400, "differ");
     refused("{\"messages\":{}}", true, 400, "messages: [...]");
     refused("{\"messages\":[],\"x\":1}", true, 400, "messages: [...]");
@@ -311,6 +424,9 @@ int main(void)
     TCase *r = tcase_create("requests");
     tcase_add_test(r, test_message_becomes_a_log_envelope);
     tcase_add_test(r, test_payload_is_sent_with_its_id);
+    tcase_add_test(r, test_replaced_api_requests_are_accepted);
+    tcase_add_test(r, test_key_modes);
+    tcase_add_test(r, test_delay_parses_a_duration_or_a_range);
     tcase_add_test(r, test_bad_requests_are_400_with_a_reason);
     tcase_add_test(r, test_limits_are_413);
     tcase_add_test(r, test_batch_keeps_order);

@@ -11,6 +11,23 @@
 #include "../../plugins/kafka/fkafka.h"
 #include "../../plugins/kafka/offsets.h"
 
+START_TEST(test_stats_lag_sums_known_partitions)
+{
+    /* the shape of librdkafka 2.0's statistics, cut down */
+    const char *j = "{\"topics\":{\"t\":{\"partitions\":{"
+                    "\"0\":{\"partition\":0,\"consumer_lag\":5,\"consumer_lag_stored\":9},"
+                    "\"1\":{\"partition\":1,\"consumer_lag\": 7},"
+                    "\"2\":{\"partition\":2,\"consumer_lag\":-1},"
+                    "\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}}}}";
+    ck_assert_int_eq(fkafka_stats_lag(j, strlen(j)), 12);
+    const char *none = "{\"topics\":{\"t\":{\"partitions\":{\"-1\":{\"consumer_lag\":-1}}}}}";
+    ck_assert_int_eq(fkafka_stats_lag(none, strlen(none)), -1);
+    const char *zero = "{\"partitions\":{\"0\":{\"consumer_lag\":0}}}";
+    ck_assert_int_eq(fkafka_stats_lag(zero, strlen(zero)), 0);
+    ck_assert_int_eq(fkafka_stats_lag("{}", 2), -1);
+}
+END_TEST
+
 START_TEST(test_status_maps_each_class)
 {
     ck_assert_int_eq(fkafka_status(RD_KAFKA_RESP_ERR_NO_ERROR), FERRY_OK);
@@ -318,6 +335,7 @@ static Suite *kafka_suite(void)
     Suite *s = suite_create("kafka");
     TCase *st = tcase_create("status");
     tcase_add_test(st, test_status_maps_each_class);
+    tcase_add_test(st, test_stats_lag_sums_known_partitions);
     tcase_add_test(st, test_status_retriable_only_for_transient_errors);
     suite_add_tcase(s, st);
     TCase *of = tcase_create("offsets");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 START_TEST(test_loads_by_name_and_caches)
 {
@@ -34,11 +35,11 @@ END_TEST
 
 START_TEST(test_wrong_abi_names_both_versions)
 {
-    char err[1024], want[64];
+    char err[1024], want[128];
     int st;
     ck_assert_ptr_null(ferry_plugin_load("wrongabi", NULL, &st, err, sizeof err));
     ck_assert_int_eq(st, FERRY_E_CONFIG);
-    snprintf(want, sizeof want, "built for transport ABI %d, this ferry uses ABI %d",
+    snprintf(want, sizeof want, "built for transport ABI %d, this ferry uses ABI %d (and loads ABI 1)",
              FERRY_TRANSPORT_ABI + 1, FERRY_TRANSPORT_ABI);
     ck_assert_msg(strstr(err, want) && strstr(err, "rebuild"), "got: %s", err);
 }
@@ -70,13 +71,22 @@ START_TEST(test_older_descriptor_loads_without_defer)
     int st;
     const struct ferry_transport *t = ferry_plugin_load("oldabi", NULL, &st, err, sizeof err);
     ck_assert_msg(t != NULL, "load failed: %s", err);
-    ck_assert_uint_lt(t->size, sizeof(struct ferry_transport));
+    ck_assert_uint_eq(t->abi, 1);
+    ck_assert_ptr_nonnull(t->ops);
+    ck_assert_uint_eq(t->ops->size, sizeof(struct ferry_transport_ops)); /* converted */
     struct ferry_config *c = ferry_config_new();
     ck_assert_int_eq(ferry_config_load_string(c, "x.conf", "[transport]\nplugin = oldabi\n", err,
                                               sizeof err), 0);
     struct ferry_conn *conn = ferry_open(c, "t", &st, err, sizeof err);
     ck_assert_msg(conn != NULL, "open failed: %s", err);
     ck_assert(!ferry_can_defer(conn)); /* its defer member would abort */
+    struct ferry_health h;
+    ck_assert_int_eq(ferry_health(conn, &h), FERRY_OK);
+    ck_assert_int_eq(h.state, FERRY_HEALTH_BLOCKED); /* the ABI 1 table's health */
+    struct ferry_msg m = {0};
+    ck_assert_int_eq(ferry_ack(conn, &m), FERRY_E_NOTSUP); /* no receive, no ack */
+    ck_assert_msg(strstr(ferry_conn_error(conn), "cannot"), "got: %s", ferry_conn_error(conn));
+    ck_assert_int_eq(ferry_publish(conn, &m), FERRY_E_NOTSUP);
     ferry_close(conn);
     ferry_config_free(c);
 }
@@ -143,6 +153,49 @@ START_TEST(test_kinds_are_told_apart)
     ck_assert_msg(strstr(err, "is a sink plugin, not a transport"), "got: %s", err);
     ck_assert_ptr_null(ferry_sink_load("nodesc", NULL, &st, err, sizeof err));
     ck_assert_msg(strstr(err, "not a ferry sink plugin"), "got: %s", err);
+}
+END_TEST
+
+/* The wrappers enforce one batch at a time and report missing optional
+ * operations; ferry_sink_open binds the sink's own section. */
+START_TEST(test_sink_wrappers_check_the_batch_protocol)
+{
+    char err[1024], conf[512], path[] = "/tmp/ferry-check-sink-XXXXXX";
+    int st, fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct ferry_config *c = ferry_config_new();
+    snprintf(conf, sizeof conf, "[refuser]\npath = %s\nrefuse = nope\n", path);
+    ck_assert_int_eq(ferry_config_load_string(c, "x.conf", conf, err, sizeof err), FERRY_OK);
+    struct ferry_sink_conn *s = ferry_sink_open(c, "refuser", "t", &st, err, sizeof err);
+    ck_assert_msg(s != NULL, "open: %s", err);
+    ck_assert_str_eq(s->sink->name, "refuser");
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK); /* nothing staged */
+    struct ferry_msg m = {.dest = "d", .body = "{}", .body_len = 2};
+    struct ferry_sink_record r[2] = {{.msg = &m, .id = "a"}, {.msg = &m, .id = "b"}};
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_OK);
+    ck_assert_int_eq(ferry_sink_write(s, r, 2), FERRY_E_FATAL); /* a batch is staged */
+    ck_assert_int_eq(ferry_sink_reopen(s), FERRY_E_NOTSUP);      /* refuser has none */
+    uint64_t n = 9;
+    ck_assert_int_eq(ferry_sink_count(s, "a", &n), FERRY_E_AGAIN); /* not mid-batch */
+    ck_assert_int_eq(ferry_sink_commit(s), FERRY_OK);
+    ck_assert_int_eq(r[0].status, FERRY_OK);
+    ck_assert_uint_eq(r[0].size, sizeof(struct ferry_sink_record));
+    ck_assert_int_eq(ferry_sink_count(s, "b", &n), FERRY_OK);
+    ck_assert_uint_eq(n, 1);
+    struct ferry_sink_health h;
+    ck_assert_int_eq(ferry_sink_health(s, &h), FERRY_OK);
+    ck_assert_uint_eq(h.committed, 2);
+    ferry_sink_close(s);
+    /* an unknown key of the sink's section, with file and line */
+    ferry_config_free(c);
+    c = ferry_config_new();
+    ferry_config_load_string(c, "y.conf", "[refuser]\npaht = x\n", err, sizeof err);
+    ck_assert_ptr_null(ferry_sink_open(c, "refuser", "t", &st, err, sizeof err));
+    ck_assert_int_eq(st, FERRY_E_CONFIG);
+    ck_assert_msg(strstr(err, "y.conf:2") && strstr(err, "paht"), "got: %s", err);
+    ferry_config_free(c);
+    unlink(path);
 }
 END_TEST
 
@@ -221,6 +274,18 @@ START_TEST(test_every_built_sink_is_well_formed)
 }
 END_TEST
 
+START_TEST(test_version_macros_match_the_library)
+{
+    ck_assert_str_eq(ferry_version(), FERRY_VERSION_STRING);
+    char v[32];
+    snprintf(v, sizeof v, "%d.%d.%d", FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR, FERRY_VERSION_PATCH);
+    ck_assert_str_eq(v, FERRY_VERSION_STRING);
+    ck_assert_int_eq(FERRY_VERSION_NUM, FERRY_MAKE_VERSION(FERRY_VERSION_MAJOR, FERRY_VERSION_MINOR,
+                                                           FERRY_VERSION_PATCH));
+    ck_assert(FERRY_MAKE_VERSION(0, 10, 0) > FERRY_MAKE_VERSION(0, 9, 99));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
@@ -238,6 +303,8 @@ int main(void)
     tcase_add_test(tc, test_unknown_sink_names_it);
     tcase_add_test(tc, test_kinds_are_told_apart);
     tcase_add_test(tc, test_every_built_sink_is_well_formed);
+    tcase_add_test(tc, test_sink_wrappers_check_the_batch_protocol);
+    tcase_add_test(tc, test_version_macros_match_the_library);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -196,8 +196,9 @@ static bool stamp_id(const cJSON *prod, const cJSON *seq, char *buf, size_t len)
     return true;
 }
 
-/* The id the core gives a record (sink.h: the body's id field, else the
- * producer's stamp "PRODUCER#SEQ"), recovered from one line of the file. */
+/* The id the core gives a record (the body's id field, else the x-ferry-id
+ * header, else the producer's stamp "PRODUCER#SEQ"), recovered from one
+ * line of the file. */
 static bool line_id(const struct ffile_cfg *cfg, const char *line, size_t n, char *buf,
                     size_t len)
 {
@@ -221,14 +222,19 @@ static bool line_id(const struct ffile_cfg *cfg, const char *line, size_t n, cha
     const cJSON *body = cfg->format == FFILE_RECORD ? cJSON_GetObjectItemCaseSensitive(o, "body")
                                                     : o;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, field);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+    /* a record whose body has no id: the x-ferry-id header (HTTP payloads) */
+    const cJSON *hid = cfg->format == FFILE_RECORD ? cJSON_GetObjectItemCaseSensitive(h, "x-ferry-id")
+                                                   : NULL;
     bool ok = true;
     if (cJSON_IsString(id) && id->valuestring[0])
         snprintf(buf, len, "%s", id->valuestring);
     else if (cJSON_IsNumber(id))
         snprintf(buf, len, "%.17g", id->valuedouble);
+    else if (cJSON_IsString(hid) && hid->valuestring[0])
+        snprintf(buf, len, "%s", hid->valuestring);
     else if (!stamp_id(cJSON_GetObjectItemCaseSensitive(body, "producer"),
                        cJSON_GetObjectItemCaseSensitive(body, "seq"), buf, len)) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
         ok = cfg->format == FFILE_RECORD &&
              stamp_id(cJSON_GetObjectItemCaseSensitive(h, "x-ferry-producer"),
                       cJSON_GetObjectItemCaseSensitive(h, "x-ferry-seq"), buf, len);
