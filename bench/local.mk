@@ -73,9 +73,10 @@ bench-validator: bench/validate-bench$(EXEEXT)
 	./bench/validate-bench$(EXEEXT) $(srcdir)/etc/schemas/download-event.json
 .PHONY: bench-validator
 
-# `make bench-postgresql`: the postgresql sink against psycopg2 and a plain
-# libpq COPY (bench/postgresql/run.sh); also run by `make bench`.
-EXTRA_DIST += bench/postgresql/run.sh bench/postgresql/pg-psycopg2-bench.py
+# The postgresql sink against psycopg2 and a plain libpq COPY
+# (`make bench-postgresql`, bench/postgresql/run.sh).
+EXTRA_DIST += bench/postgresql/run.sh bench/postgresql/pg-psycopg2-bench.py \
+	bench/results/postgresql.md
 if HAVE_POSTGRESQL
 BENCH_PG_COPY = bench/postgresql/pg-copy-bench$(EXEEXT)
 EXTRA_PROGRAMS += bench/postgresql/pg-copy-bench

@@ -59,7 +59,8 @@ int main(int argc, char **argv)
         die(c, "connect");
     char sql[1024];
     /* the rows, read before the clock starts */
-    snprintf(sql, sizeof sql, "SELECT id, destination, coalesce(routing_key, ''), body::text FROM %s",
+    snprintf(sql, sizeof sql, "SELECT id, destination, coalesce(routing_key, ''), "
+             "coalesce(headers::text, '{}'), body::text FROM %s",
              argv[2]);
     PGresult *rows = PQexec(c, sql);
     if (PQresultStatus(rows) != PGRES_TUPLES_OK)
@@ -69,11 +70,12 @@ int main(int argc, char **argv)
              "timestamptz NOT NULL, destination text, routing_key text, headers jsonb, body jsonb)",
              argv[3]);
     exec_ok(c, sql);
-    exec_ok(c, "CREATE TEMP TABLE stage (id text, destination text, routing_key text, body text) "
+    exec_ok(c, "CREATE TEMP TABLE stage (id text, destination text, routing_key text, headers text, "
+               "body text) "
                "ON COMMIT DELETE ROWS");
     char ins[1024];
-    snprintf(ins, sizeof ins, "INSERT INTO %s (id, received_at, destination, routing_key, body) "
-             "SELECT id, now(), destination, routing_key, body::jsonb FROM stage "
+    snprintf(ins, sizeof ins, "INSERT INTO %s (id, received_at, destination, routing_key, headers, body) "
+             "SELECT id, now(), destination, routing_key, headers::jsonb, body::jsonb FROM stage "
              "ON CONFLICT (id) DO NOTHING", argv[3]);
     char *buf = NULL;
     size_t cap = 0;
@@ -82,9 +84,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i += batch) {
         size_t len = 0;
         for (int j = i; j < n && j < i + batch; j++) {
-            for (int f = 0; f < 4; f++) {
+            for (int f = 0; f < 5; f++) {
                 put(&buf, &len, &cap, PQgetvalue(rows, j, f));
-                buf[len++] = f == 3 ? '\n' : '\t';
+                buf[len++] = f == 4 ? '\n' : '\t';
             }
         }
         exec_ok(c, "BEGIN");

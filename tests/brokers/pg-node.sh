@@ -18,13 +18,16 @@
 # Exit status: 0; 77 when PostgreSQL is not installed (the caller skips);
 # 1 for any other failure (the caller fails: the package is there).
 # A watchdog stops the server once $FERRY_TEST_OWNER_PID (default: the
-# caller) has exited, or after 2 hours at the most.
+# caller) has exited, or after 2 hours at the most. A running server is
+# registered in $FERRY_TEST_STATE_DIR/servers/ (tests/brokers/servers.sh),
+# which `make check` checks is empty at its end.
 set -u
 
 STATE=${FERRY_PG_NODE_STATE:-${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/pg}
 SCALE=${FERRY_TEST_TIMEOUT_SCALE:-1}
 PG_BIN=${FERRY_PG_BIN:-/usr/lib/postgresql/15/bin}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/servers.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -55,6 +58,8 @@ load_env() {
     . "$STATE/env"
     [ -n "${DATA_DIR:-}" ] && [ -d "$DATA_DIR" ]
 }
+
+registry_file() { echo "$FERRY_SERVERS_DIR/pg.$PORT"; }
 
 conninfo() { echo "host=127.0.0.1 port=$PORT user=ferry dbname=postgres"; }
 
@@ -142,6 +147,8 @@ do_start() {
         sleep 0.05
     done
     log "started port=$PORT start_ms=$(( $(now_ms) - t0 ))"
+    server_register "$(registry_file)" "$(head -n 1 "$DATA_DIR/postmaster.pid" 2>/dev/null)" \
+        "PostgreSQL port $PORT (state $STATE)"
     start_watchdog
     conninfo
 }
@@ -153,6 +160,7 @@ do_halt() {
             as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m immediate -w stop >>"$LOG" 2>&1
         log "stopped port=$PORT"
     fi
+    server_unregister "$(registry_file)"
 }
 
 cmd=${1:-}
