@@ -149,7 +149,19 @@ struct ferry_sink_ops {
      *  @return FERRY_OK, or an error with s->err set (the core logs it and
      *  goes on; the next write() reports a lasting problem). */
     int (*reopen)(struct ferry_sink_conn *s);
+
+    /** Optional (NULL: not offered). Read back how many records with this
+     *  id have landed, as a new reader of the destination would see them
+     *  (the file, the table), for ferry-conformance and tests; never called
+     *  while a batch is staged. May block and be slow (a scan).
+     *  @return FERRY_OK with *out set; FERRY_E_NOTSUP when the sink cannot
+     *  tell; another status with s->err set. */
+    int (*count)(struct ferry_sink_conn *s, const char *id, uint64_t *out);
 };
+
+/* The ops table size of the first release: through reopen. The core reads
+ * a later member (count) only when ops->size covers it. */
+#define FERRY_SINK_OPS_MIN_SIZE (offsetof(struct ferry_sink_ops, reopen) + sizeof(void (*)(void)))
 
 struct ferry_sink {
     uint32_t abi;                        /* FERRY_SINK_ABI when built */
