@@ -12,11 +12,23 @@ endif
 if HAVE_KAFKA
 FERRY_BUILT_PLUGINS += kafka
 endif
+# Sink plugins are in both lists: need_plugin finds them, and the
+# transport loader's test leaves FERRY_BUILT_SINKS to the sink loader.
+FERRY_BUILT_SINKS =
+if HAVE_GRPC
+FERRY_BUILT_PLUGINS += grpc
+FERRY_BUILT_SINKS += grpc
+endif
+if HAVE_WEBHOOK
+FERRY_BUILT_PLUGINS += webhook
+FERRY_BUILT_SINKS += webhook
+endif
 
 AM_TESTS_ENVIRONMENT = \
-	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka'; \
+	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/sinks/grpc:$(abs_top_builddir)/plugins/sinks/webhook'; \
 	export FERRY_PLUGIN_PATH; \
 	FERRY_BUILT_PLUGINS='$(FERRY_BUILT_PLUGINS)'; export FERRY_BUILT_PLUGINS; \
+	FERRY_BUILT_SINKS='$(FERRY_BUILT_SINKS)'; export FERRY_BUILT_SINKS; \
 	FERRY_TEST_STATE_DIR='$(abs_top_builddir)/tests/state'; export FERRY_TEST_STATE_DIR; \
 	FERRY_TEST_OWNER_PID=$${FERRY_TEST_OWNER_PID:-$$PPID}; export FERRY_TEST_OWNER_PID; \
 	FERRY_BINDIR='$(abs_top_builddir)'; export FERRY_BINDIR; \

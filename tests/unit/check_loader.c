@@ -138,7 +138,14 @@ START_TEST(test_every_built_plugin_is_well_formed)
     ck_assert_msg(built != NULL, "FERRY_BUILT_PLUGINS not set by the harness");
     char copy[256];
     snprintf(copy, sizeof copy, "%s", built);
+    const char *sinks = getenv("FERRY_BUILT_SINKS");
     for (char *save = NULL, *n = strtok_r(copy, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+        char pad[64];
+        snprintf(pad, sizeof pad, " %s ", n);
+        char all[256];
+        snprintf(all, sizeof all, " %s ", sinks ? sinks : "");
+        if (strstr(all, pad))
+            continue; /* a sink plugin: the sink loader checks it */
         bool found = false;
         for (int i = 0; i < s.good && i < 16; i++)
             found = found || !strcmp(s.names[i], n);

@@ -1,0 +1,10 @@
+# Tests of the grpc and webhook sinks against Python servers ferry did not
+# write (python3-grpcio, http.server). sink-pump drives a sink plugin the way
+# the consume loop does, over any transport.
+check_PROGRAMS += tests/sinks/sink-pump
+tests_sinks_sink_pump_SOURCES = tests/sinks/sink-pump.c
+tests_sinks_sink_pump_LDADD = libferry.la $(LIBLTDL)
+
+SINK_E2E_TESTS =
+SINK_FAULT_TESTS =
+EXTRA_DIST += tests/sinks/grpc_server.py tests/sinks/webhook_server.py tests/sinks/sinks-lib.sh
