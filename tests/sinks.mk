@@ -8,3 +8,7 @@ tests_sinks_sink_pump_LDADD = libferry.la $(LIBLTDL)
 SINK_E2E_TESTS =
 SINK_FAULT_TESTS =
 EXTRA_DIST += tests/sinks/grpc_server.py tests/sinks/webhook_server.py tests/sinks/sinks-lib.sh
+
+SINK_E2E_TESTS += tests/e2e/grpc-kafka.test
+TESTS += $(SINK_E2E_TESTS)
+EXTRA_DIST += $(SINK_E2E_TESTS) $(SINK_FAULT_TESTS)

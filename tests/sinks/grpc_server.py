@@ -26,6 +26,7 @@ class Sink(sink_pb2_grpc.SinkServicer):
         self.first = None
         self.calls = 0
         self.events = 0
+        self.shown = 0
 
     def Write(self, request, context):
         a = self.a
@@ -55,7 +56,8 @@ class Sink(sink_pb2_grpc.SinkServicer):
                     continue
                 if self.ids:
                     self.ids.write(ev.id + "\n")
-                if a.log_view and ev.HasField("log"):
+                if a.log_view and ev.HasField("log") and self.shown < 3:
+                    self.shown += 1
                     print("log service=%s level=%s message=%s ts_ms=%d" % (
                         ev.log.service, sink_pb2.Level.Name(ev.log.level), ev.log.message,
                         ev.log.timestamp_unix_ms), file=sys.stderr, flush=True)

@@ -212,10 +212,11 @@ int main(int argc, char **argv)
                         recs[i].id ? recs[i].id : "-", recs[i].reason ? recs[i].reason : "");
                 if (reject) {
                     const char *why = recs[i].reason ? recs[i].reason : "rejected";
-                    struct ferry_header hs[] = {{ "ferry-reject-reason", why, strlen(why) }};
+                    struct ferry_header hs[] = {{ "x-ferry-error", why, strlen(why) },
+                                                 { "x-ferry-original-dest", input, strlen(input) }};
                     struct ferry_msg dm = { .dest = reject, .key = msgs[i]->key,
                                             .key_len = msgs[i]->key_len, .headers = hs,
-                                            .n_headers = 1, .body = msgs[i]->body,
+                                            .n_headers = 2, .body = msgs[i]->body,
                                             .body_len = msgs[i]->body_len };
                     if (ferry_publish(c, &dm) != FERRY_OK || ferry_flush(c, 10000) != FERRY_OK) {
                         fprintf(stderr, "sink-pump: dead-letter publish: %s\n", ferry_conn_error(c));
