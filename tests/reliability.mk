@@ -19,7 +19,7 @@ FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
 	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test
 EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py
 check-faults:
-	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS) $(SINK_FAULT_TESTS)"
 .PHONY: check-faults
 
 # Fuzzing with libFuzzer (clang): `make fuzz` builds each target with
