@@ -9,9 +9,9 @@ SINK_E2E_TESTS =
 SINK_FAULT_TESTS =
 EXTRA_DIST += tests/sinks/grpc_server.py tests/sinks/webhook_server.py tests/sinks/sinks-lib.sh
 
-SINK_E2E_TESTS += tests/e2e/grpc-kafka.test tests/e2e/grpc-unavailable.test \
-	tests/e2e/grpc-tls.test tests/e2e/grpc-auth.test tests/e2e/grpc-status.test
+SINK_E2E_TESTS += tests/e2e/grpc-kafka.test tests/e2e/grpc-unavailable.test tests/e2e/webhook-amqp.test \
+	tests/e2e/grpc-tls.test tests/e2e/grpc-auth.test tests/e2e/grpc-status.test tests/e2e/webhook-tls.test
 # Long kill/restart scenarios: make check-faults.
-SINK_FAULT_TESTS += tests/faults/grpc-kill.test
+SINK_FAULT_TESTS += tests/faults/grpc-kill.test tests/faults/webhook-kill.test
 TESTS += $(SINK_E2E_TESTS)
 EXTRA_DIST += $(SINK_E2E_TESTS) $(SINK_FAULT_TESTS)

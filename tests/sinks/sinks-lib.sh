@@ -50,3 +50,17 @@ make_ca() {
             -extfile ext.cnf -out server.pem
     ) >"$1/openssl.log" 2>&1 || fail "openssl: $(tail -3 "$1/openssl.log")"
 }
+
+# need_webhook: the plugin; the receiver is Python's own http.server
+need_webhook() {
+    need_plugin webhook
+    [ -x "$PY" ] || skip "$PY missing"
+}
+
+# amqp_conf FILE: a config for a private RabbitMQ node (started if needed)
+amqp_conf() {
+    need_plugin amqp
+    AMQP_URL=$("$FERRY_SRCDIR/tests/brokers/ensure-amqp.sh") ||
+        skip "no RabbitMQ broker: see $FERRY_TEST_STATE_DIR/amqp/log"
+    printf '[transport]\nplugin = amqp\n[amqp]\nurl = %s\n' "$AMQP_URL" > "$1"
+}
