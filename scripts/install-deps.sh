@@ -7,10 +7,12 @@ set -eu
 what=${1:-build}
 BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
   libzmq3-dev librabbitmq-dev librdkafka-dev libcjson-dev libinih-dev libpcre2-dev
-  libmicrohttpd-dev check"
+  libmicrohttpd-dev check
+  libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libcurl4-openssl-dev"
 TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   python3-confluent-kafka python3-prometheus-client python3-yaml json-schema-test-suite
-  curl util-linux procps iproute2 valgrind openssl"
+  curl util-linux procps iproute2 valgrind openssl
+  python3-grpcio python3-protobuf python3-grpc-tools"
 # make fuzz (libFuzzer) and make bench (plots)
 EXTRA="clang libclang-rt-14-dev gnuplot-nox"
 case $what in
