@@ -1,5 +1,6 @@
 /* Print doc/options.md: every config section's options, from the same
- * tables that drive parsing, flags and --help. `make docs` writes it; a
+ * tables that drive parsing, flags and --help; then those of each transport
+ * or sink plugin named on the command line. `make docs` writes it; a
  * test fails when the committed copy is stale. */
 #include "config.h"
 #include "app.h"
@@ -50,15 +51,22 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         char err[1024];
         int st;
+        char caps[128], serr[1024];
         const struct ferry_transport *t = ferry_plugin_load(argv[i], NULL, &st, err, sizeof err);
-        if (!t) {
-            fprintf(stderr, "gen-options: %s\n", err);
+        const struct ferry_sink *k =
+            t ? NULL : ferry_sink_load(argv[i], NULL, &st, serr, sizeof serr);
+        if (t) {
+            table(t->name, t->options);
+            printf("Plugin `%s.so`: %s. Capabilities: %s.\n\n", t->name, t->summary,
+                   ferry_caps_str(t->caps, caps, sizeof caps));
+        } else if (k) {
+            table(k->name, k->options);
+            printf("Sink `%s.so` (`[aggregator] sink = %s`): %s. Capabilities: %s.\n\n", k->name,
+                   k->name, k->summary, ferry_sink_caps_str(k->caps, caps, sizeof caps));
+        } else {
+            fprintf(stderr, "gen-options: %s\ngen-options: %s\n", err, serr);
             return 1;
         }
-        char caps[128];
-        table(t->name, t->options);
-        printf("Plugin `%s.so`: %s. Capabilities: %s.\n\n", t->name, t->summary,
-               ferry_caps_str(t->caps, caps, sizeof caps));
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 # ZeroMQ plugin tests: brokerless, so they always run when the plugin is built.
-ZMQ_E2E_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test
+ZMQ_E2E_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test tests/e2e/sink-stdout.test \
+	tests/e2e/sink-rotate.test
 EXTRA_DIST += $(ZMQ_E2E_TESTS) tests/conformance/zmq-pipeline.test
 if HAVE_ZMQ
 TESTS += $(ZMQ_E2E_TESTS)

@@ -1,139 +1,43 @@
-/* ferry-aggregator: consume a destination and append every message to a
- * file, acking a batch only after it is written and fsync'ed. */
+/* ferry-aggregator: consume a destination into a sink (by default the
+ * file sink), acking a batch only after the sink has committed it.
+ * De-duplication by id is the sink's (the file sink reads the ids back from
+ * its file at start; a database uses its key); the aggregator gives each
+ * record its id and keeps a ledger of the producers' sequence numbers it
+ * committed in this run. */
 #include "config.h"
 #include "app.h"
 #include "internal.h"
 #include "http.h"
-#include "idset.h"
 
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct agg {
     struct app app;
     struct aggregator_cfg cfg;
     struct ferry_conn *conn;
-    int fd;
-    struct idset seen;
-    struct ferry_ledger *ledger; /* seqs written per producer; owned */
-    char *buf;            /* the batch being written; owned */
-    size_t len, cap;
-    uint64_t written, duplicates, received;
+    struct ferry_sink_conn *sink;        /* owned */
+    struct ferry_ledger *ledger;         /* seqs committed per producer in this run; owned */
     struct ferry_metrics *metrics;       /* owned */
     struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
     struct app_http *http;               /* owned; NULL without [http] listen */
-    int64_t last_refresh;
-    struct ferry_retry *retry;           /* owned; NULL: retry writes in place forever */
+    struct ferry_retry *retry;           /* owned; NULL: sink failures retried in place */
     char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
-    uint64_t deferred, dead_lettered;
+    struct consume loop;
+    struct agg_stamp {                   /* per batch slot: the producer's stamp */
+        bool stamped;
+        uint64_t seq;
+        char prod[256];
+    } *stamps;                           /* owned */
 };
-
-/* What run() knows of each message of the batch being handled. */
-struct slot {
-    struct ferry_retry_item it;
-    bool fresh;          /* to be written (not a duplicate) */
-    bool stamped;        /* carries a ledger stamp, added once written */
-    uint64_t hash;       /* id for de-duplication, 0 = none */
-    uint64_t stamp_hash; /* of producer and seq, to find repeats within the batch */
-    uint64_t seq;
-    char prod[256];
-};
-
-static int buf_put(struct agg *g, const void *p, size_t n)
-{
-    if (g->len + n > g->cap) {
-        size_t cap = (g->len + n) * 2;
-        char *nb = realloc(g->buf, cap); /* freed at exit of ferry_aggregator_main() */
-        if (!nb)
-            return -1;
-        g->buf = nb;
-        g->cap = cap;
-    }
-    memcpy(g->buf + g->len, p, n);
-    g->len += n;
-    return 0;
-}
-
-/* One line per message: newlines inside a body are escaped so the file
- * stays line-oriented. */
-static int put_body_line(struct agg *g, const char *b, size_t n)
-{
-    /* most bodies have none of the three: memchr is vectorised, a byte
-     * loop costs about 12 instructions a byte */
-    if (!memchr(b, '\n', n) && !memchr(b, '\r', n) && !memchr(b, '\\', n))
-        return buf_put(g, b, n) || buf_put(g, "\n", 1);
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
-            continue;
-        if (buf_put(g, b + start, i - start) ||
-            buf_put(g, b[i] == '\n' ? "\\n" : b[i] == '\r' ? "\\r" : "\\\\", 2))
-            return -1;
-        start = i + 1;
-    }
-    return buf_put(g, b + start, n - start) || buf_put(g, "\n", 1);
-}
-
-static int put_record(struct agg *g, const struct ferry_msg *m)
-{
-    cJSON *o = cJSON_CreateObject(); /* freed below */
-    cJSON *h = cJSON_CreateObject();
-    if (!o || !h) {
-        cJSON_Delete(o);
-        cJSON_Delete(h);
-        return -1;
-    }
-    cJSON_AddStringToObject(o, "destination", m->dest ? m->dest : "");
-    if (m->key) {
-        char *k = strndup(m->key, m->key_len);
-        cJSON_AddStringToObject(o, "key", k ? k : "");
-        free(k);
-    }
-    for (size_t i = 0; i < m->n_headers; i++) {
-        char *v = strndup(m->headers[i].value, m->headers[i].value_len);
-        cJSON_AddStringToObject(h, m->headers[i].name, v ? v : "");
-        free(v);
-    }
-    cJSON_AddItemToObject(o, "headers", h);
-    cJSON *body = cJSON_ParseWithLength(m->body, m->body_len);
-    if (!body) {
-        char *s = strndup(m->body, m->body_len);
-        body = cJSON_CreateString(s ? s : "");
-        free(s);
-    }
-    cJSON_AddItemToObject(o, "body", body);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text)
-        return -1;
-    int rc = buf_put(g, text, strlen(text)) || buf_put(g, "\n", 1);
-    free(text);
-    return rc;
-}
-
-static int open_output(struct agg *g)
-{
-    int fd = open(g->cfg.output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output, strerror(errno));
-        return -1;
-    }
-    if (g->fd >= 0)
-        close(g->fd);
-    g->fd = fd;
-    return 0;
-}
 
 /* Whether body holds needle, looking for its rare byte needle[k] with
  * memchr (vectorised) where memmem would step through every byte. */
@@ -205,57 +109,6 @@ static bool line_stamp(const cJSON *o, char *prod, size_t plen, uint64_t *seq)
                       cJSON_GetObjectItemCaseSensitive(b, "seq"), prod, plen, seq);
 }
 
-/* Remember the ids already in the file, so redeliveries after a crash are
- * not written twice. */
-static int load_seen(struct agg *g)
-{
-    FILE *f = fopen(g->cfg.output, "r");
-    if (!f)
-        return errno == ENOENT ? 0 : -1;
-    char *line = NULL; /* freed below */
-    size_t cap = 0;
-    ssize_t n;
-    uint64_t count = 0;
-    char id[256];
-    uint64_t stamped = 0;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        const char *body = line;
-        size_t len = (size_t)n;
-        char prod[256];
-        uint64_t seq;
-        if (memmem(line, len, "\"seq\"", 5)) {
-            cJSON *o = cJSON_ParseWithLength(line, len); /* freed below */
-            if (o && line_stamp(o, prod, sizeof prod, &seq) &&
-                ferry_ledger_add(g->ledger, prod, seq) >= 0)
-                stamped++;
-            cJSON_Delete(o);
-        }
-        if (!g->cfg.dedup)
-            continue;
-        if (g->cfg.format == 1) { /* record: the id is inside "body" */
-            cJSON *o = cJSON_ParseWithLength(line, len);
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, g->cfg.id_field);
-            if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof id) {
-                idset_add(&g->seen, idset_hash(v->valuestring, strlen(v->valuestring)));
-                count++;
-            }
-            cJSON_Delete(o);
-            continue;
-        }
-        if (ferry_body_id(body, len, g->cfg.id_field, id, sizeof id)) {
-            idset_add(&g->seen, idset_hash(id, strlen(id)));
-            count++;
-        }
-    }
-    free(line);
-    fclose(f);
-    if (count || stamped)
-        app_info(&g->app, "resuming output file=%s known_ids=%" PRIu64 " stamped=%" PRIu64,
-                 g->cfg.output, count, stamped);
-    return 0;
-}
-
 /* Simulated work: a numeric "processing_time" (seconds) in the body. */
 static void simulate_work(struct agg *g, const struct ferry_msg *m)
 {
@@ -268,258 +121,39 @@ static void simulate_work(struct agg *g, const struct ferry_msg *m)
     cJSON_Delete(o);
 }
 
-/* Write the batch and make it durable; on failure the file is cut back to
- * where it was so a retry does not leave half a batch. */
-static int write_batch(struct agg *g)
+/* The handler: each message goes to the sink with its id (the body's
+ * id_field, else the producer's stamp "PRODUCER#SEQ"), after any simulated
+ * work it asks for. */
+static int agg_handle(void *ctx, struct consume_item *items, size_t n)
 {
-    struct stat sb;
-    off_t before = fstat(g->fd, &sb) == 0 ? sb.st_size : -1;
-    size_t off = 0;
-    while (off < g->len) {
-        ssize_t w = write(g->fd, g->buf + off, g->len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (g->cfg.fsync && fdatasync(g->fd))
-        goto fail;
-    return 0;
-fail:;
-    int e = errno;
-    if (before >= 0 && ftruncate(g->fd, before) == 0 && g->cfg.fsync)
-        fdatasync(g->fd);
-    errno = e;
-    return -1;
-}
-
-/* The batch could not be written: each fresh message counts one failed
- * attempt and is deferred or dead-lettered; duplicates are already in the
- * file and are acked. Returns how many could be neither (released). */
-static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const char *why)
-{
-    size_t deferred = 0, dead = 0, errors = 0;
+    struct agg *g = ctx;
+    int64_t now = ferry_time_ms();
     for (size_t i = 0; i < n; i++) {
-        if (!slots[i].fresh) {
-            ferry_ack(slots[i].it.conn, slots[i].it.msg);
-            continue;
-        }
-        bool dl;
-        if (ferry_retry_fail(g->retry, &slots[i].it, why, &dl) != FERRY_OK) {
-            if (!errors)
-                app_error(&g->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
-                          ferry_retry_error(g->retry));
-            errors++;
-        } else if (dl) {
-            dead++;
-        } else {
-            deferred++;
-        }
+        struct consume_item *x = &items[i];
+        const struct ferry_msg *m = x->it.msg;
+        struct agg_stamp *st = &g->stamps[i];
+        st->stamped = msg_stamp(m, st->prod, sizeof st->prod, &st->seq);
+        x->rec.id = NULL;
+        if (ferry_body_id(m->body, m->body_len, g->cfg.id_field, x->id, sizeof x->id) ||
+            (st->stamped &&
+             snprintf(x->id, sizeof x->id, "%s#%" PRIu64, st->prod, st->seq) < (int)sizeof x->id))
+            x->rec.id = x->id;
+        x->rec.received_ms = now;
+        simulate_work(g, m);
+        x->verdict = CONSUME_WRITE;
     }
-    g->deferred += deferred;
-    g->dead_lettered += dead;
-    app_warn(&g->app, "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
-             "dead_letter=%s released=%zu", g->cfg.output, why, deferred, dead, g->dead_letter,
-             errors);
-    return errors;
+    return FERRY_OK;
 }
 
-/* Classify and format received message i (fresh or duplicate); -1 when
- * out of memory. */
-static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *ids,
-                struct idset_gen *stamps)
+/* After a batch: what landed goes into the ledger. */
+static void agg_settled(void *ctx, const struct consume_item *items, size_t n)
 {
-    struct slot *sl = &slots[i];
-    const struct ferry_msg *m = sl->it.msg;
-    char id[256];
-    sl->fresh = true;
-    sl->hash = sl->stamp_hash = 0;
-    sl->stamped = msg_stamp(m, sl->prod, sizeof sl->prod, &sl->seq);
-    if (sl->stamped) {
-        sl->stamp_hash = (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
-        bool dup = ferry_ledger_has(g->ledger, sl->prod, sl->seq);
-        /* twice in this batch (written to the ledger only once written):
-         * the hash set says maybe, the scan makes sure */
-        if (!dup && !idset_batch_put(stamps, sl->stamp_hash))
-            for (size_t j = 0; j < i && !dup; j++)
-                dup = slots[j].fresh && slots[j].stamped && slots[j].stamp_hash == sl->stamp_hash &&
-                      slots[j].seq == sl->seq && !strcmp(slots[j].prod, sl->prod);
-        if (dup) {
-            ferry_ledger_add(g->ledger, sl->prod, sl->seq); /* counts the duplicate */
-            if (g->cfg.dedup) {
-                sl->fresh = false;
-                g->duplicates++;
-                app_debug(&g->app, "duplicate skipped producer=%s seq=%" PRIu64, sl->prod, sl->seq);
-                return 0;
-            }
-            sl->stamped = false;
-        }
-    }
-    if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
-        sl->hash = idset_hash(id, strlen(id));
-        /* in the file already, or twice in this batch */
-        if (idset_has(&g->seen, sl->hash) || !idset_batch_put(ids, sl->hash)) {
-            sl->fresh = false;
-            g->duplicates++;
-            app_debug(&g->app, "duplicate skipped id=%s", id);
-            return 0;
-        }
-    }
-    simulate_work(g, m);
-    return g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len);
-}
-
-static int run(struct agg *g)
-{
-    size_t max = (size_t)g->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
-    struct slot *slots = calloc(max, sizeof *slots);       /* freed below */
-    struct ferry_retry_item *due = calloc(max, sizeof *due); /* freed below */
-    struct idset_gen ids = {0}, stamps = {0}; /* of this batch; freed below */
-    if (!batch || !slots || !due || idset_batch_init(&ids, max) ||
-        idset_batch_init(&stamps, max)) {
-        free(ids.v);
-        free(batch);
-        free(slots);
-        free(due);
-        return EX_OSERR;
-    }
-    int exit_code = EX_OK;
-    int64_t last_msg = ferry_mono_ms();
-    struct ferry_backoff rb; /* receive failures */
-    ferry_backoff_init(&rb, 100, 30000);
-    while (!*g->app.stop) {
-        app_http_refresh(g->metrics, g->conn, NULL, true, NULL, &g->last_refresh, false);
-        if (*g->app.hup) {
-            *g->app.hup = 0;
-            if (open_output(g) == 0)
-                app_info(&g->app, "reopened output file=%s", g->cfg.output);
-        }
-        size_t want = max;
-        if (g->cfg.count && g->cfg.count - (int64_t)g->written < (int64_t)want)
-            want = (size_t)(g->cfg.count - (int64_t)g->written);
-        /* retries that are due first, then fresh messages */
-        size_t n = g->retry ? ferry_retry_poll(g->retry, due, want) : 0;
-        for (size_t i = 0; i < n; i++)
-            slots[i].it = due[i];
-        size_t got = 0;
-        int wait = (int)g->cfg.batch_wait;
-        int64_t next = g->retry ? ferry_retry_next_due(g->retry) : -1;
-        if (n || (next >= 0 && next < wait))
-            wait = n ? 0 : (int)next;
-        int rc = n < want ? ferry_receive(g->conn, batch, want - n, &got, wait) : FERRY_OK;
-        for (size_t i = 0; i < got; i++)
-            slots[n + i].it = (struct ferry_retry_item){g->conn, batch[i],
-                                                         ferry_retry_attempts(batch[i])};
-        n += got;
-        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
-            if (!ferry_status_retriable(rc)) {
-                app_error(&g->app, "receive failed error=\"%s\"", ferry_conn_error(g->conn));
-                exit_code = app_exit_code(rc);
-                break;
-            }
-            int64_t d = ferry_backoff_next(&rb);
-            app_warn(&g->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
-                     ferry_conn_error(g->conn), d);
-            app_sleep(&g->app, d);
-            continue;
-        }
-        if (!n) {
-            if (g->cfg.idle_exit && ferry_mono_ms() - last_msg >= g->cfg.idle_exit &&
-                (!g->retry || ferry_retry_next_due(g->retry) < 0)) {
-                app_info(&g->app, "idle for %" PRId64 " ms, exiting", g->cfg.idle_exit);
-                break;
-            }
-            continue;
-        }
-        ferry_backoff_reset(&rb);
-        last_msg = ferry_mono_ms();
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        g->received += got;
-        g->len = 0;
-        idset_batch_clear(&ids);
-        idset_batch_clear(&stamps);
-        size_t new_count = 0;
-        for (size_t i = 0; i < n && exit_code == EX_OK; i++) {
-            if (take(g, slots, i, &ids, &stamps)) {
-                app_error(&g->app, "out of memory");
-                exit_code = EX_OSERR;
-            } else if (slots[i].fresh) {
-                new_count++;
-            }
-        }
-        /* durable before acked: retry the write in place until it works or
-         * we stop, or count a failed attempt of each message */
-        struct ferry_backoff wb;
-        ferry_backoff_init(&wb, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max);
-        bool write_failed = false, diverted = false;
-        while (exit_code == EX_OK && g->len && write_batch(g)) {
-            char why[512];
-            snprintf(why, sizeof why, "cannot write %s: %s", g->cfg.output, strerror(errno));
-            if (!write_failed)
-                ferry_metrics_count(g->series, FERRY_CTR_PROC_ERRORS, n);
-            write_failed = true;
-            app_http_refresh(g->metrics, g->conn, NULL, false, "cannot write the output file",
-                             &g->last_refresh, true);
-            if (g->retry) {
-                if (retry_batch(g, slots, n, why))
-                    app_sleep(&g->app, ferry_backoff_next(&wb)); /* let the fault clear */
-                diverted = true;
-                break;
-            }
-            int64_t d = ferry_backoff_next(&wb);
-            app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
-                      g->cfg.output, strerror(errno), n, d);
-            if (*g->app.stop) {
-                exit_code = EX_IOERR;
-                break;
-            }
-            app_sleep(&g->app, d);
-            if (*g->app.hup) { /* logrotate may have moved the file meanwhile */
-                *g->app.hup = 0;
-                open_output(g);
-            }
-        }
-        if (diverted)
-            continue;
-        if (exit_code != EX_OK) {
-            for (size_t i = 0; i < n; i++)
-                ferry_release(slots[i].it.conn, slots[i].it.msg);
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (slots[i].fresh && slots[i].hash)
-                idset_add(&g->seen, slots[i].hash);
-            if (slots[i].fresh && slots[i].stamped &&
-                ferry_ledger_add(g->ledger, slots[i].prod, slots[i].seq) < 0)
-                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64,
-                         slots[i].prod, slots[i].seq);
-            int ar = ferry_ack(slots[i].it.conn, slots[i].it.msg);
-            if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
-                app_debug(&g->app, "ack failed error=\"%s\" (the broker will redeliver)",
-                          ferry_conn_error(slots[i].it.conn));
-        }
-        g->written += new_count;
-        struct timespec t1;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        ferry_metrics_count(g->series, FERRY_CTR_CONSUMED, n);
-        for (size_t i = 0; i < n; i++) /* each message waited for its whole batch */
-            ferry_metrics_observe(g->series, took);
-        if (write_failed)
-            app_http_refresh(g->metrics, g->conn, NULL, true, NULL, &g->last_refresh, true);
-        if (g->cfg.count && (int64_t)g->written >= g->cfg.count)
-            break;
-    }
-    free(batch);
-    free(slots);
-    free(due);
-    free(ids.v);
-    free(stamps.v);
-    return exit_code;
+    struct agg *g = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].verdict == CONSUME_ACK && g->stamps[i].stamped &&
+            ferry_ledger_add(g->ledger, g->stamps[i].prod, g->stamps[i].seq) < 0)
+            app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64,
+                     g->stamps[i].prod, g->stamps[i].seq);
 }
 
 void app_aggregator_e2e(const struct agg *g, struct ferry_ledger_totals *out)
@@ -575,36 +209,122 @@ static int verify_file(struct agg *g)
     return ok ? EX_OK : EX_DATAERR;
 }
 
-/* The retrier, dead-lettering to cfg.dead_letter or DESTINATION.dead-letter. */
+/* The retrier, dead-lettering to cfg.dead_letter or DESTINATION.dead-letter.
+ * Without retries (max_retries -1) a sink that refuses single records still
+ * needs somewhere to send them: a retrier that only dead-letters. */
 static struct ferry_retry *agg_retry(struct agg *g, int *rc)
 {
     const char *dest = g->cfg.destination;
     size_t len = g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1
                                     : strlen(dest) + sizeof ".dead-letter";
     g->dead_letter = malloc(len); /* freed at the end of ferry_aggregator_main() */
-    *rc = -1;
+    *rc = EX_OSERR;
     if (!g->dead_letter)
         return NULL;
+    *rc = -1;
     if (g->cfg.dead_letter)
         memcpy(g->dead_letter, g->cfg.dead_letter, len);
     else
         snprintf(g->dead_letter, len, "%s.dead-letter", dest);
+    if (g->cfg.max_retries < 0) {
+        if (!(g->sink->caps & FERRY_SINK_CAP_PER_RECORD))
+            return NULL;
+        struct ferry_retry_opts o = {.policy = {.max_retries = -1}, .mode = FERRY_RETRY_LOCAL,
+                                     .dest = dest, .group = g->cfg.group,
+                                     .dead_letter = g->dead_letter};
+        int st;
+        char err[1024];
+        struct ferry_retry *r = ferry_retry_new(g->app.config, g->app.client_id, g->conn, &o,
+                                                &st, err, sizeof err);
+        if (!r) {
+            fprintf(stderr, "ferry-aggregator: error: %s\n", err);
+            *rc = app_exit_code(st);
+        }
+        return r;
+    }
     return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter,
                          g->cfg.max_retries, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max,
                          g->cfg.retry_mode, 0, rc);
 }
 
+/* [aggregator] output, format, fsync, dedup, dedup_window and id_field
+ * were the file output's options before sinks: with sink = file they still
+ * work, set [file]'s keys unless [file] sets them from a stronger source
+ * (command line > environment > file). */
+static int agg_map_config(struct ferry_config *cfg, char *err, size_t errlen)
+{
+    static const char *const moved[] = {"output", "format", "fsync", "dedup", "dedup_window",
+                                        "id_field"};
+    const char *sink = ferry_config_get(cfg, "aggregator", "sink");
+    if (sink && strcmp(sink, "file"))
+        return FERRY_OK;
+    for (size_t i = 0; i < sizeof moved / sizeof *moved; i++) {
+        enum ferry_source a = ferry_config_source(cfg, "aggregator", moved[i]);
+        if (a == FERRY_SRC_DEFAULT || a <= ferry_config_source(cfg, "file", moved[i]))
+            continue;
+        if (ferry_config_set(cfg, "file", moved[i], ferry_config_get(cfg, "aggregator", moved[i]),
+                             FERRY_SRC_FLAG) != FERRY_OK) {
+            snprintf(err, errlen, "out of memory");
+            return FERRY_E_CONFIG;
+        }
+    }
+    return FERRY_OK;
+}
+
+/* Open the sink, retrying while its server is unreachable, like the
+ * transport. @return the sink or NULL with *rc set. */
+static struct ferry_sink_conn *agg_sink(struct agg *g, int *rc)
+{
+    struct ferry_backoff b;
+    ferry_backoff_init(&b, 100, 30000);
+    int64_t start = ferry_mono_ms();
+    bool warned = false;
+    for (;;) {
+        int st;
+        char err[1024];
+        struct ferry_sink_conn *s = ferry_sink_open(g->app.config, g->cfg.sink, g->app.client_id,
+                                                    &st, err, sizeof err);
+        if (s) {
+            ferry_sink_set_log(s, g->app.spec->prog, g->app.log_level);
+            char caps[128];
+            app_info(&g->app, "sink open sink=%s capabilities=%s", s->sink->name,
+                     ferry_sink_caps_str(s->caps, caps, sizeof caps));
+            return s;
+        }
+        if (!ferry_status_retriable(st)) {
+            fprintf(stderr, "ferry-aggregator: error: %s\n", err);
+            *rc = st == FERRY_E_CONFIG ? EX_CONFIG : app_exit_code(st);
+            return NULL;
+        }
+        int64_t waited = ferry_mono_ms() - start;
+        if (*g->app.stop || waited >= g->cfg.connect_timeout) {
+            fprintf(stderr, "ferry-aggregator: error: sink unavailable after %lld ms: %s\n",
+                    (long long)waited, err);
+            *rc = EX_UNAVAILABLE;
+            return NULL;
+        }
+        int64_t d = ferry_backoff_next(&b);
+        if (!warned)
+            app_warn(&g->app, "sink open failed error=\"%s\" retry_in=%lldms", err, (long long)d);
+        warned = true;
+        app_sleep(&g->app, d);
+    }
+}
+
 int ferry_aggregator_main(int argc, char **argv)
 {
-    struct agg g = {.fd = -1};
+    struct agg g = {0};
     static const struct app_spec spec_tmpl = {
         .prog = "ferry-aggregator", .section = "aggregator", .usage = "[options]",
-        .about = "Consume a destination and append every message to a file, one per line,\n"
-                 "acking each batch only after it is written and fsync'ed. Messages whose id\n"
-                 "is already in the file are skipped. SIGHUP reopens the file (logrotate);\n"
-                 "SIGTERM finishes the current batch and exits 0. --verify FILE reports the\n"
-                 "producers' sequence numbers missing from or repeated in FILE (exit 0 or 65).",
-        .options = app_aggregator_options};
+        .about = "Consume a destination into a sink: by default the file sink, which appends\n"
+                 "every message to a file (or standard output with --output -), one per line.\n"
+                 "Each batch is acked only after the sink has committed it (the file: written\n"
+                 "and fsync'ed). Messages whose id is already in the file are skipped. SIGHUP\n"
+                 "reopens the sink (logrotate); SIGTERM finishes the current batch and exits 0.\n"
+                 "--sink NAME picks another sink, configured in its [NAME] section.\n"
+                 "--verify FILE reports the producers' sequence numbers missing from or\n"
+                 "repeated in FILE (exit 0 or 65).",
+        .options = app_aggregator_options, .map_config = agg_map_config};
     struct app_spec spec = spec_tmpl;
     spec.cfg = &g.cfg;
     int rc = app_init(&g.app, &spec, argc, argv);
@@ -629,14 +349,19 @@ int ferry_aggregator_main(int argc, char **argv)
         return rc;
     }
     g.ledger = ferry_ledger_new(0, 0); /* freed at the end of ferry_aggregator_main() */
-    if (!g.ledger || idset_init(&g.seen, (size_t)g.cfg.dedup_window) || load_seen(&g) ||
-        open_output(&g)) {
-        if (g.fd < 0 && errno)
-            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output, strerror(errno));
-        idset_free(&g.seen);
+    g.stamps = calloc((size_t)g.cfg.batch, sizeof *g.stamps); /* freed below */
+    if (!g.ledger || !g.stamps) {
         ferry_ledger_free(g.ledger);
+        free(g.stamps);
         app_fini(&g.app);
-        return EX_CANTCREAT;
+        return EX_OSERR;
+    }
+    g.sink = agg_sink(&g, &rc);
+    if (!g.sink) {
+        ferry_ledger_free(g.ledger);
+        free(g.stamps);
+        app_fini(&g.app);
+        return rc;
     }
     const char *tname = ferry_config_get(g.app.config, "transport", "plugin");
     g.metrics = ferry_metrics_new(tname ? tname : "zmq"); /* freed below */
@@ -647,43 +372,56 @@ int ferry_aggregator_main(int argc, char **argv)
     if (!g.conn) {
         app_http_stop(g.http);
         ferry_metrics_free(g.metrics);
-        close(g.fd);
-        idset_free(&g.seen);
+        ferry_sink_close(g.sink);
         ferry_ledger_free(g.ledger);
+        free(g.stamps);
         app_fini(&g.app);
         return rc;
     }
     if (!(g.conn->caps & FERRY_CAP_ACK))
         app_warn(&g.app, "transport cannot redeliver transport=%s: messages in flight when this "
                  "process dies are lost", g.conn->transport->name);
+    if (!(g.sink->caps & FERRY_SINK_CAP_DURABLE))
+        app_warn(&g.app, "sink is not durable sink=%s: what it has committed may be lost in a "
+                 "crash", g.sink->sink->name);
+    g.loop = (struct consume){
+        .app = &g.app, .in = g.conn, .sink = g.sink, .batch = (size_t)g.cfg.batch,
+        .batch_wait = g.cfg.batch_wait, .idle_exit = g.cfg.idle_exit, .count = g.cfg.count,
+        .backoff_min = g.cfg.retry_backoff_min, .backoff_max = g.cfg.retry_backoff_max,
+        .retry_in_place = g.cfg.max_retries < 0, .handle = agg_handle,
+        .on_settled = agg_settled, .ctx = &g, .metrics = g.metrics, .series = g.series};
     int st = ferry_subscribe(g.conn, g.cfg.destination, g.cfg.group);
     if (st != FERRY_OK) {
         app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
                   ferry_conn_error(g.conn));
         rc = app_exit_code(st);
-    } else if (g.cfg.max_retries >= 0 && !(g.retry = agg_retry(&g, &rc))) {
-        rc = rc >= 0 ? rc : EX_OSERR; /* app_retry_new() said why */
+    } else if (!(g.retry = agg_retry(&g, &rc)) && rc >= 0) {
+        /* agg_retry() said why */
+    } else if (consume_init(&g.loop)) {
+        rc = EX_OSERR;
     } else {
-        app_info(&g.app, "consuming destination=%s group=%s output=%s", g.cfg.destination,
-                 g.cfg.group, g.cfg.output);
-        rc = run(&g);
+        g.loop.retry = g.retry;
+        g.loop.dead_letter = g.dead_letter;
+        app_info(&g.app, "consuming destination=%s group=%s sink=%s", g.cfg.destination,
+                 g.cfg.group, g.sink->sink->name);
+        rc = consume_run(&g.loop);
         app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
-                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, g.received, g.written,
-                 g.duplicates, g.deferred, g.dead_lettered);
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64 " rejected=%" PRIu64,
+                 g.loop.received, g.loop.written, g.loop.duplicates, g.loop.deferred,
+                 g.loop.dead_lettered, g.loop.rejected);
         struct ferry_ledger_totals t;
         app_aggregator_e2e(&g, &t);
-        app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
-                "ledger producers=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
-                " redelivered=%" PRIu64, t.producers, t.unique, t.missing, t.duplicates);
+        app_info(&g.app, "ledger of this run producers=%" PRIu64 " unique=%" PRIu64
+                 " redelivered=%" PRIu64, t.producers, t.unique, t.duplicates);
     }
+    consume_fini(&g.loop);
     app_http_stop(g.http);
     ferry_retry_free(g.retry);
     free(g.dead_letter);
     ferry_close(g.conn);
     ferry_metrics_free(g.metrics);
-    close(g.fd);
-    free(g.buf);
-    idset_free(&g.seen);
+    ferry_sink_close(g.sink);
+    free(g.stamps);
     ferry_ledger_free(g.ledger);
     app_fini(&g.app);
     return rc;

@@ -15,6 +15,10 @@ struct app_spec {
     const char *about;                   /* one paragraph for --help */
     const struct ferry_option *options;  /* the section's table */
     void *cfg;                           /* struct the table fills */
+    /* Optional: rewrite the loaded configuration before it is checked and
+     * bound (old spellings of options that moved). FERRY_OK or
+     * FERRY_E_CONFIG with err set. */
+    int (*map_config)(struct ferry_config *cfg, char *err, size_t errlen);
 };
 
 struct app {
@@ -107,7 +111,8 @@ extern const struct ferry_option app_producer_options[];
 /* [aggregator] */
 struct aggregator_cfg {
     char *destination, *group, *output, *id_field;
-    int format;                /* 0 body, 1 record */
+    char *sink;                /* sink plugin: file (default), postgresql, ... */
+    int format;                /* the file sink's: 0 body, 1 record, 2 text */
     int64_t count, batch, batch_wait, idle_exit, dedup_window, connect_timeout;
     bool fsync, dedup;
     char *verify, *require;   /* --verify FILE; capabilities the transport must have */
@@ -133,6 +138,77 @@ struct validator_cfg {
     int retry_mode;           /* enum ferry_retry_mode */
 };
 extern const struct ferry_option app_validator_options[];
+
+/* ---- the consume loop (consume.c), shared by the aggregator and the validator */
+
+#include <ferry/retry.h>
+struct ferry_metrics;
+struct ferry_metrics_dest;
+
+/* What becomes of one received message, set by the handler. */
+enum consume_verdict {
+    CONSUME_ACK = 0,  /* handled (forwarded, a duplicate): ack it */
+    CONSUME_WRITE,    /* hand it to the sink; acked after the commit, or dead-lettered
+                         when the sink refuses it (FERRY_E_REJECTED) */
+    CONSUME_FAIL,     /* handling failed (why): one failed attempt, deferred or
+                         dead-lettered by the retrier; released without one */
+    CONSUME_REJECT,   /* refused for good (why): to the dead-letter destination now */
+    CONSUME_RELEASE,  /* no decision: it comes back */
+    CONSUME_SETTLED,  /* the loan has ended already (internal) */
+};
+
+struct consume_item {
+    struct ferry_retry_item it;    /* the connection that lent it, the message, attempts */
+    int verdict;                   /* enum consume_verdict, CONSUME_ACK when the handler
+                                      leaves it */
+    char why[512];                 /* with FAIL and REJECT */
+    struct ferry_sink_record rec;  /* with WRITE: id and received_ms (msg is set by the loop) */
+    char id[256];                  /* storage the handler may point rec.id at */
+};
+
+/* The handler: set each item's verdict. FERRY_OK, or a status that stops
+ * the loop (its items released, the program exits with its code). */
+typedef int (*consume_handler)(void *ctx, struct consume_item *items, size_t n);
+
+/* One consumer: fill the configuration part, consume_init(), consume_run(),
+ * consume_fini(). The loop never acks a message before the sink committed
+ * it: at-least-once; with an idempotent sink, exactly-once records. */
+struct consume {
+    struct app *app;
+    struct ferry_conn *in;             /* subscribed already; borrowed */
+    struct ferry_retry *retry;         /* NULL: failed messages are released (come back) */
+    const char *dead_letter;           /* the retrier's dead-letter destination, for logs */
+    struct ferry_sink_conn *sink;      /* NULL: the handler does all (no CONSUME_WRITE) */
+    bool retry_in_place;               /* sink failures: abort, back off, write the same
+                                          batch again, rather than count failed attempts */
+    size_t batch;
+    int64_t batch_wait, idle_exit, count;  /* ms, ms, messages (0 = none) */
+    int64_t backoff_min, backoff_max;  /* between attempts to write a batch to the sink */
+    int64_t pause_after_release;       /* ms to wait after a batch gave messages back */
+    consume_handler handle;
+    void (*on_idle)(void *ctx);        /* a receive found nothing; may be NULL */
+    void (*on_settled)(void *ctx, const struct consume_item *items, size_t n); /* may be NULL */
+    void *ctx;
+    struct ferry_metrics *metrics;     /* may be NULL */
+    struct ferry_metrics_dest *series; /* of the destination consumed */
+    struct ferry_conn *health_conn;    /* /health judges this one (default: in) */
+    struct ferry_pub *health_pub;
+    /* counters */
+    uint64_t received, acked, written, duplicates, rejected, deferred, dead_lettered, released;
+    /* the loop's own */
+    bool commit_failing;
+    int64_t last_refresh;
+    struct ferry_msg **msgs;
+    struct consume_item *items;
+    struct ferry_retry_item *due;
+    struct ferry_sink_record *recs;
+    size_t *idx;
+};
+int consume_init(struct consume *c);   /* -1 on ENOMEM */
+/* Run until a stop signal, idle_exit, count (records written with a sink,
+ * messages acked without) or a fatal error. @return the exit code. */
+int consume_run(struct consume *c);
+void consume_fini(struct consume *c);
 
 /* The retrier of a program that consumes dest, per its retry options: NULL
  * with *exit_code -1 when max_retries is negative (retry in place), NULL

@@ -130,7 +130,7 @@ static void usage(const struct app_spec *s, FILE *f)
                "  -c, --config FILE                config file (INI); default $FERRY_CONFIG, else built-in defaults\n"
                "  -t, --transport NAME             transport plugin (amqp, kafka, zmq, ...): [transport] plugin\n"
                "  -o, --set SECTION.KEY=VALUE      set any config value (highest precedence)\n"
-               "      --list-plugins               list the transport plugins found, their capabilities and options\n"
+               "      --list-plugins               list the transport and sink plugins found, their capabilities and options\n"
                "      --print-config               print the effective configuration (secrets redacted) and exit\n"
                "      --http ADDRESS:PORT          serve /health and /metrics there: [http] listen\n"
                "  -v, --verbose / -q, --quiet      more / less logging (also FERRY_LOG_LEVEL=debug|info|warn|error)\n"
@@ -161,11 +161,40 @@ static void list_one(const struct ferry_transport *t, const char *file, const ch
     lc->n++;
     char caps[160];
     const char *v = t->lib_version ? t->lib_version() : "?";
-    printf("%s - %s\n  file: %s\n  library: %s\n  capabilities: %s\n  options [%s]:\n", t->name,
+    printf("%s - %s\n  kind: transport\n  file: %s\n  library: %s\n  capabilities: %s\n"
+           "  options [%s]:\n", t->name,
            t->summary ? t->summary : "", file, v ? v : "?", ferry_caps_str(t->caps, caps, sizeof caps),
            t->name);
     print_table(stdout, t->options, false);
     printf("\n");
+}
+
+static void list_sink(const struct ferry_sink *k, const char *file, const char *why, void *ctx)
+{
+    struct list_ctx *lc = ctx;
+    if (!k) {
+        printf("%s: not loadable: %s\n\n", file, why);
+        return;
+    }
+    lc->n++;
+    char caps[160];
+    const char *v = k->lib_version ? k->lib_version() : NULL;
+    printf("%s - %s\n  kind: sink\n  file: %s\n  library: %s\n  capabilities: %s\n"
+           "  options [%s]:\n", k->name, k->summary ? k->summary : "", file, v ? v : "none",
+           ferry_sink_caps_str(k->caps, caps, sizeof caps), k->name);
+    print_table(stdout, k->options, false);
+    printf("\n");
+}
+
+/* The sink a program writes to, when its table has a `sink` option. */
+static const char *app_sink_name(const struct app *a)
+{
+    for (const struct ferry_option *o = a->spec->options; o->name; o++)
+        if (!strcmp(o->name, "sink")) {
+            const char *v = ferry_config_get(a->config, a->spec->section, "sink");
+            return v ? v : o->def;
+        }
+    return NULL;
 }
 
 static int bad_usage(const struct app_spec *s, const char *what, const char *arg)
@@ -192,10 +221,18 @@ static int check_config(struct app *a, char *err, size_t errlen)
         const struct ferry_transport *t = NULL;
         if (!opts) {
             int st;
-            char why[1024];
+            char why[1024], swhy[1024];
             t = ferry_plugin_load(secs[i], plugin_path, &st, why, sizeof why);
-            if (!t) {
-                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq")) {
+            /* a sink's section: [file], [postgresql], ... */
+            const struct ferry_sink *k =
+                t ? NULL : ferry_sink_load(secs[i], plugin_path, &st, swhy, sizeof swhy);
+            if (!t && !k) {
+                static const char *const known[] = {"amqp", "kafka", "zmq", "file", "postgresql",
+                                                    "grpc", "webhook"};
+                bool builtin = false;
+                for (size_t j = 0; j < APP_LEN(known) && !builtin; j++)
+                    builtin = !strcmp(secs[i], known[j]);
+                if (builtin) {
                     app_debug(a, "section not checked section=%s reason=\"%s\"", secs[i], why);
                     continue;
                 }
@@ -205,8 +242,10 @@ static int check_config(struct app *a, char *err, size_t errlen)
                          ferry_config_section_line(a->config, secs[i]), secs[i]);
                 return FERRY_E_CONFIG;
             }
-            opts = t->options;
-            size = t->cfg_size ? t->cfg_size : 1;
+            opts = t ? t->options : k->options;
+            size = t ? t->cfg_size : k->cfg_size;
+            if (!size)
+                size = 1;
         }
         void *scratch = calloc(1, size); /* freed below */
         if (!scratch)
@@ -278,6 +317,13 @@ static void warn_file_secrets(struct app *a)
             n += ferry_config_file_secrets(a->config, t->name, t->options, keys, sizeof keys);
         ferry_options_free(ferry_transport_options, &tc);
     }
+    const char *sink = app_sink_name(a);
+    const struct ferry_sink *k =
+        sink ? ferry_sink_load(sink, ferry_config_get(a->config, "transport", "plugin_path"), &st,
+                               err, sizeof err)
+             : NULL;
+    if (k)
+        n += ferry_config_file_secrets(a->config, k->name, k->options, keys, sizeof keys);
     if (n)
         app_warn(a, "config file readable by others holds secrets file=%s mode=%04o keys=%s "
                  "hint=\"chmod 600 it, or move them to KEY_file or FERRY_SECTION_KEY\"",
@@ -362,10 +408,17 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         fprintf(stderr, "%s: error: %s\n", spec->prog, err);
         return EX_CONFIG;
     }
+    if (spec->map_config && spec->map_config(a->config, err, sizeof err) != FERRY_OK) {
+        fprintf(stderr, "%s: error: %s\n", spec->prog, err);
+        return EX_CONFIG;
+    }
     if (list) {
         struct list_ctx lc = {0};
-        ferry_plugin_foreach(ferry_config_get(a->config, "transport", "plugin_path"), list_one, &lc);
-        if (!lc.n) {
+        const char *pp = ferry_config_get(a->config, "transport", "plugin_path");
+        ferry_plugin_foreach(pp, list_one, &lc);
+        int transports = lc.n;
+        ferry_sink_foreach(pp, list_sink, &lc);
+        if (!transports) {
             fprintf(stderr, "%s: no transport plugins found (FERRY_PLUGIN_PATH, %s)\n", spec->prog,
                     FERRY_PLUGIN_DIR);
             return EX_CONFIG;
@@ -401,6 +454,18 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
             }
             printf("\n");
             ferry_config_dump(a->config, t->name, t->options, stdout);
+        }
+        const char *sink = app_sink_name(a);
+        if (sink) {
+            const struct ferry_sink *k = ferry_sink_load(sink, ferry_config_get(a->config,
+                                                         "transport", "plugin_path"), &st, err,
+                                                         sizeof err);
+            if (!k) {
+                fprintf(stderr, "%s: error: %s\n", spec->prog, err);
+                return EX_CONFIG;
+            }
+            printf("\n");
+            ferry_config_dump(a->config, k->name, k->options, stdout);
         }
         printf("\n");
         ferry_config_dump(a->config, spec->section, spec->options, stdout);

@@ -112,21 +112,20 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
     return ferry_pub_send(v->pub, &out, (int)v->cfg.publish_timeout);
 }
 
-/* Validate and forward one batch (fresh messages and retries that are due),
- * then ack what was forwarded; a failed forward counts one failed attempt
- * (deferred or dead-lettered with retries, given back without). Returns
- * how many were acked; *back is set to how many were given back. */
-static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t n, size_t *back)
+/* The handler: validate and forward the batch (fresh messages and retries
+ * that are due), wait for the forwards to be confirmed, then ack what was
+ * forwarded; a forward that failed is one failed attempt of its message. */
+static int val_handle(void *ctx, struct consume_item *items, size_t n)
 {
+    struct val *v = ctx;
     v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t i = 0; i < n; i++) {
-        struct ferry_msg *m = items[i].msg;
+        struct ferry_msg *m = items[i].it.msg;
         char why[4096];
         int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why);
         /* retries come back on the retrier's connection or under DEST.retry */
-        const char *src = items[i].conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
+        const char *src = items[i].it.conn == v->in && m->dest && *m->dest ? m->dest
+                                                                            : v->cfg.input;
         v->valid[i] = ok == 1;
         if (ok < 0) {
             v->result[i] = -1;
@@ -140,119 +139,64 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
     }
     if (ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout) != FERRY_OK)
         app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"", ferry_pub_error(v->pub));
-    size_t acked = 0, deferred = 0, dead = 0;
-    *back = 0;
+    size_t failed = 0;
     for (size_t i = 0; i < n; i++) {
-        struct ferry_conn *c = items[i].conn;
-        if (v->result[i] != 0) {
-            ferry_metrics_count(v->s_in, FERRY_CTR_PROC_ERRORS, 1);
-            bool dl;
-            char why[640];
-            snprintf(why, sizeof why, "cannot forward to %s: %s",
-                     v->valid[i] ? v->cfg.output : v->cfg.reject,
-                     ferry_pub_error(v->pub)[0] ? ferry_pub_error(v->pub) : "not confirmed");
-            if (!v->retry) {
-                ferry_release(c, items[i].msg); /* not forwarded: with acks it comes back */
-                (*back)++;
-            } else if (ferry_retry_fail(v->retry, &items[i], why, &dl) != FERRY_OK) {
-                app_error(&v->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
-                          ferry_retry_error(v->retry));
-                (*back)++;
-            } else {
-                dl ? dead++ : deferred++;
-            }
+        if (v->result[i] == 0) {
+            items[i].verdict = CONSUME_ACK;
             continue;
         }
-        int ar = ferry_ack(c, items[i].msg);
-        if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
-            app_debug(&v->app, "ack failed error=\"%s\" (the broker will redeliver)",
-                      ferry_conn_error(c));
+        items[i].verdict = CONSUME_FAIL;
+        snprintf(items[i].why, sizeof items[i].why, "cannot forward to %s: %s",
+                 v->valid[i] ? v->cfg.output : v->cfg.reject,
+                 ferry_pub_error(v->pub)[0] ? ferry_pub_error(v->pub) : "not confirmed");
+        failed++;
+    }
+    if (failed && v->retry)
+        app_warn(&v->app, "forward failed error=\"%s\" failed=%zu reject=%s",
+                 ferry_pub_error(v->pub), failed, v->cfg.reject);
+    return FERRY_OK;
+}
+
+/* After a batch: count what was forwarded where. */
+static void val_settled(void *ctx, const struct consume_item *items, size_t n)
+{
+    struct val *v = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].verdict != CONSUME_ACK)
+            continue;
         v->valid[i] ? v->st.valid++ : v->st.invalid++;
         ferry_metrics_count(v->valid[i] ? v->s_out : v->s_reject, FERRY_CTR_PRODUCED, 1);
         if (!v->valid[i])
             ferry_metrics_count(v->s_in, FERRY_CTR_REJECTED, 1);
-        acked++;
     }
-    if (deferred || dead) {
-        v->deferred += deferred;
-        v->dead_lettered += dead;
-        app_warn(&v->app, "forward failed error=\"%s\" deferred=%zu dead_lettered=%zu reject=%s",
-                 ferry_pub_error(v->pub), deferred, dead, v->cfg.reject);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    ferry_metrics_count(v->s_in, FERRY_CTR_CONSUMED, acked);
-    for (size_t i = 0; i < acked; i++) /* each message waited for its whole batch */
-        ferry_metrics_observe(v->s_in, took);
-    return acked;
+}
+
+static void val_idle(void *ctx)
+{
+    struct val *v = ctx;
+    ferry_pub_poll(v->pub);
 }
 
 static int run(struct val *v)
 {
     size_t max = (size_t)v->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch);        /* freed below */
-    struct ferry_retry_item *items = calloc(max, sizeof *items); /* freed below */
     v->result = calloc(max, sizeof *v->result);            /* freed in ferry_validator_main() */
     v->valid = calloc(max, sizeof *v->valid);              /* freed in ferry_validator_main() */
-    if (!batch || !items || !v->result || !v->valid) {
-        free(batch);
-        free(items);
+    struct consume c = {
+        .app = &v->app, .in = v->in, .retry = v->retry, .batch = max, .batch_wait = 200,
+        .idle_exit = v->cfg.idle_exit, .count = v->cfg.count,
+        .pause_after_release = 1000, .handle = val_handle, .on_idle = val_idle,
+        .on_settled = val_settled, .ctx = v, .metrics = v->metrics, .series = v->s_in,
+        .health_conn = v->out, .health_pub = v->pub};
+    if (!v->result || !v->valid || consume_init(&c)) {
+        consume_fini(&c);
         return EX_OSERR;
     }
-    int exit_code = EX_OK;
-    int64_t last = ferry_mono_ms();
-    struct ferry_backoff rb; /* receive failures */
-    ferry_backoff_init(&rb, 100, 30000);
-    uint64_t handled = 0;
-    while (!*v->app.stop) {
-        app_http_refresh(v->metrics, v->out, v->pub, true, NULL, &v->last_refresh, false);
-        size_t want = max, got = 0;
-        if (v->cfg.count && v->cfg.count - (int64_t)handled < (int64_t)want)
-            want = (size_t)(v->cfg.count - (int64_t)handled);
-        /* retries that are due first, then fresh messages */
-        size_t n = v->retry ? ferry_retry_poll(v->retry, items, want) : 0;
-        int wait = 200;
-        int64_t next = v->retry ? ferry_retry_next_due(v->retry) : -1;
-        if (n || (next >= 0 && next < wait))
-            wait = n ? 0 : (int)next;
-        int rc = n < want ? ferry_receive(v->in, batch, want - n, &got, wait) : FERRY_OK;
-        for (size_t i = 0; i < got; i++)
-            items[n + i] = (struct ferry_retry_item){v->in, batch[i], ferry_retry_attempts(batch[i])};
-        n += got;
-        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
-            if (!ferry_status_retriable(rc)) {
-                app_error(&v->app, "receive failed error=\"%s\"", ferry_conn_error(v->in));
-                exit_code = app_exit_code(rc);
-                break;
-            }
-            int64_t d = ferry_backoff_next(&rb);
-            app_warn(&v->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
-                     ferry_conn_error(v->in), d);
-            app_sleep(&v->app, d);
-            continue;
-        }
-        if (!n) {
-            ferry_pub_poll(v->pub);
-            if (v->cfg.idle_exit && ferry_mono_ms() - last >= v->cfg.idle_exit &&
-                (!v->retry || ferry_retry_next_due(v->retry) < 0)) {
-                app_info(&v->app, "idle for %" PRId64 " ms, exiting", v->cfg.idle_exit);
-                break;
-            }
-            continue;
-        }
-        ferry_backoff_reset(&rb);
-        last = ferry_mono_ms();
-        size_t back;
-        size_t acked = handle_batch(v, items, n, &back);
-        handled += acked;
-        if (back) /* they come back at once; let the output recover first */
-            app_sleep(&v->app, 1000);
-        if (v->cfg.count && (int64_t)handled >= v->cfg.count)
-            break;
-    }
-    free(batch);
-    free(items);
-    return exit_code;
+    int rc = consume_run(&c);
+    v->deferred = c.deferred;
+    v->dead_lettered = c.dead_lettered;
+    consume_fini(&c);
+    return rc;
 }
 
 /* --check: validate files (or stdin) locally, no broker. */

@@ -317,6 +317,13 @@ const char *ferry_config_get(const struct ferry_config *cfg, const char *section
     return lookup(cfg, section, key, &l) ? l.value : NULL;
 }
 
+enum ferry_source ferry_config_source(const struct ferry_config *cfg, const char *section,
+                                      const char *key)
+{
+    struct lookup l;
+    return lookup(cfg, section, key, &l) ? l.src : FERRY_SRC_DEFAULT;
+}
+
 static const char *where(const struct ferry_config *cfg, const struct lookup *l, char *buf,
                          size_t len)
 {

@@ -1,8 +1,11 @@
 /* Plugin loader: finds NAME.la/NAME.so along the search path with libltdl,
- * checks the descriptor (ABI, size, name, ops against caps, option table)
- * and keeps the process-wide registry, the core's only mutable global. */
+ * checks the descriptor of a transport or a sink (ABI, size, name, ops
+ * against caps, option table) and keeps the process-wide registry, the
+ * core's only mutable global. */
 #include "config.h"
 #include "internal.h"
+
+#include <ferry/sink.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,10 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The two kinds of plugin share the path, the loader and the registry. */
+enum kind { KIND_TRANSPORT = 0, KIND_SINK };
+
+static const char *const kind_words[] = {"transport", "sink"};
+
 struct loaded {
     char *name;                       /* owned */
     char *file;                       /* owned */
-    const struct ferry_transport *t;  /* inside the module, which is never unloaded */
+    enum kind kind;
+    const void *desc;                 /* inside the module, which is never unloaded */
     struct loaded *next;
 };
 
@@ -23,6 +32,9 @@ struct loaded {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loaded *registry;
 static bool ltdl_ready;
+
+static const char *caps_words(const char *const *names, size_t nnames, uint32_t caps, char *buf,
+                              size_t len);
 
 static const char *const cap_names[] = {"ack", "groups", "durable", "confirms",
                                         "key-order", "deadletter", "fanout"};
@@ -37,11 +49,20 @@ const char *ferry_cap_name(uint32_t cap)
 
 const char *ferry_caps_str(uint32_t caps, char *buf, size_t len)
 {
+    return caps_words(cap_names, FERRY_ARRAY_LEN(cap_names), caps, buf, len);
+}
+
+static const char *const sink_cap_names[] = {"transactional", "idempotent", "durable",
+                                             "per-record"};
+
+static const char *caps_words(const char *const *names, size_t nnames, uint32_t caps, char *buf,
+                              size_t len)
+{
     size_t used = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < FERRY_ARRAY_LEN(cap_names); i++)
+    for (size_t i = 0; i < nnames; i++)
         if (caps & (1u << i)) {
-            int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", cap_names[i]);
+            int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
             if (n < 0 || (size_t)n >= len - used)
                 break;
             used += (size_t)n;
@@ -49,6 +70,19 @@ const char *ferry_caps_str(uint32_t caps, char *buf, size_t len)
     if (!used)
         snprintf(buf, len, "none");
     return buf;
+}
+
+const char *ferry_sink_cap_name(uint32_t cap)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(sink_cap_names); i++)
+        if (cap == (1u << i))
+            return sink_cap_names[i];
+    return NULL;
+}
+
+const char *ferry_sink_caps_str(uint32_t caps, char *buf, size_t len)
+{
+    return caps_words(sink_cap_names, FERRY_ARRAY_LEN(sink_cap_names), caps, buf, len);
 }
 
 /* "dir/kafka.so" -> "kafka" */
@@ -117,10 +151,93 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
     return FERRY_OK;
 }
 
-/* Open one file (path without or with extension). Caller holds reg_lock. */
-static const struct ferry_transport *open_file(const char *path, const char *want, int *status,
-                                               char *err, size_t errlen)
+/* Whether the option table's rows fit in a cfg struct of cfg_size bytes. */
+static bool options_fit(const struct ferry_option *opts, size_t cfg_size, const char **bad)
 {
+    for (const struct ferry_option *o = opts; o->name; o++) {
+        size_t w = o->type == FERRY_OPT_STR    ? sizeof(char *)
+                   : o->type == FERRY_OPT_BOOL ? sizeof(bool)
+                   : o->type == FERRY_OPT_ENUM ? sizeof(int)
+                   : o->type == FERRY_OPT_PREFIX ? 0
+                                                 : sizeof(int64_t);
+        if (w && o->offset + w > cfg_size) {
+            *bad = o->name;
+            return false;
+        }
+    }
+    return true;
+}
+
+static int check_sink(const struct ferry_sink *k, const char *file, const char *want, char *err,
+                      size_t errlen)
+{
+    if (k->abi != FERRY_SINK_ABI) {
+        ferry_fmt(err, errlen,
+                  "%s was built for sink ABI %u, this ferry uses sink ABI %u; rebuild the plugin "
+                  "against ferry %s's <ferry/sink.h>",
+                  file, k->abi, FERRY_SINK_ABI, ferry_version());
+        return FERRY_E_CONFIG;
+    }
+    if (k->size < sizeof(struct ferry_sink)) {
+        ferry_fmt(err, errlen, "%s: sink descriptor is %u bytes, ferry needs at least %zu; "
+                  "rebuild the plugin", file, k->size, sizeof(struct ferry_sink));
+        return FERRY_E_CONFIG;
+    }
+    if (!k->name || strcmp(k->name, want)) {
+        ferry_fmt(err, errlen, "%s: the sink calls itself '%s'; its file must be named %s.so",
+                  file, k->name ? k->name : "(null)", k->name ? k->name : "NAME");
+        return FERRY_E_CONFIG;
+    }
+    const struct ferry_sink_ops *o = k->ops;
+    if (!o || o->size < FERRY_SINK_OPS_MIN_SIZE) {
+        ferry_fmt(err, errlen, "%s: sink operations table is %u bytes, ferry needs at least %zu; "
+                  "rebuild the plugin", file, o ? o->size : 0u, (size_t)FERRY_SINK_OPS_MIN_SIZE);
+        return FERRY_E_CONFIG;
+    }
+    if (!o->open || !o->close || !o->write || !o->commit || !o->abort || !o->health) {
+        ferry_fmt(err, errlen, "%s: open, close, write, commit, abort and health are mandatory "
+                  "sink operations", file);
+        return FERRY_E_CONFIG;
+    }
+    if (k->caps >> FERRY_ARRAY_LEN(sink_cap_names)) {
+        ferry_fmt(err, errlen, "%s: unknown sink capability bits 0x%x", file, k->caps);
+        return FERRY_E_CONFIG;
+    }
+    char why[256];
+    const char *bad = NULL;
+    if (!k->options || ferry_options_validate(k->options, why, sizeof why)) {
+        ferry_fmt(err, errlen, "%s: bad option table: %s", file, k->options ? why : "missing");
+        return FERRY_E_CONFIG;
+    }
+    if (!options_fit(k->options, k->cfg_size, &bad)) {
+        ferry_fmt(err, errlen, "%s: bad option table: option '%s' lies outside cfg_size (%zu bytes)",
+                  file, bad, k->cfg_size);
+        return FERRY_E_CONFIG;
+    }
+    return FERRY_OK;
+}
+
+/* The descriptor of kind in module h, or NULL. */
+static const void *find_desc(lt_dlhandle h, enum kind kind, const char *want)
+{
+    static const char *const syms[] = {"ferry_descriptor", "ferry_sink_descriptor"};
+    char sym[160];
+    const void *d = lt_dlsym(h, syms[kind]);
+    if (!d) /* distros delete .la files; then libltdl cannot strip the prefix */
+        d = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_%s", want, syms[kind]));
+    return d;
+}
+
+/* What a module that failed to load as one kind is. */
+enum other { OTHER_NONE = 0, OTHER_KIND, OTHER_NODESC };
+
+/* Open one file (path without or with extension) as a plugin of kind.
+ * *other says when it is a plugin of the other kind or has no descriptor
+ * at all. Caller holds reg_lock. */
+static const void *open_file(const char *path, const char *want, enum kind kind, int *status,
+                             enum other *other, char *err, size_t errlen)
+{
+    *other = OTHER_NONE;
     lt_dlhandle h = lt_dlopenext(path);
     if (!h) {
         const char *e = lt_dlerror();
@@ -130,17 +247,28 @@ static const struct ferry_transport *open_file(const char *path, const char *wan
         *status = FERRY_E_CONFIG;
         return NULL;
     }
-    char sym[160];
-    const struct ferry_transport *t = lt_dlsym(h, "ferry_descriptor");
-    if (!t) /* distros delete .la files; then libltdl cannot strip the prefix */
-        t = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
-    if (!t) {
-        ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)", path);
+    const void *d = find_desc(h, kind, want);
+    if (!d) {
+        *other = find_desc(h, kind == KIND_SINK ? KIND_TRANSPORT : KIND_SINK, want) ? OTHER_KIND
+                                                                                   : OTHER_NODESC;
+        if (*other == OTHER_KIND)
+            ferry_fmt(err, errlen, "%s is a %s plugin, not a %s (%s)", path,
+                      kind_words[!kind], kind_words[kind],
+                      kind == KIND_SINK ? "transports are named in [transport] plugin"
+                                        : "sinks are named in [aggregator] sink");
+        else if (kind == KIND_SINK)
+            ferry_fmt(err, errlen, "%s: not a ferry sink plugin (no ferry_sink_descriptor symbol)",
+                      path);
+        else
+            ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)",
+                      path);
         lt_dlclose(h);
         *status = FERRY_E_CONFIG;
         return NULL;
     }
-    if ((*status = check_descriptor(t, path, want, err, errlen)) != FERRY_OK) {
+    *status = kind == KIND_SINK ? check_sink(d, path, want, err, errlen)
+                                : check_descriptor(d, path, want, err, errlen);
+    if (*status != FERRY_OK) {
         lt_dlclose(h);
         return NULL;
     }
@@ -148,11 +276,12 @@ static const struct ferry_transport *open_file(const char *path, const char *wan
     if (l) {
         l->name = strdup(want);
         l->file = strdup(path);
-        l->t = t;
+        l->kind = kind;
+        l->desc = d;
         l->next = registry;
         registry = l;
     }
-    return t;
+    return d;
 }
 
 static bool init_ltdl(char *err, size_t errlen)
@@ -195,32 +324,30 @@ static bool file_exists_with_ext(const char *base)
     return false;
 }
 
-const struct ferry_transport *ferry_plugin_load(const char *name, const char *plugin_path,
-                                                int *status, char *err, size_t errlen)
+static const void *load(const char *name, const char *plugin_path, enum kind kind, int *status,
+                        enum other *other, char *err, size_t errlen)
 {
-    int dummy;
-    if (!status)
-        status = &dummy;
     *status = FERRY_E_CONFIG;
+    *other = OTHER_NONE;
     if (!name || !*name) {
-        ferry_fmt(err, errlen, "no transport plugin named ([transport] plugin)");
+        ferry_fmt(err, errlen, kind == KIND_SINK ? "no sink named ([aggregator] sink)"
+                                                 : "no transport plugin named ([transport] plugin)");
         return NULL;
     }
     char want[128];
     module_name(name, want, sizeof want);
 
     pthread_mutex_lock(&reg_lock);
-    const struct ferry_transport *t = NULL;
+    const void *d = NULL;
     if (!init_ltdl(err, errlen))
         goto out;
     for (struct loaded *l = registry; l; l = l->next)
-        if (!strcmp(l->name, want)) {
-            t = l->t;
-            *status = FERRY_OK;
+        if (l->kind == kind && !strcmp(l->name, want)) {
+            d = l->desc;
             goto out;
         }
     if (strchr(name, '/')) {
-        t = open_file(name, want, status, err, errlen);
+        d = open_file(name, want, kind, status, other, err, errlen);
         goto out;
     }
     char *path = search_path(plugin_path);
@@ -236,29 +363,47 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
         if (!file_exists_with_ext(file))
             continue;
         found = true;
-        t = open_file(file, want, status, err, errlen);
+        d = open_file(file, want, kind, status, other, err, errlen);
         break; /* the first one on the path decides, even when it is broken */
     }
     if (!found) {
         char *shown = search_path(plugin_path);
         ferry_fmt(err, errlen,
-                  "unknown transport plugin '%s': no %s.so in %s (see --list-plugins; was it "
+                  "unknown %s%s '%s': no %s.so in %s (see --list-plugins; was it "
                   "disabled at configure time?)",
-                  name, name, shown ? shown : "the plugin path");
+                  kind_words[kind], kind == KIND_SINK ? "" : " plugin", name, name,
+                  shown ? shown : "the plugin path");
         free(shown);
     }
     free(path);
 out:
-    if (t)
+    if (d)
         *status = FERRY_OK;
     pthread_mutex_unlock(&reg_lock);
-    return t;
+    return d;
 }
 
-int ferry_plugin_foreach(const char *plugin_path,
-                         void (*fn)(const struct ferry_transport *t, const char *file,
-                                    const char *why, void *ctx),
-                         void *ctx)
+const struct ferry_transport *ferry_plugin_load(const char *name, const char *plugin_path,
+                                                int *status, char *err, size_t errlen)
+{
+    int dummy;
+    enum other other;
+    return load(name, plugin_path, KIND_TRANSPORT, status ? status : &dummy, &other, err, errlen);
+}
+
+const struct ferry_sink *ferry_sink_load(const char *name, const char *plugin_path, int *status,
+                                         char *err, size_t errlen)
+{
+    int dummy;
+    enum other other;
+    return load(name, plugin_path, KIND_SINK, status ? status : &dummy, &other, err, errlen);
+}
+
+/* Every module on the path, deduplicated by name, loaded as kind; modules
+ * of the other kind are skipped without a word. */
+static int foreach_kind(const char *plugin_path, enum kind kind,
+                        void (*fn)(const void *d, const char *file, const char *why, void *ctx),
+                        void *ctx)
 {
     char *path = search_path(plugin_path); /* freed below */
     if (!path)
@@ -268,11 +413,11 @@ int ferry_plugin_foreach(const char *plugin_path,
     size_t nseen = 0;
     char *save = NULL;
     for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        DIR *d = opendir(dir);
-        if (!d)
+        DIR *dh = opendir(dir);
+        if (!dh)
             continue;
         struct dirent *de;
-        while ((de = readdir(d))) {
+        while ((de = readdir(dh))) {
             size_t len = strlen(de->d_name);
             bool la = len > 3 && !strcmp(de->d_name + len - 3, ".la");
             bool so = len > 3 && !strcmp(de->d_name + len - 3, ".so");
@@ -289,13 +434,57 @@ int ferry_plugin_foreach(const char *plugin_path,
             char file[4096], err[1024];
             ferry_fmt(file, sizeof file, "%s/%s", dir, name);
             int st;
-            const struct ferry_transport *t = ferry_plugin_load(file, NULL, &st, err, sizeof err);
-            if (t)
+            enum other other;
+            const void *d = load(file, NULL, kind, &st, &other, err, sizeof err);
+            /* a module with no descriptor at all is reported once, as a transport */
+            if (other == OTHER_KIND || (other == OTHER_NODESC && kind == KIND_SINK))
+                continue;
+            if (d)
                 count++;
-            fn(t, file, t ? NULL : err, ctx);
+            fn(d, file, d ? NULL : err, ctx);
         }
-        closedir(d);
+        closedir(dh);
     }
     free(path);
     return count;
+}
+
+struct foreach_t {
+    void (*fn)(const struct ferry_transport *t, const char *file, const char *why, void *ctx);
+    void *ctx;
+};
+
+static void each_transport(const void *d, const char *file, const char *why, void *ctx)
+{
+    struct foreach_t *f = ctx;
+    f->fn(d, file, why, f->ctx);
+}
+
+int ferry_plugin_foreach(const char *plugin_path,
+                         void (*fn)(const struct ferry_transport *t, const char *file,
+                                    const char *why, void *ctx),
+                         void *ctx)
+{
+    struct foreach_t f = {fn, ctx};
+    return foreach_kind(plugin_path, KIND_TRANSPORT, each_transport, &f);
+}
+
+struct foreach_s {
+    void (*fn)(const struct ferry_sink *k, const char *file, const char *why, void *ctx);
+    void *ctx;
+};
+
+static void each_sink(const void *d, const char *file, const char *why, void *ctx)
+{
+    struct foreach_s *f = ctx;
+    f->fn(d, file, why, f->ctx);
+}
+
+int ferry_sink_foreach(const char *plugin_path,
+                       void (*fn)(const struct ferry_sink *k, const char *file, const char *why,
+                                  void *ctx),
+                       void *ctx)
+{
+    struct foreach_s f = {fn, ctx};
+    return foreach_kind(plugin_path, KIND_SINK, each_sink, &f);
 }

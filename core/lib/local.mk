@@ -7,6 +7,7 @@ libferry_la_SOURCES = \
 	core/lib/config.c \
 	core/lib/loader.c \
 	core/lib/conn.c \
+	core/lib/sink.c \
 	core/lib/pub.c \
 	core/lib/envelope.c
 libferry_la_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS) $(INIH_CFLAGS)

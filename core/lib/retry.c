@@ -398,6 +398,29 @@ static void ack_original(const struct ferry_retry_item *it)
 
 static const char *const retry_headers[] = {FERRY_HDR_DUE, FERRY_HDR_RETRY_GROUP, NULL};
 
+int ferry_retry_reject(struct ferry_retry *r, const struct ferry_retry_item *it,
+                       const char *reason)
+{
+    uint32_t attempts = it->attempts + 1;
+    char num[16];
+    snprintf(num, sizeof num, "%" PRIu32, attempts);
+    const char *why = reason && *reason ? reason : "refused";
+    struct ferry_header set[] = {
+        {FERRY_HDR_ERROR, why, strlen(why)},
+        {FERRY_HDR_ATTEMPTS, num, strlen(num)},
+        {FERRY_HDR_ORIGINAL_DEST, r->dest, strlen(r->dest)}};
+    r->err[0] = '\0';
+    int st = copy_to(r, it->msg, r->dead_letter, set, 3, retry_headers);
+    if (st == FERRY_OK) {
+        ack_original(it);
+        r->st.dead_lettered++;
+        return FERRY_OK;
+    }
+    r->st.errors++;
+    ferry_release(it->conn, it->msg);
+    return st;
+}
+
 int ferry_retry_fail(struct ferry_retry *r, const struct ferry_retry_item *it, const char *reason,
                      bool *dead_lettered)
 {

@@ -4,6 +4,7 @@
 #define FERRY_H
 
 #include <ferry/transport.h>
+#include <ferry/sink.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,6 +48,10 @@ int ferry_config_set(struct ferry_config *cfg, const char *section, const char *
  *  file; NULL when none. The pointer lives as long as cfg (or the environ). */
 const char *ferry_config_get(const struct ferry_config *cfg, const char *section,
                              const char *key);
+/** Where the effective value of section.key comes from (FERRY_SRC_DEFAULT
+ *  when nothing sets it). */
+enum ferry_source ferry_config_source(const struct ferry_config *cfg, const char *section,
+                                      const char *key);
 /** Path of the file last loaded, or NULL. */
 const char *ferry_config_path(const struct ferry_config *cfg);
 
@@ -170,6 +175,86 @@ int  ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
 
 /** Value of the header called name in m (first match), or NULL. */
 const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const char *name);
+
+/* ====================================================================== */
+/* Sinks: where consumed messages land (see <ferry/sink.h>)                */
+
+/** Load a sink plugin by name ("file") or path, from the same search path
+ *  as transports (plugin_path, then $FERRY_PLUGIN_PATH, then the install
+ *  directory). The descriptor stays valid until the process ends; loading
+ *  twice returns the same one. Thread-safe.
+ *  @return the descriptor, or NULL with *status (may be NULL) set to
+ *  FERRY_E_CONFIG and err naming the file and the cause (not found, a
+ *  transport rather than a sink, sink ABI or size mismatch, name not the
+ *  file's, a mandatory operation missing, a bad option table). */
+const struct ferry_sink *ferry_sink_load(const char *name, const char *plugin_path, int *status,
+                                         char *err, size_t errlen);
+/** Call fn for every sink plugin on the search path (deduplicated by name;
+ *  the first on the path wins); transports are skipped, sinks that fail to
+ *  load come with k = NULL and the reason in why.
+ *  @return the number of sinks loaded. */
+int ferry_sink_foreach(const char *plugin_path,
+                       void (*fn)(const struct ferry_sink *k, const char *file, const char *why,
+                                  void *ctx),
+                       void *ctx);
+/** Human name of one FERRY_SINK_CAP_* bit ("idempotent"), or NULL. */
+const char *ferry_sink_cap_name(uint32_t cap);
+/** Write "transactional,idempotent" (or "none") for caps into buf; returns buf. */
+const char *ferry_sink_caps_str(uint32_t caps, char *buf, size_t len);
+
+/** Load the sink called name (NULL or "": "file") along [transport]
+ *  plugin_path, fill its option struct from the [NAME] section of cfg (the
+ *  sink's typed option table: file:line:key errors for unknown keys,
+ *  FERRY_NAME_KEY environment overrides, secrets from KEY_file) and open
+ *  it. client_id is copied; cfg is only read during the call. Logs of the
+ *  sink go to stderr at [transport] log_level.
+ *  @return the handle (caller owns it: ferry_sink_close()), or NULL with
+ *  *status (may be NULL) and err set: FERRY_E_CONFIG for an unloadable
+ *  sink, a bad option or refused credentials (exit 78); FERRY_E_NOCONN
+ *  when the sink's server is unreachable (retry, then exit 69); another
+ *  status from the sink's open. Blocks up to the sink's own timeouts. */
+struct ferry_sink_conn *ferry_sink_open(const struct ferry_config *cfg, const char *name,
+                                        const char *client_id, int *status, char *err,
+                                        size_t errlen);
+/** Close and free s (NULL is fine); a staged batch is aborted. */
+void ferry_sink_close(struct ferry_sink_conn *s);
+/** Send the sink's log lines to stderr as "PROG: level [NAME] ...", those at
+ *  or above level (FERRY_LOG_*). prog must outlive s. */
+void ferry_sink_set_log(struct ferry_sink_conn *s, const char *prog, int level);
+/** Last error text on s; valid until the next call on s. */
+const char *ferry_sink_error(const struct ferry_sink_conn *s);
+
+/* Checked wrappers of the sink operations. One batch at a time: write, then
+ * exactly one commit or abort. recs BORROWED until that commit or abort
+ * returns. One thread at a time per handle. */
+
+/** Stage recs[0..n) (sets each record's size, status FERRY_OK, reason NULL).
+ *  @return FERRY_OK; a retriable status (ferry_status_retriable()): abort,
+ *  back off and write the same batch again; FERRY_E_FATAL when the handle
+ *  is unusable or a batch is already staged. Abort after any error. */
+int ferry_sink_write(struct ferry_sink_conn *s, struct ferry_sink_record *recs, size_t n);
+/** Make the staged batch land. After FERRY_OK each record has status
+ *  FERRY_OK (landed: ack it) or FERRY_E_REJECTED with a reason (did not
+ *  land: dead-letter it); FERRY_OK with nothing staged. On any other status
+ *  the batch has been aborted already (with FERRY_SINK_CAP_TRANSACTIONAL
+ *  nothing of it landed; otherwise some may have): retriable statuses mean
+ *  write it again later, FERRY_E_FATAL reopen the sink. Blocks. */
+int ferry_sink_commit(struct ferry_sink_conn *s);
+/** Drop the staged batch; safe when nothing is staged. */
+void ferry_sink_abort(struct ferry_sink_conn *s);
+/** Fill *out (size set by the wrapper). Cheap, never blocks.
+ *  @return FERRY_OK. */
+int ferry_sink_health(struct ferry_sink_conn *s, struct ferry_sink_health *out);
+/** Reopen files or connections (SIGHUP). Between batches only.
+ *  @return FERRY_OK; FERRY_E_NOTSUP when the sink has no reopen;
+ *  FERRY_E_AGAIN when a batch is staged; the sink's error otherwise. */
+int ferry_sink_reopen(struct ferry_sink_conn *s);
+/** Read back how many records with id have landed (conformance, tests).
+ *  @return FERRY_OK with *out; FERRY_E_NOTSUP when the sink cannot tell;
+ *  FERRY_E_AGAIN when a batch is staged; the sink's error otherwise. */
+int ferry_sink_count(struct ferry_sink_conn *s, const char *id, uint64_t *out);
+/** Whether the sink offers count. */
+bool ferry_sink_can_count(const struct ferry_sink_conn *s);
 
 /* ====================================================================== */
 /* Reliable publishing: copies, retries with backoff, waits for confirms  */

@@ -121,6 +121,15 @@ int64_t ferry_retry_next_due(const struct ferry_retry *r);
  *  ferry_retry_error(). */
 int ferry_retry_fail(struct ferry_retry *r, const struct ferry_retry_item *it, const char *reason,
                      bool *dead_lettered);
+/** it->msg was refused for good (a sink's FERRY_E_REJECTED, invalid data):
+ *  copy it to the dead-letter destination at once, whatever the policy,
+ *  with x-ferry-error set to reason, then ack the original once the copy is
+ *  confirmed. Blocks up to publish_timeout_ms.
+ *  @return FERRY_OK when the loan has ended that way; otherwise the status,
+ *  the message released (it comes back) and the reason in
+ *  ferry_retry_error(). */
+int ferry_retry_reject(struct ferry_retry *r, const struct ferry_retry_item *it,
+                       const char *reason);
 /** Last error text ("" when none). */
 const char *ferry_retry_error(const struct ferry_retry *r);
 void ferry_retry_stats(const struct ferry_retry *r, struct ferry_retry_stats *out);

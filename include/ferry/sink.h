@@ -61,7 +61,8 @@ struct ferry_sink_health {
     uint32_t size;                  /* sizeof(struct ferry_sink_health) of the core */
     enum ferry_health_state state;  /* CONNECTED when the next commit can succeed */
     char reason[256];               /* why, when not CONNECTED; "" otherwise */
-    uint64_t committed;             /* records in batches committed since open */
+    uint64_t committed;             /* records landed by commits since open (duplicates an
+                                       idempotent sink skipped do not count) */
     uint64_t rejected;              /* records refused for good since open */
     uint64_t failures;              /* commits that failed (retriable) since open */
     uint64_t reconnects;            /* connections to the server re-established */

@@ -1,7 +1,10 @@
 /* ferry-conformance: one suite that states what each capability promises
  * and checks it against any transport plugin, honouring its caps. Plugin
- * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`. */
+ * authors run it as `ferry-conformance --plugin NAME_OR_PATH -c FILE`;
+ * sink authors as `ferry-conformance --sink NAME -c FILE` (sink.c). */
 #include "config.h"
+
+#include "conformance.h"
 
 #include <check.h>
 #include <ferry/ferry.h>
@@ -561,12 +564,22 @@ static Suite *conformance_suite(const char *name, uint32_t caps, FILE *notes)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n\n"
+    fprintf(f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n"
+               "       ferry-conformance --sink NAME_OR_PATH [-c FILE] [--verify-cmd CMD]\n"
+               "                         [--reject-body BODY]\n\n"
                "Run the transport conformance suite against a plugin: round trip of body,\n"
                "key and headers, empty/binary/1 MiB bodies, health, and one case for each\n"
                "capability the plugin claims (order per key, groups, fan-out, redelivery,\n"
                "nack/requeue, dead-letter to DEST). FERRY_TEST_TIMEOUT_SCALE stretches deadlines.\n"
-               "Exit status: 0 all passed, 1 a case failed, 78 the plugin or config is unusable.\n");
+               "With --sink, run the sink suite instead: a batch lands once, health, and one\n"
+               "case for each capability the sink claims (idempotent: a batch written twice\n"
+               "lands once; transactional: nothing lands after abort; durable: it survives\n"
+               "close and reopen; per-record: BODY is refused alone, with a reason). What\n"
+               "landed is read back with the sink's count operation, or from CMD, a shell\n"
+               "command printing every landed id on a line. A claimed capability that cannot\n"
+               "be checked is printed and fails the run.\n"
+               "Exit status: 0 all passed, 1 a case failed or a claim is unverified, 78 the\n"
+               "plugin or config is unusable.\n");
 }
 
 int main(int argc, char **argv)
@@ -574,20 +587,27 @@ int main(int argc, char **argv)
     static const struct option lo[] = {{"plugin", required_argument, NULL, 'p'},
                                        {"config", required_argument, NULL, 'c'},
                                        {"reject", required_argument, NULL, 'r'},
+                                       {"sink", required_argument, NULL, 's'},
+                                       {"verify-cmd", required_argument, NULL, 'V'},
+                                       {"reject-body", required_argument, NULL, 'B'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    const char *plugin = NULL, *file = NULL;
+    const char *plugin = NULL, *file = NULL, *sink = NULL, *verify_cmd = NULL,
+               *reject_body = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "p:c:r:h", lo, NULL)) != -1) {
         switch (c) {
         case 'p': plugin = optarg; break;
         case 'c': file = optarg; break;
         case 'r': conf_reject = optarg; break;
+        case 's': sink = optarg; break;
+        case 'V': verify_cmd = optarg; break;
+        case 'B': reject_body = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 64;
         }
     }
-    if (!plugin) {
+    if (!plugin == !sink) {
         usage(stderr);
         return 64;
     }
@@ -599,6 +619,11 @@ int main(int argc, char **argv)
     if (file && ferry_config_load(conf_cfg, file, err, sizeof err)) {
         fprintf(stderr, "ferry-conformance: %s\n", err);
         return 78;
+    }
+    if (sink) {
+        int rc = sink_conformance(sink, conf_cfg, verify_cmd, reject_body, conf_scale);
+        ferry_config_free(conf_cfg);
+        return rc;
     }
     ferry_config_set(conf_cfg, "transport", "plugin", plugin, FERRY_SRC_FLAG);
     /* learn the effective caps from one real connection */

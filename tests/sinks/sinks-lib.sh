@@ -7,9 +7,17 @@ PUMP="$FERRY_BINDIR/tests/sinks/sink-pump"
 [ -x "$PUMP" ] || fail "sink-pump not built"
 SCALE=$FERRY_TEST_TIMEOUT_SCALE
 
+# need_sink NAME: the sink plugin was built in this tree
+need_sink() {
+    case " ${FERRY_BUILT_SINKS:-} " in
+        *" $1 "*) ;;
+        *) skip "the $1 sink is not built (configure --enable-$1: see its summary)" ;;
+    esac
+}
+
 # need_grpc: the plugin and the Python side, with code from our .proto
 need_grpc() {
-    need_plugin grpc
+    need_sink grpc
     "$PY" -c 'import grpc, grpc_tools, google.protobuf' 2>/dev/null ||
         skip "python3-grpcio, python3-grpc-tools or python3-protobuf missing"
     mkdir -p "$T/py"
@@ -53,7 +61,7 @@ make_ca() {
 
 # need_webhook: the plugin; the receiver is Python's own http.server
 need_webhook() {
-    need_plugin webhook
+    need_sink webhook
     [ -x "$PY" ] || skip "$PY missing"
 }
 

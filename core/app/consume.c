@@ -1,0 +1,327 @@
+/* The consume loop shared by ferry-aggregator and ferry-validator: receive
+ * a batch (retries that are due first), hand it to the program's handler,
+ * write what it keeps to the sink and commit, and only then ack. */
+#include "config.h"
+#include "app.h"
+#include "internal.h"
+#include "http.h"
+
+#include <ferry/retry.h>
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* /health and the metrics' state: the input connection, and the sink, which
+ * must be CONNECTED with its last commit through. */
+static void refresh(struct consume *c, bool force)
+{
+    const char *why = NULL;
+    bool ready = true;
+    char reason[300];
+    if (c->sink) {
+        struct ferry_sink_health h;
+        ferry_sink_health(c->sink, &h);
+        if (h.state != FERRY_HEALTH_CONNECTED || c->commit_failing) {
+            ready = false;
+            snprintf(reason, sizeof reason, "sink %s: %s", c->sink->sink->name,
+                     h.reason[0] ? h.reason : c->commit_failing ? ferry_sink_error(c->sink)
+                                                                : "not connected");
+            why = reason;
+        }
+    }
+    app_http_refresh(c->metrics, c->health_conn ? c->health_conn : c->in, c->health_pub, ready,
+                     why, &c->last_refresh, force);
+}
+
+/* Handling items[i] failed with why: count a failed attempt (deferred or
+ * dead-lettered by the retrier), or without a retrier release it (with
+ * acks it comes back). Returns false when the loan could not be ended that
+ * way (the message was released). */
+static bool fail_item(struct consume *c, struct consume_item *x, const char *why)
+{
+    if (!c->retry) {
+        ferry_release(x->it.conn, x->it.msg);
+        c->released++;
+        return true;
+    }
+    bool dl;
+    if (ferry_retry_fail(c->retry, &x->it, why, &dl) != FERRY_OK) {
+        app_error(c->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                  ferry_retry_error(c->retry));
+        c->released++;
+        return false;
+    }
+    dl ? c->dead_lettered++ : c->deferred++;
+    return true;
+}
+
+/* Refused for good: straight to the dead-letter destination with why. */
+static void reject_item(struct consume *c, struct consume_item *x, const char *why)
+{
+    c->rejected++;
+    ferry_metrics_count(c->series, FERRY_CTR_REJECTED, 1);
+    if (c->retry && ferry_retry_reject(c->retry, &x->it, why) == FERRY_OK) {
+        c->dead_lettered++;
+        return;
+    }
+    if (c->retry) {
+        app_error(c->app, "cannot dead-letter error=\"%s\" (the message comes back)",
+                  ferry_retry_error(c->retry));
+        c->released++;
+        return;
+    }
+    /* no dead-letter destination of ours: the transport's reject path */
+    app_warn(c->app, "record refused by the sink, nacked without requeue reason=\"%s\"", why);
+    ferry_nack(x->it.conn, x->it.msg, false, why);
+}
+
+static void ack_item(struct consume *c, struct consume_item *x)
+{
+    int ar = ferry_ack(x->it.conn, x->it.msg);
+    if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
+        app_debug(c->app, "ack failed error=\"%s\" (the broker will redeliver)",
+                  ferry_conn_error(x->it.conn));
+    c->acked++;
+}
+
+/* Write the items the handler kept to the sink and commit; retriable
+ * failures are written again after a backoff (retry in place), or count a
+ * failed attempt of each with a retrier. Returns 0 when the batch is
+ * settled (*landed: it reached the sink), or an exit code. */
+static int sink_batch(struct consume *c, struct consume_item *items, size_t n, bool *landed)
+{
+    *landed = false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].verdict == CONSUME_WRITE) {
+            items[i].rec.msg = items[i].it.msg;
+            c->recs[k] = items[i].rec;
+            c->idx[k++] = i;
+        }
+    if (!k)
+        return 0;
+    struct ferry_backoff wb;
+    ferry_backoff_init(&wb, c->backoff_min, c->backoff_max);
+    bool failed_before = false;
+    for (;;) {
+        struct ferry_sink_health before;
+        ferry_sink_health(c->sink, &before);
+        int st = ferry_sink_write(c->sink, c->recs, k);
+        if (st == FERRY_OK)
+            st = ferry_sink_commit(c->sink);
+        else
+            ferry_sink_abort(c->sink);
+        if (st == FERRY_OK) {
+            struct ferry_sink_health after;
+            ferry_sink_health(c->sink, &after);
+            uint64_t landed_now = after.committed - before.committed;
+            c->written += landed_now;
+            if (landed_now < k) /* what an idempotent sink skipped */
+                c->duplicates += k - landed_now;
+            for (size_t j = 0; j < k; j++) {
+                struct consume_item *x = &items[c->idx[j]];
+                x->verdict = c->recs[j].status == FERRY_OK ? CONSUME_ACK : CONSUME_REJECT;
+                if (x->verdict == CONSUME_REJECT)
+                    snprintf(x->why, sizeof x->why, "%s", c->recs[j].reason);
+            }
+            if (c->commit_failing)
+                app_info(c->app, "sink recovered sink=%s", c->sink->sink->name);
+            c->commit_failing = false;
+            *landed = true;
+            if (failed_before)
+                refresh(c, true);
+            return 0;
+        }
+        const char *err = ferry_sink_error(c->sink);
+        if (!failed_before)
+            ferry_metrics_count(c->series, FERRY_CTR_PROC_ERRORS, k);
+        failed_before = true;
+        c->commit_failing = true;
+        refresh(c, true);
+        if (!ferry_status_retriable(st)) {
+            app_error(c->app, "sink failed sink=%s error=\"%s\" holding=%zu", c->sink->sink->name,
+                      err, k);
+            return st == FERRY_E_CONFIG ? EX_CONFIG : EX_IOERR;
+        }
+        if (c->retry && !c->retry_in_place) {
+            char why[sizeof c->sink->err];
+            snprintf(why, sizeof why, "%s", err); /* err lives on the sink handle */
+            uint64_t d0 = c->deferred, l0 = c->dead_lettered, r0 = c->released;
+            size_t released = 0;
+            for (size_t j = 0; j < k; j++)
+                if (!fail_item(c, &items[c->idx[j]], why))
+                    released++;
+            for (size_t j = 0; j < k; j++)
+                items[c->idx[j]].verdict = CONSUME_SETTLED;
+            app_warn(c->app, "sink write failed sink=%s error=\"%s\" deferred=%" PRIu64
+                     " dead_lettered=%" PRIu64 " dead_letter=%s released=%" PRIu64,
+                     c->sink->sink->name, why, c->deferred - d0, c->dead_lettered - l0,
+                     c->dead_letter ? c->dead_letter : "-", c->released - r0);
+            if (released)
+                app_sleep(c->app, ferry_backoff_next(&wb)); /* let the fault clear */
+            return 0;
+        }
+        int64_t d = ferry_backoff_next(&wb);
+        app_error(c->app, "sink write failed sink=%s error=\"%s\" holding=%zu retry_in=%" PRId64
+                  "ms", c->sink->sink->name, err, k, d);
+        if (*c->app->stop)
+            return EX_IOERR;
+        app_sleep(c->app, d);
+        if (*c->app->hup) { /* logrotate may have moved the file meanwhile */
+            *c->app->hup = 0;
+            ferry_sink_reopen(c->sink);
+        }
+    }
+}
+
+/* Settle every item by its verdict. */
+static void settle(struct consume *c, struct consume_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct consume_item *x = &items[i];
+        switch (x->verdict) {
+        case CONSUME_ACK: ack_item(c, x); break;
+        case CONSUME_FAIL:
+            ferry_metrics_count(c->series, FERRY_CTR_PROC_ERRORS, 1);
+            fail_item(c, x, x->why);
+            break;
+        case CONSUME_REJECT: reject_item(c, x, x->why); break;
+        case CONSUME_RELEASE:
+            ferry_release(x->it.conn, x->it.msg);
+            c->released++;
+            break;
+        default: break; /* settled already */
+        }
+    }
+}
+
+int consume_init(struct consume *c)
+{
+    size_t max = c->batch;
+    c->msgs = calloc(max, sizeof *c->msgs);   /* all freed in consume_fini() */
+    c->items = calloc(max, sizeof *c->items);
+    c->due = calloc(max, sizeof *c->due);
+    c->recs = calloc(max, sizeof *c->recs);
+    c->idx = calloc(max, sizeof *c->idx);
+    return c->msgs && c->items && c->due && c->recs && c->idx ? 0 : -1;
+}
+
+void consume_fini(struct consume *c)
+{
+    free(c->msgs);
+    free(c->items);
+    free(c->due);
+    free(c->recs);
+    free(c->idx);
+}
+
+/* Receive up to want items into c->items: retries that are due first.
+ * Returns the status of the receive; *n is set. */
+static int receive(struct consume *c, size_t want, size_t *n)
+{
+    size_t got = 0;
+    *n = c->retry ? ferry_retry_poll(c->retry, c->due, want) : 0;
+    for (size_t i = 0; i < *n; i++)
+        c->items[i] = (struct consume_item){.it = c->due[i]};
+    int wait = (int)c->batch_wait;
+    int64_t next = c->retry ? ferry_retry_next_due(c->retry) : -1;
+    if (*n || (next >= 0 && next < wait))
+        wait = *n ? 0 : (int)next;
+    int rc = *n < want ? ferry_receive(c->in, c->msgs, want - *n, &got, wait) : FERRY_OK;
+    for (size_t i = 0; i < got; i++)
+        c->items[*n + i] = (struct consume_item){
+            .it = {c->in, c->msgs[i], ferry_retry_attempts(c->msgs[i])}};
+    *n += got;
+    c->received += got;
+    return rc;
+}
+
+static uint64_t progress(const struct consume *c)
+{
+    return c->sink ? c->written : c->acked;
+}
+
+int consume_run(struct consume *c)
+{
+    int64_t last_msg = ferry_mono_ms();
+    struct ferry_backoff rb; /* receive failures */
+    ferry_backoff_init(&rb, 100, 30000);
+    while (!*c->app->stop) {
+        refresh(c, false);
+        if (*c->app->hup) {
+            *c->app->hup = 0;
+            if (c->sink) {
+                if (ferry_sink_reopen(c->sink) == FERRY_OK)
+                    app_info(c->app, "reopened sink=%s", c->sink->sink->name);
+                else
+                    app_warn(c->app, "reopen failed sink=%s error=\"%s\"", c->sink->sink->name,
+                             ferry_sink_error(c->sink));
+            }
+        }
+        if (c->sink) {
+            struct ferry_sink_health h;
+            ferry_sink_health(c->sink, &h);
+            if (h.state == FERRY_HEALTH_FAILED) {
+                app_error(c->app, "sink failed sink=%s error=\"%s\"", c->sink->sink->name,
+                          h.reason);
+                return EX_IOERR;
+            }
+        }
+        size_t want = c->batch, n;
+        if (c->count && c->count - (int64_t)progress(c) < (int64_t)want)
+            want = (size_t)(c->count - (int64_t)progress(c));
+        int rc = receive(c, want, &n);
+        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
+            if (!ferry_status_retriable(rc)) {
+                app_error(c->app, "receive failed error=\"%s\"", ferry_conn_error(c->in));
+                return app_exit_code(rc);
+            }
+            int64_t d = ferry_backoff_next(&rb);
+            app_warn(c->app, "receive failed error=\"%s\" retry_in=%" PRId64 "ms",
+                     ferry_conn_error(c->in), d);
+            app_sleep(c->app, d);
+            continue;
+        }
+        if (!n) {
+            if (c->on_idle)
+                c->on_idle(c->ctx);
+            if (c->idle_exit && ferry_mono_ms() - last_msg >= c->idle_exit &&
+                (!c->retry || ferry_retry_next_due(c->retry) < 0)) {
+                app_info(c->app, "idle for %" PRId64 " ms, exiting", c->idle_exit);
+                break;
+            }
+            continue;
+        }
+        ferry_backoff_reset(&rb);
+        last_msg = ferry_mono_ms();
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int st = c->handle(c->ctx, c->items, n);
+        bool landed = false;
+        int code = st == FERRY_OK ? (c->sink ? sink_batch(c, c->items, n, &landed) : 0)
+                                  : app_exit_code(st);
+        if (code) {
+            for (size_t i = 0; i < n; i++) /* not acked: with acks they come back */
+                if (c->items[i].verdict != CONSUME_SETTLED)
+                    ferry_release(c->items[i].it.conn, c->items[i].it.msg);
+            return code;
+        }
+        uint64_t acked_before = c->acked, released_before = c->released;
+        settle(c, c->items, n);
+        if (c->on_settled)
+            c->on_settled(c->ctx, c->items, n);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        uint64_t acked = c->acked - acked_before;
+        ferry_metrics_count(c->series, FERRY_CTR_CONSUMED, acked);
+        for (uint64_t i = 0; i < acked; i++) /* each message waited for its whole batch */
+            ferry_metrics_observe(c->series, took);
+        if (c->released > released_before && c->pause_after_release) /* let the output recover */
+            app_sleep(c->app, c->pause_after_release);
+        if (c->count && (int64_t)progress(c) >= c->count)
+            break;
+    }
+    return EX_OK;
+}
