@@ -10,7 +10,8 @@ SINK_FAULT_TESTS =
 EXTRA_DIST += tests/sinks/grpc_server.py tests/sinks/webhook_server.py tests/sinks/sinks-lib.sh
 
 SINK_E2E_TESTS += tests/e2e/grpc-kafka.test tests/e2e/grpc-unavailable.test tests/e2e/webhook-amqp.test \
-	tests/e2e/grpc-tls.test tests/e2e/grpc-auth.test tests/e2e/grpc-status.test tests/e2e/webhook-tls.test
+	tests/e2e/grpc-tls.test tests/e2e/grpc-auth.test tests/e2e/grpc-status.test tests/e2e/webhook-tls.test \
+	tests/e2e/sink-service-conformance.test
 # Long kill/restart scenarios: make check-faults.
 SINK_FAULT_TESTS += tests/faults/grpc-kill.test tests/faults/webhook-kill.test
 TESTS += $(SINK_E2E_TESTS)

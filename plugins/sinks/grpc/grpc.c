@@ -26,6 +26,7 @@ struct fgrpc_cfg {
     char *target;
     char *method;
     int64_t deadline_ms;
+    int64_t connect_timeout_ms;
     bool plaintext;
     char *tls_ca;
     char *tls_cert;
@@ -48,6 +49,10 @@ static const struct ferry_option fgrpc_options[] = {
     { .name = "deadline", .type = FERRY_OPT_DURATION, .def = "10s", .min = 1, .max = 3600000,
       .offset = offsetof(struct fgrpc_cfg, deadline_ms),
       .help = "Deadline of each call (one batch), in milliseconds; past it the batch is sent again." },
+    { .name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 1,
+      .max = 3600000, .offset = offsetof(struct fgrpc_cfg, connect_timeout_ms),
+      .help = "How long open waits for the service to be reachable, in milliseconds; "
+              "past it the program retries and finally exits 69." },
     { .name = "plaintext", .type = FERRY_OPT_BOOL, .def = "false",
       .offset = offsetof(struct fgrpc_cfg, plaintext),
       .help = "Talk to the service without TLS; TLS is used unless this is set." },
@@ -194,7 +199,7 @@ static void fgrpc_free(struct fgrpc *g)
         grpc_completion_queue_destroy(g->cq);
     }
     free(g);
-    grpc_shutdown();
+    grpc_shutdown_blocking(); /* all of gRPC's threads gone: a fork after close is safe */
 }
 
 static bool fgrpc_add_md(struct fgrpc *g, const char *key, const char *value)
@@ -298,9 +303,24 @@ static int fgrpc_open(struct ferry_sink_conn *s)
         return ferry_sink_fail(s, FERRY_E_CONFIG, "[grpc] cannot create a channel to %s",
                                cfg->target);
     }
-    /* Connect in the background now; the first call waits for it. A service
-     * that is down at start is not an error: commits retry until it is up. */
-    grpc_channel_check_connectivity_state(g->ch, 1);
+    /* Connect now, so a service that cannot be reached (or a TLS handshake
+     * that fails) is reported by open and health is true from the start. */
+    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_millis(cfg->connect_timeout_ms, GPR_TIMESPAN));
+    grpc_connectivity_state cs = grpc_channel_check_connectivity_state(g->ch, 1);
+    while (cs != GRPC_CHANNEL_READY && cs != GRPC_CHANNEL_SHUTDOWN &&
+           gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) < 0) {
+        grpc_channel_watch_connectivity_state(g->ch, cs, until, g->cq, (void *)g);
+        grpc_completion_queue_pluck(g->cq, (void *)g, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        cs = grpc_channel_check_connectivity_state(g->ch, 1);
+    }
+    if (cs != GRPC_CHANNEL_READY) {
+        fgrpc_free(g);
+        return ferry_sink_fail(s, FERRY_E_NOCONN,
+                               "cannot reach the gRPC service at %s within %" PRId64 "ms%s",
+                               cfg->target, cfg->connect_timeout_ms,
+                               cfg->plaintext ? "" : " (TLS: check tls_ca and tls_server_name)");
+    }
     s->priv = g;
     ferry_sink_log(s, FERRY_LOG_INFO, "channel target=%s method=%s tls=%s grpc=%s",
                    cfg->target, cfg->method, cfg->plaintext ? "off" : "on",
