@@ -23,3 +23,5 @@ plugins/sinks/grpc/ferry/v1/sink.pb-c.c: $(top_srcdir)/proto/ferry/v1/sink.proto
 		$(top_srcdir)/proto/ferry/v1/sink.proto
 endif
 EXTRA_DIST += plugins/sinks/grpc/README.md
+EXTRA_DIST += examples/grpc-service/service.py examples/grpc-service/ferry.conf \
+	examples/grpc-service/README.md
