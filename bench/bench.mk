@@ -22,6 +22,6 @@ bench: all $(BENCH_DRIVER) $(BENCH_MOCK)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
-	-@for t in bench-amqp bench-kafka bench-validator logger-bench; do \
+	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-sinks; do \
 	  if grep -q "^$$t:" Makefile; then $(MAKE) $(AM_MAKEFLAGS) $$t || exit 1; fi; done
 .PHONY: bench
