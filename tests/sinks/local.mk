@@ -3,7 +3,8 @@
 # the consume loop does, over any transport.
 check_PROGRAMS += tests/sinks/sink-pump
 tests_sinks_sink_pump_SOURCES = tests/sinks/sink-pump.c
-tests_sinks_sink_pump_LDADD = libferry.la $(LIBLTDL)
+tests_sinks_sink_pump_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+tests_sinks_sink_pump_LDADD = libferry_core.la $(LIBLTDL)
 
 SINK_E2E_TESTS =
 EXTRA_DIST += tests/sinks/grpc_server.py tests/sinks/webhook_server.py tests/sinks/sinks-lib.sh

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "private.h"
 
 static volatile sig_atomic_t pump_stop;
 
