@@ -25,7 +25,7 @@ bench: all $(BENCH_DRIVER) $(BENCH_MOCK)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
-	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql; do \
+	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql bench-sinks; do \
 	  if grep -q "^$$t:" Makefile; then $(MAKE) $(AM_MAKEFLAGS) $$t || exit 1; fi; done
 .PHONY: bench
 
@@ -73,9 +73,10 @@ bench-validator: bench/validate-bench$(EXEEXT)
 	./bench/validate-bench$(EXEEXT) $(srcdir)/etc/schemas/download-event.json
 .PHONY: bench-validator
 
-# `make bench-postgresql`: the postgresql sink against psycopg2 and a plain
-# libpq COPY (bench/postgresql/run.sh); also run by `make bench`.
-EXTRA_DIST += bench/postgresql/run.sh bench/postgresql/pg-psycopg2-bench.py
+# The postgresql sink against psycopg2 and a plain libpq COPY
+# (`make bench-postgresql`, bench/postgresql/run.sh).
+EXTRA_DIST += bench/postgresql/run.sh bench/postgresql/pg-psycopg2-bench.py \
+	bench/results/postgresql.md
 if HAVE_POSTGRESQL
 BENCH_PG_COPY = bench/postgresql/pg-copy-bench$(EXEEXT)
 EXTRA_PROGRAMS += bench/postgresql/pg-copy-bench
@@ -89,3 +90,11 @@ bench-postgresql: all $(BENCH_PG_COPY) $(BENCH_MOCK)
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/postgresql/run.sh
 .PHONY: bench-postgresql
+
+# make bench-sinks (also run by make bench): the grpc and webhook sinks
+# against the Python receivers, each receiver's ceiling measured alone.
+EXTRA_DIST += bench/sinks.sh bench/sink_ceiling.py
+bench-sinks: all
+	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
+	BENCH_OUT='$(abs_top_srcdir)/bench/results' bash $(top_srcdir)/bench/sinks.sh
+.PHONY: bench-sinks

@@ -25,6 +25,12 @@ FERRY_BUILT_SINKS = file
 if HAVE_POSTGRESQL
 FERRY_BUILT_SINKS += postgresql
 endif
+if HAVE_GRPC
+FERRY_BUILT_SINKS += grpc
+endif
+if HAVE_WEBHOOK
+FERRY_BUILT_SINKS += webhook
+endif
 
 AM_TESTS_ENVIRONMENT = \
 	FERRY_PLUGIN_PATH='$(abs_top_builddir)/tests/plugins:$(abs_top_builddir)/plugins/zmq:$(abs_top_builddir)/plugins/amqp:$(abs_top_builddir)/plugins/kafka:$(abs_top_builddir)/plugins/mqtt'; \

@@ -72,7 +72,9 @@ int main(int argc, char **argv)
     char sql[1024];
     /* the rows, read before the clock starts */
     snprintf(sql, sizeof sql,
-             "SELECT id, destination, coalesce(routing_key, ''), body::text FROM %s", argv[2]);
+             "SELECT id, destination, coalesce(routing_key, ''), "
+             "coalesce(headers::text, '{}'), body::text FROM %s",
+             argv[2]);
     PGresult *rows = PQexec(c, sql);
     if (PQresultStatus(rows) != PGRES_TUPLES_OK)
         die(c, "select");
@@ -82,12 +84,14 @@ int main(int argc, char **argv)
              "timestamptz NOT NULL, destination text, routing_key text, headers jsonb, body jsonb)",
              argv[3]);
     exec_ok(c, sql);
-    exec_ok(c, "CREATE TEMP TABLE stage (id text, destination text, routing_key text, body text) "
-               "ON COMMIT DELETE ROWS");
+    exec_ok(c,
+            "CREATE TEMP TABLE stage (id text, destination text, routing_key text, headers text, "
+            "body text) "
+            "ON COMMIT DELETE ROWS");
     char ins[1024];
     snprintf(ins, sizeof ins,
-             "INSERT INTO %s (id, received_at, destination, routing_key, body) "
-             "SELECT id, now(), destination, routing_key, body::jsonb FROM stage "
+             "INSERT INTO %s (id, received_at, destination, routing_key, headers, body) "
+             "SELECT id, now(), destination, routing_key, headers::jsonb, body::jsonb FROM stage "
              "ON CONFLICT (id) DO NOTHING",
              argv[3]);
     char *buf = NULL;
@@ -97,9 +101,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i += batch) {
         size_t len = 0;
         for (int j = i; j < n && j < i + batch; j++) {
-            for (int f = 0; f < 4; f++) {
+            for (int f = 0; f < 5; f++) {
                 put(&buf, &len, &cap, PQgetvalue(rows, j, f));
-                buf[len++] = f == 3 ? '\n' : '\t';
+                buf[len++] = f == 4 ? '\n' : '\t';
             }
         }
         exec_ok(c, "BEGIN");

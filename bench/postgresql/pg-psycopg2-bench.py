@@ -13,13 +13,13 @@ conninfo, src, dst = sys.argv[1:4]
 batch = int(sys.argv[4]) if len(sys.argv) > 4 else 100
 conn = psycopg2.connect(conninfo)
 cur = conn.cursor()
-cur.execute(f"SELECT id, destination, routing_key, body::text FROM {src}")
+cur.execute(f"SELECT id, destination, routing_key, headers::text, body::text FROM {src}")
 rows = cur.fetchall()
 cur.execute(f"CREATE TABLE IF NOT EXISTS {dst} (id text PRIMARY KEY, received_at timestamptz NOT NULL, "
             "destination text, routing_key text, headers jsonb, body jsonb)")
 conn.commit()
-sql = (f"INSERT INTO {dst} (id, received_at, destination, routing_key, body) "
-       "VALUES (%s, now(), %s, %s, %s::jsonb) ON CONFLICT (id) DO NOTHING")
+sql = (f"INSERT INTO {dst} (id, received_at, destination, routing_key, headers, body) "
+       "VALUES (%s, now(), %s, %s, %s::jsonb, %s::jsonb) ON CONFLICT (id) DO NOTHING")
 t0 = time.monotonic()
 for i in range(0, len(rows), batch):
     cur.executemany(sql, rows[i:i + batch])

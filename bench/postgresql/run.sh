@@ -7,6 +7,7 @@
 # program COPYing them. Writes $BENCH_OUT/postgresql.tsv and postgresql.md.
 # Environment: BENCH_BUILDDIR, BENCH_SRCDIR, BENCH_OUT, BENCH_PG_ROWS (50000:
 # the mock keeps about 5 MiB per partition), BENCH_ROUNDS (3).
+# An aggregator that has not landed every row after 120 s counts as failed.
 set -u
 B=${BENCH_BUILDDIR:?}
 S=${BENCH_SRCDIR:?}
@@ -42,6 +43,10 @@ destination = $topic
 [postgresql]
 conninfo = $CONNINFO
 CONF
+# 16 partitions: the mock keeps about 5 MiB per partition, the default 4
+# would drop the oldest logs before they are consumed
+"$S/tests/brokers/kafka-ctl.sh" create-topic "$topic" 16 >/dev/null ||
+    { log "cannot create topic $topic"; exit 1; }
 log "filling topic $topic with $N logs"
 "$B/ferry-producer" -q -c "$T/f.conf" --generate logs --count "$N" || { log "producer failed"; exit 1; }
 
@@ -63,7 +68,10 @@ ferry_run() {
         sleep 0.01
     done
     first=$(now)
-    wait $agg || { log "aggregator failed: $(tail -2 "$T/agg.err")"; return; }
+    ( sleep 120; kill $agg 2>/dev/null ) &
+    local guard=$!
+    wait $agg || { log "aggregator failed: $(tail -2 "$T/agg.err")"; kill $guard 2>/dev/null; return; }
+    kill $guard 2>/dev/null
     t1=$(now)
     local rows; rows=$(psqlq "SELECT count(*) FROM $table")
     [ "$rows" = "$N" ] || { log "ferry batch $1: $rows rows, want $N"; return; }

@@ -172,9 +172,14 @@ static int sink_batch(struct consume *c, struct consume_item *items, size_t n, b
             return 0;
         }
         int64_t d = ferry_backoff_next(&wb);
+        /* the server named its own delay (HTTP Retry-After): never sooner */
+        int64_t ra = c->sink->retry_after_ms;
+        if (ra > d)
+            d = ra;
         app_error(c->app,
-                  "sink write failed sink=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
-                  c->sink->sink->name, err, k, d);
+                  "sink write failed sink=%s error=\"%s\" holding=%zu retry_in=%" PRId64
+                  "ms retry_after=%" PRId64 "ms",
+                  c->sink->sink->name, err, k, d, ra);
         if (*c->app->stop)
             return EX_IOERR;
         app_sleep(c->app, d);

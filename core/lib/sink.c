@@ -128,6 +128,7 @@ int ferry_sink_write(struct ferry_sink_conn *s, struct ferry_sink_record *recs, 
         recs[i].reason = NULL;
     }
     s->err[0] = '\0';
+    s->retry_after_ms = 0; /* the sink sets it again with a retriable status */
     int st = s->sink->ops->write(s, recs, n);
     si->staging = true; /* even on error: the caller aborts */
     si->staged = recs;

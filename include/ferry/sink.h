@@ -90,6 +90,13 @@ struct ferry_sink_conn {
                                               stdout is not durable) */
     void *priv;                    /* plugin state */
     char err[512];                 /* last error text; valid until the next call */
+    /* Appended after the first release (read only when size covers it): */
+    int64_t retry_after_ms; /* set by the plugin with a retriable status from
+                                              write() or commit() when the server named a
+                                              delay (HTTP Retry-After): the core waits at
+                                              least this long before the next try. The core
+                                              zeroes it before each write(); 0: use its own
+                                              backoff. Set it with ferry_sink_retry_after(). */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -183,6 +190,14 @@ static inline int ferry_sink_fail(struct ferry_sink_conn *s, int st, const char 
     vsnprintf(s->err, sizeof s->err, fmt, ap);
     va_end(ap);
     return st;
+}
+
+/** Ask the core to wait at least ms before retrying this batch; a no-op
+ *  with a core built before retry_after_ms existed. */
+static inline void ferry_sink_retry_after(struct ferry_sink_conn *s, int64_t ms)
+{
+    if (s->size >= offsetof(struct ferry_sink_conn, retry_after_ms) + sizeof s->retry_after_ms)
+        s->retry_after_ms = ms;
 }
 
 static inline void ferry_sink_log(struct ferry_sink_conn *s, enum ferry_log_level lvl,

@@ -28,6 +28,7 @@ STATE=${FERRY_PG_NODE_STATE:-${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/pg}
 SCALE=${FERRY_TEST_TIMEOUT_SCALE:-1}
 PG_BIN=${FERRY_PG_BIN:-/usr/lib/postgresql/15/bin}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/servers.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -58,6 +59,8 @@ load_env() {
     . "$STATE/env"
     [ -n "${DATA_DIR:-}" ] && [ -d "$DATA_DIR" ]
 }
+
+registry_file() { echo "$FERRY_SERVERS_DIR/pg.$PORT"; }
 
 conninfo() { echo "host=127.0.0.1 port=$PORT user=ferry dbname=postgres"; }
 

@@ -642,6 +642,15 @@ static int verdict(const char *name, uint32_t caps, struct plan *pl, SRunner *sr
         passed[i] = ok;
     }
     free(res);
+    char cases_failed[512] = "";
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->run[i] && !passed[i]) {
+            size_t l = strlen(cases_failed);
+            snprintf(cases_failed + l, sizeof cases_failed - l, "%s%s", l ? ", " : "",
+                     pl->cases[i].what);
+        }
+    if (*cases_failed)
+        fprintf(stderr, "conformance[%s]: failed cases: %s\n", name, cases_failed);
     char verified[256] = "", failed[256] = "";
     int unverified = 0;
     for (uint32_t bit = 1; bit && bit <= FERRY_CAP_FANOUT; bit <<= 1) {
@@ -680,7 +689,7 @@ static int verdict(const char *name, uint32_t caps, struct plan *pl, SRunner *sr
     }
     fprintf(stderr, "conformance[%s]: verified: %s\n", name, *verified ? verified : "(none)");
     if (*failed)
-        fprintf(stderr, "conformance[%s]: FAILED: %s\n", name, failed);
+        fprintf(stderr, "conformance[%s]: FAILED capabilities: %s\n", name, failed);
     return unverified;
 }
 

@@ -7,7 +7,8 @@ FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
 	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test \
 	tests/faults/mqtt-queue-limit.test \
 	tests/faults/amqp-pg-kill.test tests/faults/kafka-pg-kill.test \
-	tests/faults/amqp-pg-restart.test
+	tests/faults/amqp-pg-restart.test \
+	tests/faults/grpc-kill.test tests/faults/webhook-kill.test
 # bounded memory with a broker stopped (private RabbitMQ node, private Kafka mock)
 FAULT_TESTS += tests/faults/amqp-memory.test tests/faults/kafka-memory.test
 EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py tests/faults/pg.sh

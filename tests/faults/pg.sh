@@ -83,6 +83,10 @@ check() {
     local seqs
     seqs=$(psqlq "SELECT count(DISTINCT body->>'seq') FROM $TABLE")
     [ "$seqs" = "$N" ] || fail "$seqs distinct producer sequence numbers, want $N"
+    # a redelivered row is skipped by ON CONFLICT, never refused (a unique
+    # violation would dead-letter it while the table still looked complete)
+    grep -m3 'refused by the sink\|dead_lettered=[1-9]' "$T/aggregator.err" &&
+        fail "the sink refused or dead-lettered records"
     echo "PASS: $FAULT_TRANSPORT -> postgresql $1"
 }
 
