@@ -5,6 +5,7 @@
 #include "app.h"
 #include "internal.h"
 #include "http.h"
+#include "jsoncheck.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -351,6 +352,15 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
             cJSON_Delete(doc);
             return 400;
         }
+    /* What cJSON lets through: a key given twice (cJSON would keep the
+     * first), a NUL (cJSON would cut the string there), invalid UTF-8
+     * (which would go out in the JSON ferry writes), a number beyond a
+     * double. Refused, with the byte offset. */
+    if (ferry_json_check(body, len, FERRY_JSON_NO_DUP_KEYS | FERRY_JSON_NO_NUL, NULL, err,
+                         errlen)) {
+        cJSON_Delete(doc);
+        return 400;
+    }
     const cJSON *list = doc;
     size_t n = 1;
     if (batch) {

@@ -3,6 +3,7 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
+#include "jsoncheck.h"
 #include "internal.h"
 #include "http.h"
 
@@ -44,8 +45,12 @@ int app_validate_body(const struct ferry_schema *schema, const void *body, size_
     int ok = r.valid;
     if (!ok) {
         char *text = ferry_schema_result_format(&r); /* freed below */
-        if (text)
+        if (text) {
+            /* the reason may quote the message and is cut to whylen: it
+             * goes into a header and the log as UTF-8 all the same */
             snprintf(why, whylen, "%s", text);
+            ferry_utf8_scrub(why, strlen(why));
+        }
         else
             ok = -1;
         free(text);
