@@ -195,8 +195,23 @@ static bool file_exists_with_ext(const char *base)
     return false;
 }
 
-const struct ferry_transport *ferry_plugin_load(const char *name, const char *plugin_path,
-                                                int *status, char *err, size_t errlen)
+/* A plugin name is a name: [a-z0-9_]+, at most 64 bytes. Never a path,
+ * so nothing outside the plugin path's directories is ever loaded (a
+ * module runs its constructors before ferry can look at it). */
+static bool plugin_name_ok(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= '0' && name[n] <= '9') ||
+              name[n] == '_'))
+            return false;
+    return n > 0 && n <= 64;
+}
+
+/* by_file: name is DIR/NAME of a file found on the path (--list-plugins). */
+static const struct ferry_transport *load_plugin(const char *name, const char *plugin_path,
+                                                 bool by_file, int *status, char *err,
+                                                 size_t errlen)
 {
     int dummy;
     if (!status)
@@ -204,6 +219,13 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
     *status = FERRY_E_CONFIG;
     if (!name || !*name) {
         ferry_fmt(err, errlen, "no transport plugin named ([transport] plugin)");
+        return NULL;
+    }
+    if (!by_file && !plugin_name_ok(name)) {
+        ferry_fmt(err, errlen,
+                  "plugin name '%s' is not a name ([a-z0-9_]+): plugins are loaded only from "
+                  "the directories of plugin_path and FERRY_PLUGIN_PATH, never from a path",
+                  name);
         return NULL;
     }
     char want[128];
@@ -219,7 +241,7 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
             *status = FERRY_OK;
             goto out;
         }
-    if (strchr(name, '/')) {
+    if (by_file) {
         t = open_file(name, want, status, err, errlen);
         goto out;
     }
@@ -253,6 +275,12 @@ out:
         *status = FERRY_OK;
     pthread_mutex_unlock(&reg_lock);
     return t;
+}
+
+const struct ferry_transport *ferry_plugin_load(const char *name, const char *plugin_path,
+                                                int *status, char *err, size_t errlen)
+{
+    return load_plugin(name, plugin_path, false, status, err, errlen);
 }
 
 int ferry_plugin_foreach(const char *plugin_path,
@@ -289,7 +317,7 @@ int ferry_plugin_foreach(const char *plugin_path,
             char file[4096], err[1024];
             ferry_fmt(file, sizeof file, "%s/%s", dir, name);
             int st;
-            const struct ferry_transport *t = ferry_plugin_load(file, NULL, &st, err, sizeof err);
+            const struct ferry_transport *t = load_plugin(file, NULL, true, &st, err, sizeof err);
             if (t)
                 count++;
             fn(t, file, t ? NULL : err, ctx);
