@@ -1135,8 +1135,9 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
                                    cfg->tls_cert, buf, st == FERRY_E_CONFIG ?
                                    " (does the broker offer EXTERNAL, and is there a user named "
                                    "as the certificate's subject?)" : "");
-        return ferry_conn_fail(c, st, "login %s vhost \"%s\" user %s: %s%s", u->masked, u->vhost,
-                               user, buf, *u->vhost ? "" :
+        /* the user name is a secret like the password: not shown */
+        return ferry_conn_fail(c, st, "login %s vhost \"%s\": %s%s", u->masked, u->vhost,
+                               buf, *u->vhost ? "" :
                                " (the empty vhost comes from a trailing slash: write "
                                "amqp://host:port or amqp://host:port/%2f)");
     }
