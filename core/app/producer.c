@@ -593,13 +593,15 @@ int ferry_producer_main(int argc, char **argv)
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
-    if (errno || *end || p.invalid_ratio < 0 || p.invalid_ratio > 1) {
+    if (errno || *end || !isfinite(p.invalid_ratio) || p.invalid_ratio < 0 ||
+        p.invalid_ratio > 1) {
         fprintf(stderr, "ferry-producer: error: [producer] invalid_ratio: '%s' is not a fraction between 0 and 1\n",
                 p.cfg.invalid_ratio);
         app_fini(&p.app);
         return EX_CONFIG;
     }
-    if ((p.cfg.processing_time && (strtod(p.cfg.processing_time, &end) < 0 || *end)) ||
+    double pt = p.cfg.processing_time ? strtod(p.cfg.processing_time, &end) : 0;
+    if ((p.cfg.processing_time && (!isfinite(pt) || pt < 0 || *end)) ||
         set_ptime(&p) != 0) {
         fprintf(stderr, "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
                 p.cfg.processing_time);
