@@ -530,8 +530,27 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn,
+                                unsigned status, const char *type, char *text, bool close);
+
 static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, unsigned status,
                              const char *type, char *text)
+{
+    return reply_as(h, conn, status, type, text, false);
+}
+
+static char *json_error(const char *why);
+
+/* An answer after which the connection is closed: what follows on it
+ * cannot be trusted to be a request. */
+static enum MHD_Result reply_closing(struct app_http *h, struct MHD_Connection *conn,
+                                     unsigned status, char *json)
+{
+    return reply_as(h, conn, status, "application/json", json, true);
+}
+
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn,
+                                unsigned status, const char *type, char *text, bool close)
 {
     /* text is malloc'ed; MHD frees it with the response */
     struct MHD_Response *r =
@@ -551,7 +570,7 @@ static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, un
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
-    if (h->closing)
+    if (h->closing || close)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -702,6 +721,47 @@ static enum ferry_http_handler handler_of(const char *url)
     if (!strcmp(url, "/metrics"))
         return FERRY_HTTP_METRICS;
     return FERRY_HTTP_OTHER;
+}
+
+/* Request framing: how many Content-Length fields (and whether they
+ * differ), whether Transfer-Encoding came too. */
+struct framing {
+    unsigned n_length;
+    bool lengths_differ;
+    const char *first_length;
+    bool transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->n_length++ && strcmp(f->first_length, value ? value : ""))
+            f->lengths_differ = true;
+        else if (f->n_length == 1)
+            f->first_length = value ? value : "";
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding = true;
+    }
+    return MHD_YES;
+}
+
+/* Why the request's framing is ambiguous, or NULL. libmicrohttpd takes the
+ * first of two Content-Length fields and lets chunked coding win over
+ * Content-Length; a proxy in front may have read either differently, so
+ * the rest of the connection could hold a request it never saw (request
+ * smuggling). Such a request is answered 400 and the connection closed. */
+static const char *ambiguous_framing(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.lengths_differ)
+        return "Content-Length given twice with different values";
+    if (f.n_length && f.transfer_encoding)
+        return "Content-Length together with Transfer-Encoding";
+    return NULL;
 }
 
 /* First call of a request: decide what needs no body. */
@@ -890,6 +950,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->handler = handler_of(url);
         *con_cls = rq;
         http_conn_mark(h, conn, true);
+        const char *amb = ambiguous_framing(conn);
+        if (amb) {
+            return reply_closing(h, conn, MHD_HTTP_BAD_REQUEST, json_error(amb));
+        }
         first_call(h, conn, method, rq);
         /* answering now skips the body (and "Expect: 100-continue" uploads) */
         if (rq->early)
