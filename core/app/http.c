@@ -87,6 +87,13 @@ const struct ferry_option app_http_options[] = {
      .help = "PEM certificate (chain) file: with tls_key, serve HTTPS instead of HTTP."},
     {.name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(tls_key),
      .help = "PEM private key file of tls_cert; keep it mode 0600."},
+    {.name = "health_listen", .type = FERRY_OPT_STR, .offset = H(health_listen),
+     .help = "ADDRESS:PORT of a second, plain-HTTP listener serving only GET /health and "
+             "/metrics, with its own connections: probes keep answering while slow or "
+             "numerous clients hold every connection of listen. Unset: none."},
+    {.name = "health_connections", .type = FERRY_OPT_INT, .def = "8", .min = 1, .max = 1000,
+     .offset = H(health_connections),
+     .help = "Concurrent connections of health_listen."},
     {0}};
 #undef H
 
@@ -104,6 +111,7 @@ struct app_http {
     bool ingest;
     struct http_defaults defaults;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *health_daemon;     /* health_listen; NULL without */
     char *tls_cert_pem, *tls_key_pem;     /* file contents for MHD; freed in app_http_stop() */
     pthread_mutex_t lock;
     pthread_cond_t work;                  /* a job was queued */
@@ -950,6 +958,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->handler = handler_of(url);
         *con_cls = rq;
         http_conn_mark(h, conn, true);
+        const union MHD_ConnectionInfo *di =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        if (h->health_daemon && di && di->daemon == h->health_daemon &&
+            rq->handler != FERRY_HTTP_HEALTH && rq->handler != FERRY_HTTP_METRICS)
+            return reply_closing(h, conn, MHD_HTTP_NOT_FOUND,
+                                 json_error("health_listen serves only /health and /metrics"));
         const char *amb = ambiguous_framing(conn);
         if (amb) {
             return reply_closing(h, conn, MHD_HTTP_BAD_REQUEST, json_error(amb));
@@ -1155,6 +1169,46 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         app_http_stop(h);
         return e ? EX_UNAVAILABLE : EX_CONFIG;
     }
+    if (h->cfg.health_listen && *h->cfg.health_listen) {
+        /* /health and /metrics on their own listener and connections */
+        char hhost[256], hport[16];
+        struct addrinfo *hai = NULL;
+        int hg = 0;
+        if (app_http_split_listen(h->cfg.health_listen, hhost, sizeof hhost, hport,
+                                  sizeof hport, err, sizeof err) ||
+            (hg = getaddrinfo(hhost, hport, &hints, &hai)) != 0) {
+            if (hg)
+                snprintf(err, sizeof err, "'%s': %s", h->cfg.health_listen, gai_strerror(hg));
+            fprintf(stderr, "%s: error: [http] health_listen: %s\n", a->spec->prog, err);
+            app_http_stop(h);
+            return EX_CONFIG;
+        }
+        unsigned hflags = (flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6)) |
+                          (hai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        errno = 0;
+        h->health_daemon = MHD_start_daemon(
+            hflags, 0, NULL, NULL, on_request, h,
+            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+            MHD_OPTION_SOCK_ADDR, hai->ai_addr,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.health_connections,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(h->cfg.max_header + HTTP_POOL_SLACK),
+            MHD_OPTION_END);
+        e = errno;
+        freeaddrinfo(hai);
+        if (!h->health_daemon) {
+            fprintf(stderr, "%s: error: cannot listen on %s (health_listen): %s\n",
+                    a->spec->prog, h->cfg.health_listen, e ? strerror(e) : "refused");
+            app_http_stop(h);
+            return e ? EX_UNAVAILABLE : EX_CONFIG;
+        }
+        const union MHD_DaemonInfo *hdi =
+            MHD_get_daemon_info(h->health_daemon, MHD_DAEMON_INFO_BIND_PORT);
+        app_info(a, "http health listening address=%s:%u endpoints=/health,/metrics", hhost,
+                 hdi ? hdi->port : 0);
+    }
     if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
         fprintf(stderr, "%s: error: [http] cannot start the header_timeout thread: %s\n",
                 a->spec->prog, strerror(e));
@@ -1189,6 +1243,8 @@ void app_http_stop(struct app_http *h)
         pthread_mutex_unlock(&h->lock);
         MHD_stop_daemon(h->daemon); /* joins every request thread */
     }
+    if (h->health_daemon)
+        MHD_stop_daemon(h->health_daemon);
     for (struct http_job *j = h->qhead, *n; j; j = n) {
         n = j->next;
         app_http_job_free(j);

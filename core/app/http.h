@@ -16,6 +16,8 @@ struct http_cfg {
         max_connections, retry_after;
     char *tls_cert;            /* PEM certificate (chain) file: serve HTTPS */
     char *tls_key;             /* PEM private key file of tls_cert */
+    char *health_listen;       /* own listener for /health and /metrics only; NULL: none */
+    int64_t health_connections;
 };
 extern const struct ferry_option app_http_options[];
 
