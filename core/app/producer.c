@@ -29,6 +29,7 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     uint64_t refused;          /* stdin lines or arguments not sent: bad data */
+    uint64_t failed_data;      /* of failed: refused by the broker (too big, rejected) */
     char key[256];
     struct ferry_metrics *metrics;       /* owned */
     struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
@@ -73,6 +74,8 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     ferry_metrics_count(p->series, status == FERRY_OK ? FERRY_CTR_PRODUCED : FERRY_CTR_PROC_ERRORS, 1);
     if (status != FERRY_OK) {
         p->failed++;
+        if (status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED)
+            p->failed_data++; /* refused for good by the broker: bad data, not its absence */
         if (p->failed <= 5)
             app_error(&p->app, "message failed seq=%" PRIu64 " error=\"%s\"", tag,
                       reason ? reason : ferry_strerror(status));
@@ -693,7 +696,7 @@ int ferry_producer_main(int argc, char **argv)
         st = FERRY_E_TIMEOUT;
     /* in server mode each failure was already answered to its request */
     if (st == FERRY_OK && !serve && (ps.failed || p.failed))
-        st = FERRY_E_NOCONN;
+        st = p.failed && p.failed == p.failed_data ? FERRY_E_REJECTED : FERRY_E_NOCONN;
     if (st == FERRY_OK && p.refused)
         st = FERRY_E_REJECTED; /* the others are confirmed; the refused ones were named */
     if (st == FERRY_OK)

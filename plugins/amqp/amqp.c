@@ -162,6 +162,7 @@ struct famqp_pending {
     bool settled;
     bool internal; /* a reject copy made by nack(): not reported */
     const char *reason; /* static text */
+    size_t body_len;
 };
 
 /* A received message lent to the caller (or waiting to be). */
@@ -350,6 +351,38 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
                    p->next_attempt_ms - famqp_now_ms());
 }
 
+/* RabbitMQ closes the publishing channel with 406 PRECONDITION_FAILED
+ * "message size N is larger than configured max size M" for a message
+ * over its max_message_size. That message is refused for good: settle
+ * every unconfirmed message larger than M as FERRY_E_TOOBIG, so the
+ * reconnect that follows re-sends only the others instead of looping on
+ * it. A 406 that names no size is left to the connection loss. */
+static void famqp_refused_too_big(struct ferry_conn *c, const char *why)
+{
+    struct famqp *p = c->priv;
+    const char *at = strstr(why, "max size ");
+    if (!at)
+        return;
+    unsigned long long max = strtoull(at + 9, NULL, 10);
+    if (!max)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < p->pend_len; i++) {
+        struct famqp_pending *e = &p->pend[(p->pend_head + i) % p->pend_cap];
+        if (!e->settled && e->body_len > max) {
+            e->settled = true;
+            e->status = FERRY_E_TOOBIG;
+            e->reason = "refused by the broker: larger than its max_message_size "
+                        "(406 PRECONDITION_FAILED)";
+            if (p->unsettled)
+                p->unsettled--;
+            n++;
+        }
+    }
+    if (n)
+        ferry_log_warn(c, "broker refused messages for their size count=%zu max=%llu", n, max);
+}
+
 /* Record a failed library call: loses the connection unless it was only a
  * timeout. Returns the ferry status with c->err set. */
 static int famqp_fail_rc(struct ferry_conn *c, int rc, const char *what)
@@ -375,7 +408,7 @@ static int famqp_fail_reply(struct ferry_conn *c, amqp_rpc_reply_t r, const char
 /* ---------------------------------------------------------------------- */
 /* Publisher confirm bookkeeping (ring of pending entries by sequence) */
 
-static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal)
+static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal, size_t body_len)
 {
     if (p->pend_len == p->pend_cap) {
         size_t ncap = p->pend_cap ? p->pend_cap * 2 : 1024;
@@ -397,6 +430,7 @@ static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal)
     e->settled = false;
     e->internal = internal;
     e->reason = NULL;
+    e->body_len = body_len;
     p->pend_len++;
     p->unsettled++;
     return 0;
@@ -723,6 +757,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         snprintf(why, sizeof why, "broker closed channel %u: %u %.*s", f->channel, m->reply_code,
                  (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         p->last_status = famqp_status(m->reply_code);
+        if (f->channel == FAMQP_PUB_CH && m->reply_code == AMQP_PRECONDITION_FAILED)
+            famqp_refused_too_big(c, why);
         famqp_lost(c, why);
         break;
     }
@@ -1387,7 +1423,7 @@ static int famqp_publish_raw(struct ferry_conn *c, const struct ferry_msg *m, co
         return FERRY_E_NOCONN;
     }
     if (cfg->confirm) {
-        if (famqp_pend_push(p, m->tag, internal) != 0) {
+        if (famqp_pend_push(p, m->tag, internal, m->body_len) != 0) {
             famqp_lost(c, "out of memory tracking confirms");
             return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
         }
