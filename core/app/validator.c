@@ -74,7 +74,11 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     /* a confirm from a batch already given back is late news: that message
      * is redelivered and forwarded again */
     if (tag >= v->tag_base && tag - v->tag_base < (uint64_t)v->cfg.batch)
-        v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : -1;
+        /* -2: the broker refused the copy for good (too big, rejected):
+         * sending it again cannot help */
+        v->result[tag - v->tag_base] = status == FERRY_OK ? 0
+                                       : status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED ? -2
+                                                                                                  : -1;
 }
 
 /* Headers that describe a message's past here, not the forwarded copy. */
@@ -129,7 +133,7 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
     for (size_t i = 0; i < n; i++) {
         struct ferry_msg *m = items[i].msg;
         char why[4096];
-        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why);
+        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why), fr;
         /* retries come back on the retrier's connection or under DEST.retry */
         const char *src = items[i].conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
         v->valid[i] = ok == 1;
@@ -137,8 +141,8 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
             v->result[i] = -1;
             v->st.errors++;
             app_error(&v->app, "out of memory validating a message (it will come back)");
-        } else if (forward(v, m, i, ok ? NULL : why, src) != FERRY_OK) {
-            v->result[i] = -1;
+        } else if ((fr = forward(v, m, i, ok ? NULL : why, src)) != FERRY_OK) {
+            v->result[i] = fr == FERRY_E_TOOBIG || fr == FERRY_E_REJECTED ? -2 : -1;
             v->st.errors++;
             app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
         }
@@ -156,7 +160,18 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
             snprintf(why, sizeof why, "cannot forward to %s: %s",
                      v->valid[i] ? v->cfg.output : v->cfg.reject,
                      ferry_pub_error(v->pub)[0] ? ferry_pub_error(v->pub) : "not confirmed");
-            if (!v->retry) {
+            if (v->result[i] == -2) {
+                /* a permanent refusal: dead-lettered (nack without requeue
+                 * goes to the input's reject destination where the
+                 * transport has one), not given back to loop forever */
+                app_error(&v->app, "forward refused by the broker for good, dead-lettering the "
+                          "input message error=\"%s\"", why);
+                if (ferry_nack(c, items[i].msg, false, why) != FERRY_OK) {
+                    (*back)++; /* the message is spent either way; it comes back */
+                } else {
+                    dead++;
+                }
+            } else if (!v->retry) {
                 ferry_release(c, items[i].msg); /* not forwarded: with acks it comes back */
                 (*back)++;
             } else if (ferry_retry_fail(v->retry, &items[i], why, &dl) != FERRY_OK) {
