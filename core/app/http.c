@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "http.h"
 #include "jsoncheck.h"
+#include <ferry/ledger.h>
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -281,6 +282,7 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         if (!key)
             key = ferry_envelope_key(service, (enum ferry_level)lvl, keybuf, sizeof keybuf);
+        m->envelope = true;
     } else {
         if (!cJSON_IsObject(payload)) {
             snprintf(err, errlen, "payload must be a JSON object");
@@ -1400,6 +1402,9 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
     struct http_job *cur = NULL;
     size_t next = 0;
     int64_t last_refresh = 0, drain_until = 0;
+    uint64_t stamp_seq = 0; /* seqs handed out */
+    char *stamped = NULL;   /* the body being sent with its stamp; freed below */
+    size_t stamped_cap = 0;
     bool stopping = false;
     app_http_refresh(h->metrics, c, p, true, NULL, &last_refresh, true);
     for (;;) {
@@ -1428,13 +1433,45 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
              * what is needed first */
             size_t count = cur->n;
             struct http_msg *m = &cur->msgs[next];
+            /* the ledger stamp: the HTTP server is one producer, its seq
+             * counts messages in the order they are published */
+            char seqtext[24];
+            int sl = snprintf(seqtext, sizeof seqtext, "%" PRIu64, stamp_seq + 1);
+            const char *pid = h->defaults.producer_id;
+            struct ferry_header stamp[2] = {
+                {.name = FERRY_HDR_PRODUCER, .value = pid, .value_len = pid ? strlen(pid) : 0},
+                {.name = FERRY_HDR_SEQ, .value = seqtext, .value_len = (size_t)sl}};
             struct ferry_msg fm = {.dest = m->dest, .key = m->key,
-                                   .key_len = m->key ? strlen(m->key) : 0, .body = m->body,
+                                   .key_len = m->key ? strlen(m->key) : 0,
+                                   .headers = pid ? stamp : NULL, .n_headers = pid ? 2 : 0,
+                                   .body = m->body,
                                    .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m};
+            /* a log envelope carries the stamp in its body as well, as the
+             * producer's own do, so the output file accounts for it; an
+             * event (payload) is left as the client wrote it */
+            size_t need = m->body_len + strlen(pid ? pid : "") + 48;
+            if (pid && m->envelope && m->body_len > 1 && m->body[m->body_len - 1] == '}') {
+                if (need > stamped_cap) {
+                    char *nb = realloc(stamped, need); /* freed below */
+                    if (nb) {
+                        stamped = nb;
+                        stamped_cap = need;
+                    }
+                }
+                if (need <= stamped_cap) {
+                    memcpy(stamped, m->body, m->body_len - 1);
+                    int xl = snprintf(stamped + m->body_len - 1, stamped_cap - m->body_len + 1,
+                                      ",\"producer\":\"%s\",\"seq\":%s}", pid, seqtext);
+                    fm.body = stamped;
+                    fm.body_len = m->body_len - 1 + (size_t)xl;
+                }
+            }
             m->sent_s = mono_s();
             int rc = ferry_pub_send(p, &fm, 0);
             if (rc == FERRY_E_TIMEOUT)
                 break; /* window full: confirms first */
+            if (rc == FERRY_OK)
+                stamp_seq++;
             if (rc != FERRY_OK)
                 app_http_on_done(h, fm.tag, rc, ferry_pub_error(p));
             ps.pending++;
@@ -1446,4 +1483,5 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
         if (ps.pending)
             ferry_pub_flush(p, 20);
     }
+    free(stamped);
 }

@@ -29,6 +29,7 @@ struct http_msg {
     struct http_job *job;
     struct ferry_metrics_dest *series;    /* borrowed from the registry */
     double sent_s;                        /* when handed to the publisher (monotonic) */
+    bool envelope;                        /* a log envelope: stamped in the body too */
 };
 
 /* One request's messages on their way from a request thread to the main
@@ -55,6 +56,9 @@ struct http_defaults {
     int64_t max_batch;
     size_t max_queue;                     /* messages queued before requests get 503 */
     struct ferry_metrics *metrics;        /* series looked up per destination; may be NULL */
+    const char *producer_id;              /* x-ferry-producer stamped on every message, with
+                                           * x-ferry-seq counted from 1 in publish order;
+                                           * NULL: unstamped */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST

@@ -643,7 +643,8 @@ int ferry_producer_main(int argc, char **argv)
                                .level = (enum ferry_level)((p.cfg.level + 1) * 10),
                                .destination = p.cfg.destination,
                                .max_message_size = p.cfg.max_message_size,
-                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics};
+                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics,
+                               .producer_id = p.producer_id};
     rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
     serve = serve && p.http;
     if (rc < 0)
