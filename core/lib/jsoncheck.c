@@ -241,7 +241,7 @@ static bool jc_string(struct jc *j, char **key, size_t *keylen)
             dec[n++] = (char)c;
         j->p++;
     }
-    if (j->p >= j->end) {
+    if (j->p >= j->end || *j->p != '"') {
         free(dec);
         return jc_fail(j, open, "invalid JSON at byte %zu: unterminated string",
                        (size_t)(open - j->s));

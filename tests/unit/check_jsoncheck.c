@@ -92,6 +92,7 @@ START_TEST(test_syntax_and_depth)
     ck_assert_int_eq(check("{\"a\":1,}", 0, &off, err, sizeof err), -1);
     ck_assert_int_eq(check("{\"a\":1} x", 0, &off, err, sizeof err), -1);
     ck_assert_int_eq(check("\"\\ud800\"", 0, &off, err, sizeof err), -1);
+    ck_assert_int_eq(check("\"\\", 0, &off, err, sizeof err), -1); /* found by the fuzzer */
     ck_assert_int_eq(check("\"\\ud83d\\ude00\"", 0, &off, err, sizeof err), 0);
     size_t n = 5000;
     char *deep = malloc(2 * n + 1);
