@@ -26,21 +26,21 @@
 enum bench_transport { BENCH_ZMQ, BENCH_AMQP, BENCH_KAFKA };
 
 struct bench {
-    const char *mode;      /* pub, sub, lat, watch, drop */
-    bool raw;              /* plain library instead of libferry */
+    const char *mode; /* pub, sub, lat, watch, drop */
+    bool raw;         /* plain library instead of libferry */
     enum bench_transport t;
-    const char *addr;      /* zmq endpoint, AMQP URL or Kafka bootstrap servers */
-    const char *conf;      /* ferry configuration file (libferry runs) */
-    const char *dest;      /* queue, topic or ferry destination */
-    const char *file;      /* watch: the aggregator's output file */
+    const char *addr; /* zmq endpoint, AMQP URL or Kafka bootstrap servers */
+    const char *conf; /* ferry configuration file (libferry runs) */
+    const char *dest; /* queue, topic or ferry destination */
+    const char *file; /* watch: the aggregator's output file */
     long n;
     size_t size;
     long rate;
-    bool warmup;           /* -w: one message settled before the clock starts */
+    bool warmup; /* -w: one message settled before the clock starts */
     /* latency run: shared by the two threads */
-    atomic_bool warm;      /* the consumer has seen a warm-up message */
+    atomic_bool warm; /* the consumer has seen a warm-up message */
     atomic_bool done;
-    double *lat;           /* microseconds, one per measured message */
+    double *lat; /* microseconds, one per measured message */
     long n_lat;
     int status;
 };
@@ -71,8 +71,8 @@ static void bench_sleep(double s)
  * id, the send time in ns (latency) and padding. warm marks warm-up ones. */
 static size_t bench_body(char *buf, size_t size, const char *dest, long i, bool warm)
 {
-    int n = snprintf(buf, size + 1, "{\"id\":\"%s-%ld\",\"w\":%d,\"t\":%" PRId64 ",\"p\":\"", dest, i,
-                     warm ? 1 : 0, bench_wall_ns());
+    int n = snprintf(buf, size + 1, "{\"id\":\"%s-%ld\",\"w\":%d,\"t\":%" PRId64 ",\"p\":\"", dest,
+                     i, warm ? 1 : 0, bench_wall_ns());
     size_t len = n < 0 ? 0 : (size_t)n;
     if (len + 2 > size) {
         len = (size_t)n;
@@ -225,14 +225,16 @@ static void araw_close(amqp_connection_state_t c)
 }
 
 /* Read confirms until acked reaches want or timeout_s passes. */
-static int araw_confirms(amqp_connection_state_t c, uint64_t *acked, uint64_t want, double timeout_s)
+static int araw_confirms(amqp_connection_state_t c, uint64_t *acked, uint64_t want,
+                         double timeout_s)
 {
     double end = bench_now() + timeout_s;
     while (*acked < want) {
         double left = end - bench_now();
         if (left <= 0)
             return 0;
-        struct timeval tv = {.tv_sec = (long)left, .tv_usec = (long)((left - (double)(long)left) * 1e6)};
+        struct timeval tv = {.tv_sec = (long)left,
+                             .tv_usec = (long)((left - (double)(long)left) * 1e6)};
         amqp_frame_t f;
         amqp_maybe_release_buffers(c);
         int rc = amqp_simple_wait_frame_noblock(c, &f, &tv);
@@ -429,10 +431,10 @@ static int kraw_pub(struct bench *b, bool lat)
         snprintf(key, sizeof key, "k%ld", i % 64);
         size_t len = bench_body(body, b->size, b->dest, i, false);
         for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(b->dest), RD_KAFKA_V_KEY(key, strlen(key)),
-                RD_KAFKA_V_VALUE(body, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END);
+            rd_kafka_resp_err_t e =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(b->dest), RD_KAFKA_V_KEY(key, strlen(key)),
+                                  RD_KAFKA_V_VALUE(body, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
             rd_kafka_poll(rk, 10);
@@ -567,9 +569,12 @@ static int fer_pub(struct bench *b, bool lat)
         if (keyed)
             snprintf(key, sizeof key, "k%ld", i % 64);
         size_t len = bench_body(body, b->size, b->dest, i, false);
-        struct ferry_msg m = {.dest = b->dest, .key = keyed ? key : NULL,
-                              .key_len = keyed ? strlen(key) : 0, .body = body,
-                              .body_len = len, .tag = (uint64_t)i};
+        struct ferry_msg m = {.dest = b->dest,
+                              .key = keyed ? key : NULL,
+                              .key_len = keyed ? strlen(key) : 0,
+                              .body = body,
+                              .body_len = len,
+                              .tag = (uint64_t)i};
         rc = ferry_pub_send(p, &m, -1);
     }
     if (rc == FERRY_OK)
@@ -740,8 +745,10 @@ static int bench_watch(struct bench *b)
 
 static int bench_usage(void)
 {
-    fprintf(stderr, "usage: ferry-bench -m pub|sub|lat|watch|drop [-R] [-w] -t zmq|amqp|kafka\n"
-                    "       [-a ADDRESS] [-c FERRY_CONF] -d DEST [-n COUNT] [-s BYTES] [-r RATE] [-f FILE]\n");
+    fprintf(
+        stderr,
+        "usage: ferry-bench -m pub|sub|lat|watch|drop [-R] [-w] -t zmq|amqp|kafka\n"
+        "       [-a ADDRESS] [-c FERRY_CONF] -d DEST [-n COUNT] [-s BYTES] [-r RATE] [-f FILE]\n");
     return 64;
 }
 
@@ -755,7 +762,9 @@ int main(int argc, char **argv)
         case 'R': b.raw = true; break;
         case 'w': b.warmup = true; break;
         case 't':
-            b.t = !strcmp(optarg, "amqp") ? BENCH_AMQP : !strcmp(optarg, "kafka") ? BENCH_KAFKA : BENCH_ZMQ;
+            b.t = !strcmp(optarg, "amqp")    ? BENCH_AMQP
+                  : !strcmp(optarg, "kafka") ? BENCH_KAFKA
+                                             : BENCH_ZMQ;
             break;
         case 'a': b.addr = optarg; break;
         case 'c': b.conf = optarg; break;

@@ -29,7 +29,7 @@ static int cmp64(const void *a, const void *b)
 struct job {
     struct ferry_logger *lg;
     long n;
-    int64_t *ns;      /* per-call cost; NULL: just log */
+    int64_t *ns; /* per-call cost; NULL: just log */
     pthread_barrier_t *go;
     long refused;
 };
@@ -56,7 +56,8 @@ static struct ferry_logger *open_bench(const char *path, const char *policy, lon
 {
     char err[512], q[32];
     int st;
-    struct ferry_config *cfg = ferry_config_new(); /* freed by the caller after closing the logger */
+    struct ferry_config *cfg =
+        ferry_config_new(); /* freed by the caller after closing the logger */
     if (ferry_config_load(cfg, path, err, sizeof err)) {
         fprintf(stderr, "logger-bench: %s\n", err);
         exit(78);
@@ -125,8 +126,10 @@ static void encode_cost(long n, int64_t floor_ns)
     for (long i = 0; i < n; i++) {
         char info[64];
         snprintf(info, sizeof info, "{\"user_id\":\"%ld\"}", i);
-        struct ferry_envelope e = {.service = "bench", .level = FERRY_INFO,
-                                   .message = "User logged in", .information = info,
+        struct ferry_envelope e = {.service = "bench",
+                                   .level = FERRY_INFO,
+                                   .message = "User logged in",
+                                   .information = info,
                                    .host = host};
         int64_t t0 = now_ns();
         char *b = ferry_envelope_encode(&e, err, sizeof err);
@@ -135,7 +138,8 @@ static void encode_cost(long n, int64_t floor_ns)
     }
     qsort(ns, (size_t)n, sizeof *ns, cmp64);
     printf("envelope encoding (what the caller would pay if it encoded): median %" PRId64
-           " ns, p99 %" PRId64 " ns\n", ns[n / 2] - floor_ns, ns[n * 99 / 100] - floor_ns);
+           " ns, p99 %" PRId64 " ns\n",
+           ns[n / 2] - floor_ns, ns[n * 99 / 100] - floor_ns);
     free(ns);
 }
 

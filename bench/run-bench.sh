@@ -24,7 +24,9 @@ export FERRY_PLUGIN_PATH=$B/plugins/zmq:$B/plugins/amqp:$B/plugins/kafka
 mkdir -p "$OUT" "$FERRY_TEST_STATE_DIR"
 TSV=$OUT/runs.tsv
 started=$(date +%s.%N)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+# the private brokers stop before their state goes; stop-servers.sh says
+# if anything else this run started is still up
+trap 'kill $(jobs -p) 2>/dev/null; bash "$S/tests/brokers/stop-servers.sh" "$T/state"; rm -rf "$T"' EXIT
 
 log() { echo "bench: $*" >&2; }
 now() { date +%s.%N; }

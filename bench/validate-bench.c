@@ -72,32 +72,40 @@ int main(int argc, char **argv)
     uint64_t rng = 42;
     size_t bytes = 0;
     for (int i = 0; i < NEVENTS; i++) {
-        app_make_download((uint64_t)i + 1000000, false, &rng, ev[i].text, sizeof ev[i].text, &ev[i].len);
+        app_make_download((uint64_t)i + 1000000, false, &rng, ev[i].text, sizeof ev[i].text,
+                          &ev[i].len);
         /* about 300 bytes, like events with a client's extra fields */
         ev[i].len += (size_t)snprintf(ev[i].text + ev[i].len - 1, sizeof ev[i].text - ev[i].len + 1,
                                       ",\"client\":\"ferry-dl/2.4.1 (linux; x86_64)\","
-                                      "\"mirror\":\"https://mirror-%02d.example.org/pub\"}", i % 64) - 1;
+                                      "\"mirror\":\"https://mirror-%02d.example.org/pub\"}",
+                                      i % 64) -
+                     1;
         ev[i].doc = cJSON_ParseWithLength(ev[i].text, ev[i].len);
         bytes += ev[i].len;
     }
-    printf("schema %s, %d distinct valid events, %.0f bytes on average, one thread, rates per CPU second\n", argv[1],
-           NEVENTS, (double)bytes / NEVENTS);
+    printf("schema %s, %d distinct valid events, %.0f bytes on average, one thread, rates per CPU "
+           "second\n",
+           argv[1], NEVENTS, (double)bytes / NEVENTS);
     unsigned long bad;
     double text = measure(s, ev, false, seconds, &bad);
-    printf("ferry_schema_validate_text (parse + validate): %10.0f validations/s  %6.2f us each  invalid=%lu\n",
+    printf("ferry_schema_validate_text (parse + validate): %10.0f validations/s  %6.2f us each  "
+           "invalid=%lu\n",
            text, 1e6 / text, bad);
     double tree = measure(s, ev, true, seconds, &bad);
-    printf("ferry_schema_is_valid (pre-parsed cJSON):      %10.0f validations/s  %6.2f us each  invalid=%lu\n",
+    printf("ferry_schema_is_valid (pre-parsed cJSON):      %10.0f validations/s  %6.2f us each  "
+           "invalid=%lu\n",
            tree, 1e6 / tree, bad);
 
     /* the invalid mix the producer generates: every kind of error */
     for (int i = 0; i < NEVENTS; i++) {
         cJSON_Delete(ev[i].doc);
-        app_make_download((uint64_t)i + 2000000, true, &rng, ev[i].text, sizeof ev[i].text, &ev[i].len);
+        app_make_download((uint64_t)i + 2000000, true, &rng, ev[i].text, sizeof ev[i].text,
+                          &ev[i].len);
         ev[i].doc = NULL;
     }
     double inval = measure(s, ev, false, seconds, &bad);
-    printf("ferry_schema_validate_text, invalid events:    %10.0f validations/s  %6.2f us each  invalid=%lu\n",
+    printf("ferry_schema_validate_text, invalid events:    %10.0f validations/s  %6.2f us each  "
+           "invalid=%lu\n",
            inval, 1e6 / inval, bad);
     ferry_schema_free(s);
     return 0;

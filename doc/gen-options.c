@@ -31,8 +31,11 @@ static void table(const char *section, const struct ferry_option *opts)
                 fputs(*p == '|' ? ", " : (char[]){*p, 0}, stdout);
         }
         printf(" | %s | %s%s%s |\n",
-               (o->flags & FERRY_OPTF_SECRET) ? "(secret)" : o->def ? o->def : "",
-               o->help, (o->flags & FERRY_OPTF_SECRET) ? " Secret: never printed; may come from `" : "",
+               (o->flags & FERRY_OPTF_SECRET) ? "(secret)"
+               : o->def                       ? o->def
+                                              : "",
+               o->help,
+               (o->flags & FERRY_OPTF_SECRET) ? " Secret: never printed; may come from `" : "",
                (o->flags & FERRY_OPTF_SECRET) ? "NAME_file` or the environment." : "");
     }
     printf("\n");

@@ -15,3 +15,13 @@ etc/systemd/ferry-aggregator.service: $(srcdir)/etc/systemd/ferry-aggregator.ser
 	$(AM_V_GEN)$(MKDIR_P) etc/systemd && $(edit_unit) $(srcdir)/etc/systemd/ferry-aggregator.service.in > $@
 etc/systemd/ferry-validator.service: $(srcdir)/etc/systemd/ferry-validator.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) etc/systemd && $(edit_unit) $(srcdir)/etc/systemd/ferry-validator.service.in > $@
+
+# JSON Schemas for ferry-validator (etc/schemas/).
+schemadir = $(pkgdatadir)/schemas
+dist_schema_DATA = etc/schemas/download-event.json
+
+# Prometheus alert rules and an Alertmanager e-mail route (doc/operations.md),
+# a Grafana dashboard of the exported metrics.
+ferrypromdir = $(ferryconfdir)/prometheus
+dist_ferryprom_DATA = etc/prometheus/ferry-alerts.yml etc/prometheus/alertmanager-email.yml
+EXTRA_DIST += etc/grafana/ferry-dashboard.json

@@ -5,6 +5,7 @@
 # to turn any skipped transport into a failure.
 #
 # Usage: scripts/check.sh [SUITE...]      (default: all of them, in this order)
+#   format      make format-check: every C file matches .clang-format
 #   check       make check in build/: unit, conformance and end-to-end tests
 #   faults      make check-faults: SIGKILL, broker restart, cut connections, full disk
 #   valgrind    make check-valgrind: end-to-end tests with every program under memcheck
@@ -14,11 +15,11 @@
 # if any failed, and the failing suite's log is printed.
 set -eu
 cd "$(dirname "$0")/.."
-suites=${*:-check faults valgrind sanitizers fuzz}
+suites=${*:-format check faults valgrind sanitizers fuzz}
 for s in $suites; do
     case $s in
-        check|faults|valgrind|sanitizers|fuzz) ;;
-        *) echo "check: unknown suite '$s' (check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
+        format|check|faults|valgrind|sanitizers|fuzz) ;;
+        *) echo "check: unknown suite '$s' (format, check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
     esac
 done
 case " $suites " in
@@ -44,6 +45,7 @@ run_suite() {
 
 for s in $suites; do
     case $s in
+        format) run_suite format "" make -C build format-check ;;
         check) run_suite check build/test-suite.log make -C build -j2 check ;;
         # one at a time: each test restarts or starves a broker
         faults) run_suite faults build/test-suite.log make -C build check-faults ;;

@@ -1,12 +1,13 @@
 # Hardening: checks of untrusted input (JSON text, stdin lines, config
 # lines, plugin names, HTTP framing) and their tests.
-libferry_schema_la_SOURCES += core/lib/jsoncheck.c core/lib/jsoncheck.h
+libferry_schema_la_SOURCES += core/lib/jsoncheck.c core/app/jsoncheck.h
 
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_jsoncheck
 TESTS += tests/unit/check_jsoncheck
+tests_unit_check_jsoncheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 tests_unit_check_jsoncheck_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_jsoncheck_LDADD = libferry.la $(CHECK_LIBS)
+tests_unit_check_jsoncheck_LDADD = libferry_core.la $(CHECK_LIBS)
 endif
 
 HARDEN_TESTS = tests/e2e/harden-stdin.test tests/e2e/harden-json.test tests/e2e/harden-plugin-name.test tests/e2e/harden-secrets.test tests/e2e/harden-config.test tests/e2e/harden-http-framing.test tests/e2e/harden-slow-clients.test tests/e2e/harden-amqp-toobig.test tests/e2e/harden-zmq-frames.test tests/e2e/harden-http-stamp.test
@@ -40,8 +41,8 @@ fuzz-run-http_body: fuzz/fuzz_http_body
 # the corpora replayed by make check (tests/fuzz/replay.test)
 check_PROGRAMS += tests/fuzz/replay_json_check tests/fuzz/replay_http_body
 tests_fuzz_replay_json_check_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_json_check.c
-tests_fuzz_replay_json_check_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS)
-tests_fuzz_replay_json_check_LDADD = libferry.la $(CJSON_LIBS)
+tests_fuzz_replay_json_check_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CJSON_CFLAGS)
+tests_fuzz_replay_json_check_LDADD = libferry_core.la $(CJSON_LIBS)
 tests_fuzz_replay_http_body_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_http_body.c
 tests_fuzz_replay_http_body_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CJSON_CFLAGS) $(MHD_CFLAGS)
-tests_fuzz_replay_http_body_LDADD = libferryapp.la libferry.la $(CJSON_LIBS) $(MHD_LIBS)
+tests_fuzz_replay_http_body_LDADD = libferryapp.la $(CJSON_LIBS) $(MHD_LIBS)

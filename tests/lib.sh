@@ -17,7 +17,13 @@ AGGREGATOR=$(wrapped "$FERRY_BINDIR/ferry-aggregator" "$T/wrap")
 VALIDATOR=$(wrapped "$FERRY_BINDIR/ferry-validator" "$T/wrap")
 CONFORMANCE=$(wrapped "$FERRY_BINDIR/ferry-conformance" "$T/wrap")
 FERRY_PIDS=""
+FERRY_AT_EXIT=""
+# at_exit CMD: run CMD (a shell command line) when the test ends, before the
+# processes it started are killed; the last registered runs first. Stop
+# servers the test started this way, so none outlives it.
+at_exit() { FERRY_AT_EXIT="$1${FERRY_AT_EXIT:+; $FERRY_AT_EXIT}"; }
 cleanup() {
+    [ -z "$FERRY_AT_EXIT" ] || eval "$FERRY_AT_EXIT"
     for p in $FERRY_PIDS; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$T"
@@ -45,8 +51,13 @@ need_plugin() {
     esac
 }
 
+# Timeouts: every wait and limit a test sets goes through scaled, so
+# FERRY_TEST_TIMEOUT_SCALE (a number, fractions allowed) stretches them all
+# on a slow or shared machine, or under valgrind.
+# scaled N: N (seconds, or any count of time units) times the scale, whole
+scaled() { awk -v s="$1" -v k="$FERRY_TEST_TIMEOUT_SCALE" 'BEGIN{printf "%d", s*k}'; }
 # deadline SECONDS: prints the epoch second when a wait of SECONDS (scaled) ends
-deadline() { echo $(( $(date +%s) + $(awk -v s="$1" -v k="$FERRY_TEST_TIMEOUT_SCALE" 'BEGIN{printf "%d", s*k}') )); }
+deadline() { echo $(( $(date +%s) + $(scaled "$1") )); }
 
 # wait_for SECONDS CMD...: poll CMD until it succeeds or time runs out
 wait_for() {

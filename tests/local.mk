@@ -1,5 +1,7 @@
-# Tests: Check unit tests, the conformance suite, end-to-end scripts.
-# Each transport's tests live in tests/<transport>.mk.
+# Tests: what every test directory shares (the environment the harness
+# gives each test, the shell helpers, the test-state directory) and the
+# runs over several directories (make check-valgrind). Each directory
+# under tests/ registers its own tests in its local.mk.
 
 # Plugins built in this tree, for the loader test and the transport guard.
 FERRY_BUILT_PLUGINS =
@@ -25,56 +27,50 @@ AM_TESTS_ENVIRONMENT = \
 TEST_EXTENSIONS = .test
 TEST_LOG_COMPILER = $(SHELL)
 
-EXTRA_DIST += tests/lib.sh
-
-# Test-only plugins (never installed): an in-process broker and broken ones.
-TEST_PLUGIN_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
-check_LTLIBRARIES += tests/plugins/loopback.la tests/plugins/wrongabi.la \
-	tests/plugins/nodesc.la tests/plugins/badopts.la tests/plugins/oldabi.la
-tests_plugins_loopback_la_SOURCES = tests/plugins/loopback.c
-tests_plugins_loopback_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_loopback_la_LIBADD = $(PTHREAD_LIBS)
-tests_plugins_wrongabi_la_SOURCES = tests/plugins/wrongabi.c
-tests_plugins_wrongabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_nodesc_la_SOURCES = tests/plugins/nodesc.c
-tests_plugins_nodesc_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_badopts_la_SOURCES = tests/plugins/badopts.c
-tests_plugins_badopts_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_oldabi_la_SOURCES = tests/plugins/oldabi.c
-tests_plugins_oldabi_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-
-if HAVE_CHECK
-# The conformance suite is installed so outside plugin authors can run it.
-bin_PROGRAMS += ferry-conformance
-ferry_conformance_SOURCES = tests/conformance/conformance.c
-ferry_conformance_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-ferry_conformance_LDADD = libferry.la $(CHECK_LIBS)
-
-UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_envelope \
-	tests/unit/check_pub
-check_PROGRAMS += $(UNIT_TESTS)
-TESTS += $(UNIT_TESTS)
-tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_config_LDADD = libferry.la $(CHECK_LIBS)
-tests_unit_check_loader_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_loader_LDADD = libferry.la $(CHECK_LIBS)
-tests_unit_check_envelope_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
-tests_unit_check_envelope_LDADD = libferry.la $(CHECK_LIBS) $(CJSON_LIBS)
-tests_unit_check_pub_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_check_pub_LDADD = libferry.la $(CHECK_LIBS)
-
-TESTS += tests/conformance/loopback.test
-endif
-EXTRA_DIST += tests/conformance/loopback.test
-
-E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq-flow.test \
-	tests/e2e/etc-configs.test tests/e2e/zmq-conformance.test \
-	tests/e2e/options-doc.test
-TESTS += $(E2E_TESTS)
-EXTRA_DIST += $(E2E_TESTS) scripts/install-deps.sh scripts/build.sh scripts/demo.sh \
-	scripts/check.sh
+EXTRA_DIST += tests/lib.sh tests/wrap.sh
 
 clean-local: clean-test-state
 clean-test-state:
-	-rm -rf tests/state
+	-$(SHELL) $(top_srcdir)/tests/brokers/stop-servers.sh '$(abs_top_builddir)/tests/state'
+	-rm -rf tests/state tests/work
 .PHONY: clean-test-state
+
+# The end-to-end tests under valgrind's memcheck: one producer -> aggregator
+# flow and one validator flow per transport, the logger through a broker
+# outage, and the HTTP API. Every program the tests start runs under
+# valgrind (FERRY_TEST_WRAPPER, tests/wrap.sh) with its report in
+# valgrind/PID.log; any error or definite leak fails the target, whatever
+# the test itself concluded. A program killed by its test (SIGKILL) leaves a
+# report without a summary: it is counted, not judged. Volumes are cut to
+# 5 % (FERRY_TEST_VOLUME), deadlines stretched (FERRY_TEST_TIMEOUT_SCALE),
+# and the tests run VALGRIND_JOBS at a time: most of their time is spent
+# waiting for idle timeouts and group joins, not computing.
+VALGRIND_TESTS = tests/e2e/zmq-flow.test tests/e2e/amqp-classic.test tests/e2e/kafka-flow.test \
+	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test tests/e2e/validator-kafka.test \
+	tests/e2e/logger-kafka.test tests/e2e/http-zmq.test
+VALGRIND = valgrind
+VALGRIND_FLAGS = --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --num-callers=40 --suppressions=$(abs_top_srcdir)/tests/valgrind.supp \
+	--log-file=$(abs_top_builddir)/valgrind/%p.log
+VALGRIND_TIMEOUT_SCALE = 4
+VALGRIND_VOLUME = 0.05
+VALGRIND_JOBS = 4
+EXTRA_DIST += tests/valgrind.supp
+check-valgrind: all
+	@command -v $(VALGRIND) >/dev/null || { echo "check-valgrind: $(VALGRIND) not found (apt-get install valgrind)" >&2; exit 1; }
+	@rm -rf valgrind && mkdir -p valgrind
+	@FERRY_TEST_WRAPPER='$(VALGRIND) $(VALGRIND_FLAGS)' FERRY_TEST_TIMEOUT_SCALE=$(VALGRIND_TIMEOUT_SCALE) \
+	FERRY_TEST_VOLUME=$(VALGRIND_VOLUME) FERRY_LOGGER_TEST_THREADS=4 \
+	  $(MAKE) $(AM_MAKEFLAGS) -j$(VALGRIND_JOBS) check TESTS="$(VALGRIND_TESTS)"; rc=$$?; \
+	runs=$$(ls valgrind | wc -l); \
+	checked=$$(grep -ls 'ERROR SUMMARY' valgrind/*.log); \
+	bad=$$(test -z "$$checked" || grep -L 'ERROR SUMMARY: 0 errors' $$checked); \
+	killed=$$((runs - $$(echo $$checked | wc -w))); \
+	for f in $$bad; do echo "=== $$f"; cat $$f; done; \
+	echo "check-valgrind: $$runs program runs under memcheck: $$((runs - killed)) checked at exit," \
+	  "$$(echo $$bad | wc -w) with errors or definite leaks; $$killed killed by their test before exit"; \
+	test $$rc -eq 0 && test -z "$$bad"
+clean-local: clean-valgrind
+clean-valgrind:
+	-rm -rf valgrind
+.PHONY: check-valgrind clean-valgrind

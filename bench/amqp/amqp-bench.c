@@ -44,8 +44,8 @@ static double bench_plain(const char *url, const char *queue, long n, size_t siz
     amqp_connection_state_t conn = amqp_new_connection(); /* destroyed below */
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     if (amqp_socket_open(sock, info.host, info.port) != AMQP_STATUS_OK ||
-        amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
-                   info.password).reply_type != AMQP_RESPONSE_NORMAL) {
+        amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password)
+                .reply_type != AMQP_RESPONSE_NORMAL) {
         amqp_destroy_connection(conn);
         free(u);
         return -1;
@@ -60,14 +60,14 @@ static double bench_plain(const char *url, const char *queue, long n, size_t siz
     }
     char *body = malloc(size); /* freed below */
     memset(body, 'x', size);
-    amqp_basic_properties_t props = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 2 };
+    amqp_basic_properties_t props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG, .delivery_mode = 2};
     double t0 = bench_now();
     uint64_t sent = 0, acked = 0;
     bool ok = true;
     while (ok && (long)acked < n) {
         for (int i = 0; i < BENCH_BATCH && (long)sent < n; i++, sent++)
             if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
-                                   &props, (amqp_bytes_t){ .len = size, .bytes = body }) != 0)
+                                   &props, (amqp_bytes_t){.len = size, .bytes = body}) != 0)
                 ok = false;
         while (ok && acked < sent) {
             amqp_frame_t f;
@@ -149,8 +149,12 @@ static double bench_plugin(const char *dir, const char *url, const char *queue, 
         return -1;
     void *cfg = calloc(1, t->cfg_size); /* freed below */
     bench_fill(t, cfg, url);
-    struct ferry_conn c = { .size = sizeof c, .transport = t, .cfg = cfg, .caps = t->caps,
-                            .on_delivery = bench_delivered, .client_id = "amqp-bench" };
+    struct ferry_conn c = {.size = sizeof c,
+                           .transport = t,
+                           .cfg = cfg,
+                           .caps = t->caps,
+                           .on_delivery = bench_delivered,
+                           .client_id = "amqp-bench"};
     if (t->ops->open(&c) != FERRY_OK) {
         fprintf(stderr, "amqp-bench: open: %s\n", c.err);
         free(cfg);
@@ -158,7 +162,7 @@ static double bench_plugin(const char *dir, const char *url, const char *queue, 
     }
     char *body = malloc(size); /* freed below */
     memset(body, 'x', size);
-    struct ferry_msg m = { .dest = queue, .body = body, .body_len = size };
+    struct ferry_msg m = {.dest = queue, .body = body, .body_len = size};
     double t0 = bench_now();
     bool ok = true;
     for (long i = 0; i < n && ok; i++) {
@@ -189,8 +193,8 @@ static void bench_cleanup(const char *url, const char *queue)
     amqp_connection_state_t conn = amqp_new_connection(); /* destroyed below */
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     if (amqp_socket_open(sock, info.host, info.port) == AMQP_STATUS_OK &&
-        amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
-                   info.password).reply_type == AMQP_RESPONSE_NORMAL) {
+        amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password)
+                .reply_type == AMQP_RESPONSE_NORMAL) {
         amqp_channel_open(conn, 1);
         amqp_queue_delete(conn, 1, amqp_cstring_bytes(queue), 0, 0);
         amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
@@ -221,7 +225,9 @@ int main(int argc, char **argv)
         case 'p': dir = optarg; break;
         case 'r': rounds = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: amqp-bench [-u URL] [-n COUNT] [-s BYTES] [-r ROUNDS] [-p PLUGIN_DIR]\n");
+            fprintf(
+                stderr,
+                "usage: amqp-bench [-u URL] [-n COUNT] [-s BYTES] [-r ROUNDS] [-p PLUGIN_DIR]\n");
             return 64;
         }
     }
@@ -241,12 +247,14 @@ int main(int argc, char **argv)
         bench_cleanup(url, q2);
         if (ferry[r] < 0)
             return bench_die("ferry run failed", dir);
-        fprintf(stderr, "round %d: plain %.0f msgs/s, ferry %.0f msgs/s\n", r + 1, plain[r], ferry[r]);
+        fprintf(stderr, "round %d: plain %.0f msgs/s, ferry %.0f msgs/s\n", r + 1, plain[r],
+                ferry[r]);
     }
     qsort(plain, (size_t)rounds, sizeof plain[0], bench_cmp);
     qsort(ferry, (size_t)rounds, sizeof ferry[0], bench_cmp);
     double pm = plain[rounds / 2], fm = ferry[rounds / 2];
-    printf("amqp publish, persistent + confirms, %ld x %zu B, median of %d rounds\n", n, size, rounds);
+    printf("amqp publish, persistent + confirms, %ld x %zu B, median of %d rounds\n", n, size,
+           rounds);
     printf("  plain rabbitmq-c (confirms every %d): %8.0f msgs/s\n", BENCH_BATCH, pm);
     printf("  ferry amqp.so:                         %8.0f msgs/s\n", fm);
     printf("  ratio ferry/plain:                     %8.2f\n", fm / pm);

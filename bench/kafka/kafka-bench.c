@@ -79,10 +79,10 @@ static double bench_plain_produce(const char *topic, long n, size_t size)
         char key[32];
         bench_key(key, sizeof key, i);
         for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-                RD_KAFKA_V_VALUE(body, size), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END);
+            rd_kafka_resp_err_t e =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                                  RD_KAFKA_V_VALUE(body, size),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
             rd_kafka_poll(rk, 10);
@@ -178,8 +178,12 @@ static double bench_ferry_produce(const char *dir, const char *topic, long n, si
     for (long i = 0; i < n && ok; i++) {
         char key[32];
         bench_key(key, sizeof key, i);
-        struct ferry_msg m = { .dest = topic, .key = key, .key_len = strlen(key), .body = body,
-                               .body_len = size, .tag = (uint64_t)i };
+        struct ferry_msg m = {.dest = topic,
+                              .key = key,
+                              .key_len = strlen(key),
+                              .body = body,
+                              .body_len = size,
+                              .tag = (uint64_t)i};
         int st;
         while ((st = ferry_publish(c, &m)) == FERRY_E_AGAIN)
             ferry_flush(c, 10);
@@ -284,8 +288,8 @@ int main(int argc, char **argv)
         fp[r] = bench_ferry_produce(dir, t2, n, size);
         pc[r] = bench_plain_consume(t1, n);
         fc[r] = bench_ferry_consume(dir, t2, n);
-        fprintf(stderr, "round %d: produce %.0f / %.0f  consume %.0f / %.0f msgs/s\n", r + 1,
-                pp[r], fp[r], pc[r], fc[r]);
+        fprintf(stderr, "round %d: produce %.0f / %.0f  consume %.0f / %.0f msgs/s\n", r + 1, pp[r],
+                fp[r], pc[r], fc[r]);
         if (pp[r] < 0 || fp[r] < 0 || pc[r] < 0 || fc[r] < 0)
             rc = 1;
     }

@@ -2,7 +2,7 @@
  * file, acking a batch only after it is written and fsync'ed. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 #include "idset.h"
 
@@ -27,16 +27,18 @@ struct agg {
     int fd;
     struct idset seen;
     struct ferry_ledger *ledger; /* seqs written per producer; owned */
-    char *buf;            /* the batch being written; owned */
+    char *buf;                   /* the batch being written; owned */
     size_t len, cap;
     uint64_t written, duplicates, received;
-    struct ferry_metrics *metrics;       /* owned */
-    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
-    struct app_http *http;               /* owned; NULL without [http] listen */
+    struct ferry_metrics *metrics;     /* owned */
+    struct ferry_metrics_dest *series; /* of cfg.destination, in metrics */
+    struct app_http *http;             /* owned; NULL without [http] listen */
     int64_t last_refresh;
-    struct ferry_retry *retry;           /* owned; NULL: retry writes in place forever */
-    char *dead_letter;                   /* owned: cfg.dead_letter or DESTINATION.dead-letter */
+    struct ferry_retry *retry; /* owned; NULL: retry writes in place forever */
+    char *dead_letter;         /* owned: cfg.dead_letter or DESTINATION.dead-letter */
     uint64_t deferred, dead_lettered;
+    int64_t delay_lo, delay_hi; /* [aggregator] delay in ms; 0, 0: none */
+    uint64_t rng;               /* for the delay's jitter */
 };
 
 /* What run() knows of each message of the batch being handled. */
@@ -77,8 +79,11 @@ static int put_body_line(struct agg *g, const char *b, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
             continue;
-        if (buf_put(g, b + start, i - start) ||
-            buf_put(g, b[i] == '\n' ? "\\n" : b[i] == '\r' ? "\\r" : "\\\\", 2))
+        if (buf_put(g, b + start, i - start) || buf_put(g,
+                                                        b[i] == '\n'   ? "\\n"
+                                                        : b[i] == '\r' ? "\\r"
+                                                                       : "\\\\",
+                                                        2))
             return -1;
         start = i + 1;
     }
@@ -126,7 +131,8 @@ static int open_output(struct agg *g)
 {
     int fd = open(g->cfg.output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output, strerror(errno));
+        app_error(&g->app, "cannot open output file=%s error=\"%s\"", g->cfg.output,
+                  strerror(errno));
         return -1;
     }
     if (g->fd >= 0)
@@ -205,6 +211,36 @@ static bool line_stamp(const cJSON *o, char *prod, size_t plen, uint64_t *seq)
                       cJSON_GetObjectItemCaseSensitive(b, "seq"), prod, plen, seq);
 }
 
+/* The message id: the id_field of a JSON object body, else the x-ferry-id
+ * header (the HTTP API's non-object payloads carry it there). */
+static bool msg_id(const struct agg *g, const struct ferry_msg *m, char *id, size_t len)
+{
+    if (ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, len))
+        return true;
+    const struct ferry_header *h = ferry_msg_header(m, FERRY_HDR_ID);
+    if (!h || !h->value_len || h->value_len >= len)
+        return false;
+    memcpy(id, h->value, h->value_len);
+    id[h->value_len] = '\0';
+    return true;
+}
+
+/* The id of one line of an output file: the id_field of a body line, or of
+ * a record's body, or a record's x-ferry-id header. */
+static const char *line_id(const cJSON *o, const char *field)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+    if (!cJSON_IsString(v)) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
+        v = cJSON_GetObjectItemCaseSensitive(b, field);
+    }
+    if (!cJSON_IsString(v)) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "headers");
+        v = cJSON_GetObjectItemCaseSensitive(h, FERRY_HDR_ID);
+    }
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
 /* Remember the ids already in the file, so redeliveries after a crash are
  * not written twice. */
 static int load_seen(struct agg *g)
@@ -232,12 +268,11 @@ static int load_seen(struct agg *g)
         }
         if (!g->cfg.dedup)
             continue;
-        if (g->cfg.format == 1) { /* record: the id is inside "body" */
+        if (g->cfg.format == 1) { /* record: the id is inside "body" or the headers */
             cJSON *o = cJSON_ParseWithLength(line, len);
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "body");
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, g->cfg.id_field);
-            if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof id) {
-                idset_add(&g->seen, idset_hash(v->valuestring, strlen(v->valuestring)));
+            const char *v = o ? line_id(o, g->cfg.id_field) : NULL;
+            if (v && strlen(v) < sizeof id) {
+                idset_add(&g->seen, idset_hash(v, strlen(v)));
                 count++;
             }
             cJSON_Delete(o);
@@ -256,9 +291,20 @@ static int load_seen(struct agg *g)
     return 0;
 }
 
-/* Simulated work: a numeric "processing_time" (seconds) in the body. */
+/* Simulated work: a numeric "processing_time" (seconds) in the body, or
+ * in the x-ferry-processing-time header. */
 static void simulate_work(struct agg *g, const struct ferry_msg *m)
 {
+    const struct ferry_header *h = ferry_msg_header(m, FERRY_HDR_PROCESSING_TIME);
+    if (h && h->value_len && h->value_len < 32) {
+        char t[32], *end;
+        memcpy(t, h->value, h->value_len);
+        t[h->value_len] = '\0';
+        double s = strtod(t, &end);
+        if (!*end && s > 0 && s < 3600)
+            app_sleep(&g->app, (int64_t)(s * 1000));
+        return;
+    }
     if (!body_has(m->body, m->body_len, "processing_time", 10))
         return;
     cJSON *o = cJSON_ParseWithLength(m->body, m->body_len);
@@ -266,6 +312,48 @@ static void simulate_work(struct agg *g, const struct ferry_msg *m)
     if (cJSON_IsNumber(t) && t->valuedouble > 0 && t->valuedouble < 3600)
         app_sleep(&g->app, (int64_t)(t->valuedouble * 1000));
     cJSON_Delete(o);
+}
+
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+{
+    *lo = *hi = 0;
+    if (!s || !*s)
+        return 0;
+    const struct ferry_option o = {
+        .name = "delay", .type = FERRY_OPT_DURATION, .min = 0, .max = 3600000};
+    char a[64], e2[128];
+    const char *dash = strchr(s, '-');
+    size_t al = dash ? (size_t)(dash - s) : strlen(s);
+    if (al >= sizeof a)
+        al = sizeof a - 1;
+    memcpy(a, s, al);
+    a[al] = '\0';
+    if (ferry_option_parse(&o, a, lo, e2, sizeof e2) != FERRY_OK ||
+        ferry_option_parse(&o, dash ? dash + 1 : a, hi, e2, sizeof e2) != FERRY_OK || *hi < *lo) {
+        snprintf(err, errlen,
+                 "[aggregator] delay: '%s' is not a duration (50ms) or a range "
+                 "MIN-MAX (20ms-200ms)",
+                 s);
+        return -1;
+    }
+    return 0;
+}
+
+/* [aggregator] delay: sleep a fixed time, or a uniform pick in the range. */
+static void delay_work(struct agg *g)
+{
+    if (!g->delay_hi)
+        return;
+    int64_t d = g->delay_lo;
+    if (g->delay_hi > g->delay_lo) {
+        uint64_t r = g->rng;
+        r ^= r >> 12;
+        r ^= r << 25;
+        r ^= r >> 27;
+        g->rng = r;
+        d += (int64_t)((r * 0x2545F4914F6CDD1DULL) % (uint64_t)(g->delay_hi - g->delay_lo + 1));
+    }
+    app_sleep(&g->app, d);
 }
 
 /* Write the batch and make it durable; on failure the file is cut back to
@@ -309,7 +397,8 @@ static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const cha
         bool dl;
         if (ferry_retry_fail(g->retry, &slots[i].it, why, &dl) != FERRY_OK) {
             if (!errors)
-                app_error(&g->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                app_error(&g->app,
+                          "cannot defer or dead-letter error=\"%s\" (the message comes back)",
                           ferry_retry_error(g->retry));
             errors++;
         } else if (dl) {
@@ -320,9 +409,11 @@ static size_t retry_batch(struct agg *g, struct slot *slots, size_t n, const cha
     }
     g->deferred += deferred;
     g->dead_lettered += dead;
-    app_warn(&g->app, "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
-             "dead_letter=%s released=%zu", g->cfg.output, why, deferred, dead, g->dead_letter,
-             errors);
+    ferry_metrics_count(g->series, FERRY_CTR_DEAD_LETTERED, dead);
+    app_warn(&g->app,
+             "write failed file=%s error=\"%s\" deferred=%zu dead_lettered=%zu "
+             "dead_letter=%s released=%zu",
+             g->cfg.output, why, deferred, dead, g->dead_letter, errors);
     return errors;
 }
 
@@ -338,7 +429,8 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
     sl->hash = sl->stamp_hash = 0;
     sl->stamped = msg_stamp(m, sl->prod, sizeof sl->prod, &sl->seq);
     if (sl->stamped) {
-        sl->stamp_hash = (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
+        sl->stamp_hash =
+            (idset_hash(sl->prod, strlen(sl->prod)) ^ (sl->seq * 0x9E3779B97F4A7C15ULL)) | 1;
         bool dup = ferry_ledger_has(g->ledger, sl->prod, sl->seq);
         /* twice in this batch (written to the ledger only once written):
          * the hash set says maybe, the scan makes sure */
@@ -357,7 +449,7 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
             sl->stamped = false;
         }
     }
-    if (g->cfg.dedup && ferry_body_id(m->body, m->body_len, g->cfg.id_field, id, sizeof id)) {
+    if (g->cfg.dedup && msg_id(g, m, id, sizeof id)) {
         sl->hash = idset_hash(id, strlen(id));
         /* in the file already, or twice in this batch */
         if (idset_has(&g->seen, sl->hash) || !idset_batch_put(ids, sl->hash)) {
@@ -368,18 +460,18 @@ static int take(struct agg *g, struct slot *slots, size_t i, struct idset_gen *i
         }
     }
     simulate_work(g, m);
+    delay_work(g);
     return g->cfg.format == 1 ? put_record(g, m) : put_body_line(g, m->body, m->body_len);
 }
 
 static int run(struct agg *g)
 {
     size_t max = (size_t)g->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
-    struct slot *slots = calloc(max, sizeof *slots);       /* freed below */
+    struct ferry_msg **batch = calloc(max, sizeof *batch);   /* freed below */
+    struct slot *slots = calloc(max, sizeof *slots);         /* freed below */
     struct ferry_retry_item *due = calloc(max, sizeof *due); /* freed below */
-    struct idset_gen ids = {0}, stamps = {0}; /* of this batch; freed below */
-    if (!batch || !slots || !due || idset_batch_init(&ids, max) ||
-        idset_batch_init(&stamps, max)) {
+    struct idset_gen ids = {0}, stamps = {0};                /* of this batch; freed below */
+    if (!batch || !slots || !due || idset_batch_init(&ids, max) || idset_batch_init(&stamps, max)) {
         free(ids.v);
         free(batch);
         free(slots);
@@ -411,8 +503,8 @@ static int run(struct agg *g)
             wait = n ? 0 : (int)next;
         int rc = n < want ? ferry_receive(g->conn, batch, want - n, &got, wait) : FERRY_OK;
         for (size_t i = 0; i < got; i++)
-            slots[n + i].it = (struct ferry_retry_item){g->conn, batch[i],
-                                                         ferry_retry_attempts(batch[i])};
+            slots[n + i].it =
+                (struct ferry_retry_item){g->conn, batch[i], ferry_retry_attempts(batch[i])};
         n += got;
         if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
@@ -471,7 +563,8 @@ static int run(struct agg *g)
                 break;
             }
             int64_t d = ferry_backoff_next(&wb);
-            app_error(&g->app, "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
+            app_error(&g->app,
+                      "write failed file=%s error=\"%s\" holding=%zu retry_in=%" PRId64 "ms",
                       g->cfg.output, strerror(errno), n, d);
             if (*g->app.stop) {
                 exit_code = EX_IOERR;
@@ -495,8 +588,8 @@ static int run(struct agg *g)
                 idset_add(&g->seen, slots[i].hash);
             if (slots[i].fresh && slots[i].stamped &&
                 ferry_ledger_add(g->ledger, slots[i].prod, slots[i].seq) < 0)
-                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64,
-                         slots[i].prod, slots[i].seq);
+                app_warn(&g->app, "ledger out of memory producer=%s seq=%" PRIu64, slots[i].prod,
+                         slots[i].seq);
             int ar = ferry_ack(slots[i].it.conn, slots[i].it.msg);
             if (ar != FERRY_OK && ar != FERRY_E_NOTSUP)
                 app_debug(&g->app, "ack failed error=\"%s\" (the broker will redeliver)",
@@ -533,7 +626,8 @@ static int verify_file(struct agg *g)
 {
     FILE *f = fopen(g->cfg.verify, "r");
     if (!f) {
-        fprintf(stderr, "ferry-aggregator: error: cannot open %s: %s\n", g->cfg.verify, strerror(errno));
+        fprintf(stderr, "ferry-aggregator: error: cannot open %s: %s\n", g->cfg.verify,
+                strerror(errno));
         return EX_NOINPUT;
     }
     struct ferry_ledger *l = ferry_ledger_new(0, 0); /* freed below */
@@ -545,7 +639,10 @@ static int verify_file(struct agg *g)
     char *line = NULL; /* freed below */
     size_t cap = 0;
     ssize_t n;
-    uint64_t lines = 0, unstamped = 0;
+    int rerr = 0;
+    uint64_t lines = 0, unstamped = 0, ids = 0, dup_ids = 0;
+    /* every id of the file, to count the ones written twice */
+    struct idset_gen seen = {0}; /* freed below */
     while ((n = getline(&line, &cap, f)) > 0) {
         lines++;
         char prod[256];
@@ -553,20 +650,43 @@ static int verify_file(struct agg *g)
         cJSON *o = cJSON_ParseWithLength(line, (size_t)n); /* freed below */
         if (!o || !line_stamp(o, prod, sizeof prod, &seq) || ferry_ledger_add(l, prod, seq) < 0)
             unstamped++;
+        const char *id = o ? line_id(o, g->cfg.id_field) : NULL;
+        if (id) {
+            if (seen.n * 2 >= seen.cap) {
+                struct idset_gen bigger = {0};
+                if (idset_batch_init(&bigger, seen.cap ? seen.cap : 1024)) {
+                    cJSON_Delete(o);
+                    rerr = -1;
+                    break;
+                }
+                for (size_t i = 0; i < seen.cap; i++)
+                    if (seen.v[i])
+                        idset_batch_put(&bigger, seen.v[i]);
+                free(seen.v);
+                seen = bigger;
+            }
+            ids++;
+            if (!idset_batch_put(&seen, idset_hash(id, strlen(id))))
+                dup_ids++;
+        }
         cJSON_Delete(o);
     }
+    free(seen.v);
     free(line);
-    int rerr = ferror(f);
+    if (!rerr)
+        rerr = ferror(f);
     fclose(f);
     struct ferry_ledger_totals t;
     ferry_ledger_totals(l, &t);
-    printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 "\n", g->cfg.verify,
-           lines, unstamped, t.producers);
+    printf("file=%s lines=%" PRIu64 " unstamped=%" PRIu64 " producers=%" PRIu64 " ids=%" PRIu64
+           " duplicate_ids=%" PRIu64 "\n",
+           g->cfg.verify, lines, unstamped, t.producers, ids, dup_ids);
     ferry_ledger_report(l, stdout, 50);
-    bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && (t.producers > 0 || !g->cfg.expect);
+    bool ok = !rerr && t.missing == 0 && t.duplicates == 0 && dup_ids == 0 &&
+              (t.producers > 0 || !g->cfg.expect);
     printf("result=%s received=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
-           " duplicates=%" PRIu64 "\n", ok ? "complete" : "incomplete", t.received, t.unique,
-           t.missing, t.duplicates);
+           " duplicates=%" PRIu64 "\n",
+           ok ? "complete" : "incomplete", t.received, t.unique, t.missing, t.duplicates);
     ferry_ledger_free(l);
     if (rerr) {
         fprintf(stderr, "ferry-aggregator: error: cannot read %s\n", g->cfg.verify);
@@ -579,8 +699,8 @@ static int verify_file(struct agg *g)
 static struct ferry_retry *agg_retry(struct agg *g, int *rc)
 {
     const char *dest = g->cfg.destination;
-    size_t len = g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1
-                                    : strlen(dest) + sizeof ".dead-letter";
+    size_t len =
+        g->cfg.dead_letter ? strlen(g->cfg.dead_letter) + 1 : strlen(dest) + sizeof ".dead-letter";
     g->dead_letter = malloc(len); /* freed at the end of ferry_aggregator_main() */
     *rc = -1;
     if (!g->dead_letter)
@@ -589,16 +709,18 @@ static struct ferry_retry *agg_retry(struct agg *g, int *rc)
         memcpy(g->dead_letter, g->cfg.dead_letter, len);
     else
         snprintf(g->dead_letter, len, "%s.dead-letter", dest);
-    return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter,
-                         g->cfg.max_retries, g->cfg.retry_backoff_min, g->cfg.retry_backoff_max,
-                         g->cfg.retry_mode, 0, rc);
+    return app_retry_new(&g->app, g->conn, dest, g->cfg.group, g->dead_letter, g->cfg.max_retries,
+                         g->cfg.retry_backoff_min, g->cfg.retry_backoff_max, g->cfg.retry_mode, 0,
+                         rc);
 }
 
 int ferry_aggregator_main(int argc, char **argv)
 {
     struct agg g = {.fd = -1};
     static const struct app_spec spec_tmpl = {
-        .prog = "ferry-aggregator", .section = "aggregator", .usage = "[options]",
+        .prog = "ferry-aggregator",
+        .section = "aggregator",
+        .usage = "[options]",
         .about = "Consume a destination and append every message to a file, one per line,\n"
                  "acking each batch only after it is written and fsync'ed. Messages whose id\n"
                  "is already in the file are skipped. SIGHUP reopens the file (logrotate);\n"
@@ -613,7 +735,8 @@ int ferry_aggregator_main(int argc, char **argv)
         return rc;
     }
     if (g.app.nargs) {
-        fprintf(stderr, "ferry-aggregator: unexpected argument '%s'\nTry 'ferry-aggregator --help'.\n",
+        fprintf(stderr,
+                "ferry-aggregator: unexpected argument '%s'\nTry 'ferry-aggregator --help'.\n",
                 g.app.args[0]);
         app_fini(&g.app);
         return EX_USAGE;
@@ -623,6 +746,13 @@ int ferry_aggregator_main(int argc, char **argv)
         app_fini(&g.app);
         return rc;
     }
+    char derr[256];
+    if (app_parse_delay(g.cfg.delay, &g.delay_lo, &g.delay_hi, derr, sizeof derr)) {
+        fprintf(stderr, "ferry-aggregator: error: %s\n", derr);
+        app_fini(&g.app);
+        return EX_CONFIG;
+    }
+    g.rng = (uint64_t)ferry_time_ms() | 1;
     rc = app_require(&g.app, g.cfg.require);
     if (rc >= 0) {
         app_fini(&g.app);
@@ -632,7 +762,8 @@ int ferry_aggregator_main(int argc, char **argv)
     if (!g.ledger || idset_init(&g.seen, (size_t)g.cfg.dedup_window) || load_seen(&g) ||
         open_output(&g)) {
         if (g.fd < 0 && errno)
-            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output, strerror(errno));
+            app_error(&g.app, "cannot use output file=%s error=\"%s\"", g.cfg.output,
+                      strerror(errno));
         idset_free(&g.seen);
         ferry_ledger_free(g.ledger);
         app_fini(&g.app);
@@ -654,8 +785,10 @@ int ferry_aggregator_main(int argc, char **argv)
         return rc;
     }
     if (!(g.conn->caps & FERRY_CAP_ACK))
-        app_warn(&g.app, "transport cannot redeliver transport=%s: messages in flight when this "
-                 "process dies are lost", g.conn->transport->name);
+        app_warn(&g.app,
+                 "transport cannot redeliver transport=%s: messages in flight when this "
+                 "process dies are lost",
+                 g.conn->transport->name);
     int st = ferry_subscribe(g.conn, g.cfg.destination, g.cfg.group);
     if (st != FERRY_OK) {
         app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
@@ -667,14 +800,16 @@ int ferry_aggregator_main(int argc, char **argv)
         app_info(&g.app, "consuming destination=%s group=%s output=%s", g.cfg.destination,
                  g.cfg.group, g.cfg.output);
         rc = run(&g);
-        app_info(&g.app, "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
-                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, g.received, g.written,
-                 g.duplicates, g.deferred, g.dead_lettered);
+        app_info(&g.app,
+                 "stopped received=%" PRIu64 " written=%" PRIu64 " duplicates=%" PRIu64
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64,
+                 g.received, g.written, g.duplicates, g.deferred, g.dead_lettered);
         struct ferry_ledger_totals t;
         app_aggregator_e2e(&g, &t);
         app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
                 "ledger producers=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
-                " redelivered=%" PRIu64, t.producers, t.unique, t.missing, t.duplicates);
+                " redelivered=%" PRIu64,
+                t.producers, t.unique, t.missing, t.duplicates);
     }
     app_http_stop(g.http);
     ferry_retry_free(g.retry);

@@ -9,23 +9,23 @@
 
 /* One program: its name, config section and option table. */
 struct app_spec {
-    const char *prog;                    /* "ferry-producer" */
-    const char *section;                 /* "producer" */
-    const char *usage;                   /* "[options] [MESSAGE...]" */
-    const char *about;                   /* one paragraph for --help */
-    const struct ferry_option *options;  /* the section's table */
-    void *cfg;                           /* struct the table fills */
+    const char *prog;                   /* "ferry-producer" */
+    const char *section;                /* "producer" */
+    const char *usage;                  /* "[options] [MESSAGE...]" */
+    const char *about;                  /* one paragraph for --help */
+    const struct ferry_option *options; /* the section's table */
+    void *cfg;                          /* struct the table fills */
 };
 
 struct app {
     const struct app_spec *spec;
-    struct ferry_config *config;         /* owned */
-    int log_level;                       /* FERRY_LOG_* */
-    char **args;                         /* positional arguments (into argv) */
+    struct ferry_config *config; /* owned */
+    int log_level;               /* FERRY_LOG_* */
+    char **args;                 /* positional arguments (into argv) */
     int nargs;
     char client_id[300];
-    volatile sig_atomic_t *stop;         /* set by SIGTERM/SIGINT */
-    volatile sig_atomic_t *hup;          /* set by SIGHUP */
+    volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
+    volatile sig_atomic_t *hup;  /* set by SIGHUP */
 };
 
 /* Parse argv and the config, bind the program's section into spec->cfg.
@@ -47,8 +47,8 @@ int app_require(struct app *a, const char *list);
 /* Log in the common format: "PROG: level [core] text". */
 void app_log(const struct app *a, int level, const char *fmt, ...) FERRY_PRINTF(3, 4);
 #define app_error(a, ...) app_log((a), FERRY_LOG_ERROR, __VA_ARGS__)
-#define app_warn(a, ...)  app_log((a), FERRY_LOG_WARN, __VA_ARGS__)
-#define app_info(a, ...)  app_log((a), FERRY_LOG_INFO, __VA_ARGS__)
+#define app_warn(a, ...) app_log((a), FERRY_LOG_WARN, __VA_ARGS__)
+#define app_info(a, ...) app_log((a), FERRY_LOG_INFO, __VA_ARGS__)
 #define app_debug(a, ...) app_log((a), FERRY_LOG_DEBUG, __VA_ARGS__)
 
 /* Exit code for a transport status. */
@@ -71,6 +71,25 @@ int ferry_validator_main(int argc, char **argv);
 const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
                               size_t *len);
 
+/* [producer] key: what a message's routing key (Kafka key) is made of. */
+enum app_key_mode {
+    APP_KEY_SERVICE_LEVEL = 0, /* "auth.error": one partition per service and level */
+    APP_KEY_SERVICE,           /* "auth" */
+    APP_KEY_ID,                /* the message id: spread evenly, no order between messages */
+    APP_KEY_NONE,              /* no key: the transport spreads them */
+    APP_KEY_FIELD              /* the value of a top-level member of the body */
+};
+/* The mode named by s ("service.level", "service", "id", "none", or any
+ * other word: APP_KEY_FIELD, that word being the member's name). */
+enum app_key_mode app_key_mode(const char *s);
+/* The key of one message per mode: deflt for APP_KEY_SERVICE_LEVEL (the
+ * key the program would use anyway), service, the body's "id" (else
+ * "event_id"), NULL, or the body's member field. Into buf when computed;
+ * NULL means no key (also when the body lacks the member). */
+const char *app_message_key(enum app_key_mode mode, const char *field, const char *deflt,
+                            const char *service, const void *body, size_t len, char *buf,
+                            size_t buflen);
+
 /* Validator building block, shared with tests. Validates LEN bytes of
  * BODY against SCHEMA (compiled; "true" accepts any JSON). Returns 1 when
  * valid; 0 when invalid, with every reason (parse errors included, keyword
@@ -81,9 +100,9 @@ int app_validate_body(const struct ferry_schema *schema, const void *body, size_
 
 /* What a validator has done, logged at exit. */
 struct app_validator_stats {
-    uint64_t valid;    /* forwarded to output and acked */
-    uint64_t invalid;  /* forwarded to reject and acked */
-    uint64_t errors;   /* forwards that failed (the input came back) */
+    uint64_t valid;   /* forwarded to output and acked */
+    uint64_t invalid; /* forwarded to reject and acked */
+    uint64_t errors;  /* forwards that failed (the input came back) */
 };
 
 #endif
@@ -91,14 +110,15 @@ struct app_validator_stats {
 /* [producer] */
 struct producer_cfg {
     char *service, *destination;
-    int level;                 /* index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
-    int generate;              /* 0 none, 1 logs, 2 downloads */
+    int level;    /* index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
+    int generate; /* 0 none, 1 logs, 2 downloads */
     int64_t count, rate;
-    char *invalid_ratio;       /* fraction 0..1, parsed by the producer */
-    char *processing_time;     /* seconds (decimal) added to each log, for demos */
+    char *invalid_ratio;   /* fraction 0..1, parsed by the producer */
+    char *processing_time; /* seconds (decimal) added to each log, for demos */
+    char *key;             /* see enum app_key_mode */
     int64_t flush_timeout, connect_timeout, max_inflight, max_message_size;
     char *id_prefix;
-    char *require;             /* capabilities the transport must have */
+    char *require;               /* capabilities the transport must have */
     char *replay, *replay_group; /* --replay DEST: re-publish its dead letters */
     int64_t replay_count, replay_wait;
 };
@@ -107,16 +127,21 @@ extern const struct ferry_option app_producer_options[];
 /* [aggregator] */
 struct aggregator_cfg {
     char *destination, *group, *output, *id_field;
-    int format;                /* 0 body, 1 record */
+    int format; /* 0 body, 1 record */
     int64_t count, batch, batch_wait, idle_exit, dedup_window, connect_timeout;
     bool fsync, dedup;
-    char *verify, *require;   /* --verify FILE; capabilities the transport must have */
-    int64_t expect;           /* --verify: seqs 1..expect per producer */
+    char *verify, *require; /* --verify FILE; capabilities the transport must have */
+    int64_t expect;         /* --verify: seqs 1..expect per producer */
     int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
-    int retry_mode;           /* enum ferry_retry_mode */
-    char *dead_letter;        /* where messages go after max_retries */
+    int retry_mode;                                            /* enum ferry_retry_mode */
+    char *dead_letter; /* where messages go after max_retries */
+    char *delay;       /* "50ms" or "20ms-200ms": simulated work per message */
 };
 extern const struct ferry_option app_aggregator_options[];
+
+/* [aggregator] delay: a duration, or MIN-MAX, into milliseconds.
+ * @return 0, or -1 with the reason in err. */
+int app_parse_delay(const char *s, int64_t *lo, int64_t *hi, char *err, size_t errlen);
 
 /* End-to-end ledger totals of a running aggregator (e2e_missing_total is
  * out->missing, e2e_duplicate_total out->duplicates), for metrics. */
@@ -130,7 +155,7 @@ struct validator_cfg {
     int64_t count, batch, idle_exit, connect_timeout, publish_timeout;
     bool check;
     int64_t max_retries, retry_backoff_min, retry_backoff_max; /* see retry.h */
-    int retry_mode;           /* enum ferry_retry_mode */
+    int retry_mode;                                            /* enum ferry_retry_mode */
 };
 extern const struct ferry_option app_validator_options[];
 

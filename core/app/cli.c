@@ -3,7 +3,7 @@
  * and --print-config. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 
 #include <ferry/retry.h>
 
@@ -17,8 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define APP_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
 static volatile sig_atomic_t stop_flag, hup_flag;
 
 static void on_signal(int sig)
@@ -29,17 +27,6 @@ static void on_signal(int sig)
         stop_flag = 1;
 }
 
-static const char *const level_words[] = {"error", "warn", "info", "debug"};
-
-static int app_env_log_level(void)
-{
-    const char *s = getenv("FERRY_LOG_LEVEL");
-    for (int i = 0; s && i < 4; i++)
-        if (!strcmp(s, level_words[i]))
-            return i;
-    return FERRY_LOG_INFO;
-}
-
 void app_log(const struct app *a, int level, const char *fmt, ...)
 {
     if (level > a->log_level)
@@ -47,8 +34,8 @@ void app_log(const struct app *a, int level, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     char line[2048];
-    int n = snprintf(line, sizeof line, "%s: %s [core] ", a->spec->prog,
-                     level_words[level < 0 ? 0 : level > 3 ? 3 : level]);
+    int n =
+        snprintf(line, sizeof line, "%s: %s [core] ", a->spec->prog, ferry_log_level_name(level));
     if (n > 0 && (size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
@@ -74,8 +61,7 @@ void app_sleep(const struct app *a, int64_t ms)
 {
     while (ms > 0 && !*a->stop) {
         int64_t step = ms > 50 ? 50 : ms;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000};
-        nanosleep(&ts, NULL);
+        ferry_sleep_ms(step);
         ms -= step;
     }
 }
@@ -126,15 +112,21 @@ static void print_table(FILE *f, const struct ferry_option *opts, bool as_flags)
 static void usage(const struct app_spec *s, FILE *f)
 {
     fprintf(f, "Usage: %s %s\n\n%s\n\n", s->prog, s->usage, s->about);
-    fprintf(f, "Common options:\n"
-               "  -c, --config FILE                config file (INI); default $FERRY_CONFIG, else built-in defaults\n"
-               "  -t, --transport NAME             transport plugin (amqp, kafka, zmq, ...): [transport] plugin\n"
-               "  -o, --set SECTION.KEY=VALUE      set any config value (highest precedence)\n"
-               "      --list-plugins               list the transport plugins found, their capabilities and options\n"
-               "      --print-config               print the effective configuration (secrets redacted) and exit\n"
-               "      --http ADDRESS:PORT          serve /health and /metrics there: [http] listen\n"
-               "  -v, --verbose / -q, --quiet      more / less logging (also FERRY_LOG_LEVEL=debug|info|warn|error)\n"
-               "      --help, --version\n\n");
+    fprintf(f,
+            "Common options:\n"
+            "  -c, --config FILE                config file (INI); default $FERRY_CONFIG, else "
+            "built-in defaults\n"
+            "  -t, --transport NAME             transport plugin (amqp, kafka, zmq, ...): "
+            "[transport] plugin\n"
+            "  -o, --set SECTION.KEY=VALUE      set any config value (highest precedence)\n"
+            "      --list-plugins               list the transport plugins found, their "
+            "capabilities and options\n"
+            "      --print-config               print the effective configuration (secrets "
+            "redacted) and exit\n"
+            "      --http ADDRESS:PORT          serve /health and /metrics there: [http] listen\n"
+            "  -v, --verbose / -q, --quiet      more / less logging (also "
+            "FERRY_LOG_LEVEL=debug|info|warn|error)\n"
+            "      --help, --version\n\n");
     char upper[64];
     size_t i = 0;
     for (; s->section[i] && i + 1 < sizeof upper; i++)
@@ -162,8 +154,8 @@ static void list_one(const struct ferry_transport *t, const char *file, const ch
     char caps[160];
     const char *v = t->lib_version ? t->lib_version() : "?";
     printf("%s - %s\n  file: %s\n  library: %s\n  capabilities: %s\n  options [%s]:\n", t->name,
-           t->summary ? t->summary : "", file, v ? v : "?", ferry_caps_str(t->caps, caps, sizeof caps),
-           t->name);
+           t->summary ? t->summary : "", file, v ? v : "?",
+           ferry_caps_str(t->caps, caps, sizeof caps), t->name);
     print_table(stdout, t->options, false);
     printf("\n");
 }
@@ -182,9 +174,9 @@ enum { OPT_LIST = 1000, OPT_PRINT, OPT_HELP, OPT_VERSION, OPT_HTTP, OPT_TABLE = 
 static int check_config(struct app *a, char *err, size_t errlen)
 {
     const char *secs[64];
-    size_t n = ferry_config_sections(a->config, secs, APP_LEN(secs));
-    if (n > APP_LEN(secs))
-        n = APP_LEN(secs);
+    size_t n = ferry_config_sections(a->config, secs, FERRY_ARRAY_LEN(secs));
+    if (n > FERRY_ARRAY_LEN(secs))
+        n = FERRY_ARRAY_LEN(secs);
     const char *plugin_path = ferry_config_get(a->config, "transport", "plugin_path");
     for (size_t i = 0; i < n; i++) {
         const struct ferry_option *opts = app_section_options(secs[i]);
@@ -195,11 +187,13 @@ static int check_config(struct app *a, char *err, size_t errlen)
             char why[1024];
             t = ferry_plugin_load(secs[i], plugin_path, &st, why, sizeof why);
             if (!t) {
-                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") || !strcmp(secs[i], "zmq")) {
+                if (!strcmp(secs[i], "amqp") || !strcmp(secs[i], "kafka") ||
+                    !strcmp(secs[i], "zmq")) {
                     app_debug(a, "section not checked section=%s reason=\"%s\"", secs[i], why);
                     continue;
                 }
-                snprintf(err, errlen, "%s:%d: unknown section [%s] (not a program section and "
+                snprintf(err, errlen,
+                         "%s:%d: unknown section [%s] (not a program section and "
                          "no plugin of that name)",
                          ferry_config_path(a->config) ? ferry_config_path(a->config) : "config",
                          ferry_config_section_line(a->config, secs[i]), secs[i]);
@@ -223,12 +217,16 @@ static int check_config(struct app *a, char *err, size_t errlen)
 /* Build getopt's table from the common flags and the program's options. */
 static struct option *long_options(const struct ferry_option *opts, char (*names)[96])
 {
-    static const struct option common[] = {
-        {"config", required_argument, NULL, 'c'},   {"transport", required_argument, NULL, 't'},
-        {"set", required_argument, NULL, 'o'},      {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},          {"list-plugins", no_argument, NULL, OPT_LIST},
-        {"print-config", no_argument, NULL, OPT_PRINT}, {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION}, {"http", required_argument, NULL, OPT_HTTP}};
+    static const struct option common[] = {{"config", required_argument, NULL, 'c'},
+                                           {"transport", required_argument, NULL, 't'},
+                                           {"set", required_argument, NULL, 'o'},
+                                           {"verbose", no_argument, NULL, 'v'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"list-plugins", no_argument, NULL, OPT_LIST},
+                                           {"print-config", no_argument, NULL, OPT_PRINT},
+                                           {"help", no_argument, NULL, OPT_HELP},
+                                           {"version", no_argument, NULL, OPT_VERSION},
+                                           {"http", required_argument, NULL, OPT_HTTP}};
     size_t nopt = 0;
     for (const struct ferry_option *o = opts; o->name; o++)
         nopt++;
@@ -247,8 +245,8 @@ static struct option *long_options(const struct ferry_option *opts, char (*names
                                   NULL, OPT_TABLE + (int)(2 * i)};
         if (opts[i].type == FERRY_OPT_BOOL) {
             snprintf(names[2 * i + 1], 96, "no-%s", names[2 * i]);
-            lo[k++] = (struct option){names[2 * i + 1], no_argument, NULL,
-                                      OPT_TABLE + (int)(2 * i + 1)};
+            lo[k++] =
+                (struct option){names[2 * i + 1], no_argument, NULL, OPT_TABLE + (int)(2 * i + 1)};
         }
     }
     return lo;
@@ -263,8 +261,8 @@ static void warn_file_secrets(struct app *a)
     if (!path || stat(path, &sb) != 0 || !(sb.st_mode & (S_IRGRP | S_IROTH)))
         return;
     char keys[512] = "";
-    size_t n = ferry_config_file_secrets(a->config, a->spec->section, a->spec->options, keys,
-                                         sizeof keys);
+    size_t n =
+        ferry_config_file_secrets(a->config, a->spec->section, a->spec->options, keys, sizeof keys);
     n += ferry_config_file_secrets(a->config, "transport", ferry_transport_options, keys,
                                    sizeof keys);
     struct ferry_transport_cfg tc = {0};
@@ -272,14 +270,15 @@ static void warn_file_secrets(struct app *a)
     int st;
     if (ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL, err,
                           sizeof err) == FERRY_OK) {
-        const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err,
-                                                            sizeof err);
+        const struct ferry_transport *t =
+            ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err, sizeof err);
         if (t)
             n += ferry_config_file_secrets(a->config, t->name, t->options, keys, sizeof keys);
         ferry_options_free(ferry_transport_options, &tc);
     }
     if (n)
-        app_warn(a, "config file readable by others holds secrets file=%s mode=%04o keys=%s "
+        app_warn(a,
+                 "config file readable by others holds secrets file=%s mode=%04o keys=%s "
                  "hint=\"chmod 600 it, or move them to KEY_file or FERRY_SECTION_KEY\"",
                  path, (unsigned)(sb.st_mode & 07777), keys);
 }
@@ -290,7 +289,7 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     a->spec = spec;
     a->stop = &stop_flag;
     a->hup = &hup_flag;
-    a->log_level = app_env_log_level();
+    a->log_level = ferry_env_log_level();
     a->config = ferry_config_new(); /* freed in app_fini() */
     if (!a->config)
         return EX_OSERR;
@@ -298,7 +297,7 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     size_t nopt = 0;
     for (const struct ferry_option *o = spec->options; o->name; o++)
         nopt++;
-    char (*names)[96] = calloc(2 * nopt + 1, sizeof *names); /* freed below */
+    char(*names)[96] = calloc(2 * nopt + 1, sizeof *names); /* freed below */
     struct option *lo = names ? long_options(spec->options, names) : NULL;
     if (!lo) {
         free(names);
@@ -332,16 +331,20 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
         case OPT_LIST: list = true; break;
         case OPT_PRINT: print = true; break;
         case 'h':
-        case OPT_HELP: usage(spec, stdout); rc = EX_OK; break;
+        case OPT_HELP:
+            usage(spec, stdout);
+            rc = EX_OK;
+            break;
         case OPT_VERSION:
-            printf("%s (ferry) %s, transport ABI %d\n", spec->prog, ferry_version(), FERRY_TRANSPORT_ABI);
+            printf("%s (ferry) %s, transport ABI %d\n", spec->prog, ferry_version(),
+                   FERRY_TRANSPORT_ABI);
             rc = EX_OK;
             break;
         default:
             if (c >= OPT_TABLE && c < OPT_TABLE + (int)(2 * nopt)) {
                 const struct ferry_option *o = &spec->options[(c - OPT_TABLE) / 2];
-                const char *v = o->type == FERRY_OPT_BOOL ? ((c - OPT_TABLE) % 2 ? "false" : "true")
-                                                          : optarg;
+                const char *v =
+                    o->type == FERRY_OPT_BOOL ? ((c - OPT_TABLE) % 2 ? "false" : "true") : optarg;
                 ferry_config_set(a->config, spec->section, o->name, v, FERRY_SRC_FLAG);
             } else {
                 rc = EX_USAGE; /* getopt already said why */
@@ -364,7 +367,8 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     }
     if (list) {
         struct list_ctx lc = {0};
-        ferry_plugin_foreach(ferry_config_get(a->config, "transport", "plugin_path"), list_one, &lc);
+        ferry_plugin_foreach(ferry_config_get(a->config, "transport", "plugin_path"), list_one,
+                             &lc);
         if (!lc.n) {
             fprintf(stderr, "%s: no transport plugins found (FERRY_PLUGIN_PATH, %s)\n", spec->prog,
                     FERRY_PLUGIN_DIR);
@@ -380,20 +384,19 @@ int app_init(struct app *a, const struct app_spec *spec, int argc, char **argv)
     }
     /* one log level for the program and its plugin: flag > env > file */
     const char *lvl = ferry_config_get(a->config, "transport", "log_level");
-    if (!lvl && getenv("FERRY_LOG_LEVEL"))
+    if (!lvl)
         lvl = getenv("FERRY_LOG_LEVEL");
-    for (int i = 0; lvl && i < 4; i++)
-        if (!strcmp(lvl, level_words[i]))
-            a->log_level = i;
+    if (ferry_log_level_parse(lvl) >= 0)
+        a->log_level = ferry_log_level_parse(lvl);
     warn_file_secrets(a);
     if (print) {
         int st;
         struct ferry_transport_cfg tc = {0};
         ferry_config_dump(a->config, "transport", ferry_transport_options, stdout);
-        if (ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL,
-                              err, sizeof err) == FERRY_OK) {
-            const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, &st,
-                                                                err, sizeof err);
+        if (ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL, err,
+                              sizeof err) == FERRY_OK) {
+            const struct ferry_transport *t =
+                ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err, sizeof err);
             ferry_options_free(ferry_transport_options, &tc);
             if (!t) {
                 fprintf(stderr, "%s: error: %s\n", spec->prog, err);
@@ -442,8 +445,8 @@ struct ferry_conn *app_connect(struct app *a, int64_t timeout_ms, int *exit_code
         if (c) {
             ferry_conn_set_log(c, a->spec->prog, a->log_level);
             const char *v = c->transport->lib_version ? c->transport->lib_version() : NULL;
-            app_info(a, "connected transport=%s library=\"%s\"%s", c->transport->name,
-                     v ? v : "?", warned ? " after retries" : "");
+            app_info(a, "connected transport=%s library=\"%s\"%s", c->transport->name, v ? v : "?",
+                     warned ? " after retries" : "");
             return c;
         }
         if (!ferry_status_retriable(st)) {
@@ -474,11 +477,14 @@ struct ferry_retry *app_retry_new(struct app *a, struct ferry_conn *in, const ch
     *exit_code = -1;
     if (max_retries < 0)
         return NULL;
-    struct ferry_retry_opts o = {
-        .policy = {.max_retries = max_retries, .backoff_min_ms = backoff_min,
-                   .backoff_max_ms = backoff_max},
-        .mode = (enum ferry_retry_mode)mode, .dest = dest, .group = group,
-        .dead_letter = dead_letter, .publish_timeout_ms = publish_timeout};
+    struct ferry_retry_opts o = {.policy = {.max_retries = max_retries,
+                                            .backoff_min_ms = backoff_min,
+                                            .backoff_max_ms = backoff_max},
+                                 .mode = (enum ferry_retry_mode)mode,
+                                 .dest = dest,
+                                 .group = group,
+                                 .dead_letter = dead_letter,
+                                 .publish_timeout_ms = publish_timeout};
     int st;
     char err[1024];
     struct ferry_retry *r = ferry_retry_new(a->config, a->client_id, in, &o, &st, err, sizeof err);
@@ -502,9 +508,9 @@ int app_require(struct app *a, const char *list)
     int st = ferry_config_bind(a->config, "transport", ferry_transport_options, &tc, NULL, NULL,
                                err, sizeof err);
     const struct ferry_transport *t =
-        st == FERRY_OK ? ferry_plugin_load(tc.plugin ? tc.plugin : "zmq", tc.plugin_path, &st, err,
-                                           sizeof err)
-                       : NULL;
+        st == FERRY_OK
+            ? ferry_plugin_load(tc.plugin ? tc.plugin : "zmq", tc.plugin_path, &st, err, sizeof err)
+            : NULL;
     ferry_options_free(ferry_transport_options, &tc);
     if (!t) {
         fprintf(stderr, "%s: error: %s\n", a->spec->prog, err);
@@ -526,8 +532,10 @@ int app_require(struct app *a, const char *list)
                     a->spec->prog, a->spec->section, w, ferry_caps_str(~0u, have, sizeof have));
             rc = EX_CONFIG;
         } else if (!(t->caps & cap)) {
-            fprintf(stderr, "%s: error: [%s] require: transport %s lacks capability '%s' "
-                    "(it has: %s)\n", a->spec->prog, a->spec->section, t->name, w,
+            fprintf(stderr,
+                    "%s: error: [%s] require: transport %s lacks capability '%s' "
+                    "(it has: %s)\n",
+                    a->spec->prog, a->spec->section, t->name, w,
                     ferry_caps_str(t->caps, have, sizeof have));
             rc = EX_CONFIG;
         }

@@ -3,9 +3,11 @@
  * answered 2xx only once the transport has confirmed every message. */
 #include "config.h"
 #include "app.h"
-#include "internal.h"
+#include "private.h"
 #include "http.h"
 #include "jsoncheck.h"
+#include <ferry/ledger.h>
+
 #include <ferry/ledger.h>
 
 #include <arpa/inet.h>
@@ -54,45 +56,95 @@
 
 #define H(f) offsetof(struct http_cfg, f)
 const struct ferry_option app_http_options[] = {
-    {.name = "listen", .type = FERRY_OPT_STR, .offset = H(listen),
+    {.name = "listen",
+     .type = FERRY_OPT_STR,
+     .offset = H(listen),
      .help = "ADDRESS:PORT to serve /health, /metrics (and the producer's /produce) on, "
              "e.g. 127.0.0.1:9464; exactly that address is bound; unset: no HTTP server."},
-    {.name = "token", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(token),
+    {.name = "token",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = H(token),
      .help = "Bearer token required by POST /produce and /batch-produce (also token_file, or "
              "FERRY_HTTP_TOKEN); unset: no authentication."},
-    {.name = "max_body", .type = FERRY_OPT_SIZE, .def = "1MiB", .min = 1, .max = 1073741824,
-     .offset = H(max_body), .help = "Largest request body accepted; larger ones get 413."},
-    {.name = "max_header", .type = FERRY_OPT_SIZE, .def = "16KiB", .min = 1024, .max = 1048576,
+    {.name = "max_body",
+     .type = FERRY_OPT_SIZE,
+     .def = "1MiB",
+     .min = 1,
+     .max = 1073741824,
+     .offset = H(max_body),
+     .help = "Largest request body accepted; larger ones get 413."},
+    {.name = "max_header",
+     .type = FERRY_OPT_SIZE,
+     .def = "16KiB",
+     .min = 1024,
+     .max = 1048576,
      .offset = H(max_header),
      .help = "Largest request line plus header fields accepted, in bytes (in up to about 50 "
              "fields); larger ones get 431 and the connection is closed."},
-    {.name = "max_batch", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 1000000,
-     .offset = H(max_batch), .help = "Most messages in one /batch-produce request; more get 413."},
-    {.name = "request_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1000,
-     .max = 3600000, .offset = H(request_timeout),
+    {.name = "max_batch",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 1000000,
+     .offset = H(max_batch),
+     .help = "Most messages in one /batch-produce request; more get 413."},
+    {.name = "request_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = H(request_timeout),
      .help = "A connection idle this long (a slow or stalled client) is closed."},
-    {.name = "header_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 100,
-     .max = 3600000, .offset = H(header_timeout),
+    {.name = "header_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 100,
+     .max = 3600000,
+     .offset = H(header_timeout),
      .help = "Time a client has for the TLS handshake, request line and header fields of a "
              "request, however steadily it sends (a slow client holding connections open)."},
-    {.name = "confirm_timeout", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1,
-     .max = 3600000, .offset = H(confirm_timeout),
+    {.name = "confirm_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600000,
+     .offset = H(confirm_timeout),
      .help = "How long a request waits for the transport to confirm its messages before 503."},
-    {.name = "max_connections", .type = FERRY_OPT_INT, .def = "64", .min = 1, .max = 10000,
+    {.name = "max_connections",
+     .type = FERRY_OPT_INT,
+     .def = "64",
+     .min = 1,
+     .max = 10000,
      .offset = H(max_connections),
      .help = "Concurrent HTTP connections, each served by its own thread."},
-    {.name = "retry_after", .type = FERRY_OPT_DURATION, .def = "5s", .min = 1000,
-     .max = 3600000, .offset = H(retry_after),
+    {.name = "retry_after",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = H(retry_after),
      .help = "Retry-After sent with 503 answers (whole seconds)."},
-    {.name = "tls_cert", .type = FERRY_OPT_STR, .offset = H(tls_cert),
+    {.name = "tls_cert",
+     .type = FERRY_OPT_STR,
+     .offset = H(tls_cert),
      .help = "PEM certificate (chain) file: with tls_key, serve HTTPS instead of HTTP."},
-    {.name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET, .offset = H(tls_key),
+    {.name = "tls_key",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = H(tls_key),
      .help = "PEM private key file of tls_cert; keep it mode 0600."},
-    {.name = "health_listen", .type = FERRY_OPT_STR, .offset = H(health_listen),
+    {.name = "health_listen",
+     .type = FERRY_OPT_STR,
+     .offset = H(health_listen),
      .help = "ADDRESS:PORT of a second, plain-HTTP listener serving only GET /health and "
              "/metrics, with its own connections: probes keep answering while slow or "
              "numerous clients hold every connection of listen. Unset: none."},
-    {.name = "health_connections", .type = FERRY_OPT_INT, .def = "8", .min = 1, .max = 1000,
+    {.name = "health_connections",
+     .type = FERRY_OPT_INT,
+     .def = "8",
+     .min = 1,
+     .max = 1000,
      .offset = H(health_connections),
      .help = "Concurrent connections of health_listen."},
     {0}};
@@ -100,35 +152,35 @@ const struct ferry_option app_http_options[] = {
 
 /* At most one log line of a kind per HTTP_LOG_INTERVAL_S. */
 struct http_ratelimit {
-    struct timespec last;    /* when one was last logged; zero: never */
-    unsigned long left_out;  /* lines left out since */
+    struct timespec last;   /* when one was last logged; zero: never */
+    unsigned long left_out; /* lines left out since */
 };
 #define HTTP_LOG_INTERVAL_S 10.0
 
 struct app_http {
     struct app *app;
-    struct http_cfg cfg;                  /* bound from [http]; freed in app_http_stop() */
-    struct ferry_metrics *metrics;        /* borrowed */
+    struct http_cfg cfg;           /* bound from [http]; freed in app_http_stop() */
+    struct ferry_metrics *metrics; /* borrowed */
     bool ingest;
     struct http_defaults defaults;
     struct MHD_Daemon *daemon;
-    struct MHD_Daemon *health_daemon;     /* health_listen; NULL without */
-    char *tls_cert_pem, *tls_key_pem;     /* file contents for MHD; freed in app_http_stop() */
+    struct MHD_Daemon *health_daemon; /* health_listen; NULL without */
+    char *tls_cert_pem, *tls_key_pem; /* file contents for MHD; freed in app_http_stop() */
     pthread_mutex_t lock;
-    pthread_cond_t work;                  /* a job was queued */
-    pthread_cond_t settled;               /* a job was settled, or the server is closing */
-    struct http_job *qhead, *qtail;       /* queued, not yet taken */
-    struct http_job *flying;              /* taken by the main thread, not yet settled */
+    pthread_cond_t work;            /* a job was queued */
+    pthread_cond_t settled;         /* a job was settled, or the server is closing */
+    struct http_job *qhead, *qtail; /* queued, not yet taken */
+    struct http_job *flying;        /* taken by the main thread, not yet settled */
     size_t queued_msgs, max_queue;
-    _Atomic int active;                   /* ingestion requests being handled */
-    atomic_bool closing;                  /* written under lock; reply() reads it without */
-    atomic_bool serving;                  /* the daemon started: rate-limit its messages */
-    pthread_mutex_t log_lock;             /* guards mhd_log */
-    struct http_ratelimit mhd_log;        /* libmicrohttpd's messages */
-    struct http_ratelimit cut_log;        /* the reaper's; guarded by conns_lock */
+    _Atomic int active;            /* ingestion requests being handled */
+    atomic_bool closing;           /* written under lock; reply() reads it without */
+    atomic_bool serving;           /* the daemon started: rate-limit its messages */
+    pthread_mutex_t log_lock;      /* guards mhd_log */
+    struct http_ratelimit mhd_log; /* libmicrohttpd's messages */
+    struct http_ratelimit cut_log; /* the reaper's; guarded by conns_lock */
     /* header_timeout: connections, tracked from open to close, and the
      * thread that cuts off those too slow with their header */
-    pthread_mutex_t conns_lock;           /* guards conns, the fields of each, reaper_stop */
+    pthread_mutex_t conns_lock; /* guards conns, the fields of each, reaper_stop */
     pthread_cond_t reaper_wake;
     struct http_conn *conns;
     bool reaper_started, reaper_stop;
@@ -138,9 +190,9 @@ struct app_http {
 /* A client connection; the socket context of libmicrohttpd. */
 struct http_conn {
     int fd;
-    struct timespec since;   /* start of the handshake or of the current request's header */
-    bool in_body;            /* header complete: request_timeout alone applies */
-    bool cut;                /* shut down for a late header, waiting to be closed */
+    struct timespec since; /* start of the handshake or of the current request's header */
+    bool in_body;          /* header complete: request_timeout alone applies */
+    bool cut;              /* shut down for a late header, waiting to be closed */
     struct http_conn *next, *prev;
 };
 
@@ -156,6 +208,7 @@ void app_http_job_free(struct http_job *j)
         free(j->msgs[i].key);
         free(j->msgs[i].body);
         free(j->msgs[i].id);
+        free(j->msgs[i].ptime);
     }
     free(j->msgs);
     free(j);
@@ -201,13 +254,24 @@ static const char *opt_string(const cJSON *o, const char *name, const char *def,
     return v->valuestring;
 }
 
+/* d as the shortest of %.15g and %.17g that reads back as d, as cJSON
+ * prints numbers. */
+static void number_text(double d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        snprintf(buf, len, "%.17g", d);
+}
+
 /* One message object into m. @return 0, 400 or 413 with err set. */
 static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_msg *m, char *err,
                      size_t errlen)
 {
-    static const char *const envelope_fields[] = {"id", "service", "level", "message",
-                                                  "information", "destination", "key", NULL};
-    static const char *const payload_fields[] = {"id", "payload", "destination", "key", NULL};
+    static const char *const envelope_fields[] = {"id",      "service",         "level",
+                                                  "message", "information",     "destination",
+                                                  "key",     "processing_time", NULL};
+    static const char *const payload_fields[] = {"id",  "payload",         "destination",
+                                                 "key", "processing_time", NULL};
     if (!cJSON_IsObject(o)) {
         snprintf(err, errlen, "a message must be a JSON object");
         return 400;
@@ -233,6 +297,13 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
     const char *key = bad ? NULL : opt_string(o, "key", NULL, &bad, err, errlen);
     if (bad)
         return 400;
+    /* seconds of simulated work for the consumer, as the replaced API took it */
+    const cJSON *ptime = cJSON_GetObjectItemCaseSensitive(o, "processing_time");
+    if (ptime &&
+        (!cJSON_IsNumber(ptime) || !(ptime->valuedouble >= 0) || ptime->valuedouble > 3600)) {
+        snprintf(err, errlen, "processing_time must be a number of seconds from 0 to 3600");
+        return 400;
+    }
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     char idbuf[37];
     if (idv) {
@@ -240,7 +311,8 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             return 400;
     }
 
-    char keybuf[300];
+    char keybuf[300], keybuf2[256];
+    bool opt_key = key != NULL;
     if (msg) {
         if (!cJSON_IsString(msg)) {
             snprintf(err, errlen, "message must be a string");
@@ -271,10 +343,20 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
             ferry_make_id(idbuf);
             m->id = strdup(idbuf); /* freed in app_http_job_free() */
         }
-        struct ferry_envelope e = {.id = m->id, .service = service, .level = (enum ferry_level)lvl,
-                                   .message = msg->valuestring, .information = info_text};
+        struct ferry_envelope e = {.id = m->id,
+                                   .service = service,
+                                   .level = (enum ferry_level)lvl,
+                                   .message = msg->valuestring,
+                                   .information = info_text};
+        char extra[64], t[32];
+        if (ptime) {
+            number_text(ptime->valuedouble, t, sizeof t);
+            snprintf(extra, sizeof extra, "{\"processing_time\":%s}", t);
+            e.extra = extra;
+        }
         char eerr[256];
-        m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr) : NULL; /* freed in app_http_job_free() */
+        m->body = m->id ? ferry_envelope_encode(&e, eerr, sizeof eerr)
+                        : NULL; /* freed in app_http_job_free() */
         free(info_text);
         if (!m->body) {
             snprintf(err, errlen, "%s", m->id ? eerr : "out of memory");
@@ -282,12 +364,30 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
         if (!key)
             key = ferry_envelope_key(service, (enum ferry_level)lvl, keybuf, sizeof keybuf);
+        if (!opt_key)
+            key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, key, service,
+                                  m->body, strlen(m->body), keybuf2, sizeof keybuf2);
         m->envelope = true;
-    } else {
-        if (!cJSON_IsObject(payload)) {
-            snprintf(err, errlen, "payload must be a JSON object");
-            return 400;
+    } else if (!cJSON_IsObject(payload)) {
+        /* Any other JSON value (a string, a number, an array) is sent as
+         * its JSON text; the id and processing_time, which it cannot
+         * carry, travel in the x-ferry-id and x-ferry-processing-time
+         * headers. */
+        if (!m->id) {
+            ferry_make_id(idbuf);
+            m->id = strdup(idbuf); /* freed in app_http_job_free() */
         }
+        m->body = m->id ? cJSON_PrintUnformatted(payload) : NULL; /* freed in app_http_job_free() */
+        if (ptime && m->body) {
+            char t[32];
+            number_text(ptime->valuedouble, t, sizeof t);
+            m->ptime = strdup(t); /* freed in app_http_job_free() */
+        }
+        if (!m->body || (ptime && !m->ptime)) {
+            snprintf(err, errlen, "out of memory");
+            return 500;
+        }
+    } else {
         cJSON *copy = cJSON_Duplicate(payload, true); /* freed below */
         if (!copy) {
             snprintf(err, errlen, "out of memory");
@@ -322,6 +422,14 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
                 return 500;
             }
         }
+        if (ptime) {
+            cJSON_DeleteItemFromObjectCaseSensitive(copy, "processing_time");
+            if (!cJSON_AddNumberToObject(copy, "processing_time", ptime->valuedouble)) {
+                cJSON_Delete(copy);
+                snprintf(err, errlen, "out of memory");
+                return 500;
+            }
+        }
         m->body = cJSON_PrintUnformatted(copy); /* freed in app_http_job_free() */
         cJSON_Delete(copy);
         if (!m->body) {
@@ -330,13 +438,19 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         }
     }
     m->body_len = strlen(m->body);
+    /* an event without "key": only modes that need no log envelope apply */
+    if (!msg && !opt_key && d->key_mode != APP_KEY_SERVICE_LEVEL && d->key_mode != APP_KEY_SERVICE)
+        key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, NULL, NULL, m->body,
+                              m->body_len, keybuf2, sizeof keybuf2);
+    if (!msg && !opt_key && d->key_mode == APP_KEY_ID)
+        key = m->id;
     if (d->max_message_size > 0 && (int64_t)m->body_len > d->max_message_size) {
         snprintf(err, errlen, "message of %zu bytes exceeds max_message_size (%" PRId64 ")",
                  m->body_len, d->max_message_size);
         return 413;
     }
-    m->dest = strdup(dest);                 /* freed in app_http_job_free() */
-    m->key = key ? strdup(key) : NULL;      /* freed in app_http_job_free() */
+    m->dest = strdup(dest);            /* freed in app_http_job_free() */
+    m->key = key ? strdup(key) : NULL; /* freed in app_http_job_free() */
     if (!m->dest || (key && !m->key)) {
         snprintf(err, errlen, "out of memory");
         return 500;
@@ -374,9 +488,11 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
     const cJSON *list = doc;
     size_t n = 1;
     if (batch) {
-        list = cJSON_GetObjectItemCaseSensitive(doc, "messages");
-        if (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next) {
-            snprintf(err, errlen, "a batch is an object with one member, messages: [...]");
+        /* {"messages": [...]}, or a bare array as the replaced API took */
+        list = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "messages");
+        if (list != doc && (!cJSON_IsObject(doc) || !cJSON_IsArray(list) || doc->child->next)) {
+            snprintf(err, errlen,
+                     "a batch is an array, or an object with one member, messages: [...]");
             cJSON_Delete(doc);
             return 400;
         }
@@ -442,8 +558,8 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
         const char *begin = strstr(buf, "-----BEGIN ");
         if (begin && strstr(begin, kind))
             return buf;
-        snprintf(err, errlen, "%s %s: not a PEM file with a \"-----BEGIN ...%s\" line", what,
-                 path, kind);
+        snprintf(err, errlen, "%s %s: not a PEM file with a \"-----BEGIN ...%s\" line", what, path,
+                 kind);
         if (!strcmp(what, "tls_key"))
             memset(buf, 0, (size_t)len);
         free(buf);
@@ -451,7 +567,9 @@ static char *read_pem(const char *what, const char *path, char *err, size_t errl
     }
     int e = errno;
     snprintf(err, errlen, "%s %s: %s", what, path,
-             !f ? strerror(e) : len >= (1L << 20) ? "larger than 1 MiB" : "cannot read it");
+             !f                  ? strerror(e)
+             : len >= (1L << 20) ? "larger than 1 MiB"
+                                 : "cannot read it");
     if (f)
         fclose(f);
     free(buf);
@@ -484,9 +602,10 @@ int app_http_split_listen(const char *listen, char *host, size_t hostlen, char *
         colon = close + 1;
     } else {
         if (!colon || colon == listen) {
-            snprintf(err, errlen, "'%s' has no address: give ADDRESS:PORT, e.g. 127.0.0.1:%s "
-                     "(or 0.0.0.0:%s to listen on every interface)", listen,
-                     colon ? colon + 1 : listen, colon ? colon + 1 : listen);
+            snprintf(err, errlen,
+                     "'%s' has no address: give ADDRESS:PORT, e.g. 127.0.0.1:%s "
+                     "(or 0.0.0.0:%s to listen on every interface)",
+                     listen, colon ? colon + 1 : listen, colon ? colon + 1 : listen);
             return -1;
         }
         if (memchr(listen, ':', (size_t)(colon - listen))) {
@@ -518,10 +637,10 @@ int app_http_split_listen(const char *listen, char *host, size_t hostlen, char *
 struct req {
     enum ferry_http_handler handler;
     struct timespec start;
-    bool counted;                         /* in h->active */
-    int early;                            /* status decided before the body */
+    bool counted; /* in h->active */
+    int early;    /* status decided before the body */
     char early_why[200];
-    char *body;                           /* owned; freed in on_completed() */
+    char *body; /* owned; freed in on_completed() */
     size_t len, cap;
     bool too_big;
 };
@@ -540,8 +659,8 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn,
-                                unsigned status, const char *type, char *text, bool close);
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                const char *type, char *text, bool close);
 
 static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, unsigned status,
                              const char *type, char *text)
@@ -559,8 +678,8 @@ static enum MHD_Result reply_closing(struct app_http *h, struct MHD_Connection *
     return reply_as(h, conn, status, "application/json", json, true);
 }
 
-static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn,
-                                unsigned status, const char *type, char *text, bool close)
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                const char *type, char *text, bool close)
 {
     /* text is malloc'ed; MHD frees it with the response */
     struct MHD_Response *r =
@@ -584,6 +703,7 @@ static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn,
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
+    ferry_metrics_count_http(h->metrics, status);
     return rc;
 }
 
@@ -597,8 +717,8 @@ static char *json_error(const char *why)
     return s;
 }
 
-static enum MHD_Result reply_error(struct app_http *h, struct MHD_Connection *conn,
-                                   unsigned status, const char *why)
+static enum MHD_Result reply_error(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                   const char *why)
 {
     return reply(h, conn, status, "application/json", json_error(why));
 }
@@ -618,10 +738,14 @@ static enum MHD_Result serve_health(struct app_http *h, struct MHD_Connection *c
     cJSON_AddNumberToObject(o, "inflight", (double)st.inflight);
     cJSON_AddNumberToObject(o, "reconnects", (double)st.reconnects);
     cJSON_AddNumberToObject(o, "uptime_seconds", (double)(st.uptime_ms / 100) / 10.0);
+    if (st.dest_messages >= 0)
+        cJSON_AddNumberToObject(o, "destination_messages", (double)st.dest_messages);
+    if (st.consumer_lag >= 0)
+        cJSON_AddNumberToObject(o, "consumer_lag", (double)st.consumer_lag);
     char *s = cJSON_PrintUnformatted(o); /* handed to reply() */
     cJSON_Delete(o);
-    return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                 "application/json", s);
+    return reply(h, conn, st.ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                 s);
 }
 
 static enum MHD_Result serve_metrics(struct app_http *h, struct MHD_Connection *conn)
@@ -651,9 +775,9 @@ static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, s
 {
     char err[512];
     struct http_job *j;
-    int rc = app_http_parse(rq->body ? rq->body : "", rq->len,
-                            rq->handler == FERRY_HTTP_BATCH_PRODUCE, &h->defaults, &j, err,
-                            sizeof err);
+    int rc =
+        app_http_parse(rq->body ? rq->body : "", rq->len, rq->handler == FERRY_HTTP_BATCH_PRODUCE,
+                       &h->defaults, &j, err, sizeof err);
     if (rc) {
         struct ferry_metrics_dest *d = ferry_metrics_dest(h->metrics, h->defaults.destination);
         if (rc == 400)
@@ -699,8 +823,10 @@ static enum MHD_Result ingest(struct app_http *h, struct MHD_Connection *conn, s
     snprintf(why, sizeof why, "%s", j->error);
     pthread_mutex_unlock(&h->lock);
     if (!done) {
-        snprintf(err, sizeof err, "not confirmed within %" PRId64 " ms; the messages may still "
-                 "arrive: retry with the same ids", h->cfg.confirm_timeout);
+        snprintf(err, sizeof err,
+                 "not confirmed within %" PRId64 " ms; the messages may still "
+                 "arrive: retry with the same ids",
+                 h->cfg.confirm_timeout);
         return reply_error(h, conn, MHD_HTTP_SERVICE_UNAVAILABLE, err);
     }
     if (failed) {
@@ -800,16 +926,15 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
             return;
         }
         break;
-    default:
-        rq->early = MHD_HTTP_NOT_FOUND;
-        return;
+    default: rq->early = MHD_HTTP_NOT_FOUND; return;
     }
     atomic_fetch_add(&h->active, 1);
     rq->counted = true;
     if (h->cfg.token) {
-        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_AUTHORIZATION);
-        bool ok = auth && !strncmp(auth, "Bearer ", 7) && app_http_token_equal(auth + 7, h->cfg.token);
+        const char *auth =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        bool ok =
+            auth && !strncmp(auth, "Bearer ", 7) && app_http_token_equal(auth + 7, h->cfg.token);
         if (!ok) {
             rq->early = MHD_HTTP_UNAUTHORIZED;
             snprintf(rq->early_why, sizeof rq->early_why,
@@ -817,8 +942,8 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
             return;
         }
     }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long declared = cl ? strtoll(cl, NULL, 10) : 0;
     if (declared > h->cfg.max_body) {
         /* Answering before the body arrives makes MHD close the connection,
@@ -826,8 +951,8 @@ static void first_call(struct app_http *h, struct MHD_Connection *conn, const ch
          * answer early only when the client waits for "100 Continue" or
          * the body is far too big to be worth reading; otherwise read and
          * discard it, then answer. */
-        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_EXPECT);
+        const char *expect =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
         if ((expect && !strcasecmp(expect, "100-continue")) || declared / 8 > h->cfg.max_body) {
             rq->early = MHD_HTTP_CONTENT_TOO_LARGE;
             snprintf(rq->early_why, sizeof rq->early_why,
@@ -935,8 +1060,9 @@ static void *reaper_main(void *arg)
         }
         unsigned long left_out;
         if (cut && ratelimit_pass(&h->cut_log, &left_out))
-            app_warn(h->app, "http slow clients cut off count=%u header_timeout=%" PRId64
-                     "ms left_out=%lu", cut, h->cfg.header_timeout, left_out);
+            app_warn(h->app,
+                     "http slow clients cut off count=%u header_timeout=%" PRId64 "ms left_out=%lu",
+                     cut, h->cfg.header_timeout, left_out);
         struct timespec until;
         ferry_mono_deadline(&until, 100);
         pthread_cond_timedwait(&h->reaper_wake, &h->conns_lock, &until);
@@ -974,7 +1100,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* answering now skips the body (and "Expect: 100-continue" uploads) */
         if (rq->early)
             return reply_error(h, conn, (unsigned)rq->early,
-                               rq->early_why[0] ? rq->early_why
+                               rq->early_why[0]                  ? rq->early_why
                                : rq->early == MHD_HTTP_NOT_FOUND ? "not found"
                                                                  : "method not allowed");
         return MHD_YES;
@@ -1103,10 +1229,13 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         }
     }
     char host[256], port[16];
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *ai = NULL;
     int gai = 0;
-    if (app_http_split_listen(h->cfg.listen, host, sizeof host, port, sizeof port, err, sizeof err) ||
+    if (app_http_split_listen(h->cfg.listen, host, sizeof host, port, sizeof port, err,
+                              sizeof err) ||
         (gai = getaddrinfo(host, port, &hints, &ai)) != 0) {
         if (gai)
             snprintf(err, sizeof err, "'%s': %s", h->cfg.listen, gai_strerror(gai));
@@ -1133,8 +1262,8 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     pthread_cond_init(&h->work, &ca);
     pthread_cond_init(&h->settled, &ca);
     pthread_condattr_destroy(&ca);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* HTTPS when tls_cert and tls_key are set: libmicrohttpd with GnuTLS
@@ -1148,16 +1277,13 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     }
     errno = 0;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first: it also covers start-up */
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(h->cfg.max_header + HTTP_POOL_SLACK),
-        MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        h, /* first: it also covers start-up */
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)h->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((h->cfg.request_timeout + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(h->cfg.max_header + HTTP_POOL_SLACK), MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     int e = errno;
     freeaddrinfo(ai);
     if (!h->daemon) {
@@ -1165,9 +1291,9 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
          * certificate or key GnuTLS cannot use (its reason is logged above),
          * which is the configuration's fault, not the system's. */
         fprintf(stderr, "%s: error: cannot listen on %s: %s\n", a->spec->prog, h->cfg.listen,
-                e ? strerror(e)
-                  : h->tls_cert_pem ? "libmicrohttpd refused [http] tls_cert or tls_key (see above)"
-                                    : "libmicrohttpd refused the options");
+                e                 ? strerror(e)
+                : h->tls_cert_pem ? "libmicrohttpd refused [http] tls_cert or tls_key (see above)"
+                                  : "libmicrohttpd refused the options");
         app_http_stop(h);
         return e ? EX_UNAVAILABLE : EX_CONFIG;
     }
@@ -1176,8 +1302,8 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         char hhost[256], hport[16];
         struct addrinfo *hai = NULL;
         int hg = 0;
-        if (app_http_split_listen(h->cfg.health_listen, hhost, sizeof hhost, hport,
-                                  sizeof hport, err, sizeof err) ||
+        if (app_http_split_listen(h->cfg.health_listen, hhost, sizeof hhost, hport, sizeof hport,
+                                  err, sizeof err) ||
             (hg = getaddrinfo(hhost, hport, &hints, &hai)) != 0) {
             if (hg)
                 snprintf(err, sizeof err, "'%s': %s", h->cfg.health_listen, gai_strerror(hg));
@@ -1189,20 +1315,17 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
                           (hai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
         errno = 0;
         h->health_daemon = MHD_start_daemon(
-            hflags, 0, NULL, NULL, on_request, h,
-            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-            MHD_OPTION_SOCK_ADDR, hai->ai_addr,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->cfg.health_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((h->cfg.request_timeout + 999) / 1000),
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(h->cfg.max_header + HTTP_POOL_SLACK),
-            MHD_OPTION_END);
+            hflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+            MHD_OPTION_SOCK_ADDR, hai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)h->cfg.health_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)((h->cfg.request_timeout + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(h->cfg.max_header + HTTP_POOL_SLACK), MHD_OPTION_END);
         e = errno;
         freeaddrinfo(hai);
         if (!h->health_daemon) {
-            fprintf(stderr, "%s: error: cannot listen on %s (health_listen): %s\n",
-                    a->spec->prog, h->cfg.health_listen, e ? strerror(e) : "refused");
+            fprintf(stderr, "%s: error: cannot listen on %s (health_listen): %s\n", a->spec->prog,
+                    h->cfg.health_listen, e ? strerror(e) : "refused");
             app_http_stop(h);
             return e ? EX_UNAVAILABLE : EX_CONFIG;
         }
@@ -1220,9 +1343,9 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
     h->reaper_started = true;
     atomic_store(&h->serving, true);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host,
-             di ? di->port : 0, h->tls_cert_pem ? "https" : "http",
-             h->ingest ? "/produce,/batch-produce," : "", "/health,/metrics");
+    app_info(a, "http listening address=%s:%u scheme=%s endpoints=%s%s", host, di ? di->port : 0,
+             h->tls_cert_pem ? "https" : "http", h->ingest ? "/produce,/batch-produce," : "",
+             "/health,/metrics");
     *out = h;
     return -1;
 }
@@ -1265,7 +1388,7 @@ void app_http_stop(struct app_http *h)
         pthread_mutex_destroy(&h->conns_lock);
     }
     free(h->tls_cert_pem);
-    if (h->tls_key_pem) {   /* the private key does not outlive the server in memory */
+    if (h->tls_key_pem) { /* the private key does not outlive the server in memory */
         memset(h->tls_key_pem, 0, strlen(h->tls_key_pem));
         free(h->tls_key_pem);
     }
@@ -1318,6 +1441,9 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
         usable = true;
     }
     uint64_t inflight = p ? ps.pending : fh.inflight;
+    struct ferry_stats fs;
+    if (ferry_stats(c, &fs) == FERRY_OK)
+        ferry_metrics_set_backlog(m, NULL, fs.dest_messages, fs.consumer_lag, fs.dropped);
     ferry_metrics_set_state(m, &fh, reason[0] ? reason : why, ps.reconnects, inflight,
                             ready && usable);
 }
@@ -1438,14 +1564,28 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
             char seqtext[24];
             int sl = snprintf(seqtext, sizeof seqtext, "%" PRIu64, stamp_seq + 1);
             const char *pid = h->defaults.producer_id;
-            struct ferry_header stamp[2] = {
-                {.name = FERRY_HDR_PRODUCER, .value = pid, .value_len = pid ? strlen(pid) : 0},
-                {.name = FERRY_HDR_SEQ, .value = seqtext, .value_len = (size_t)sl}};
-            struct ferry_msg fm = {.dest = m->dest, .key = m->key,
+            struct ferry_header hdr[4];
+            size_t nh = 0;
+            hdr[nh++] = (struct ferry_header){
+                .name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)};
+            if (m->ptime)
+                hdr[nh++] = (struct ferry_header){.name = FERRY_HDR_PROCESSING_TIME,
+                                                  .value = m->ptime,
+                                                  .value_len = strlen(m->ptime)};
+            if (pid) {
+                hdr[nh++] = (struct ferry_header){
+                    .name = FERRY_HDR_PRODUCER, .value = pid, .value_len = strlen(pid)};
+                hdr[nh++] = (struct ferry_header){
+                    .name = FERRY_HDR_SEQ, .value = seqtext, .value_len = (size_t)sl};
+            }
+            struct ferry_msg fm = {.dest = m->dest,
+                                   .key = m->key,
                                    .key_len = m->key ? strlen(m->key) : 0,
-                                   .headers = pid ? stamp : NULL, .n_headers = pid ? 2 : 0,
                                    .body = m->body,
-                                   .body_len = m->body_len, .tag = (uint64_t)(uintptr_t)m};
+                                   .body_len = m->body_len,
+                                   .tag = (uint64_t)(uintptr_t)m,
+                                   .headers = hdr,
+                                   .n_headers = nh};
             /* a log envelope carries the stamp in its body as well, as the
              * producer's own do, so the output file accounts for it; an
              * event (payload) is left as the client wrote it */

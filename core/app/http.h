@@ -10,13 +10,13 @@ struct app; /* app.h */
 
 /* [http] */
 struct http_cfg {
-    char *listen;              /* "127.0.0.1:9464"; NULL: no HTTP server */
-    char *token;               /* bearer token required by the ingestion endpoints */
+    char *listen; /* "127.0.0.1:9464"; NULL: no HTTP server */
+    char *token;  /* bearer token required by the ingestion endpoints */
     int64_t max_body, max_header, max_batch, request_timeout, header_timeout, confirm_timeout,
         max_connections, retry_after;
-    char *tls_cert;            /* PEM certificate (chain) file: serve HTTPS */
-    char *tls_key;             /* PEM private key file of tls_cert */
-    char *health_listen;       /* own listener for /health and /metrics only; NULL: none */
+    char *tls_cert;      /* PEM certificate (chain) file: serve HTTPS */
+    char *tls_key;       /* PEM private key file of tls_cert */
+    char *health_listen; /* own listener for /health and /metrics only; NULL: none */
     int64_t health_connections;
 };
 extern const struct ferry_option app_http_options[];
@@ -24,27 +24,29 @@ extern const struct ferry_option app_http_options[];
 /* One message of a request, ready to publish. Its address is the
  * publisher's user tag, so a delivery report finds it. */
 struct http_msg {
-    char *dest, *key, *body, *id;         /* owned by the job (body is NUL-terminated) */
+    char *dest, *key, *body, *id; /* owned by the job (body is NUL-terminated) */
+    char *ptime;                  /* processing_time for the x-ferry-processing-time
+                                             header (non-object payloads), or NULL; owned */
     size_t body_len;
     struct http_job *job;
-    struct ferry_metrics_dest *series;    /* borrowed from the registry */
-    double sent_s;                        /* when handed to the publisher (monotonic) */
-    bool envelope;                        /* a log envelope: stamped in the body too */
+    struct ferry_metrics_dest *series; /* borrowed from the registry */
+    double sent_s;                     /* when handed to the publisher (monotonic) */
+    bool envelope;                     /* a log envelope: stamped in the body too */
 };
 
 /* One request's messages on their way from a request thread to the main
  * thread and back. remaining, failed, error and abandoned are guarded by
  * the server's lock. */
 struct http_job {
-    struct http_msg *msgs;                /* owned */
+    struct http_msg *msgs; /* owned */
     size_t n;
-    size_t remaining;                     /* not yet settled */
+    size_t remaining; /* not yet settled */
     size_t failed;
-    int fail_status;                      /* ferry_status of the first failure */
+    int fail_status; /* ferry_status of the first failure */
     char error[256];
-    bool abandoned;                       /* its request stopped waiting; the last
+    bool abandoned;               /* its request stopped waiting; the last
                                              settlement frees the job */
-    struct http_job *next, *prev;         /* queue, then the list of jobs in flight */
+    struct http_job *next, *prev; /* queue, then the list of jobs in flight */
 };
 
 /* What the parser fills in when a message leaves a field out. */
@@ -54,15 +56,17 @@ struct http_defaults {
     const char *destination;
     int64_t max_message_size;
     int64_t max_batch;
-    size_t max_queue;                     /* messages queued before requests get 503 */
-    struct ferry_metrics *metrics;        /* series looked up per destination; may be NULL */
-    const char *producer_id;              /* x-ferry-producer stamped on every message, with
-                                           * x-ferry-seq counted from 1 in publish order;
-                                           * NULL: unstamped */
+    size_t max_queue;              /* messages queued before requests get 503 */
+    struct ferry_metrics *metrics; /* series looked up per destination; may be NULL */
+    int key_mode;                  /* enum app_key_mode of a message without "key" */
+    const char *key_field;         /* its field, for APP_KEY_FIELD */
+    const char *producer_id;       /* x-ferry-producer stamped on every message, with
+                                    * x-ferry-seq counted from 1 in publish order;
+                                    * NULL: unstamped */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST
- * /batch-produce (batch true: {"messages": [...]}) into a new job; see the
+ * /batch-produce (batch true: {"messages": [...]} or [...]) into a new job; see the
  * README section "HTTP ingestion" for the fields.
  * @return 0 with *out set (caller frees with app_http_job_free), or the
  * HTTP status to answer (400, 413) with the reason in err. */

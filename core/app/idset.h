@@ -8,13 +8,13 @@
 #include <stdint.h>
 
 struct idset_gen {
-    uint64_t *v;     /* open addressing, 0 = empty; owned */
+    uint64_t *v; /* open addressing, 0 = empty; owned */
     size_t cap, n;
 };
 
 struct idset {
     struct idset_gen cur, old;
-    size_t window;   /* at least window/2 most recent ids are remembered */
+    size_t window; /* at least window/2 most recent ids are remembered */
 };
 
 uint64_t idset_hash(const char *s, size_t len);

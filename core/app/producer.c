@@ -3,7 +3,7 @@
 #include "config.h"
 #include "app.h"
 #include "http.h"
-#include "internal.h"
+#include "private.h"
 #include "jsoncheck.h"
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
@@ -28,17 +28,18 @@ struct producer {
     uint64_t rng;
     double invalid_ratio;
     uint64_t failed;
-    uint64_t refused;          /* stdin lines or arguments not sent: bad data */
-    uint64_t failed_data;      /* of failed: refused by the broker (too big, rejected) */
+    uint64_t refused;     /* stdin lines or arguments not sent: bad data */
+    uint64_t failed_data; /* of failed: refused by the broker (too big, rejected) */
     char key[256];
-    struct ferry_metrics *metrics;       /* owned */
-    struct ferry_metrics_dest *series;   /* of cfg.destination, in metrics */
-    struct app_http *http;               /* owned; NULL without [http] listen */
+    enum app_key_mode key_mode;        /* from cfg.key */
+    struct ferry_metrics *metrics;     /* owned */
+    struct ferry_metrics_dest *series; /* of cfg.destination, in metrics */
+    struct app_http *http;             /* owned; NULL without [http] listen */
     int64_t last_refresh;
-    char producer_id[160];     /* x-ferry-producer: host:pid:start-ms */
-    char host[256];            /* looked up once: gethostname is a system call */
-    char ptime[64];            /* ,"processing_time":X as cJSON prints it, or empty */
-    unsigned char rnd[4096];   /* random bytes for message ids, one getrandom per 256 */
+    char producer_id[160];   /* x-ferry-producer: host:pid:start-ms */
+    char host[256];          /* looked up once: gethostname is a system call */
+    char ptime[64];          /* ,"processing_time":X as cJSON prints it, or empty */
+    unsigned char rnd[4096]; /* random bytes for message ids, one getrandom per 256 */
     size_t rnd_used;
 };
 
@@ -71,7 +72,8 @@ static void make_id(struct producer *p, char buf[37])
 static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
 {
     struct producer *p = ctx;
-    ferry_metrics_count(p->series, status == FERRY_OK ? FERRY_CTR_PRODUCED : FERRY_CTR_PROC_ERRORS, 1);
+    ferry_metrics_count(p->series, status == FERRY_OK ? FERRY_CTR_PRODUCED : FERRY_CTR_PROC_ERRORS,
+                        1);
     if (status != FERRY_OK) {
         p->failed++;
         if (status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED)
@@ -82,9 +84,43 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     }
 }
 
+enum app_key_mode app_key_mode(const char *s)
+{
+    if (!s || !strcmp(s, "service.level"))
+        return APP_KEY_SERVICE_LEVEL;
+    if (!strcmp(s, "service"))
+        return APP_KEY_SERVICE;
+    if (!strcmp(s, "id"))
+        return APP_KEY_ID;
+    if (!strcmp(s, "none"))
+        return APP_KEY_NONE;
+    return APP_KEY_FIELD;
+}
+
+const char *app_message_key(enum app_key_mode mode, const char *field, const char *deflt,
+                            const char *service, const void *body, size_t len, char *buf,
+                            size_t buflen)
+{
+    switch (mode) {
+    case APP_KEY_SERVICE_LEVEL: return deflt;
+    case APP_KEY_SERVICE: return service ? service : deflt;
+    case APP_KEY_NONE: return NULL;
+    case APP_KEY_ID:
+        return ferry_body_id(body, len, "id", buf, buflen) ||
+                       ferry_body_id(body, len, "event_id", buf, buflen)
+                   ? buf
+                   : NULL;
+    default: return ferry_body_id(body, len, field, buf, buflen) ? buf : NULL;
+    }
+}
+
 static int send_body(struct producer *p, const char *dest, const char *key, const void *body,
                      size_t len)
 {
+    char kbuf[256];
+    key =
+        app_message_key(p->key_mode, p->cfg.key, key, p->cfg.generate == 2 ? NULL : p->cfg.service,
+                        body, len, kbuf, sizeof kbuf);
     if ((int64_t)len > p->cfg.max_message_size) {
         app_error(&p->app, "message too big size=%zu max=%" PRId64, len, p->cfg.max_message_size);
         return FERRY_E_TOOBIG;
@@ -95,9 +131,14 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     struct ferry_header hdr[2] = {
         {.name = FERRY_HDR_PRODUCER, .value = p->producer_id, .value_len = strlen(p->producer_id)},
         {.name = FERRY_HDR_SEQ, .value = seq, .value_len = (size_t)sl}};
-    struct ferry_msg m = {.dest = dest, .key = key, .key_len = key ? strlen(key) : 0,
-                          .headers = hdr, .n_headers = 2,
-                          .body = body, .body_len = len, .tag = ++p->seq};
+    struct ferry_msg m = {.dest = dest,
+                          .key = key,
+                          .key_len = key ? strlen(key) : 0,
+                          .headers = hdr,
+                          .n_headers = 2,
+                          .body = body,
+                          .body_len = len,
+                          .tag = ++p->seq};
     int rc = ferry_pub_send(p->pub, &m, -1);
     app_http_refresh(p->metrics, p->conn, p->pub, true, NULL, &p->last_refresh, false);
     if (rc != FERRY_OK)
@@ -127,9 +168,10 @@ static int set_ptime(struct producer *p)
     if (!p->cfg.processing_time)
         return 0;
     char in[96];
-    if ((size_t)snprintf(in, sizeof in, "{\"processing_time\":%s}", p->cfg.processing_time) >= sizeof in)
+    if ((size_t)snprintf(in, sizeof in, "{\"processing_time\":%s}", p->cfg.processing_time) >=
+        sizeof in)
         return -1;
-    cJSON *o = cJSON_Parse(in); /* freed below */
+    cJSON *o = cJSON_Parse(in);                       /* freed below */
     char *out = o ? cJSON_PrintUnformatted(o) : NULL; /* freed below */
     size_t ol = out ? strlen(out) : 0;
     int rc = -1;
@@ -148,8 +190,8 @@ static int send_log(struct producer *p, const char *text)
 {
     char err[256], idbuf[128], extra[384];
     enum ferry_level lvl = (enum ferry_level)((p->cfg.level + 1) * 10);
-    struct ferry_envelope e = {.service = p->cfg.service, .level = lvl, .message = text,
-                               .host = p->host, .id = idbuf};
+    struct ferry_envelope e = {
+        .service = p->cfg.service, .level = lvl, .message = text, .host = p->host, .id = idbuf};
     if (p->cfg.id_prefix)
         snprintf(idbuf, sizeof idbuf, "%s-%" PRIu64, p->cfg.id_prefix, p->seq + 1);
     else
@@ -189,14 +231,18 @@ static int send_log(struct producer *p, const char *text)
 
 static const char *const services[] = {"auth", "billing", "search", "frontend", "storage"};
 static const char *const sample_messages[] = {
-    "User logged in", "Payment processed", "Cache miss for key", "Request served",
-    "Disk usage above threshold", "Retrying upstream call", "Session expired"};
+    "User logged in", "Payment processed",          "Cache miss for key",
+    "Request served", "Disk usage above threshold", "Retrying upstream call",
+    "Session expired"};
 
 const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, size_t buflen,
                               size_t *len)
 {
     uint64_t r = *rng;
-    r ^= r >> 12; r ^= r << 25; r ^= r >> 27; *rng = r;
+    r ^= r >> 12;
+    r ^= r << 25;
+    r ^= r >> 27;
+    *rng = r;
     uint64_t x = r * 0x2545F4914F6CDD1DULL;
     double lat = (double)(x % 180000) / 1000.0 - 90.0;
     double lon = (double)((x >> 20) % 360000) / 1000.0 - 180.0;
@@ -215,31 +261,36 @@ const char *app_make_download(uint64_t seq, bool bad, uint64_t *rng, char *buf, 
             size = -1 - (long long)(x % 1000);
         /* fall through */
     case -1:
-        n = snprintf(buf, buflen,
-                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-%u\",\"file_name\":\"file-%u.iso\","
-                     "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
-                     "\"timestamp\":\"%s\"}",
-                     seq, (unsigned)(x % 10000), (unsigned)((x >> 32) % 1000), size, speed, lat, lon, ts);
+        n = snprintf(
+            buf, buflen,
+            "{\"event_id\":\"dl-%" PRIu64
+            "\",\"user_id\":\"user-%u\",\"file_name\":\"file-%u.iso\","
+            "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+            "\"timestamp\":\"%s\"}",
+            seq, (unsigned)(x % 10000), (unsigned)((x >> 32) % 1000), size, speed, lat, lon, ts);
         break;
     case 2: /* missing field */
-        n = snprintf(buf, buflen,
-                     "{\"event_id\":\"dl-%" PRIu64 "\",\"file_name\":\"file.iso\",\"file_size\":%lld,"
-                     "\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,\"timestamp\":\"%s\"}",
-                     seq, size, speed, lat, lon, ts);
+        n = snprintf(
+            buf, buflen,
+            "{\"event_id\":\"dl-%" PRIu64 "\",\"file_name\":\"file.iso\",\"file_size\":%lld,"
+            "\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,\"timestamp\":\"%s\"}",
+            seq, size, speed, lat, lon, ts);
         break;
     case 3: /* wrong type */
-        n = snprintf(buf, buflen,
-                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-1\",\"file_name\":\"file.iso\","
-                     "\"file_size\":\"big\",\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
-                     "\"timestamp\":\"%s\"}",
-                     seq, speed, lat, lon, ts);
+        n = snprintf(
+            buf, buflen,
+            "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-1\",\"file_name\":\"file.iso\","
+            "\"file_size\":\"big\",\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+            "\"timestamp\":\"%s\"}",
+            seq, speed, lat, lon, ts);
         break;
     case 4: /* longitude out of range */
-        n = snprintf(buf, buflen,
-                     "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-2\",\"file_name\":\"file.iso\","
-                     "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
-                     "\"timestamp\":\"%s\"}",
-                     seq, size, speed, lat, 200.0 + (double)(x % 100), ts);
+        n = snprintf(
+            buf, buflen,
+            "{\"event_id\":\"dl-%" PRIu64 "\",\"user_id\":\"user-2\",\"file_name\":\"file.iso\","
+            "\"file_size\":%lld,\"bytes_per_second\":%.1f,\"latitude\":%.3f,\"longitude\":%.3f,"
+            "\"timestamp\":\"%s\"}",
+            seq, size, speed, lat, 200.0 + (double)(x % 100), ts);
         break;
     default: /* not JSON at all */
         n = snprintf(buf, buflen, "dl-%" PRIu64 " this is not JSON {", seq);
@@ -259,8 +310,7 @@ static void pace(struct producer *p, int64_t start_ms, uint64_t sent)
     while (due > now && !*p->app.stop) {
         ferry_pub_poll(p->pub);
         int64_t d = due - now > 20 ? 20 : due - now;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = d * 1000000};
-        nanosleep(&ts, NULL);
+        ferry_sleep_ms(d);
         now = ferry_time_ms();
     }
 }
@@ -327,8 +377,7 @@ struct refusals {
     uint64_t first[10];
 };
 
-static void refuse_line(struct producer *p, struct refusals *r, uint64_t lineno,
-                        const char *why)
+static void refuse_line(struct producer *p, struct refusals *r, uint64_t lineno, const char *why)
 {
     if (r->n < FERRY_ARRAY_LEN(r->first))
         r->first[r->n] = lineno;
@@ -374,8 +423,9 @@ static int from_lines(struct producer *p)
         lineno++;
         if (n > max) {
             char why[160];
-            snprintf(why, sizeof why, "longer than max_message_size (%zu bytes): %" PRIu64
-                     " bytes or more", max, (uint64_t)n + over);
+            snprintf(why, sizeof why,
+                     "longer than max_message_size (%zu bytes): %" PRIu64 " bytes or more", max,
+                     (uint64_t)n + over);
             refuse_line(p, &r, lineno, why);
             continue;
         }
@@ -396,23 +446,26 @@ static int from_lines(struct producer *p)
         }
     }
     if (ferror(stdin)) {
-        app_error(&p->app, "cannot read stdin after line %" PRIu64 ": %s", lineno,
-                  strerror(errno));
+        app_error(&p->app, "cannot read stdin after line %" PRIu64 ": %s", lineno, strerror(errno));
         if (rc == FERRY_OK)
             rc = FERRY_E_FATAL;
     }
     free(line);
     if (rc != FERRY_OK && !eof)
-        app_error(&p->app, "stopped reading stdin after line %" PRIu64 ": the lines after it "
-                  "were not sent", lineno);
+        app_error(&p->app,
+                  "stopped reading stdin after line %" PRIu64 ": the lines after it "
+                  "were not sent",
+                  lineno);
     if (r.n) {
         char list[256] = "";
         size_t w = 0;
         for (size_t i = 0; i < r.n && i < FERRY_ARRAY_LEN(r.first) && w < sizeof list - 24; i++)
-            w += (size_t)snprintf(list + w, sizeof list - w, "%s%" PRIu64, i ? "," : "",
-                                  r.first[i]);
-        app_error(&p->app, "lines refused count=%" PRIu64 " lines=%s%s (not sent; the other "
-                  "lines were)", r.n, list, r.n > FERRY_ARRAY_LEN(r.first) ? ",..." : "");
+            w +=
+                (size_t)snprintf(list + w, sizeof list - w, "%s%" PRIu64, i ? "," : "", r.first[i]);
+        app_error(&p->app,
+                  "lines refused count=%" PRIu64 " lines=%s%s (not sent; the other "
+                  "lines were)",
+                  r.n, list, r.n > FERRY_ARRAY_LEN(r.first) ? ",..." : "");
         p->refused = r.n;
     }
     return rc;
@@ -421,8 +474,8 @@ static int from_lines(struct producer *p)
 /* --replay: one batch of dead letters being re-published. */
 struct replay {
     struct producer *p;
-    signed char *result;  /* per slot: 1 pending, 0 confirmed, -1 failed; owned */
-    uint64_t base;        /* publisher tag of slot 0 */
+    signed char *result; /* per slot: 1 pending, 0 confirmed, -1 failed; owned */
+    uint64_t base;       /* publisher tag of slot 0 */
     size_t max;
 };
 
@@ -442,9 +495,13 @@ static void on_replayed(void *ctx, uint64_t tag, int status, const char *reason)
  * Returns FERRY_OK when taken, FERRY_E_CONFIG when m names no destination. */
 static int replay_one(struct producer *p, struct ferry_msg *m, uint64_t tag)
 {
-    static const char *const drop[] = {FERRY_HDR_ERROR, FERRY_HDR_SOURCE, FERRY_HDR_ATTEMPTS,
-                                       FERRY_HDR_ORIGINAL_DEST, FERRY_HDR_DUE,
-                                       FERRY_HDR_RETRY_GROUP, NULL};
+    static const char *const drop[] = {FERRY_HDR_ERROR,
+                                       FERRY_HDR_SOURCE,
+                                       FERRY_HDR_ATTEMPTS,
+                                       FERRY_HDR_ORIGINAL_DEST,
+                                       FERRY_HDR_DUE,
+                                       FERRY_HDR_RETRY_GROUP,
+                                       NULL};
     const struct ferry_header *o = ferry_msg_header(m, FERRY_HDR_ORIGINAL_DEST);
     if (!o || !o->value_len)
         o = ferry_msg_header(m, FERRY_HDR_SOURCE);
@@ -457,12 +514,18 @@ static int replay_one(struct producer *p, struct ferry_msg *m, uint64_t tag)
     size_t n = ferry_retry_stamp(m, NULL, 0, drop, hs, 64);
     if (n > 64)
         return FERRY_E_TOOBIG;
-    app_debug(&p->app, "replayed dest=%s attempts=%.*s producer=%.*s seq=%.*s error=\"%.*s\"",
-              dest, HV(ferry_msg_header(m, FERRY_HDR_ATTEMPTS)),
+    app_debug(&p->app, "replayed dest=%s attempts=%.*s producer=%.*s seq=%.*s error=\"%.*s\"", dest,
+              HV(ferry_msg_header(m, FERRY_HDR_ATTEMPTS)),
               HV(ferry_msg_header(m, FERRY_HDR_PRODUCER)), HV(ferry_msg_header(m, FERRY_HDR_SEQ)),
               HV(ferry_msg_header(m, FERRY_HDR_ERROR)));
-    struct ferry_msg out = {.dest = dest, .key = m->key, .key_len = m->key_len, .headers = hs,
-                            .n_headers = n, .body = m->body, .body_len = m->body_len, .tag = tag};
+    struct ferry_msg out = {.dest = dest,
+                            .key = m->key,
+                            .key_len = m->key_len,
+                            .headers = hs,
+                            .n_headers = n,
+                            .body = m->body,
+                            .body_len = m->body_len,
+                            .tag = tag};
     return ferry_pub_send(p->pub, &out, -1);
 }
 
@@ -474,9 +537,9 @@ static int replay(struct producer *p, struct ferry_conn *in)
     size_t max = 200;
     struct replay r = {.p = p, .max = max};
     struct ferry_msg **batch = calloc(max, sizeof *batch); /* freed below */
-    struct ferry_msg **kept = NULL;                       /* unroutable, released at the end */
+    struct ferry_msg **kept = NULL;                        /* unroutable, released at the end */
     size_t nkept = 0, capkept = 0;
-    r.result = calloc(max, sizeof *r.result);             /* freed below */
+    r.result = calloc(max, sizeof *r.result); /* freed below */
     if (!batch || !r.result) {
         free(batch);
         free(r.result);
@@ -531,8 +594,8 @@ static int replay(struct producer *p, struct ferry_conn *in)
                 app_error(&p->app, "replay refused error=\"%s\"", ferry_pub_error(p->pub));
             }
         }
-        ferry_pub_flush(p->pub, (int)(p->cfg.flush_timeout > INT32_MAX ? INT32_MAX
-                                                                        : p->cfg.flush_timeout));
+        ferry_pub_flush(p->pub,
+                        (int)(p->cfg.flush_timeout > INT32_MAX ? INT32_MAX : p->cfg.flush_timeout));
         for (size_t i = 0; i < n; i++) {
             if (r.result[i] == 2)
                 continue;
@@ -550,10 +613,12 @@ static int replay(struct producer *p, struct ferry_conn *in)
     for (size_t i = 0; i < nkept; i++)
         ferry_release(in, kept[i]);
     if (nkept)
-        app_warn(&p->app, "dead letters without x-ferry-original-dest or x-ferry-source left in "
-                 "place count=%zu destination=%s", nkept, p->cfg.replay);
-    app_info(&p->app, "replay done destination=%s replayed=%" PRIu64 " failed=%" PRIu64
-             " left=%zu", p->cfg.replay, replayed, failed, nkept);
+        app_warn(&p->app,
+                 "dead letters without x-ferry-original-dest or x-ferry-source left in "
+                 "place count=%zu destination=%s",
+                 nkept, p->cfg.replay);
+    app_info(&p->app, "replay done destination=%s replayed=%" PRIu64 " failed=%" PRIu64 " left=%zu",
+             p->cfg.replay, replayed, failed, nkept);
     free(kept);
     free(batch);
     free(r.result);
@@ -568,10 +633,13 @@ int ferry_producer_main(int argc, char **argv)
 {
     struct producer p = {0};
     static const struct app_spec spec_tmpl = {
-        .prog = "ferry-producer", .section = "producer", .usage = "[options] [MESSAGE...]",
-        .about = "Send each MESSAGE (or each line of stdin when there are none) as a log envelope,\n"
-                 "or simulated traffic with --generate logs|downloads. Exits 0 only when the\n"
-                 "transport has confirmed every message.",
+        .prog = "ferry-producer",
+        .section = "producer",
+        .usage = "[options] [MESSAGE...]",
+        .about =
+            "Send each MESSAGE (or each line of stdin when there are none) as a log envelope,\n"
+            "or simulated traffic with --generate logs|downloads. Exits 0 only when the\n"
+            "transport has confirmed every message.",
         .options = app_producer_options};
     struct app_spec spec = spec_tmpl;
     spec.cfg = &p.cfg;
@@ -596,18 +664,20 @@ int ferry_producer_main(int argc, char **argv)
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
-    if (errno || *end || !isfinite(p.invalid_ratio) || p.invalid_ratio < 0 ||
-        p.invalid_ratio > 1) {
-        fprintf(stderr, "ferry-producer: error: [producer] invalid_ratio: '%s' is not a fraction between 0 and 1\n",
+    if (errno || *end || !isfinite(p.invalid_ratio) || p.invalid_ratio < 0 || p.invalid_ratio > 1) {
+        fprintf(stderr,
+                "ferry-producer: error: [producer] invalid_ratio: '%s' is not a fraction between 0 "
+                "and 1\n",
                 p.cfg.invalid_ratio);
         app_fini(&p.app);
         return EX_CONFIG;
     }
     double pt = p.cfg.processing_time ? strtod(p.cfg.processing_time, &end) : 0;
-    if ((p.cfg.processing_time && (!isfinite(pt) || pt < 0 || *end)) ||
-        set_ptime(&p) != 0) {
-        fprintf(stderr, "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
-                p.cfg.processing_time);
+    if ((p.cfg.processing_time && (!isfinite(pt) || pt < 0 || *end)) || set_ptime(&p) != 0) {
+        fprintf(
+            stderr,
+            "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
+            p.cfg.processing_time);
         app_fini(&p.app);
         return EX_CONFIG;
     }
@@ -623,7 +693,17 @@ int ferry_producer_main(int argc, char **argv)
         app_fini(&p.app);
         return EX_USAGE;
     }
-    ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key, sizeof p.key);
+    ferry_envelope_key(p.cfg.service, (enum ferry_level)((p.cfg.level + 1) * 10), p.key,
+                       sizeof p.key);
+    p.key_mode = app_key_mode(p.cfg.key);
+    if (p.key_mode == APP_KEY_FIELD && (!*p.cfg.key || strlen(p.cfg.key) > 64)) {
+        fprintf(stderr,
+                "ferry-producer: error: [producer] key: '%s' is not service.level, service, "
+                "id, none or a field name\n",
+                p.cfg.key);
+        app_fini(&p.app);
+        return EX_CONFIG;
+    }
     rc = app_require(&p.app, p.cfg.require);
     if (rc >= 0) {
         app_fini(&p.app);
@@ -643,7 +723,10 @@ int ferry_producer_main(int argc, char **argv)
                                .level = (enum ferry_level)((p.cfg.level + 1) * 10),
                                .destination = p.cfg.destination,
                                .max_message_size = p.cfg.max_message_size,
-                               .max_queue = (size_t)p.cfg.max_inflight, .metrics = p.metrics,
+                               .max_queue = (size_t)p.cfg.max_inflight,
+                               .metrics = p.metrics,
+                               .key_mode = p.key_mode,
+                               .key_field = p.cfg.key,
                                .producer_id = p.producer_id};
     rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
     serve = serve && p.http;
@@ -656,7 +739,9 @@ int ferry_producer_main(int argc, char **argv)
         return rc;
     }
     if (!(p.conn->caps & FERRY_CAP_CONFIRMS))
-        app_info(&p.app, "transport has no publisher confirms transport=%s: success means handed to the transport",
+        app_info(&p.app,
+                 "transport has no publisher confirms transport=%s: success means handed to the "
+                 "transport",
                  p.conn->transport->name);
     struct ferry_pub_opts po = {.max_inflight = (size_t)p.cfg.max_inflight,
                                 .give_up_ms = p.cfg.flush_timeout};
@@ -689,12 +774,23 @@ int ferry_producer_main(int argc, char **argv)
     } else
         st = from_lines(&p);
 
-    int fl = p.pub ? ferry_pub_flush(p.pub, (int)(p.cfg.flush_timeout > INT32_MAX ? INT32_MAX : p.cfg.flush_timeout)) : FERRY_E_FATAL;
+    int fl =
+        p.pub ? ferry_pub_flush(
+                    p.pub, (int)(p.cfg.flush_timeout > INT32_MAX ? INT32_MAX : p.cfg.flush_timeout))
+              : FERRY_E_FATAL;
     struct ferry_pub_stats ps = {0};
     if (p.pub)
         ferry_pub_stats(p.pub, &ps);
     if (st == FERRY_OK && fl != FERRY_OK)
         st = FERRY_E_TIMEOUT;
+    struct ferry_stats fs;
+    if (ferry_stats(p.conn, &fs) == FERRY_OK && fs.dropped) {
+        ferry_metrics_set_backlog(p.metrics, p.cfg.destination, -1, -1, fs.dropped);
+        app_warn(&p.app,
+                 "messages dropped by the transport's configured policy dropped=%" PRIu64
+                 " (amqp: unroutable = drop-and-count; counted in ferry_messages_dropped_total)",
+                 fs.dropped);
+    }
     /* in server mode each failure was already answered to its request */
     if (st == FERRY_OK && !serve && (ps.failed || p.failed))
         st = p.failed && p.failed == p.failed_data ? FERRY_E_REJECTED : FERRY_E_NOCONN;
@@ -704,11 +800,13 @@ int ferry_producer_main(int argc, char **argv)
         app_info(&p.app, "done sent=%" PRIu64 " confirmed=%" PRIu64 " retries=%" PRIu64, ps.sent,
                  ps.confirmed, ps.retries);
     else
-        app_error(&p.app, "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
+        app_error(&p.app,
+                  "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
                   " failed=%" PRIu64 " pending=%" PRIu64 " refused=%" PRIu64 " error=\"%s\"",
                   ps.sent, ps.confirmed, ps.failed, ps.pending, p.refused,
                   p.refused && !ps.failed && !ps.pending ? "bad input refused (see above)"
-                  : p.pub ? ferry_pub_error(p.pub) : "");
+                  : p.pub                                ? ferry_pub_error(p.pub)
+                                                         : "");
     app_http_stop(p.http);
     ferry_pub_free(p.pub);
     ferry_close(in);

@@ -3,8 +3,8 @@
  * onward publish is confirmed. */
 #include "config.h"
 #include "app.h"
+#include "private.h"
 #include "jsoncheck.h"
-#include "internal.h"
 #include "http.h"
 
 #include <ferry/retry.h>
@@ -22,17 +22,17 @@ struct val {
     struct ferry_conn *in, *out;
     struct ferry_pub *pub;
     struct ferry_schema *schema; /* compiled once ("true" without --schema); owned */
-    signed char *result;   /* per batch slot: 1 pending, 0 forwarded, -1 failed; owned */
-    bool *valid;           /* per batch slot: the verdict; owned */
-    uint64_t tag_base;     /* publisher tag of slot 0 of the current batch */
-    struct ferry_header *hs; /* headers of the message being forwarded; owned */
+    signed char *result;         /* per batch slot: 1 pending, 0 forwarded, -1 failed; owned */
+    bool *valid;                 /* per batch slot: the verdict; owned */
+    uint64_t tag_base;           /* publisher tag of slot 0 of the current batch */
+    struct ferry_header *hs;     /* headers of the message being forwarded; owned */
     size_t hs_cap;
     struct app_validator_stats st;
-    struct ferry_metrics *metrics;       /* owned */
+    struct ferry_metrics *metrics;                      /* owned */
     struct ferry_metrics_dest *s_in, *s_out, *s_reject; /* in metrics */
-    struct app_http *http;               /* owned; NULL without [http] listen */
+    struct app_http *http;                              /* owned; NULL without [http] listen */
     int64_t last_refresh;
-    struct ferry_retry *retry;           /* owned; NULL: failed forwards come back at once */
+    struct ferry_retry *retry; /* owned; NULL: failed forwards come back at once */
     uint64_t deferred, dead_lettered;
 };
 
@@ -50,8 +50,7 @@ int app_validate_body(const struct ferry_schema *schema, const void *body, size_
              * goes into a header and the log as UTF-8 all the same */
             snprintf(why, whylen, "%s", text);
             ferry_utf8_scrub(why, strlen(why));
-        }
-        else
+        } else
             ok = -1;
         free(text);
     }
@@ -77,16 +76,17 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
         /* -2: the broker refused the copy for good (too big, rejected):
          * sending it again cannot help */
         v->result[tag - v->tag_base] = status == FERRY_OK ? 0
-                                       : status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED ? -2
-                                                                                                  : -1;
+                                       : status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED
+                                           ? -2
+                                           : -1;
 }
 
 /* Headers that describe a message's past here, not the forwarded copy. */
 static bool own_header(const char *name)
 {
-    static const char *const own[] = {FERRY_HDR_ERROR, FERRY_HDR_SOURCE, FERRY_HDR_ATTEMPTS,
-                                      FERRY_HDR_ORIGINAL_DEST, FERRY_HDR_DUE,
-                                      FERRY_HDR_RETRY_GROUP};
+    static const char *const own[] = {FERRY_HDR_ERROR,    FERRY_HDR_SOURCE,
+                                      FERRY_HDR_ATTEMPTS, FERRY_HDR_ORIGINAL_DEST,
+                                      FERRY_HDR_DUE,      FERRY_HDR_RETRY_GROUP};
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (!strcmp(name, own[i]))
             return true;
@@ -100,7 +100,8 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
 {
     if (m->n_headers + 2 > v->hs_cap) {
         size_t cap = m->n_headers + 16;
-        struct ferry_header *nh = realloc(v->hs, cap * sizeof *nh); /* freed in ferry_validator_main() */
+        struct ferry_header *nh =
+            realloc(v->hs, cap * sizeof *nh); /* freed in ferry_validator_main() */
         if (!nh)
             return FERRY_E_AGAIN;
         v->hs = nh;
@@ -114,9 +115,14 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
         v->hs[n++] = (struct ferry_header){"x-ferry-error", why, strlen(why)};
         v->hs[n++] = (struct ferry_header){"x-ferry-source", src, strlen(src)};
     }
-    struct ferry_msg out = {.dest = why ? v->cfg.reject : v->cfg.output, .key = m->key,
-                            .key_len = m->key_len, .headers = v->hs, .n_headers = n,
-                            .body = m->body, .body_len = m->body_len, .tag = v->tag_base + slot};
+    struct ferry_msg out = {.dest = why ? v->cfg.reject : v->cfg.output,
+                            .key = m->key,
+                            .key_len = m->key_len,
+                            .headers = v->hs,
+                            .n_headers = n,
+                            .body = m->body,
+                            .body_len = m->body_len,
+                            .tag = v->tag_base + slot};
     v->result[slot] = 1;
     return ferry_pub_send(v->pub, &out, (int)v->cfg.publish_timeout);
 }
@@ -164,8 +170,10 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
                 /* a permanent refusal: dead-lettered (nack without requeue
                  * goes to the input's reject destination where the
                  * transport has one), not given back to loop forever */
-                app_error(&v->app, "forward refused by the broker for good, dead-lettering the "
-                          "input message error=\"%s\"", why);
+                app_error(&v->app,
+                          "forward refused by the broker for good, dead-lettering the "
+                          "input message error=\"%s\"",
+                          why);
                 if (ferry_nack(c, items[i].msg, false, why) != FERRY_OK) {
                     (*back)++; /* the message is spent either way; it comes back */
                 } else {
@@ -175,7 +183,8 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
                 ferry_release(c, items[i].msg); /* not forwarded: with acks it comes back */
                 (*back)++;
             } else if (ferry_retry_fail(v->retry, &items[i], why, &dl) != FERRY_OK) {
-                app_error(&v->app, "cannot defer or dead-letter error=\"%s\" (the message comes back)",
+                app_error(&v->app,
+                          "cannot defer or dead-letter error=\"%s\" (the message comes back)",
                           ferry_retry_error(v->retry));
                 (*back)++;
             } else {
@@ -196,6 +205,7 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
     if (deferred || dead) {
         v->deferred += deferred;
         v->dead_lettered += dead;
+        ferry_metrics_count(v->s_in, FERRY_CTR_DEAD_LETTERED, dead);
         app_warn(&v->app, "forward failed error=\"%s\" deferred=%zu dead_lettered=%zu reject=%s",
                  ferry_pub_error(v->pub), deferred, dead, v->cfg.reject);
     }
@@ -210,10 +220,10 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
 static int run(struct val *v)
 {
     size_t max = (size_t)v->cfg.batch;
-    struct ferry_msg **batch = calloc(max, sizeof *batch);        /* freed below */
+    struct ferry_msg **batch = calloc(max, sizeof *batch);       /* freed below */
     struct ferry_retry_item *items = calloc(max, sizeof *items); /* freed below */
-    v->result = calloc(max, sizeof *v->result);            /* freed in ferry_validator_main() */
-    v->valid = calloc(max, sizeof *v->valid);              /* freed in ferry_validator_main() */
+    v->result = calloc(max, sizeof *v->result); /* freed in ferry_validator_main() */
+    v->valid = calloc(max, sizeof *v->valid);   /* freed in ferry_validator_main() */
     if (!batch || !items || !v->result || !v->valid) {
         free(batch);
         free(items);
@@ -237,7 +247,8 @@ static int run(struct val *v)
             wait = n ? 0 : (int)next;
         int rc = n < want ? ferry_receive(v->in, batch, want - n, &got, wait) : FERRY_OK;
         for (size_t i = 0; i < got; i++)
-            items[n + i] = (struct ferry_retry_item){v->in, batch[i], ferry_retry_attempts(batch[i])};
+            items[n + i] =
+                (struct ferry_retry_item){v->in, batch[i], ferry_retry_attempts(batch[i])};
         n += got;
         if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
@@ -324,7 +335,9 @@ int ferry_validator_main(int argc, char **argv)
 {
     struct val v = {0};
     static const struct app_spec spec_tmpl = {
-        .prog = "ferry-validator", .section = "validator", .usage = "[options] [--check [FILE...]]",
+        .prog = "ferry-validator",
+        .section = "validator",
+        .usage = "[options] [--check [FILE...]]",
         .about = "Consume --input, forward each valid message to --output and each invalid one\n"
                  "(bad JSON, or failing --schema) to --reject with the reason in the\n"
                  "x-ferry-error header. Input is acked only after the forward is confirmed.\n"
@@ -340,8 +353,9 @@ int ferry_validator_main(int argc, char **argv)
     char err[1024];
     struct ferry_schema_opts so = {.search_path = v.cfg.schema_path};
     /* without --schema any JSON passes: the schema "true" */
-    v.schema = v.cfg.schema ? ferry_schema_load(v.cfg.schema, &so, err, sizeof err)
-                            : ferry_schema_compile("true", NULL, &so, err, sizeof err); /* freed below */
+    v.schema = v.cfg.schema
+                   ? ferry_schema_load(v.cfg.schema, &so, err, sizeof err)
+                   : ferry_schema_compile("true", NULL, &so, err, sizeof err); /* freed below */
     if (!v.schema) {
         fprintf(stderr, "ferry-validator: error: schema %s\n", err);
         app_fini(&v.app);
@@ -354,7 +368,8 @@ int ferry_validator_main(int argc, char **argv)
         return rc;
     }
     if (v.app.nargs) {
-        fprintf(stderr, "ferry-validator: unexpected argument '%s'\nTry 'ferry-validator --help'.\n",
+        fprintf(stderr,
+                "ferry-validator: unexpected argument '%s'\nTry 'ferry-validator --help'.\n",
                 v.app.args[0]);
         ferry_schema_free(v.schema);
         app_fini(&v.app);
@@ -379,13 +394,16 @@ int ferry_validator_main(int argc, char **argv)
         return rc;
     }
     if (!(v.in->caps & FERRY_CAP_ACK))
-        app_warn(&v.app, "transport cannot redeliver transport=%s: messages in flight when this "
-                 "process dies are lost", v.in->transport->name);
+        app_warn(&v.app,
+                 "transport cannot redeliver transport=%s: messages in flight when this "
+                 "process dies are lost",
+                 v.in->transport->name);
     struct ferry_pub_opts po = {.give_up_ms = v.cfg.publish_timeout};
     v.pub = ferry_pub_new(v.out, &po, on_done, &v); /* freed below */
     int st = v.pub ? ferry_subscribe(v.in, v.cfg.input, v.cfg.group) : FERRY_E_FATAL;
     if (st != FERRY_OK) {
-        app_error(&v.app, "subscribe failed input=%s error=\"%s\"", v.cfg.input, ferry_conn_error(v.in));
+        app_error(&v.app, "subscribe failed input=%s error=\"%s\"", v.cfg.input,
+                  ferry_conn_error(v.in));
         rc = app_exit_code(st);
     } else if (v.cfg.max_retries >= 0 &&
                !(v.retry = app_retry_new(&v.app, v.in, v.cfg.input, v.cfg.group, v.cfg.reject,
@@ -398,9 +416,10 @@ int ferry_validator_main(int argc, char **argv)
                  v.cfg.reject);
         rc = run(&v);
         ferry_pub_flush(v.pub, 10000);
-        app_info(&v.app, "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64
-                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64, v.st.valid, v.st.invalid,
-                 v.st.errors, v.deferred, v.dead_lettered);
+        app_info(&v.app,
+                 "stopped valid=%" PRIu64 " invalid=%" PRIu64 " errors=%" PRIu64
+                 " deferred=%" PRIu64 " dead_lettered=%" PRIu64,
+                 v.st.valid, v.st.invalid, v.st.errors, v.deferred, v.dead_lettered);
     }
     app_http_stop(v.http);
     ferry_retry_free(v.retry);

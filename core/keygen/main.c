@@ -17,21 +17,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ferry-keygen [--secret-file FILE]\n"
-            "       ferry-keygen --public-from FILE\n"
-            "Make a CURVE key pair for the [zmq] curve_* options (Z85 text).\n"
-            "\n"
-            "      --secret-file FILE  write the secret key to FILE (created with mode 0600,\n"
-            "                          never overwritten) and print only the public key;\n"
-            "                          use it as curve_server_secret_file or\n"
-            "                          curve_client_secret_file\n"
-            "      --public-from FILE  print the public key of the secret key in FILE\n"
-            "                          ('-' reads standard input)\n"
-            "  -h, --help              show this help and exit\n"
-            "      --version           show the version and exit\n"
-            "\n"
-            "Without options both keys go to standard output, as INI lines.\n");
+    fprintf(f, "Usage: ferry-keygen [--secret-file FILE]\n"
+               "       ferry-keygen --public-from FILE\n"
+               "Make a CURVE key pair for the [zmq] curve_* options (Z85 text).\n"
+               "\n"
+               "      --secret-file FILE  write the secret key to FILE (created with mode 0600,\n"
+               "                          never overwritten) and print only the public key;\n"
+               "                          use it as curve_server_secret_file or\n"
+               "                          curve_client_secret_file\n"
+               "      --public-from FILE  print the public key of the secret key in FILE\n"
+               "                          ('-' reads standard input)\n"
+               "  -h, --help              show this help and exit\n"
+               "      --version           show the version and exit\n"
+               "\n"
+               "Without options both keys go to standard output, as INI lines.\n");
 }
 
 /* The first line of path ("-": stdin) into buf, without its line end. */
@@ -63,8 +62,10 @@ static int public_from(const char *path)
     /* The key is checked but never echoed: it is a secret. */
     if (strlen(secret) != KEY_Z85 || !zmq_z85_decode(raw, secret) ||
         zmq_curve_public(public, secret) != 0) {
-        fprintf(stderr, "ferry-keygen: error: %s does not hold a CURVE secret key "
-                        "(40 characters of Z85)\n", path);
+        fprintf(stderr,
+                "ferry-keygen: error: %s does not hold a CURVE secret key "
+                "(40 characters of Z85)\n",
+                path);
         rc = EX_DATAERR;
     } else {
         printf("%s\n", public);
@@ -77,8 +78,10 @@ static int keypair(const char *secret_file)
 {
     char public[KEY_Z85 + 1], secret[KEY_Z85 + 1];
     if (zmq_curve_keypair(public, secret) != 0) {
-        fprintf(stderr, "ferry-keygen: error: no CURVE key pair: %s (libzmq built without "
-                        "libsodium?)\n", zmq_strerror(errno));
+        fprintf(stderr,
+                "ferry-keygen: error: no CURVE key pair: %s (libzmq built without "
+                "libsodium?)\n",
+                zmq_strerror(errno));
         return EX_UNAVAILABLE;
     }
     int rc = EX_OK;
@@ -101,7 +104,8 @@ static int keypair(const char *secret_file)
     } else {
         printf("# CURVE key pair from ferry-keygen: give the public key to the peers and\n"
                "# keep the secret key out of world-readable files\n"
-               "public = %s\nsecret = %s\n", public, secret);
+               "public = %s\nsecret = %s\n",
+               public, secret);
     }
     memset(secret, 0, sizeof secret);
     return rc;
@@ -111,11 +115,11 @@ int main(int argc, char **argv)
 {
     enum { OPT_SECRET_FILE = 256, OPT_PUBLIC_FROM, OPT_VERSION };
     static const struct option lo[] = {
-        { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
-        { "public-from", required_argument, NULL, OPT_PUBLIC_FROM },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, OPT_VERSION },
-        { NULL, 0, NULL, 0 },
+        {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+        {"public-from", required_argument, NULL, OPT_PUBLIC_FROM},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
     };
     const char *secret_file = NULL, *from = NULL;
     int c;
@@ -130,8 +134,9 @@ int main(int argc, char **argv)
     }
     if (optind < argc || (secret_file && from)) {
         fprintf(stderr, "ferry-keygen: %s\nTry 'ferry-keygen --help'.\n",
-                optind < argc ? "unexpected argument" : "--secret-file and --public-from "
-                                                        "do not go together");
+                optind < argc ? "unexpected argument"
+                              : "--secret-file and --public-from "
+                                "do not go together");
         return EX_USAGE;
     }
     if (!zmq_has("curve")) {

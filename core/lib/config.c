@@ -13,20 +13,20 @@
 struct entry {
     char *section, *key, *value; /* owned by the entry */
     enum ferry_source src;
-    int line;                    /* file line, 0 for flags */
+    int line; /* file line, 0 for flags */
 };
 
 struct section_mark {
-    char *name;                  /* owned */
+    char *name; /* owned */
     int line;
 };
 
 struct ferry_config {
-    struct entry *v;             /* owned; grown by push() */
+    struct entry *v; /* owned; grown by push() */
     size_t n, cap;
-    struct section_mark *secs;   /* [section] header lines seen in files; owned */
+    struct section_mark *secs; /* [section] header lines seen in files; owned */
     size_t nsecs;
-    char *path;                  /* last file loaded; owned */
+    char *path; /* last file loaded; owned */
 };
 
 struct ferry_config *ferry_config_new(void)
@@ -66,8 +66,8 @@ static struct entry *find(const struct ferry_config *cfg, const char *section, c
     return NULL;
 }
 
-static int push(struct ferry_config *cfg, const char *section, const char *key,
-                const char *value, enum ferry_source src, int line)
+static int push(struct ferry_config *cfg, const char *section, const char *key, const char *value,
+                enum ferry_source src, int line)
 {
     struct entry *e = find(cfg, section, key, src);
     if (e) { /* a later line (or flag) replaces an earlier one */
@@ -118,8 +118,8 @@ int ferry_config_set(struct ferry_config *cfg, const char *section, const char *
 struct reader {
     struct ferry_config *cfg;
     const char *name;
-    int line;          /* number of the line being parsed */
-    size_t first;      /* entries from this index on were made by this file */
+    int line;     /* number of the line being parsed */
+    size_t first; /* entries from this index on were made by this file */
     char *err;
     size_t errlen;
     bool failed;
@@ -177,8 +177,10 @@ static int parse_ini(const char *text, struct reader *r)
         size_t len = nl ? (size_t)(nl - text) : strlen(text);
         r->line++;
         if (len > FERRY_CONFIG_MAX_LINE) {
-            ferry_fmt(r->err, r->errlen, "%s:%d: line of %zu bytes is longer than the limit of "
-                      "%d bytes", r->name, r->line, len, FERRY_CONFIG_MAX_LINE);
+            ferry_fmt(r->err, r->errlen,
+                      "%s:%d: line of %zu bytes is longer than the limit of "
+                      "%d bytes",
+                      r->name, r->line, len, FERRY_CONFIG_MAX_LINE);
             r->failed = true;
             break;
         }
@@ -239,8 +241,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
     if (!name) /* a section header alone: remember the section exists */
         return 1;
     if (!*section) {
-        ferry_fmt(r->err, r->errlen, "%s:%d: key '%s' is outside any [section]", r->name,
-                  r->line, name);
+        ferry_fmt(r->err, r->errlen, "%s:%d: key '%s' is outside any [section]", r->name, r->line,
+                  name);
         r->failed = true;
         return 1;
     }
@@ -255,8 +257,10 @@ static int on_pair(void *user, const char *section, const char *name, const char
         const struct entry *e = &r->cfg->v[i];
         if (e->src == FERRY_SRC_FILE && e->line > 0 && !strcmp(e->section, section) &&
             !strcmp(e->key, name)) {
-            ferry_fmt(r->err, r->errlen, "%s:%d: key '%s' in [%s] is given twice, on lines %d "
-                      "and %d", r->name, r->line, name, section, e->line, r->line);
+            ferry_fmt(r->err, r->errlen,
+                      "%s:%d: key '%s' in [%s] is given twice, on lines %d "
+                      "and %d",
+                      r->name, r->line, name, section, e->line, r->line);
             r->failed = true;
             return 1;
         }
@@ -389,8 +393,7 @@ static bool lookup(const struct ferry_config *cfg, const char *section, const ch
     return false;
 }
 
-const char *ferry_config_get(const struct ferry_config *cfg, const char *section,
-                             const char *key)
+const char *ferry_config_get(const struct ferry_config *cfg, const char *section, const char *key)
 {
     struct lookup l;
     return lookup(cfg, section, key, &l) ? l.value : NULL;
@@ -447,9 +450,8 @@ static char *read_secret(const char *path, char *err, size_t errlen)
 }
 
 int ferry_config_bind(const struct ferry_config *cfg, const char *section,
-                      const struct ferry_option *opts, void *dst,
-                      struct ferry_kv **passthru, size_t *n_passthru,
-                      char *err, size_t errlen)
+                      const struct ferry_option *opts, void *dst, struct ferry_kv **passthru,
+                      size_t *n_passthru, char *err, size_t errlen)
 {
     char why[512], wbuf[256];
     struct ferry_kv *kv = NULL; /* handed to the caller, or freed on error */
@@ -478,7 +480,7 @@ int ferry_config_bind(const struct ferry_config *cfg, const char *section,
                 break;
             }
             kv = nk;
-            kv[nkv].key = strdup(e->key);   /* freed by ferry_kv_free() */
+            kv[nkv].key = strdup(e->key); /* freed by ferry_kv_free() */
             kv[nkv].value = strdup(e->value);
             nkv++;
             if (!kv[nkv - 1].key || !kv[nkv - 1].value) {
@@ -546,8 +548,8 @@ int ferry_config_bind(const struct ferry_config *cfg, const char *section,
     return FERRY_OK;
 }
 
-int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known,
-                                char *err, size_t errlen)
+int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known, char *err,
+                                size_t errlen)
 {
     for (size_t i = 0; i < cfg->n; i++) {
         bool ok = false;
@@ -615,8 +617,8 @@ size_t ferry_config_file_secrets(const struct ferry_config *cfg, const char *sec
         bool filevar, secret = false;
         const struct ferry_option *o = match(opts, e->key, &filevar);
         if (o && o->type == FERRY_OPT_PREFIX)
-            secret = strstr(e->key, "password") || strstr(e->key, "secret") ||
-                     strstr(e->key, "token");
+            secret =
+                strstr(e->key, "password") || strstr(e->key, "secret") || strstr(e->key, "token");
         else if (o)
             secret = (o->flags & FERRY_OPTF_SECRET) && !filevar;
         if (!secret)

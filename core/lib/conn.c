@@ -11,27 +11,34 @@
 struct conn_impl {
     struct ferry_conn pub;
     struct ferry_host host;
-    void *cfg;                 /* the plugin's option struct; freed in ferry_close() */
-    struct ferry_kv *kv;       /* passthru options; freed in ferry_close() */
+    void *cfg;           /* the plugin's option struct; freed in ferry_close() */
+    struct ferry_kv *kv; /* passthru options; freed in ferry_close() */
     size_t nkv;
-    char *client_id;           /* owned */
-    char *prog;                /* client_id up to '@', the log prefix; owned */
+    char *client_id; /* owned */
+    char *prog;      /* client_id up to '@', the log prefix; owned */
 };
 
 const struct ferry_option ferry_transport_options[] = {
-    {.name = "plugin", .type = FERRY_OPT_STR, .def = "zmq",
+    {.name = "plugin",
+     .type = FERRY_OPT_STR,
+     .def = "zmq",
      .offset = offsetof(struct ferry_transport_cfg, plugin),
      .help = "Transport plugin to load: amqp, kafka, zmq, or any NAME.so on the plugin path."},
-    {.name = "plugin_path", .type = FERRY_OPT_STR,
+    {.name = "plugin_path",
+     .type = FERRY_OPT_STR,
      .offset = offsetof(struct ferry_transport_cfg, plugin_path),
-     .help = "Colon-separated directories searched for plugins before FERRY_PLUGIN_PATH and the install directory."},
-    {.name = "log_level", .type = FERRY_OPT_ENUM, .def = "info", .choices = "error|warn|info|debug",
+     .help = "Colon-separated directories searched for plugins before FERRY_PLUGIN_PATH and the "
+             "install directory."},
+    {.name = "log_level",
+     .type = FERRY_OPT_ENUM,
+     .def = "info",
+     .choices = "error|warn|info|debug",
      .offset = offsetof(struct ferry_transport_cfg, log_level),
      .help = "Least severe log line a program and its plugin print (-q is warn, -v is debug)."},
     {0}};
 
-struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id,
-                              int *status, char *err, size_t errlen)
+struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id, int *status,
+                              char *err, size_t errlen)
 {
     int dummy;
     if (!status)
@@ -40,11 +47,11 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
     if ((*status = ferry_config_bind(cfg, "transport", ferry_transport_options, &tc, NULL, NULL,
                                      err, errlen)))
         return NULL;
-    const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, status, err,
-                                                        errlen);
+    const struct ferry_transport *t =
+        ferry_plugin_load(tc.plugin, tc.plugin_path, status, err, errlen);
     /* FERRY_LOG_LEVEL still works when nothing more specific says */
-    int log_level = ferry_config_get(cfg, "transport", "log_level") ? tc.log_level
-                                                                     : ferry_env_log_level();
+    int log_level =
+        ferry_config_get(cfg, "transport", "log_level") ? tc.log_level : ferry_env_log_level();
     ferry_options_free(ferry_transport_options, &tc);
     if (!t)
         return NULL;
@@ -75,13 +82,21 @@ struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client
         free(ci);
         return NULL;
     }
-    ci->host = (struct ferry_host){.size = sizeof(struct ferry_host), .vlog = ferry_stderr_vlog,
-                                   .log_ctx = ci->prog, .log_level = log_level};
-    ci->pub = (struct ferry_conn){.size = sizeof(struct ferry_conn), .transport = t,
-                                  .cfg = ci->cfg, .passthru = ci->kv, .n_passthru = ci->nkv,
-                                  .host = &ci->host, .client_id = ci->client_id, .caps = t->caps};
+    ci->host = (struct ferry_host){.size = sizeof(struct ferry_host),
+                                   .vlog = ferry_stderr_vlog,
+                                   .log_ctx = ci->prog,
+                                   .log_level = log_level};
+    ci->pub = (struct ferry_conn){.size = sizeof(struct ferry_conn),
+                                  .transport = t,
+                                  .cfg = ci->cfg,
+                                  .passthru = ci->kv,
+                                  .n_passthru = ci->nkv,
+                                  .host = &ci->host,
+                                  .client_id = ci->client_id,
+                                  .caps = t->caps};
     if ((*status = t->ops->open(&ci->pub)) != FERRY_OK) {
-        ferry_fmt(err, errlen, "%s: %s", t->name, ci->pub.err[0] ? ci->pub.err : ferry_strerror(*status));
+        ferry_fmt(err, errlen, "%s: %s", t->name,
+                  ci->pub.err[0] ? ci->pub.err : ferry_strerror(*status));
         ferry_kv_free(ci->kv, ci->nkv);
         ferry_options_free(t->options, ci->cfg);
         free(ci->cfg);
@@ -167,45 +182,59 @@ int ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size
     return c->transport->ops->receive(c, out, max, n, timeout_ms);
 }
 
+/* ack, nack and release end a loan that receive made, so a plugin without
+ * receive has none of them (the loader checks that they come together). */
 int ferry_ack(struct ferry_conn *c, struct ferry_msg *m)
 {
+    if (!c->transport->ops->ack)
+        return unsupported(c, "acknowledge messages");
+    c->err[0] = '\0';
     return c->transport->ops->ack(c, m);
 }
 
 int ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
 {
+    if (!c->transport->ops->nack)
+        return unsupported(c, "reject messages");
+    c->err[0] = '\0';
     return c->transport->ops->nack(c, m, requeue, reason);
 }
 
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m)
 {
-    c->transport->ops->release(c, m);
+    if (c->transport->ops->release)
+        c->transport->ops->release(c, m);
 }
 
-/* defer is read only when the plugin's descriptor is large enough to hold it */
-static ferry_defer_op defer_op(const struct ferry_conn *c)
-{
-    const struct ferry_transport *t = c->transport;
-    if (t->size < offsetof(struct ferry_transport, defer) + sizeof t->defer)
-        return NULL;
-    return t->defer;
-}
-
+/* The loader gives every descriptor this core's ops layout (absent
+ * operations are NULL), so defer needs no size check here. */
 bool ferry_can_defer(const struct ferry_conn *c)
 {
-    return defer_op(c) != NULL;
+    return c->transport->ops->defer != NULL && c->transport->ops->receive != NULL;
 }
 
 int ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
                 const struct ferry_header *set, size_t n_set)
 {
-    ferry_defer_op op = defer_op(c);
-    if (!op) {
+    if (!ferry_can_defer(c)) {
         ferry_release(c, m);
         return unsupported(c, "defer a message");
     }
     c->err[0] = '\0';
-    return op(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
+    return c->transport->ops->defer(c, m, delay_ms < 0 ? 0 : delay_ms, set, n_set);
+}
+
+int ferry_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->size = sizeof *out;
+    out->dest_messages = out->consumer_lag = -1;
+    const struct ferry_transport_ops *o = c->transport->ops;
+    /* asked every refresh: no error text, which would replace a real one;
+     * the loader gave the table this core's layout, so no size check */
+    if (!o->stats)
+        return FERRY_E_NOTSUP;
+    return o->stats(c, out);
 }
 
 int ferry_health(struct ferry_conn *c, struct ferry_health *out)

@@ -10,9 +10,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-static const struct { enum ferry_level l; const char *name; } levels[] = {
-    {FERRY_DEBUG, "DEBUG"}, {FERRY_INFO, "INFO"}, {FERRY_WARNING, "WARNING"},
-    {FERRY_ERROR, "ERROR"}, {FERRY_CRITICAL, "CRITICAL"}};
+static const struct {
+    enum ferry_level l;
+    const char *name;
+} levels[] = {{FERRY_DEBUG, "DEBUG"},
+              {FERRY_INFO, "INFO"},
+              {FERRY_WARNING, "WARNING"},
+              {FERRY_ERROR, "ERROR"},
+              {FERRY_CRITICAL, "CRITICAL"}};
 
 const char *ferry_level_name(enum ferry_level l)
 {
@@ -113,9 +118,9 @@ static char *encode_direct(const struct ferry_envelope *e, const char *id, const
         }
     }
     const char *members = e->extra_members && *e->extra_members ? e->extra_members : NULL;
-    size_t cap = 6 * (strlen(id) + strlen(svc) + strlen(lvl) + strlen(msg) + strlen(ts) +
-                      strlen(host)) + (info ? strlen(info) : 2) +
-                 (members ? strlen(members) + 1 : 0) + 128;
+    size_t cap =
+        6 * (strlen(id) + strlen(svc) + strlen(lvl) + strlen(msg) + strlen(ts) + strlen(host)) +
+        (info ? strlen(info) : 2) + (members ? strlen(members) + 1 : 0) + 128;
     char *out = malloc(cap); /* caller frees */
     if (!out) {
         free(info);
@@ -231,8 +236,7 @@ bool ferry_body_id(const void *body, size_t len, const char *field, char *buf, s
     }
     if (pl < sizeof pfx && len > pl && !memcmp(s, pfx, pl)) {
         const char *v = s + pl, *end = memchr(v, '"', len - pl);
-        if (end && !memchr(v, '\\', (size_t)(end - v)) && (size_t)(end - v) < buflen &&
-            end > v) {
+        if (end && !memchr(v, '\\', (size_t)(end - v)) && (size_t)(end - v) < buflen && end > v) {
             memcpy(buf, v, (size_t)(end - v));
             buf[end - v] = '\0';
             return true;

@@ -1,40 +1,8 @@
-/* libferry internals shared between the library's files; not installed. */
+/* libferry internals shared between the library's files; not installed.
+ * What the programs may use too is declared in core/app/private.h. */
 #ifndef FERRY_INTERNAL_H
 #define FERRY_INTERNAL_H
 
-#include <ferry/ferry.h>
-#include <stdint.h>
-#include <time.h>
-
-#define FERRY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* printf into a fixed buffer, never overflowing; returns buf */
-const char *ferry_fmt(char *buf, size_t len, const char *fmt, ...) FERRY_PRINTF(3, 4);
-
-/* Monotonic clock in milliseconds. */
-int64_t ferry_mono_ms(void);
-/* ms from now on the monotonic clock, as pthread_cond_timedwait takes it
- * (conditions made with pthread_condattr_setclock CLOCK_MONOTONIC). */
-void ferry_mono_deadline(struct timespec *ts, int64_t ms);
-
-/* Exponential backoff with full jitter. State lives in the caller. */
-struct ferry_backoff {
-    int64_t min_ms, max_ms, cur_ms;
-    uint64_t rng;
-};
-void ferry_backoff_init(struct ferry_backoff *b, int64_t min_ms, int64_t max_ms);
-/* Next delay: uniform in [cur/2, cur], then cur doubles up to max. */
-int64_t ferry_backoff_next(struct ferry_backoff *b);
-void ferry_backoff_reset(struct ferry_backoff *b);
-
-/* xorshift64*; seed must be nonzero */
-uint64_t ferry_rand_next(uint64_t *state);
-uint64_t ferry_rand_seed(void);
-
-/* Default stderr logger used as the host log hook. */
-void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
-                       const char *fmt, va_list ap);
-/* Log level from $FERRY_LOG_LEVEL (error|warn|info|debug), default info. */
-int ferry_env_log_level(void);
+#include "../app/private.h"
 
 #endif

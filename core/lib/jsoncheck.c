@@ -75,9 +75,9 @@ struct jc {
 };
 
 struct jc_key {
-    char *text;    /* decoded; owned by the object's key list */
+    char *text; /* decoded; owned by the object's key list */
     size_t len;
-    size_t at;     /* byte offset of its opening quote */
+    size_t at; /* byte offset of its opening quote */
 };
 
 FERRY_JC_PRINTF(3, 4)
@@ -184,11 +184,12 @@ static bool jc_string(struct jc *j, char **key, size_t *keylen)
                 j->p += 6;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
                     int lo = j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u'
-                                 ? hex4(j->p + 2) : -1;
+                                 ? hex4(j->p + 2)
+                                 : -1;
                     if (lo < 0xDC00 || lo > 0xDFFF) {
                         free(dec);
-                        return jc_fail(j, esc, "unpaired UTF-16 surrogate \\u%04lx at byte %zu",
-                                       cp, (size_t)(esc - j->s));
+                        return jc_fail(j, esc, "unpaired UTF-16 surrogate \\u%04lx at byte %zu", cp,
+                                       (size_t)(esc - j->s));
                     }
                     cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)lo - 0xDC00);
                     j->p += 6;
@@ -199,8 +200,10 @@ static bool jc_string(struct jc *j, char **key, size_t *keylen)
                 }
                 if (cp == 0 && (j->flags & FERRY_JSON_NO_NUL)) {
                     free(dec);
-                    return jc_fail(j, esc, "a string holds \\u0000 (NUL) at byte %zu; NUL "
-                                   "characters are not accepted", (size_t)(esc - j->s));
+                    return jc_fail(j, esc,
+                                   "a string holds \\u0000 (NUL) at byte %zu; NUL "
+                                   "characters are not accepted",
+                                   (size_t)(esc - j->s));
                 }
                 if (dec)
                     put_utf8(dec, &n, cp);
@@ -220,8 +223,10 @@ static bool jc_string(struct jc *j, char **key, size_t *keylen)
         }
         if (c == 0 && (j->flags & FERRY_JSON_NO_NUL)) {
             free(dec);
-            return jc_fail(j, j->p, "a string holds a NUL byte at byte %zu; NUL characters "
-                           "are not accepted", (size_t)(j->p - j->s));
+            return jc_fail(j, j->p,
+                           "a string holds a NUL byte at byte %zu; NUL characters "
+                           "are not accepted",
+                           (size_t)(j->p - j->s));
         }
         if (c >= 0x80) {
             size_t ok = ferry_utf8_check(j->p, (size_t)(j->end - j->p));
@@ -328,8 +333,8 @@ static bool jc_object(struct jc *j, int depth)
     for (;;) {
         jc_ws(j);
         if (j->p >= j->end || *j->p != '"') {
-            ok = jc_fail(j, j->p, "invalid JSON at byte %zu: a key expected",
-                         (size_t)(j->p - j->s));
+            ok =
+                jc_fail(j, j->p, "invalid JSON at byte %zu: a key expected", (size_t)(j->p - j->s));
             break;
         }
         struct jc_key k = {.at = (size_t)(j->p - j->s)};
@@ -353,8 +358,7 @@ static bool jc_object(struct jc *j, int depth)
         }
         jc_ws(j);
         if (j->p >= j->end || *j->p != ':') {
-            ok = jc_fail(j, j->p, "invalid JSON at byte %zu: ':' expected",
-                         (size_t)(j->p - j->s));
+            ok = jc_fail(j, j->p, "invalid JSON at byte %zu: ':' expected", (size_t)(j->p - j->s));
             break;
         }
         j->p++;
@@ -382,8 +386,10 @@ static bool jc_object(struct jc *j, int depth)
                 !memcmp(keys[i].text, keys[i - 1].text, keys[i].len)) {
                 char shown[80];
                 show_key(shown, sizeof shown, keys[i].text, keys[i].len);
-                ok = jc_fail(j, j->s + keys[i].at, "duplicate key \"%s\" at byte %zu (first at "
-                             "byte %zu)", shown, keys[i].at, keys[i - 1].at);
+                ok = jc_fail(j, j->s + keys[i].at,
+                             "duplicate key \"%s\" at byte %zu (first at "
+                             "byte %zu)",
+                             shown, keys[i].at, keys[i - 1].at);
                 break;
             }
     }
@@ -403,8 +409,7 @@ static bool jc_value(struct jc *j, int depth)
         return jc_fail(j, j->p, "invalid JSON at byte %zu: a value expected",
                        (size_t)(j->p - j->s));
     switch (*j->p) {
-    case '{':
-        return jc_object(j, depth);
+    case '{': return jc_object(j, depth);
     case '[':
         j->p++;
         jc_ws(j);
@@ -427,8 +432,7 @@ static bool jc_value(struct jc *j, int depth)
             return jc_fail(j, j->p, "invalid JSON at byte %zu: ',' or ']' expected",
                            (size_t)(j->p - j->s));
         }
-    case '"':
-        return jc_string(j, NULL, NULL);
+    case '"': return jc_string(j, NULL, NULL);
     case 't':
     case 'f':
     case 'n': {
@@ -439,16 +443,20 @@ static bool jc_value(struct jc *j, int depth)
         j->p += wl;
         return true;
     }
-    default:
-        return jc_number(j);
+    default: return jc_number(j);
     }
 }
 
 int ferry_json_check(const void *text, size_t len, unsigned flags, size_t *off, char *err,
                      size_t errlen)
 {
-    struct jc j = {.s = text, .end = (const unsigned char *)text + len, .p = text,
-                   .flags = flags, .err = err, .errlen = errlen, .off = off};
+    struct jc j = {.s = text,
+                   .end = (const unsigned char *)text + len,
+                   .p = text,
+                   .flags = flags,
+                   .err = err,
+                   .errlen = errlen,
+                   .off = off};
     if (err && errlen)
         err[0] = '\0';
     /* invalid UTF-8 anywhere first: its offset is the most useful report */

@@ -11,15 +11,15 @@ struct lrange {
 };
 
 struct rset {
-    struct lrange *r;     /* sorted, disjoint, not adjacent; owned */
+    struct lrange *r; /* sorted, disjoint, not adjacent; owned */
     size_t n, cap;
 };
 
 struct lprod {
-    struct lprod *next;   /* hash chain */
-    char *id;             /* owned */
+    struct lprod *next; /* hash chain */
+    char *id;           /* owned */
     struct rset seen;
-    struct rset dups;     /* seqs seen more than once (for the report) */
+    struct rset dups; /* seqs seen more than once (for the report) */
     uint64_t received, unique, duplicates, max_seq, touched;
 };
 
@@ -284,7 +284,8 @@ void ferry_ledger_report(const struct ferry_ledger *l, FILE *f, size_t max_lines
         qsort(v, n, sizeof *v, by_id);
     for (size_t i = 0; i < n; i++) {
         const struct lprod *p = v[i];
-        fprintf(f, "producer=%s received=%llu unique=%llu max_seq=%llu missing=%llu duplicates=%llu\n",
+        fprintf(f,
+                "producer=%s received=%llu unique=%llu max_seq=%llu missing=%llu duplicates=%llu\n",
                 p->id, (unsigned long long)p->received, (unsigned long long)p->unique,
                 (unsigned long long)p->max_seq, (unsigned long long)prod_missing(p, l->expect),
                 (unsigned long long)p->duplicates);

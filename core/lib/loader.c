@@ -11,11 +11,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A loaded plugin. The core works on its own copy of the descriptor and of
+ * the ops table, at the sizes this core was built with: members the plugin
+ * was built without are zero (NULL operations), and an ABI 1 plugin's table
+ * is converted, so the rest of the core never looks at sizes or ABIs. The
+ * strings, options and functions still live in the module, which is never
+ * unloaded. */
 struct loaded {
-    char *name;                       /* owned */
-    char *file;                       /* owned */
-    const struct ferry_transport *t;  /* inside the module, which is never unloaded */
+    char *name;                     /* owned */
+    char *file;                     /* owned */
+    struct ferry_transport t;       /* handed out as const */
+    struct ferry_transport_ops ops; /* t.ops points here */
     struct loaded *next;
+};
+
+/* ABI 1, as plugins built against it lay it out: the ops table has no size,
+ * and defer was appended to the descriptor (within `size` when present). */
+struct ferry_transport_ops_v1 {
+    int (*open)(struct ferry_conn *c);
+    void (*close)(struct ferry_conn *c);
+    int (*publish)(struct ferry_conn *c, const struct ferry_msg *m);
+    int (*flush)(struct ferry_conn *c, int timeout_ms);
+    int (*subscribe)(struct ferry_conn *c, const char *dest, const char *group);
+    int (*receive)(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                   int timeout_ms);
+    int (*ack)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*nack)(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
+    void (*release)(struct ferry_conn *c, struct ferry_msg *m);
+    int (*health)(struct ferry_conn *c, struct ferry_health *out);
+};
+struct ferry_transport_v1 {
+    uint32_t abi, size;
+    const char *name, *summary;
+    const char *(*lib_version)(void);
+    uint32_t caps;
+    const struct ferry_option *options;
+    size_t cfg_size;
+    const struct ferry_transport_ops_v1 *ops;
+    ferry_defer_op defer;
 };
 
 /* The plugin registry: modules stay loaded until exit, so descriptors
@@ -24,7 +57,7 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loaded *registry;
 static bool ltdl_ready;
 
-static const char *const cap_names[] = {"ack", "groups", "durable", "confirms",
+static const char *const cap_names[] = {"ack",       "groups",     "durable", "confirms",
                                         "key-order", "deadletter", "fanout"};
 
 const char *ferry_cap_name(uint32_t cap)
@@ -62,21 +95,80 @@ static void module_name(const char *file, char *buf, size_t len)
         *dot = '\0';
 }
 
-static int check_descriptor(const struct ferry_transport *t, const char *file,
-                            const char *want, char *err, size_t errlen)
+/* Copy the module's descriptor d into l->t / l->ops at this core's sizes.
+ * Refuses other ABIs and descriptors too small to hold what they must. */
+static int import_descriptor(const void *d, const char *file, struct loaded *l, char *err,
+                             size_t errlen)
 {
-    if (t->abi != FERRY_TRANSPORT_ABI) {
+    const struct ferry_transport *t2 = d;
+    if (t2->abi == 1) {
+        const struct ferry_transport_v1 *t1 = d;
+        if (t1->size < offsetof(struct ferry_transport_v1, defer)) {
+            ferry_fmt(err, errlen,
+                      "%s: ABI 1 descriptor is %u bytes, ferry needs at least %zu; "
+                      "rebuild the plugin",
+                      file, t1->size, offsetof(struct ferry_transport_v1, defer));
+            return FERRY_E_CONFIG;
+        }
+        l->t = (struct ferry_transport){.abi = 1,
+                                        .size = sizeof l->t,
+                                        .name = t1->name,
+                                        .summary = t1->summary,
+                                        .lib_version = t1->lib_version,
+                                        .caps = t1->caps,
+                                        .options = t1->options,
+                                        .cfg_size = t1->cfg_size};
+        if (t1->ops)
+            l->ops = (struct ferry_transport_ops){.size = sizeof l->ops,
+                                                  .open = t1->ops->open,
+                                                  .close = t1->ops->close,
+                                                  .publish = t1->ops->publish,
+                                                  .flush = t1->ops->flush,
+                                                  .subscribe = t1->ops->subscribe,
+                                                  .receive = t1->ops->receive,
+                                                  .ack = t1->ops->ack,
+                                                  .nack = t1->ops->nack,
+                                                  .release = t1->ops->release,
+                                                  .health = t1->ops->health};
+        if (t1->size >= offsetof(struct ferry_transport_v1, defer) + sizeof t1->defer)
+            l->ops.defer = t1->defer;
+        l->t.ops = t1->ops ? &l->ops : NULL;
+        return FERRY_OK;
+    }
+    if (t2->abi != FERRY_TRANSPORT_ABI) {
         ferry_fmt(err, errlen,
-                  "%s was built for transport ABI %u, this ferry uses ABI %u; rebuild the plugin "
-                  "against ferry %s's <ferry/transport.h>",
-                  file, t->abi, FERRY_TRANSPORT_ABI, ferry_version());
+                  "%s was built for transport ABI %u, this ferry uses ABI %u (and loads ABI 1); "
+                  "rebuild the plugin against ferry %s's <ferry/transport.h>",
+                  file, t2->abi, FERRY_TRANSPORT_ABI, ferry_version());
         return FERRY_E_CONFIG;
     }
-    if (t->size < FERRY_TRANSPORT_MIN_SIZE) {
-        ferry_fmt(err, errlen, "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin",
-                  file, t->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
+    if (t2->size < FERRY_TRANSPORT_MIN_SIZE) {
+        ferry_fmt(err, errlen,
+                  "%s: descriptor is %u bytes, ferry needs at least %zu; rebuild the plugin", file,
+                  t2->size, (size_t)FERRY_TRANSPORT_MIN_SIZE);
         return FERRY_E_CONFIG;
     }
+    memcpy(&l->t, t2, t2->size < sizeof l->t ? t2->size : sizeof l->t);
+    l->t.size = sizeof l->t;
+    if (t2->ops) {
+        if (t2->ops->size < FERRY_OPS_MIN_SIZE) {
+            ferry_fmt(err, errlen,
+                      "%s: operations table is %u bytes, ferry needs at least %zu "
+                      "(is .size set?); rebuild the plugin",
+                      file, t2->ops->size, (size_t)FERRY_OPS_MIN_SIZE);
+            return FERRY_E_CONFIG;
+        }
+        memcpy(&l->ops, t2->ops, t2->ops->size < sizeof l->ops ? t2->ops->size : sizeof l->ops);
+        l->ops.size = sizeof l->ops;
+        l->t.ops = &l->ops;
+    }
+    return FERRY_OK;
+}
+
+/* Check the imported descriptor t (this core's layout). */
+static int check_descriptor(const struct ferry_transport *t, const char *file, const char *want,
+                            char *err, size_t errlen)
+{
     if (!t->name || strcmp(t->name, want)) {
         ferry_fmt(err, errlen, "%s: the plugin calls itself '%s'; its file must be named %s.so",
                   file, t->name ? t->name : "(null)", t->name ? t->name : "NAME");
@@ -93,12 +185,14 @@ static int check_descriptor(const struct ferry_transport *t, const char *file,
     }
     if ((o->subscribe || o->receive) &&
         !(o->subscribe && o->receive && o->ack && o->nack && o->release)) {
-        ferry_fmt(err, errlen, "%s: a consumer needs subscribe, receive, ack, nack and release", file);
+        ferry_fmt(err, errlen, "%s: a consumer needs subscribe, receive, ack, nack and release",
+                  file);
         return FERRY_E_CONFIG;
     }
     if ((t->caps & (FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_FANOUT | FERRY_CAP_DEADLETTER)) &&
         !o->receive) {
-        ferry_fmt(err, errlen, "%s: claims consumer capabilities but has no receive operation", file);
+        ferry_fmt(err, errlen, "%s: claims consumer capabilities but has no receive operation",
+                  file);
         return FERRY_E_CONFIG;
     }
     if ((t->caps & FERRY_CAP_CONFIRMS) && !o->publish) {
@@ -131,28 +225,34 @@ static const struct ferry_transport *open_file(const char *path, const char *wan
         return NULL;
     }
     char sym[160];
-    const struct ferry_transport *t = lt_dlsym(h, "ferry_descriptor");
-    if (!t) /* distros delete .la files; then libltdl cannot strip the prefix */
-        t = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
-    if (!t) {
-        ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)", path);
+    const void *d = lt_dlsym(h, "ferry_descriptor");
+    if (!d) /* distros delete .la files; then libltdl cannot strip the prefix */
+        d = lt_dlsym(h, ferry_fmt(sym, sizeof sym, "%s_LTX_ferry_descriptor", want));
+    if (!d) {
+        ferry_fmt(err, errlen, "%s: not a ferry transport plugin (no ferry_descriptor symbol)",
+                  path);
         lt_dlclose(h);
         *status = FERRY_E_CONFIG;
         return NULL;
     }
-    if ((*status = check_descriptor(t, path, want, err, errlen)) != FERRY_OK) {
+    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
+    if (!l) {
+        ferry_fmt(err, errlen, "out of memory");
+        lt_dlclose(h);
+        *status = FERRY_E_CONFIG;
+        return NULL;
+    }
+    if ((*status = import_descriptor(d, path, l, err, errlen)) != FERRY_OK ||
+        (*status = check_descriptor(&l->t, path, want, err, errlen)) != FERRY_OK) {
+        free(l);
         lt_dlclose(h);
         return NULL;
     }
-    struct loaded *l = calloc(1, sizeof *l); /* registry entry: lives until exit */
-    if (l) {
-        l->name = strdup(want);
-        l->file = strdup(path);
-        l->t = t;
-        l->next = registry;
-        registry = l;
-    }
-    return t;
+    l->name = strdup(want);
+    l->file = strdup(path);
+    l->next = registry;
+    registry = l;
+    return &l->t;
 }
 
 static bool init_ltdl(char *err, size_t errlen)
@@ -236,8 +336,8 @@ static const struct ferry_transport *load_plugin(const char *name, const char *p
     if (!init_ltdl(err, errlen))
         goto out;
     for (struct loaded *l = registry; l; l = l->next)
-        if (!strcmp(l->name, want)) {
-            t = l->t;
+        if (l->name && !strcmp(l->name, want)) {
+            t = &l->t;
             *status = FERRY_OK;
             goto out;
         }

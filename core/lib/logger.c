@@ -20,43 +20,98 @@
 
 #define L(f) offsetof(struct ferry_logger_cfg, f)
 const struct ferry_option ferry_logger_options[] = {
-    {.name = "service", .type = FERRY_OPT_STR, .def = "app", .offset = L(service),
+    {.name = "service",
+     .type = FERRY_OPT_STR,
+     .def = "app",
+     .offset = L(service),
      .help = "Service name put in each envelope and its routing key (service.level)."},
-    {.name = "level", .type = FERRY_OPT_ENUM, .def = "INFO", .offset = L(level),
+    {.name = "level",
+     .type = FERRY_OPT_ENUM,
+     .def = "INFO",
+     .offset = L(level),
      .choices = "DEBUG|INFO|WARNING|ERROR|CRITICAL",
      .help = "Minimum level sent; lower levels are discarded in the calling thread."},
-    {.name = "destination", .type = FERRY_OPT_STR, .def = "logs", .offset = L(destination),
+    {.name = "destination",
+     .type = FERRY_OPT_STR,
+     .def = "logs",
+     .offset = L(destination),
      .help = "Queue or topic the log envelopes are published to."},
-    {.name = "queue_size", .type = FERRY_OPT_INT, .def = "65536", .min = 16, .max = 16777216,
+    {.name = "queue_size",
+     .type = FERRY_OPT_INT,
+     .def = "65536",
+     .min = 16,
+     .max = 16777216,
      .offset = L(queue_size),
-     .help = "Messages held in memory between the callers and the sending thread (rounded up to a power of two)."},
-    {.name = "full_policy", .type = FERRY_OPT_ENUM, .def = "drop_newest",
-     .choices = "block|drop_newest|spill", .offset = L(full_policy),
-     .help = "When the queue is full: wait up to block_timeout, drop the new message, or write it to the spool (needs spool_dir)."},
-    {.name = "block_timeout", .type = FERRY_OPT_DURATION, .def = "100ms", .min = 0,
-     .max = 3600000, .offset = L(block_timeout),
-     .help = "Longest wait of a caller for queue space with full_policy = block; then the message is dropped."},
-    {.name = "spool_dir", .type = FERRY_OPT_STR, .offset = L(spool_dir),
-     .help = "Directory of the on-disk spool every message passes through; unset keeps messages in memory only."},
-    {.name = "spool_max", .type = FERRY_OPT_SIZE, .def = "256MiB", .min = 1048576,
-     .max = INT64_C(1099511627776), .offset = L(spool_max),
+     .help = "Messages held in memory between the callers and the sending thread (rounded up to a "
+             "power of two)."},
+    {.name = "full_policy",
+     .type = FERRY_OPT_ENUM,
+     .def = "drop_newest",
+     .choices = "block|drop_newest|spill",
+     .offset = L(full_policy),
+     .help = "When the queue is full: wait up to block_timeout, drop the new message, or write it "
+             "to the spool (needs spool_dir)."},
+    {.name = "block_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "100ms",
+     .min = 0,
+     .max = 3600000,
+     .offset = L(block_timeout),
+     .help = "Longest wait of a caller for queue space with full_policy = block; then the message "
+             "is dropped."},
+    {.name = "spool_dir",
+     .type = FERRY_OPT_STR,
+     .offset = L(spool_dir),
+     .help = "Directory of the on-disk spool every message passes through; unset keeps messages in "
+             "memory only."},
+    {.name = "spool_max",
+     .type = FERRY_OPT_SIZE,
+     .def = "256MiB",
+     .min = 1048576,
+     .max = INT64_C(1099511627776),
+     .offset = L(spool_max),
      .help = "Most disk space the spool takes; messages beyond it are dropped and counted."},
-    {.name = "spool_fsync", .type = FERRY_OPT_ENUM, .def = "batch", .choices = "always|batch|never",
+    {.name = "spool_fsync",
+     .type = FERRY_OPT_ENUM,
+     .def = "batch",
+     .choices = "always|batch|never",
      .offset = L(spool_fsync),
-     .help = "When spooled messages are forced to disk: after each write, every spool_fsync_interval, or never (the kernel decides)."},
-    {.name = "spool_fsync_interval", .type = FERRY_OPT_DURATION, .def = "1s", .min = 1,
-     .max = 3600000, .offset = L(spool_fsync_interval),
+     .help = "When spooled messages are forced to disk: after each write, every "
+             "spool_fsync_interval, or never (the kernel decides)."},
+    {.name = "spool_fsync_interval",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 1,
+     .max = 3600000,
+     .offset = L(spool_fsync_interval),
      .help = "With spool_fsync = batch, the longest a spooled message waits for fsync."},
-    {.name = "flush_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 0,
-     .max = 86400000, .offset = L(flush_timeout),
+    {.name = "flush_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 0,
+     .max = 86400000,
+     .offset = L(flush_timeout),
      .help = "How long closing the logger keeps trying to deliver what is pending."},
-    {.name = "backoff_min", .type = FERRY_OPT_DURATION, .def = "100ms", .min = 1,
-     .max = 3600000, .offset = L(backoff_min),
-     .help = "First delay between connection attempts; it doubles, with jitter, up to backoff_max."},
-    {.name = "backoff_max", .type = FERRY_OPT_DURATION, .def = "30s", .min = 1,
-     .max = 3600000, .offset = L(backoff_max),
+    {.name = "backoff_min",
+     .type = FERRY_OPT_DURATION,
+     .def = "100ms",
+     .min = 1,
+     .max = 3600000,
+     .offset = L(backoff_min),
+     .help =
+         "First delay between connection attempts; it doubles, with jitter, up to backoff_max."},
+    {.name = "backoff_max",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600000,
+     .offset = L(backoff_max),
      .help = "Longest delay between connection attempts."},
-    {.name = "max_inflight", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 1000000,
+    {.name = "max_inflight",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 1000000,
      .offset = L(max_inflight),
      .help = "Messages handed to the transport and not yet confirmed before the sender waits."},
     {0}};
@@ -67,8 +122,8 @@ struct rec {
     int64_t time_ms;
     int level;
     uint32_t msg_len;
-    uint32_t info_len;  /* 0: no information */
-    char data[];        /* message NUL information NUL */
+    uint32_t info_len; /* 0: no information */
+    char data[];       /* message NUL information NUL */
 };
 
 /* A cell of the bounded MPMC ring (D. Vyukov's algorithm): seq tells whose
@@ -94,44 +149,44 @@ struct ferry_logger {
     const struct ferry_config *config; /* used to (re)open the connection */
     char *service;                     /* owned */
     char host[256];
-    char keys[N_LEVELS][300];          /* routing key per level */
-    char id_prefix[25];                /* random part of the message ids */
+    char keys[N_LEVELS][300]; /* routing key per level */
+    char id_prefix[25];       /* random part of the message ids */
     int min_level;
-    struct cell *cells;                /* queue_size of them; freed in ferry_logger_close() */
+    struct cell *cells; /* queue_size of them; freed in ferry_logger_close() */
     size_t mask;
     pthread_t thread;
 
-    alignas(64) _Atomic size_t tail;   /* next position producers claim */
-    alignas(64) _Atomic size_t head;   /* next position to take; one consumer at a time:
+    alignas(64) _Atomic size_t tail; /* next position producers claim */
+    alignas(64) _Atomic size_t head; /* next position to take; one consumer at a time:
                                           the sender, or whoever holds spool_mu */
-    _Atomic int sleeping;              /* the sender waits on wake */
-    _Atomic int blocked;               /* callers waiting on space */
-    _Atomic int flushers;              /* callers waiting on progress */
+    _Atomic int sleeping;            /* the sender waits on wake */
+    _Atomic int blocked;             /* callers waiting on space */
+    _Atomic int flushers;            /* callers waiting on progress */
     _Atomic bool closing;
-    _Atomic int64_t close_deadline;    /* monotonic ms */
-    _Atomic uint64_t spilled_direct;   /* accepted by callers straight into the spool */
-    _Atomic uint64_t dropped_callers, dropped_bg, delivered, failed, spooled, recovered,
-        reconnects, id_seq;
+    _Atomic int64_t close_deadline;  /* monotonic ms */
+    _Atomic uint64_t spilled_direct; /* accepted by callers straight into the spool */
+    _Atomic uint64_t dropped_callers, dropped_bg, delivered, failed, spooled, recovered, reconnects,
+        id_seq;
 
     pthread_mutex_t mu;
     pthread_cond_t wake, space, progress;
 
-    pthread_mutex_t spool_mu;          /* the spool, and head while a spool exists */
-    struct ferry_spool *spool;         /* owned; NULL: memory only */
+    pthread_mutex_t spool_mu;  /* the spool, and head while a spool exists */
+    struct ferry_spool *spool; /* owned; NULL: memory only */
 
     /* sender thread only */
-    struct ferry_conn *conn;           /* closed in teardown() */
-    struct ferry_pub *pub;             /* freed in teardown() */
+    struct ferry_conn *conn; /* closed in teardown() */
+    struct ferry_pub *pub;   /* freed in teardown() */
     struct ferry_backoff backoff;
     int64_t next_connect_ms;
     int connect_failures;
     bool ever_connected;
-    struct inflight *infl;             /* ring of max_inflight (power of two); owned */
+    struct inflight *infl; /* ring of max_inflight (power of two); owned */
     size_t infl_mask;
     uint64_t infl_head, infl_sent;
     uint64_t warned_drops, warned_fails;
     int64_t last_drop_warn_ms, last_fail_warn_ms;
-    char *batch_buf;                   /* copies of spooled records to send; owned */
+    char *batch_buf; /* copies of spooled records to send; owned */
     size_t batch_cap;
 };
 
@@ -235,8 +290,12 @@ static char *encode(struct ferry_logger *lg, const struct rec *r, size_t *len)
     snprintf(id, sizeof id, "%s%012" PRIx64, lg->id_prefix, n & 0xffffffffffffu);
     const char *msg = r->data;
     const char *info = r->info_len ? r->data + r->msg_len + 1 : NULL;
-    struct ferry_envelope e = {.id = id, .service = lg->service, .level = (enum ferry_level)r->level,
-                               .message = msg, .information = info, .time_ms = r->time_ms,
+    struct ferry_envelope e = {.id = id,
+                               .service = lg->service,
+                               .level = (enum ferry_level)r->level,
+                               .message = msg,
+                               .information = info,
+                               .time_ms = r->time_ms,
                                .host = lg->host};
     char *body = ferry_envelope_encode(&e, err, sizeof err); /* freed by the caller */
     if (!body && info) {
@@ -278,8 +337,8 @@ static size_t ring_to_spool(struct ferry_logger *lg, size_t max, size_t upto)
         size_t len = 0;
         char *body = encode(lg, r, &len);
         int rc = body ? ferry_spool_append(lg->spool, lg->keys[level_index(r->level)],
-                                           strlen(lg->keys[level_index(r->level)]), body, len,
-                                           err, sizeof err)
+                                           strlen(lg->keys[level_index(r->level)]), body, len, err,
+                                           sizeof err)
                       : -1;
         if (rc == 0)
             atomic_fetch_add(&lg->spooled, 1);
@@ -330,7 +389,8 @@ static bool spill(struct ferry_logger *lg, struct rec *r)
     char err[256];
     char *body = encode(lg, r, &len); /* freed below */
     const char *key = lg->keys[level_index(r->level)];
-    int rc = body ? ferry_spool_append(lg->spool, key, strlen(key), body, len, err, sizeof err) : -1;
+    int rc =
+        body ? ferry_spool_append(lg->spool, key, strlen(key), body, len, err, sizeof err) : -1;
     if (rc == 0)
         rc = ferry_spool_sync(lg->spool, false, err, sizeof err);
     pthread_mutex_unlock(&lg->spool_mu);
@@ -459,8 +519,8 @@ static uint64_t settled(struct ferry_logger *lg)
 
 int ferry_logger_flush(struct ferry_logger *lg, int timeout_ms)
 {
-    uint64_t target = atomic_load(&lg->tail) + atomic_load(&lg->spilled_direct) +
-                      atomic_load(&lg->recovered);
+    uint64_t target =
+        atomic_load(&lg->tail) + atomic_load(&lg->spilled_direct) + atomic_load(&lg->recovered);
     int64_t end = timeout_ms < 0 ? INT64_MAX : ferry_mono_ms() + timeout_ms;
     while (settled(lg) < target) {
         int64_t left = end - ferry_mono_ms();
@@ -490,7 +550,8 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
         int64_t now = ferry_mono_ms();
         if (!lg->last_fail_warn_ms || now - lg->last_fail_warn_ms >= 10000) {
             lg->last_fail_warn_ms = now;
-            lg_log(lg, FERRY_LOG_ERROR, "message refused by the broker error=\"%s\" failed=%" PRIu64,
+            lg_log(lg, FERRY_LOG_ERROR,
+                   "message refused by the broker error=\"%s\" failed=%" PRIu64,
                    reason ? reason : ferry_strerror(status), atomic_load(&lg->failed));
         }
     }
@@ -526,7 +587,8 @@ static void try_connect(struct ferry_logger *lg)
     int st;
     char err[512], cid[300];
     snprintf(cid, sizeof cid, "%s@%s:%ld", lg->service, lg->host, (long)getpid());
-    struct ferry_conn *c = ferry_open(lg->config, cid, &st, err, sizeof err); /* closed in teardown() */
+    struct ferry_conn *c =
+        ferry_open(lg->config, cid, &st, err, sizeof err); /* closed in teardown() */
     if (!c) {
         int64_t delay = ferry_backoff_next(&lg->backoff);
         lg->next_connect_ms = ferry_mono_ms() + delay;
@@ -550,8 +612,8 @@ static void try_connect(struct ferry_logger *lg)
     if (lg->ever_connected)
         atomic_fetch_add(&lg->reconnects, 1);
     if (lg->connect_failures || lg->ever_connected)
-        lg_log(lg, FERRY_LOG_INFO, "connected transport=%s after_attempts=%d",
-               c->transport->name, lg->connect_failures + 1);
+        lg_log(lg, FERRY_LOG_INFO, "connected transport=%s after_attempts=%d", c->transport->name,
+               lg->connect_failures + 1);
     lg->ever_connected = true;
     lg->connect_failures = 0;
     ferry_backoff_reset(&lg->backoff);
@@ -561,8 +623,12 @@ static void try_connect(struct ferry_logger *lg)
 static void publish(struct ferry_logger *lg, uint64_t tag, const char *key, size_t klen,
                     const char *body, size_t blen, bool *dead)
 {
-    struct ferry_msg m = {.dest = lg->cfg.destination, .key = key, .key_len = klen,
-                          .body = body, .body_len = blen, .tag = tag};
+    struct ferry_msg m = {.dest = lg->cfg.destination,
+                          .key = key,
+                          .key_len = klen,
+                          .body = body,
+                          .body_len = blen,
+                          .tag = tag};
     int rc = ferry_pub_send(lg->pub, &m, 0);
     if (rc == FERRY_OK)
         return;
@@ -582,7 +648,8 @@ static size_t ring_to_pub(struct ferry_logger *lg, bool *dead)
     struct ferry_pub_stats ps;
     ferry_pub_stats(lg->pub, &ps);
     size_t room = ps.pending >= (uint64_t)lg->cfg.max_inflight
-                      ? 0 : (size_t)((uint64_t)lg->cfg.max_inflight - ps.pending);
+                      ? 0
+                      : (size_t)((uint64_t)lg->cfg.max_inflight - ps.pending);
     size_t n = 0;
     struct rec *r;
     while (n < room && n < BATCH && !*dead && (r = ring_pop(lg))) {
@@ -611,7 +678,10 @@ static size_t spool_to_pub(struct ferry_logger *lg, bool *dead)
         if (want > BATCH)
             want = BATCH;
         size_t used = 0, got = 0;
-        struct { size_t koff, klen, boff, blen; struct ferry_spool_pos pos; } item[BATCH];
+        struct {
+            size_t koff, klen, boff, blen;
+            struct ferry_spool_pos pos;
+        } item[BATCH];
         pthread_mutex_lock(&lg->spool_mu);
         while (got < want) {
             const char *k, *b;
@@ -865,8 +935,8 @@ struct ferry_logger *ferry_logger_open_config(const char *service, const struct 
     pthread_condattr_destroy(&ca);
     lg->config = cfg;
 
-    int st = ferry_config_bind(cfg, "logger", ferry_logger_options, &lg->cfg, NULL, NULL, err,
-                               errlen);
+    int st =
+        ferry_config_bind(cfg, "logger", ferry_logger_options, &lg->cfg, NULL, NULL, err, errlen);
     if (st) {
         open_fail(lg, status, st);
         return NULL;
@@ -888,7 +958,8 @@ struct ferry_logger *ferry_logger_open_config(const char *service, const struct 
         open_fail(lg, status, st);
         return NULL;
     }
-    const struct ferry_transport *t = ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err, errlen);
+    const struct ferry_transport *t =
+        ferry_plugin_load(tc.plugin, tc.plugin_path, &st, err, errlen);
     ferry_options_free(ferry_transport_options, &tc);
     if (!t) {
         open_fail(lg, status, st);
@@ -917,7 +988,7 @@ struct ferry_logger *ferry_logger_open_config(const char *service, const struct 
     size_t qn = pow2_at_least((size_t)lg->cfg.queue_size);
     lg->cells = calloc(qn, sizeof *lg->cells); /* freed in free_logger() */
     size_t in = pow2_at_least((size_t)lg->cfg.max_inflight);
-    lg->infl = calloc(in, sizeof *lg->infl);   /* freed in free_logger() */
+    lg->infl = calloc(in, sizeof *lg->infl); /* freed in free_logger() */
     if (!lg->cells || !lg->infl) {
         ferry_fmt(err, errlen, "out of memory");
         open_fail(lg, status, FERRY_E_FATAL);

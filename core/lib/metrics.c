@@ -13,8 +13,8 @@
 #include <string.h>
 
 /* Upper bounds in seconds, from 0.5 ms to 30 s; +Inf is implicit. */
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                   0.25,   0.5,   1,      2.5,   5,    10,    30};
 #define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 
 struct hist {
@@ -23,33 +23,36 @@ struct hist {
 };
 
 struct ferry_metrics_dest {
-    char *name;                            /* owned */
+    char *name; /* owned */
     _Atomic uint64_t ctr[FERRY_CTR_COUNT];
     struct hist processing;
     struct ferry_metrics_dest *next;
 };
 
 struct ferry_metrics {
-    char *transport;                       /* owned */
+    char *transport; /* owned */
     int64_t start_ms;
-    pthread_mutex_t lock;                  /* guards dests (list shape) and the snapshot */
+    pthread_mutex_t lock; /* guards dests (list shape) and the snapshot */
     struct ferry_metrics_dest *dests, *tail;
     size_t ndests;
     struct hist http[FERRY_HTTP_HANDLERS];
     struct ferry_metrics_state snap;
+    uint64_t dropped_seen;          /* the transport's drop total last added */
+    _Atomic uint64_t http_class[5]; /* answers by status class 1xx..5xx */
 };
 
 static const char *const counter_name[FERRY_CTR_COUNT] = {
-    "messages_produced", "messages_consumed", "messages_rejected",
-    "message_processing_errors", "messages_dropped"};
+    "messages_produced",         "messages_consumed", "messages_rejected",
+    "message_processing_errors", "messages_dropped",  "messages_dead_lettered"};
 static const char *const counter_help[FERRY_CTR_COUNT] = {
     "Messages the transport confirmed (or accepted, without publisher confirms).",
     "Messages received and handled.",
     "Messages refused as invalid (sent to the reject destination or answered 400).",
     "Messages whose handling failed (they are retried or redelivered).",
-    "Messages dropped by a configured drop policy."};
-static const char *const handler_name[FERRY_HTTP_HANDLERS] = {
-    "produce", "batch-produce", "health", "metrics", "other"};
+    "Messages dropped by a configured drop policy (amqp unroutable = drop-and-count).",
+    "Messages sent to the dead-letter destination after failing max_retries + 1 times."};
+static const char *const handler_name[FERRY_HTTP_HANDLERS] = {"produce", "batch-produce", "health",
+                                                              "metrics", "other"};
 
 struct ferry_metrics *ferry_metrics_new(const char *transport)
 {
@@ -64,6 +67,7 @@ struct ferry_metrics *ferry_metrics_new(const char *transport)
     }
     m->start_ms = ferry_mono_ms();
     m->snap.state = FERRY_HEALTH_CONNECTING;
+    m->snap.dest_messages = m->snap.consumer_lag = -1;
     ferry_fmt(m->snap.reason, sizeof m->snap.reason, "starting");
     ferry_fmt(m->snap.transport, sizeof m->snap.transport, "%s", m->transport);
     return m;
@@ -101,7 +105,7 @@ struct ferry_metrics_dest *ferry_metrics_dest(struct ferry_metrics *m, const cha
         d = other;
     if (!d) {
         const char *name = m->ndests + 1 >= FERRY_METRICS_MAX_DESTS ? "_other" : destination;
-        d = calloc(1, sizeof *d); /* freed in ferry_metrics_free() */
+        d = calloc(1, sizeof *d);             /* freed in ferry_metrics_free() */
         if (d && !(d->name = strdup(name))) { /* freed in ferry_metrics_free() */
             free(d);
             d = NULL;
@@ -142,6 +146,12 @@ void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds)
         hist_observe(&d->processing, seconds);
 }
 
+void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status)
+{
+    if (m && status >= 100 && status < 600)
+        atomic_fetch_add_explicit(&m->http_class[status / 100 - 1], 1, memory_order_relaxed);
+}
+
 void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h, double seconds)
 {
     if (m && (unsigned)h < FERRY_HTTP_HANDLERS)
@@ -172,6 +182,26 @@ void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health 
     m->snap.inflight = inflight;
     m->snap.ready = ready;
     pthread_mutex_unlock(&m->lock);
+}
+
+void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_t dest_messages,
+                               int64_t consumer_lag, uint64_t dropped)
+{
+    if (!m)
+        return;
+    struct ferry_metrics_dest *d = dest ? ferry_metrics_dest(m, dest) : NULL;
+    pthread_mutex_lock(&m->lock);
+    if (!d)
+        d = m->dests;
+    m->snap.dest_messages = dest_messages;
+    m->snap.consumer_lag = consumer_lag;
+    ferry_fmt(m->snap.backlog_dest, sizeof m->snap.backlog_dest, "%s", d ? d->name : "");
+    uint64_t grew = dropped > m->dropped_seen ? dropped - m->dropped_seen : 0;
+    if (dropped > m->dropped_seen)
+        m->dropped_seen = dropped;
+    pthread_mutex_unlock(&m->lock);
+    if (grew)
+        ferry_metrics_count(d, FERRY_CTR_DROPPED, grew);
 }
 
 void ferry_metrics_get_state(struct ferry_metrics *m, struct ferry_metrics_state *out)
@@ -307,26 +337,54 @@ char *ferry_metrics_render(struct ferry_metrics *m, size_t *len)
             "(producer: publish to confirm; consumers: receive to done).\n"
             "# TYPE ferry_message_processing_duration_seconds histogram\n");
     for (struct ferry_metrics_dest *d = first; d; d = d == last ? NULL : d->next)
-        put_hist(&o, "ferry_message_processing_duration_seconds", &d->processing, tr,
-                 "destination", d->name);
+        put_hist(&o, "ferry_message_processing_duration_seconds", &d->processing, tr, "destination",
+                 d->name);
 
     put_series(&o, "ferry_transport_reconnects_total", "counter",
                "Times the transport connection came back after a loss.", tr, (double)st.reconnects);
     put_series(&o, "ferry_transport_connected", "gauge",
                "1 when the transport is connected, else 0.", tr,
                st.state == FERRY_HEALTH_CONNECTED);
-    put_series(&o, "ferry_inflight_messages", "gauge",
-               "Messages published and not yet confirmed.", tr, (double)st.inflight);
+    put_series(&o, "ferry_inflight_messages", "gauge", "Messages published and not yet confirmed.",
+               tr, (double)st.inflight);
+    if (st.dest_messages >= 0) {
+        put(&o, "# HELP ferry_destination_messages Messages waiting in the consumed destination "
+                "(amqp: the queue's message count, polled at most once a second).\n"
+                "# TYPE ferry_destination_messages gauge\nferry_destination_messages{transport=\"");
+        put_label(&o, tr);
+        put(&o, "\",destination=\"");
+        put_label(&o, st.backlog_dest);
+        put(&o, "\"} %lld\n", (long long)st.dest_messages);
+    }
+    if (st.consumer_lag >= 0) {
+        put(&o, "# HELP ferry_consumer_lag Messages of the consumed destination not yet consumed "
+                "by this group (kafka: high watermark minus committed offset over the partitions "
+                "assigned here).\n"
+                "# TYPE ferry_consumer_lag gauge\nferry_consumer_lag{transport=\"");
+        put_label(&o, tr);
+        put(&o, "\",destination=\"");
+        put_label(&o, st.backlog_dest);
+        put(&o, "\"} %lld\n", (long long)st.consumer_lag);
+    }
     put_series(&o, "ferry_up", "gauge",
                "1 when the program can do its job (what /health reports as 200).", tr, st.ready);
     put_series(&o, "ferry_uptime_seconds", "gauge", "Seconds since the program started.", tr,
                (double)st.uptime_ms / 1000.0);
 
-    put(&o, "# HELP ferry_http_request_duration_seconds Time to answer an HTTP request, by handler.\n"
-            "# TYPE ferry_http_request_duration_seconds histogram\n");
+    put(&o,
+        "# HELP ferry_http_request_duration_seconds Time to answer an HTTP request, by handler.\n"
+        "# TYPE ferry_http_request_duration_seconds histogram\n");
     for (int h = 0; h < FERRY_HTTP_HANDLERS; h++)
         put_hist(&o, "ferry_http_request_duration_seconds", &m->http[h], tr, "handler",
                  handler_name[h]);
+    put(&o, "# HELP ferry_http_responses_total HTTP answers by status class.\n"
+            "# TYPE ferry_http_responses_total counter\n");
+    for (int k = 0; k < 5; k++) {
+        put(&o, "ferry_http_responses_total{transport=\"");
+        put_label(&o, tr);
+        put(&o, "\",code=\"%dxx\"} %llu\n", k + 1,
+            (unsigned long long)atomic_load_explicit(&m->http_class[k], memory_order_relaxed));
+    }
     if (o.oom) {
         free(o.p);
         return NULL;

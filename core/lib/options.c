@@ -25,10 +25,12 @@ static int parse_int(const char *s, int64_t *out)
 }
 
 /* number with a unit suffix from units[] (multipliers); bare number uses bare_mult */
-struct unit { const char *name; int64_t mult; };
+struct unit {
+    const char *name;
+    int64_t mult;
+};
 
-static int parse_with_unit(const char *s, const struct unit *units, int64_t bare_mult,
-                           int64_t *out)
+static int parse_with_unit(const char *s, const struct unit *units, int64_t bare_mult, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -59,13 +61,14 @@ static int parse_with_unit(const char *s, const struct unit *units, int64_t bare
     return 0;
 }
 
-static const struct unit duration_units[] = {
-    {"ms", 1}, {"s", 1000}, {"sec", 1000}, {"m", 60000}, {"min", 60000},
-    {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
+static const struct unit duration_units[] = {{"ms", 1},       {"s", 1000},    {"sec", 1000},
+                                             {"m", 60000},    {"min", 60000}, {"h", 3600000},
+                                             {"d", 86400000}, {NULL, 0}};
 
 static const struct unit size_units[] = {
-    {"b", 1}, {"k", 1000}, {"kb", 1000}, {"kib", 1024}, {"m", 1000000}, {"mb", 1000000},
-    {"mib", 1048576}, {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1073741824}, {NULL, 0}};
+    {"b", 1},           {"k", 1000},         {"kb", 1000},     {"kib", 1024},
+    {"m", 1000000},     {"mb", 1000000},     {"mib", 1048576}, {"g", 1000000000},
+    {"gb", 1000000000}, {"gib", 1073741824}, {NULL, 0}};
 
 static int enum_index(const char *choices, const char *s)
 {
@@ -83,8 +86,8 @@ static int enum_index(const char *choices, const char *s)
     return -1;
 }
 
-int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst,
-                       char *err, size_t errlen)
+int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst, char *err,
+                       size_t errlen)
 {
     char *base = dst;
     int64_t v = 0;
@@ -102,8 +105,8 @@ int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst
     }
     case FERRY_OPT_BOOL: {
         bool b;
-        if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") ||
-            !strcasecmp(text, "on") || !strcmp(text, "1"))
+        if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on") ||
+            !strcmp(text, "1"))
             b = true;
         else if (!strcasecmp(text, "false") || !strcasecmp(text, "no") ||
                  !strcasecmp(text, "off") || !strcmp(text, "0"))
@@ -143,9 +146,7 @@ int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst
         return FERRY_OK;
     }
     case FERRY_OPT_PREFIX:
-    default:
-        ferry_fmt(err, errlen, "option has no single value");
-        return FERRY_E_CONFIG;
+    default: ferry_fmt(err, errlen, "option has no single value"); return FERRY_E_CONFIG;
     }
     if (o->min < o->max && (v < o->min || v > o->max)) {
         ferry_fmt(err, errlen, "%s is out of range [%" PRId64 ", %" PRId64 "]", text, o->min,

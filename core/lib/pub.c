@@ -11,27 +11,27 @@
 enum slot_state { SLOT_FREE = 0, SLOT_INFLIGHT, SLOT_RETRY };
 
 struct slot {
-    uint32_t gen;              /* bumped on reuse so stale reports are ignored */
+    uint32_t gen; /* bumped on reuse so stale reports are ignored */
     enum slot_state state;
-    uint32_t next;             /* free list / retry queue link; UINT32_MAX = none */
+    uint32_t next; /* free list / retry queue link; UINT32_MAX = none */
     uint64_t user_tag;
     int64_t first_ms, due_ms;
     uint32_t attempts;
     size_t bytes;
-    struct ferry_msg msg;      /* points into blob */
-    void *blob;                /* one allocation with everything; freed in slot_free() */
+    struct ferry_msg msg; /* points into blob */
+    void *blob;           /* one allocation with everything; freed in slot_free() */
 };
 
 struct ferry_pub {
-    struct ferry_conn *c;      /* borrowed */
+    struct ferry_conn *c; /* borrowed */
     struct ferry_pub_opts o;
     ferry_pub_done_fn done;
     void *done_ctx;
-    struct slot *slots;        /* owned; grown on demand up to max_inflight */
+    struct slot *slots; /* owned; grown on demand up to max_inflight */
     uint32_t nslots, free_head, retry_head, retry_tail;
     size_t inflight, waiting, bytes;
     struct ferry_backoff backoff;
-    bool down;                 /* last publish attempt failed transiently */
+    bool down; /* last publish attempt failed transiently */
     struct ferry_pub_stats st;
     char err[512];
 };
@@ -93,8 +93,8 @@ const char *ferry_pub_error(const struct ferry_pub *p)
 static int slot_fill(struct slot *s, const struct ferry_msg *m)
 {
     size_t dl = strlen(m->dest ? m->dest : "") + 1;
-    size_t total = dl + m->key_len + 1 + m->body_len + 1 +
-                   m->n_headers * sizeof(struct ferry_header);
+    size_t total =
+        dl + m->key_len + 1 + m->body_len + 1 + m->n_headers * sizeof(struct ferry_header);
     for (size_t i = 0; i < m->n_headers; i++)
         total += strlen(m->headers[i].name) + 1 + m->headers[i].value_len + 1;
     char *b = malloc(total); /* freed in slot_free() */
@@ -114,8 +114,10 @@ static int slot_fill(struct slot *s, const struct ferry_msg *m)
         h[i].value_len = m->headers[i].value_len;
         w += m->headers[i].value_len + 1;
     }
-    s->msg = (struct ferry_msg){.headers = m->n_headers ? h : NULL, .n_headers = m->n_headers,
-                                .key_len = m->key_len, .body_len = m->body_len};
+    s->msg = (struct ferry_msg){.headers = m->n_headers ? h : NULL,
+                                .n_headers = m->n_headers,
+                                .key_len = m->key_len,
+                                .body_len = m->body_len};
     memcpy(w, m->dest ? m->dest : "", dl);
     s->msg.dest = w;
     w += dl;
@@ -306,14 +308,6 @@ static void retry_due(struct ferry_pub *p)
     }
 }
 
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Wait up to wait_ms for progress: confirms if anything is in flight,
  * otherwise until the next retry is due. */
 static void pump(struct ferry_pub *p, int64_t wait_ms)
@@ -325,7 +319,7 @@ static void pump(struct ferry_pub *p, int64_t wait_ms)
             went_down(p, rc, ferry_conn_error(p->c));
     } else if (p->retry_head != NONE) {
         int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
-        sleep_ms(until < wait_ms ? until : wait_ms);
+        ferry_sleep_ms(until < wait_ms ? until : wait_ms);
     }
     retry_due(p);
 }
@@ -421,7 +415,7 @@ int ferry_pub_flush(struct ferry_pub *p, int timeout_ms)
             return FERRY_E_TIMEOUT;
         if (!p->inflight && p->retry_head != NONE) {
             int64_t until = p->slots[p->retry_head].due_ms - ferry_mono_ms();
-            sleep_ms(until < left ? until : left);
+            ferry_sleep_ms(until < left ? until : left);
         }
     }
 }

@@ -95,19 +95,19 @@ size_t ferry_retry_stamp(const struct ferry_msg *m, const struct ferry_header *s
 
 struct held {
     struct ferry_retry_item it;
-    int64_t due;               /* monotonic ms */
+    int64_t due; /* monotonic ms */
 };
 
 struct ferry_retry {
     struct ferry_retry_opts o;
     enum ferry_retry_mode mode;
     char *dest, *group, *dead_letter, *retry_dest, *retry_group; /* owned */
-    struct ferry_conn *in;     /* borrowed */
-    struct ferry_conn *aux;    /* owned: dead letters, and DEST.retry in topic mode */
-    struct held *held;         /* owned; unordered, scanned (it stays small) */
+    struct ferry_conn *in;                                       /* borrowed */
+    struct ferry_conn *aux; /* owned: dead letters, and DEST.retry in topic mode */
+    struct held *held;      /* owned; unordered, scanned (it stays small) */
     size_t nheld, cap;
     struct ferry_backoff backoff;
-    uint64_t tag, wait_tag;    /* the publish being waited for */
+    uint64_t tag, wait_tag; /* the publish being waited for */
     bool wait_done;
     int wait_status;
     char wait_reason[256];
@@ -152,12 +152,15 @@ struct ferry_retry *ferry_retry_new(const struct ferry_config *cfg, const char *
     enum ferry_retry_mode mode = o->mode;
     if (mode == FERRY_RETRY_AUTO)
         mode = ferry_can_defer(in) ? FERRY_RETRY_BROKER
-             : (in->caps & (FERRY_CAP_ACK | FERRY_CAP_DURABLE)) ==
-                       (FERRY_CAP_ACK | FERRY_CAP_DURABLE) ? FERRY_RETRY_TOPIC
-                                                           : FERRY_RETRY_LOCAL;
+               : (in->caps & (FERRY_CAP_ACK | FERRY_CAP_DURABLE)) ==
+                       (FERRY_CAP_ACK | FERRY_CAP_DURABLE)
+                   ? FERRY_RETRY_TOPIC
+                   : FERRY_RETRY_LOCAL;
     if (mode == FERRY_RETRY_BROKER && !ferry_can_defer(in)) {
-        ferry_fmt(err, errlen, "retry mode broker: the %s transport cannot defer messages "
-                  "(use topic or local)", in->transport->name);
+        ferry_fmt(err, errlen,
+                  "retry mode broker: the %s transport cannot defer messages "
+                  "(use topic or local)",
+                  in->transport->name);
         return NULL;
     }
     struct ferry_retry *r = calloc(1, sizeof *r); /* freed in ferry_retry_free() */
@@ -320,12 +323,6 @@ int64_t ferry_retry_next_due(const struct ferry_retry *r)
     return best > now ? best - now : 0;
 }
 
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Publish m on the retrier's own connection and wait until the transport
  * confirms it: transient failures are retried until publish_timeout. */
 static int publish_confirmed(struct ferry_retry *r, struct ferry_msg *m)
@@ -362,7 +359,7 @@ static int publish_confirmed(struct ferry_retry *r, struct ferry_msg *m)
         int64_t wait = ferry_backoff_next(&r->backoff);
         if (!ferry_status_retriable(st) || ferry_mono_ms() + wait >= deadline)
             return st;
-        sleep_ms(wait);
+        ferry_sleep_ms(wait);
     }
 }
 
@@ -381,8 +378,13 @@ static int copy_to(struct ferry_retry *r, const struct ferry_msg *m, const char 
         ferry_fmt(r->err, sizeof r->err, "out of memory");
         return FERRY_E_AGAIN;
     }
-    struct ferry_msg c = {.dest = dest, .key = m->key, .key_len = m->key_len, .headers = hs,
-                          .n_headers = n, .body = m->body, .body_len = m->body_len};
+    struct ferry_msg c = {.dest = dest,
+                          .key = m->key,
+                          .key_len = m->key_len,
+                          .headers = hs,
+                          .n_headers = n,
+                          .body = m->body,
+                          .body_len = m->body_len};
     int st = publish_confirmed(r, &c);
     if (hs != stack)
         free(hs);
@@ -409,10 +411,9 @@ int ferry_retry_fail(struct ferry_retry *r, const struct ferry_retry_item *it, c
     int st;
     r->err[0] = '\0';
     if (*dead_lettered) {
-        struct ferry_header set[] = {
-            {FERRY_HDR_ERROR, why, strlen(why)},
-            {FERRY_HDR_ATTEMPTS, num, strlen(num)},
-            {FERRY_HDR_ORIGINAL_DEST, r->dest, strlen(r->dest)}};
+        struct ferry_header set[] = {{FERRY_HDR_ERROR, why, strlen(why)},
+                                     {FERRY_HDR_ATTEMPTS, num, strlen(num)},
+                                     {FERRY_HDR_ORIGINAL_DEST, r->dest, strlen(r->dest)}};
         st = copy_to(r, it->msg, r->dead_letter, set, 3, retry_headers);
         if (st == FERRY_OK) {
             ack_original(it);
@@ -436,7 +437,8 @@ int ferry_retry_fail(struct ferry_retry *r, const struct ferry_retry_item *it, c
             }
             break;
         case FERRY_RETRY_TOPIC:
-            set[2].value_len = (size_t)snprintf(due, sizeof due, "%" PRId64, ferry_time_ms() + delay);
+            set[2].value_len =
+                (size_t)snprintf(due, sizeof due, "%" PRId64, ferry_time_ms() + delay);
             st = copy_to(r, it->msg, r->retry_dest, set, 4, NULL);
             if (st != FERRY_OK)
                 goto release;
@@ -446,8 +448,7 @@ int ferry_retry_fail(struct ferry_retry *r, const struct ferry_retry_item *it, c
             struct ferry_retry_item h = *it;
             h.attempts = attempts;
             if (r->nheld >= r->o.max_held || hold(r, &h, ferry_mono_ms() + delay)) {
-                ferry_fmt(r->err, sizeof r->err, "%zu messages already wait for a retry",
-                          r->nheld);
+                ferry_fmt(r->err, sizeof r->err, "%zu messages already wait for a retry", r->nheld);
                 st = FERRY_E_AGAIN;
                 goto release;
             }

@@ -26,21 +26,21 @@ struct seg {
 };
 
 struct ferry_spool {
-    char *dir;                 /* owned */
+    char *dir; /* owned */
     int lockfd;
     int64_t max_bytes, seg_max;
     int fsync_mode;
     int64_t fsync_ms, last_sync_ms, last_commit_ms;
-    struct seg *segs;          /* live segments, oldest first; owned */
+    struct seg *segs; /* live segments, oldest first; owned */
     size_t nsegs, capsegs;
-    int wfd;                   /* last segment, appended to */
-    char *wbuf;                /* records not yet written; owned */
+    int wfd;    /* last segment, appended to */
+    char *wbuf; /* records not yet written; owned */
     size_t wlen, wcap;
     bool unsynced;
-    uint64_t rseg;             /* reader: next record at (rseg, roff) */
+    uint64_t rseg; /* reader: next record at (rseg, roff) */
     int64_t roff;
     int rfd;
-    char *chunk;               /* bytes [chunk_off, chunk_off + chunk_len) of rseg; owned */
+    char *chunk; /* bytes [chunk_off, chunk_off + chunk_len) of rseg; owned */
     size_t chunk_len, chunk_cap;
     int64_t chunk_off;
     uint64_t chunk_seg;
@@ -52,9 +52,9 @@ struct ferry_spool {
 static uint32_t rec_sum(uint32_t klen, uint32_t blen, const void *key, const void *body)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    const unsigned char lens[8] = {(unsigned char)klen, (unsigned char)(klen >> 8),
+    const unsigned char lens[8] = {(unsigned char)klen,         (unsigned char)(klen >> 8),
                                    (unsigned char)(klen >> 16), (unsigned char)(klen >> 24),
-                                   (unsigned char)blen, (unsigned char)(blen >> 8),
+                                   (unsigned char)blen,         (unsigned char)(blen >> 8),
                                    (unsigned char)(blen >> 16), (unsigned char)(blen >> 24)};
     for (size_t i = 0; i < 8; i++)
         h = (h ^ lens[i]) * 16777619u;
@@ -158,8 +158,8 @@ static bool commit_read(struct ferry_spool *s, struct ferry_spool_pos *out)
 
 /* Walk the records of segment g and cut a torn tail. Counts the records
  * that start at or after *from, moving *from to a record boundary. */
-static int seg_scan(struct ferry_spool *s, struct seg *g, int64_t *from, uint64_t *count,
-                    char *err, size_t errlen)
+static int seg_scan(struct ferry_spool *s, struct seg *g, int64_t *from, uint64_t *count, char *err,
+                    size_t errlen)
 {
     int64_t off = 0;
     bool placed = false;
@@ -220,16 +220,15 @@ static int open_writer(struct ferry_spool *s, char *err, size_t errlen)
 {
     s->wfd = seg_open(s, last_seg(s)->id, O_WRONLY | O_CREAT | O_APPEND);
     if (s->wfd < 0) {
-        ferry_fmt(err, errlen, "cannot create a spool segment in %s: %s", s->dir,
-                  strerror(errno));
+        ferry_fmt(err, errlen, "cannot create a spool segment in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     return 0;
 }
 
 struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsync_mode,
-                                     int64_t fsync_interval_ms, uint64_t *recovered,
-                                     char *err, size_t errlen)
+                                     int64_t fsync_interval_ms, uint64_t *recovered, char *err,
+                                     size_t errlen)
 {
     struct ferry_spool *s = calloc(1, sizeof *s); /* freed in ferry_spool_close() */
     if (!s || !(s->dir = strdup(dir))) {
@@ -525,8 +524,7 @@ int ferry_spool_next(struct ferry_spool *s, const char **key, size_t *klen, cons
     return 1;
 }
 
-void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint64_t n,
-                         bool force)
+void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint64_t n, bool force)
 {
     s->commit = pos;
     s->records = n > s->records ? 0 : s->records - n;

@@ -19,8 +19,8 @@ struct ferry_spool_pos {
  * *recovered gets their number. fsync_mode is enum ferry_spool_fsync.
  * Returns NULL with err set (another process holds the spool, I/O error). */
 struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsync_mode,
-                                     int64_t fsync_interval_ms, uint64_t *recovered,
-                                     char *err, size_t errlen);
+                                     int64_t fsync_interval_ms, uint64_t *recovered, char *err,
+                                     size_t errlen);
 /* Buffer one record. Returns 0, 1 when the spool is full (spool_max),
  * -1 on an I/O error (err set). Nothing is readable before ferry_spool_sync. */
 int ferry_spool_append(struct ferry_spool *s, const void *key, size_t klen, const void *body,
@@ -35,8 +35,7 @@ int ferry_spool_next(struct ferry_spool *s, const char **key, size_t *klen, cons
 /* Everything up to pos (n more records) is delivered: drop whole segments behind it and
  * record it in the commit file (fsync per the policy, at most every
  * fsync interval unless force). */
-void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint64_t n,
-                         bool force);
+void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint64_t n, bool force);
 /* Read again from the last confirmed position (after a lost connection). */
 void ferry_spool_rewind(struct ferry_spool *s);
 /* Records written and not yet confirmed; bytes they take. */

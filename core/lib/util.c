@@ -165,25 +165,42 @@ void ferry_format_time(int64_t ms, char buf[32])
     buf[31] = '\0';
 }
 
+void ferry_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int ferry_log_level_parse(const char *word)
+{
+    for (int i = 0; word && i < (int)FERRY_ARRAY_LEN(level_names); i++)
+        if (strcasecmp(word, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *ferry_log_level_name(int level)
+{
+    return level_names[level < 0 ? 0 : level > FERRY_LOG_DEBUG ? FERRY_LOG_DEBUG : level];
+}
 
 int ferry_env_log_level(void)
 {
-    const char *s = getenv("FERRY_LOG_LEVEL");
-    if (s)
-        for (int i = 0; i < 4; i++)
-            if (strcasecmp(s, level_names[i]) == 0)
-                return i;
-    return FERRY_LOG_INFO;
+    int lvl = ferry_log_level_parse(getenv("FERRY_LOG_LEVEL"));
+    return lvl < 0 ? FERRY_LOG_INFO : lvl;
 }
 
-void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
-                       const char *fmt, va_list ap)
+void ferry_stderr_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin, const char *fmt,
+                       va_list ap)
 {
     const char *prog = ctx;
     char line[2048];
     int n = snprintf(line, sizeof line, "%s%s%s [%s] ", prog ? prog : "", prog ? ": " : "",
-                     level_names[lvl > 3 ? 3 : lvl], plugin ? plugin : "ferry");
+                     ferry_log_level_name((int)lvl), plugin ? plugin : "ferry");
     if (n < 0)
         return;
     if ((size_t)n < sizeof line)

@@ -4,12 +4,15 @@
 #define FERRY_H
 
 #include <ferry/transport.h>
+#include <ferry/version.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Version of the library ("0.1.0"). Static storage. */
+/** Version of the library loaded at run time ("0.1.0"). Static storage.
+ *  The headers compiled against: FERRY_VERSION_STRING, FERRY_VERSION_NUM
+ *  (<ferry/version.h>). */
 const char *ferry_version(void);
 /** Short text for a ferry_status ("connection lost"). Static storage. */
 const char *ferry_strerror(int status);
@@ -45,8 +48,7 @@ int ferry_config_set(struct ferry_config *cfg, const char *section, const char *
 
 /** Effective value of section.key: flag > environment (FERRY_SECTION_KEY) >
  *  file; NULL when none. The pointer lives as long as cfg (or the environ). */
-const char *ferry_config_get(const struct ferry_config *cfg, const char *section,
-                             const char *key);
+const char *ferry_config_get(const struct ferry_config *cfg, const char *section, const char *key);
 /** Path of the file last loaded, or NULL. */
 const char *ferry_config_path(const struct ferry_config *cfg);
 
@@ -58,9 +60,8 @@ const char *ferry_config_path(const struct ferry_config *cfg);
  *  with ferry_kv_free).
  *  @return FERRY_OK or FERRY_E_CONFIG with the reason in err. */
 int ferry_config_bind(const struct ferry_config *cfg, const char *section,
-                      const struct ferry_option *opts, void *dst,
-                      struct ferry_kv **passthru, size_t *n_passthru,
-                      char *err, size_t errlen);
+                      const struct ferry_option *opts, void *dst, struct ferry_kv **passthru,
+                      size_t *n_passthru, char *err, size_t errlen);
 /** Free what ferry_config_bind allocated inside dst (not dst itself). */
 void ferry_options_free(const struct ferry_option *opts, void *dst);
 void ferry_kv_free(struct ferry_kv *kv, size_t n);
@@ -83,13 +84,13 @@ size_t ferry_config_sections(const struct ferry_config *cfg, const char **out, s
 int ferry_config_section_line(const struct ferry_config *cfg, const char *section);
 /** Check that every section in cfg is one of known (NULL-terminated).
  *  @return FERRY_OK or FERRY_E_CONFIG naming the file, line and section. */
-int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known,
-                                char *err, size_t errlen);
+int ferry_config_check_sections(const struct ferry_config *cfg, const char *const *known, char *err,
+                                size_t errlen);
 
 /** Parse one typed value ("5s", "1MiB", "yes") as opts would.
  *  @return FERRY_OK or FERRY_E_CONFIG with the reason in err. */
-int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst,
-                       char *err, size_t errlen);
+int ferry_option_parse(const struct ferry_option *o, const char *text, void *dst, char *err,
+                       size_t errlen);
 /** Check an option table: names, types, defaults parse, help present.
  *  @return FERRY_OK or FERRY_E_CONFIG naming the bad row. */
 int ferry_options_validate(const struct ferry_option *opts, char *err, size_t errlen);
@@ -98,7 +99,7 @@ int ferry_options_validate(const struct ferry_option *opts, char *err, size_t er
 struct ferry_transport_cfg {
     char *plugin;
     char *plugin_path;
-    int log_level;            /* FERRY_LOG_*: what the plugin may log */
+    int log_level; /* FERRY_LOG_*: what the plugin may log */
 };
 extern const struct ferry_option ferry_transport_options[];
 
@@ -137,8 +138,8 @@ const char *ferry_caps_str(uint32_t caps, char *buf, size_t len);
  *  section ([NAME]) and open a connection. client_id is copied.
  *  @return the connection, or NULL with *status and err set. The caller
  *  owns the result: ferry_close(). */
-struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id,
-                              int *status, char *err, size_t errlen);
+struct ferry_conn *ferry_open(const struct ferry_config *cfg, const char *client_id, int *status,
+                              char *err, size_t errlen);
 /** Close and free c (NULL is fine). Blocks up to the plugin's linger. */
 void ferry_close(struct ferry_conn *c);
 /** Set who hears delivery reports (see transport.h). */
@@ -150,24 +151,36 @@ void ferry_conn_set_log(struct ferry_conn *c, const char *prog, int level);
 const char *ferry_conn_error(const struct ferry_conn *c);
 
 /* Thin checked wrappers around the plugin operations (see transport.h for
- * the ownership rules; each returns FERRY_E_NOTSUP when the plugin lacks
- * the operation or the capability). One thread at a time per connection. */
-int  ferry_publish(struct ferry_conn *c, const struct ferry_msg *m);
-int  ferry_flush(struct ferry_conn *c, int timeout_ms);
-int  ferry_subscribe(struct ferry_conn *c, const char *dest, const char *group);
-int  ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
-                   int timeout_ms);
-int  ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
-int  ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
+ * the ownership rules and what each returns). Each checks that the plugin
+ * has the operation before calling it, and returns FERRY_E_NOTSUP, with the
+ * reason in ferry_conn_error(), when it does not: publish on a consume-only
+ * plugin, subscribe/receive/ack/nack on a publish-only one, defer on one
+ * without it. flush without publish returns FERRY_OK (nothing is pending)
+ * and release without receive does nothing (nothing was lent). What a
+ * transport promises beyond that is in c->caps (FERRY_CAP_*), which the
+ * caller checks: an operation it has is never refused for a missing
+ * capability (nack without a reject destination drops the message, as
+ * transport.h says). One thread at a time per connection. */
+int ferry_publish(struct ferry_conn *c, const struct ferry_msg *m);
+int ferry_flush(struct ferry_conn *c, int timeout_ms);
+int ferry_subscribe(struct ferry_conn *c, const char *dest, const char *group);
+int ferry_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                  int timeout_ms);
+int ferry_ack(struct ferry_conn *c, struct ferry_msg *m);
+int ferry_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason);
 void ferry_release(struct ferry_conn *c, struct ferry_msg *m);
-int  ferry_health(struct ferry_conn *c, struct ferry_health *out);
+int ferry_health(struct ferry_conn *c, struct ferry_health *out);
+/** Backlog and drop figures (struct ferry_stats in transport.h); members
+ *  the plugin does not know stay -1 (or 0 for dropped). FERRY_E_NOTSUP
+ *  when the plugin offers none. Same thread rules as ferry_receive. */
+int ferry_stats(struct ferry_conn *c, struct ferry_stats *out);
 /** Whether c's plugin offers defer (see struct ferry_transport). */
 bool ferry_can_defer(const struct ferry_conn *c);
 /** The plugin's defer: m comes back to this subscription after delay_ms with
  *  the headers in set. Without the operation m is released and
  *  FERRY_E_NOTSUP returned; on any error the loan has ended as release(). */
-int  ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
-                 const struct ferry_header *set, size_t n_set);
+int ferry_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_ms,
+                const struct ferry_header *set, size_t n_set);
 
 /** Value of the header called name in m (first match), or NULL. */
 const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const char *name);
@@ -176,21 +189,21 @@ const struct ferry_header *ferry_msg_header(const struct ferry_msg *m, const cha
 /* Reliable publishing: copies, retries with backoff, waits for confirms  */
 
 struct ferry_pub_opts {
-    size_t max_inflight;     /* unsettled messages before send waits; 0 = 10000 */
-    size_t max_bytes;        /* bytes held for retries before send waits; 0 = 256 MiB */
-    int64_t backoff_min_ms;  /* first retry delay; 0 = 100 */
-    int64_t backoff_max_ms;  /* cap; 0 = 30000 */
-    int64_t give_up_ms;      /* a message unconfirmed this long is failed; 0 = never */
+    size_t max_inflight;    /* unsettled messages before send waits; 0 = 10000 */
+    size_t max_bytes;       /* bytes held for retries before send waits; 0 = 256 MiB */
+    int64_t backoff_min_ms; /* first retry delay; 0 = 100 */
+    int64_t backoff_max_ms; /* cap; 0 = 30000 */
+    int64_t give_up_ms;     /* a message unconfirmed this long is failed; 0 = never */
 };
 
 struct ferry_pub_stats {
-    uint64_t sent;        /* accepted by ferry_pub_send */
-    uint64_t confirmed;   /* settled OK */
-    uint64_t failed;      /* settled with a permanent error or given up */
-    uint64_t retries;     /* re-publish attempts */
-    uint64_t pending;     /* held now (in flight or waiting to retry) */
-    uint64_t reconnects;  /* times the connection came back after a loss */
-    uint64_t waiting;     /* of pending, those waiting to be re-published (transport away) */
+    uint64_t sent;       /* accepted by ferry_pub_send */
+    uint64_t confirmed;  /* settled OK */
+    uint64_t failed;     /* settled with a permanent error or given up */
+    uint64_t retries;    /* re-publish attempts */
+    uint64_t pending;    /* held now (in flight or waiting to retry) */
+    uint64_t reconnects; /* times the connection came back after a loss */
+    uint64_t waiting;    /* of pending, those waiting to be re-published (transport away) */
 };
 
 struct ferry_pub;
@@ -225,7 +238,11 @@ void ferry_pub_free(struct ferry_pub *p);
 /* The log envelope (DESIGN.md): one JSON object per message              */
 
 enum ferry_level {
-    FERRY_DEBUG = 10, FERRY_INFO = 20, FERRY_WARNING = 30, FERRY_ERROR = 40, FERRY_CRITICAL = 50
+    FERRY_DEBUG = 10,
+    FERRY_INFO = 20,
+    FERRY_WARNING = 30,
+    FERRY_ERROR = 40,
+    FERRY_CRITICAL = 50
 };
 /** "INFO" for FERRY_INFO; NULL for an unknown level. */
 const char *ferry_level_name(enum ferry_level l);
@@ -240,14 +257,14 @@ void ferry_format_time(int64_t unix_ms, char buf[32]);
 int64_t ferry_time_ms(void);
 
 struct ferry_envelope {
-    const char *id;          /* NULL: a new one is made */
+    const char *id; /* NULL: a new one is made */
     const char *service;
     enum ferry_level level;
     const char *message;
-    const char *information; /* JSON object text, or NULL for {} */
-    int64_t time_ms;         /* 0: now */
-    const char *host;        /* NULL: this host's name */
-    const char *extra;       /* JSON object whose members are added at the top level, or NULL */
+    const char *information;   /* JSON object text, or NULL for {} */
+    int64_t time_ms;           /* 0: now */
+    const char *host;          /* NULL: this host's name */
+    const char *extra;         /* JSON object whose members are added at the top level, or NULL */
     const char *extra_members; /* with no extra: members appended as they are, already compact
                                   JSON as cJSON prints it ("\"a\":1,\"b\":\"x\""), none named
                                   like an envelope field; or NULL */
@@ -262,38 +279,38 @@ const char *ferry_envelope_key(const char *service, enum ferry_level l, char *bu
  *  number) into buf. @return true when found. */
 bool ferry_body_id(const void *body, size_t len, const char *field, char *buf, size_t buflen);
 
-
 /* ====================================================================== */
 /* Application logging: ferry_log() from any thread, delivered in the     */
 /* background, surviving broker outages (the [logger] section)            */
 
-enum ferry_full_policy {   /* what ferry_log() does when its queue is full */
-    FERRY_FULL_BLOCK = 0,  /* wait up to block_timeout, then drop (counted) */
-    FERRY_FULL_DROP_NEWEST,/* drop the new message at once (counted) */
-    FERRY_FULL_SPILL,      /* write it to the on-disk spool (needs spool_dir) */
+enum ferry_full_policy {                         /* what ferry_log() does when its queue is full */
+                         FERRY_FULL_BLOCK = 0,   /* wait up to block_timeout, then drop (counted) */
+                         FERRY_FULL_DROP_NEWEST, /* drop the new message at once (counted) */
+                         FERRY_FULL_SPILL, /* write it to the on-disk spool (needs spool_dir) */
 };
 
-enum ferry_spool_fsync {   /* when the spool is forced to disk */
-    FERRY_SPOOL_FSYNC_ALWAYS = 0, /* after every write: a machine crash loses nothing spooled */
-    FERRY_SPOOL_FSYNC_BATCH,      /* every spool_fsync_interval: loses at most that much */
-    FERRY_SPOOL_FSYNC_NEVER,      /* left to the kernel: a machine crash may lose ~30 s */
+enum ferry_spool_fsync { /* when the spool is forced to disk */
+                         FERRY_SPOOL_FSYNC_ALWAYS =
+                             0, /* after every write: a machine crash loses nothing spooled */
+                         FERRY_SPOOL_FSYNC_BATCH, /* every spool_fsync_interval: loses at most that much */
+                         FERRY_SPOOL_FSYNC_NEVER, /* left to the kernel: a machine crash may lose ~30 s */
 };
 
 /* The [logger] section, filled by ferry_config_bind(ferry_logger_options). */
 struct ferry_logger_cfg {
-    char *service;             /* envelope service and first part of the routing key */
-    int level;                 /* minimum level, index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
-    char *destination;         /* queue / topic */
-    int64_t queue_size;        /* messages held in memory between callers and the sender */
-    int full_policy;           /* enum ferry_full_policy */
-    int64_t block_timeout;     /* ms, for FERRY_FULL_BLOCK */
-    char *spool_dir;           /* NULL: memory only */
-    int64_t spool_max;         /* bytes on disk */
-    int spool_fsync;           /* enum ferry_spool_fsync */
+    char *service;                /* envelope service and first part of the routing key */
+    int level;                    /* minimum level, index into DEBUG|INFO|WARNING|ERROR|CRITICAL */
+    char *destination;            /* queue / topic */
+    int64_t queue_size;           /* messages held in memory between callers and the sender */
+    int full_policy;              /* enum ferry_full_policy */
+    int64_t block_timeout;        /* ms, for FERRY_FULL_BLOCK */
+    char *spool_dir;              /* NULL: memory only */
+    int64_t spool_max;            /* bytes on disk */
+    int spool_fsync;              /* enum ferry_spool_fsync */
     int64_t spool_fsync_interval; /* ms, for FERRY_SPOOL_FSYNC_BATCH */
-    int64_t flush_timeout;     /* ms, default for ferry_logger_close() */
+    int64_t flush_timeout;        /* ms, default for ferry_logger_close() */
     int64_t backoff_min, backoff_max; /* ms, between connection attempts */
-    int64_t max_inflight;      /* messages handed to the transport and not yet confirmed */
+    int64_t max_inflight;             /* messages handed to the transport and not yet confirmed */
 };
 extern const struct ferry_option ferry_logger_options[];
 

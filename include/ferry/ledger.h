@@ -14,17 +14,23 @@ extern "C" {
 
 /* Header names and envelope members the producer stamps each message with. */
 #define FERRY_HDR_PRODUCER "x-ferry-producer"
-#define FERRY_HDR_SEQ      "x-ferry-seq"
+#define FERRY_HDR_SEQ "x-ferry-seq"
+/* The message id, sent with every message of the HTTP API: the only place
+ * it travels when the body is not a JSON object (a string payload). */
+#define FERRY_HDR_ID "x-ferry-id"
+/* Seconds of simulated work for the consumer (processing_time) when the
+ * body cannot carry it. */
+#define FERRY_HDR_PROCESSING_TIME "x-ferry-processing-time"
 
 struct ferry_ledger;
 
 /* Totals over every producer seen (including those no longer tracked). */
 struct ferry_ledger_totals {
-    uint64_t producers;   /* distinct producer ids seen */
-    uint64_t received;    /* add calls accepted (unique + duplicates) */
-    uint64_t unique;      /* distinct (producer, seq) pairs */
-    uint64_t missing;     /* seqs below a producer's highest (or expected) never seen */
-    uint64_t duplicates;  /* add calls for a pair already seen */
+    uint64_t producers;  /* distinct producer ids seen */
+    uint64_t received;   /* add calls accepted (unique + duplicates) */
+    uint64_t unique;     /* distinct (producer, seq) pairs */
+    uint64_t missing;    /* seqs below a producer's highest (or expected) never seen */
+    uint64_t duplicates; /* add calls for a pair already seen */
 };
 
 /**

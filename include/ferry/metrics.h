@@ -12,11 +12,13 @@ extern "C" {
 
 /* Per-destination counters; each is exported as ferry_<name>_total. */
 enum ferry_counter {
-    FERRY_CTR_PRODUCED = 0,   /* messages_produced: confirmed by the transport */
-    FERRY_CTR_CONSUMED,       /* messages_consumed: received and handled */
-    FERRY_CTR_REJECTED,       /* messages_rejected: refused as invalid */
-    FERRY_CTR_PROC_ERRORS,    /* message_processing_errors: handling failed */
-    FERRY_CTR_DROPPED,        /* messages_dropped: only by a configured drop policy */
+    FERRY_CTR_PRODUCED = 0,  /* messages_produced: confirmed by the transport */
+    FERRY_CTR_CONSUMED,      /* messages_consumed: received and handled */
+    FERRY_CTR_REJECTED,      /* messages_rejected: refused as invalid */
+    FERRY_CTR_PROC_ERRORS,   /* message_processing_errors: handling failed */
+    FERRY_CTR_DROPPED,       /* messages_dropped: only by a configured drop policy */
+    FERRY_CTR_DEAD_LETTERED, /* messages_dead_lettered: sent to the dead-letter destination
+                                 after max_retries */
     FERRY_CTR_COUNT
 };
 
@@ -38,12 +40,15 @@ enum ferry_http_handler {
 /* What the program's main thread last saw of its transport. */
 struct ferry_metrics_state {
     enum ferry_health_state state;
-    char reason[256];         /* why, when not connected */
-    bool ready;               /* the program can do its job now */
-    uint64_t inflight;        /* published, not yet settled */
+    char reason[256];  /* why, when not connected */
+    bool ready;        /* the program can do its job now */
+    uint64_t inflight; /* published, not yet settled */
     uint64_t reconnects;
     int64_t uptime_ms;
     char transport[64];
+    int64_t dest_messages;  /* messages waiting in the consumed destination; -1 unknown */
+    int64_t consumer_lag;   /* kafka: high watermark minus committed offset; -1 unknown */
+    char backlog_dest[256]; /* the destination both figures are of */
 };
 
 struct ferry_metrics;
@@ -65,8 +70,10 @@ void ferry_metrics_count(struct ferry_metrics_dest *d, enum ferry_counter k, uin
 /** Record how long handling one message of d took. Lock-free, any thread. */
 void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds);
 /** Record how long an HTTP request to handler took. Lock-free, any thread. */
-void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h,
-                                double seconds);
+/** Count one HTTP answer of status (100..599) in ferry_http_responses_total
+ *  by class (code="2xx", "4xx", "5xx", ...). Any thread. */
+void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status);
+void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h, double seconds);
 
 /** Publish the transport's state as the main thread sees it: h from
  *  ferry_health() (NULL: not connected yet, reason says why), reconnects
@@ -77,6 +84,13 @@ void ferry_metrics_set_state(struct ferry_metrics *m, const struct ferry_health 
                              bool ready);
 /** Copy the last snapshot into out. Thread-safe. */
 void ferry_metrics_get_state(struct ferry_metrics *m, struct ferry_metrics_state *out);
+/** The transport's figures from ferry_stats(): the backlog of dest (NULL:
+ *  the first destination registered) for ferry_destination_messages and
+ *  ferry_consumer_lag (-1: unknown, not exported), and dropped, the
+ *  transport's running total of drops, whose growth is added to
+ *  ferry_messages_dropped_total of that destination. Thread-safe. */
+void ferry_metrics_set_backlog(struct ferry_metrics *m, const char *dest, int64_t dest_messages,
+                               int64_t consumer_lag, uint64_t dropped);
 /** "connected", "reconnecting", "blocked" or "failed". Static storage. */
 const char *ferry_health_state_name(enum ferry_health_state s);
 

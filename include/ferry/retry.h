@@ -11,12 +11,12 @@ extern "C" {
 #endif
 
 /* Headers of deferred and dead-lettered messages. */
-#define FERRY_HDR_ERROR         "x-ferry-error"         /* why the last attempt failed */
-#define FERRY_HDR_SOURCE        "x-ferry-source"        /* validator rejects: where it was read */
-#define FERRY_HDR_ATTEMPTS      "x-ferry-attempts"      /* failed attempts so far, decimal */
+#define FERRY_HDR_ERROR "x-ferry-error"                 /* why the last attempt failed */
+#define FERRY_HDR_SOURCE "x-ferry-source"               /* validator rejects: where it was read */
+#define FERRY_HDR_ATTEMPTS "x-ferry-attempts"           /* failed attempts so far, decimal */
 #define FERRY_HDR_ORIGINAL_DEST "x-ferry-original-dest" /* the destination it was consumed from */
-#define FERRY_HDR_DUE           "x-ferry-due"           /* topic mode: epoch ms it is due again */
-#define FERRY_HDR_RETRY_GROUP   "x-ferry-retry-group"   /* topic mode: the group that deferred it */
+#define FERRY_HDR_DUE "x-ferry-due"                     /* topic mode: epoch ms it is due again */
+#define FERRY_HDR_RETRY_GROUP "x-ferry-retry-group"     /* topic mode: the group that deferred it */
 
 struct ferry_retry_policy {
     int64_t max_retries;    /* retries after the first attempt; negative: retry in
@@ -58,12 +58,12 @@ enum ferry_retry_mode {
 struct ferry_retry_opts {
     struct ferry_retry_policy policy;
     enum ferry_retry_mode mode;
-    const char *dest;        /* the destination consumed: x-ferry-original-dest */
-    const char *group;       /* the consumer group ("" or NULL: private) */
-    const char *dead_letter; /* where exhausted messages go; required */
+    const char *dest;           /* the destination consumed: x-ferry-original-dest */
+    const char *group;          /* the consumer group ("" or NULL: private) */
+    const char *dead_letter;    /* where exhausted messages go; required */
     int64_t publish_timeout_ms; /* longest wait for a dead-letter or retry copy
                                    to be confirmed; 0 = 30000 */
-    size_t max_held;         /* local and topic modes: messages held waiting; 0 = 10000 */
+    size_t max_held;            /* local and topic modes: messages held waiting; 0 = 10000 */
 };
 
 /* One message to handle: the connection that lent it and the failed

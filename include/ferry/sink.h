@@ -27,29 +27,29 @@ enum ferry_sink_cap {
     FERRY_SINK_CAP_TRANSACTIONAL = 1u << 0,
     /* Writing a record again with the same id adds nothing: at-least-once
      * delivery becomes exactly-once records. */
-    FERRY_SINK_CAP_IDEMPOTENT    = 1u << 1,
+    FERRY_SINK_CAP_IDEMPOTENT = 1u << 1,
     /* A committed batch survives a crash of this process and of the machine
      * (fsync, a database COMMIT, a service's acknowledgement). */
-    FERRY_SINK_CAP_DURABLE       = 1u << 2,
+    FERRY_SINK_CAP_DURABLE = 1u << 2,
     /* Each record can be refused on its own (FERRY_E_REJECTED with a
      * reason) while the rest of the batch commits. */
-    FERRY_SINK_CAP_PER_RECORD    = 1u << 3,
+    FERRY_SINK_CAP_PER_RECORD = 1u << 3,
 };
 
 /* ---------------------------------------------------------------------- */
 /* Records: one consumed message handed to a sink */
 
 struct ferry_sink_record {
-    uint32_t size;                  /* sizeof(struct ferry_sink_record) of the core */
-    const struct ferry_msg *msg;    /* borrowed from the transport's loan: valid until
+    uint32_t size;               /* sizeof(struct ferry_sink_record) of the core */
+    const struct ferry_msg *msg; /* borrowed from the transport's loan: valid until
                                        commit() or abort() of its batch returns */
-    const char *id;                 /* de-duplication id (from the body's id field, or
+    const char *id;              /* de-duplication id (from the body's id field, or
                                        the id header); NUL-terminated; NULL when none */
-    int64_t received_ms;            /* when the consumer received it, Unix ms UTC */
+    int64_t received_ms;         /* when the consumer received it, Unix ms UTC */
     /* Filled by the sink, read by the core after commit(): */
-    int status;                     /* FERRY_OK, or FERRY_E_REJECTED: refused for good
+    int status;         /* FERRY_OK, or FERRY_E_REJECTED: refused for good
                                        (dead-lettered with reason, never retried as is) */
-    const char *reason;             /* with FERRY_E_REJECTED: why, NUL-terminated; owned
+    const char *reason; /* with FERRY_E_REJECTED: why, NUL-terminated; owned
                                        by the sink, valid until its next write(), commit()
                                        or abort() */
 };
@@ -58,13 +58,13 @@ struct ferry_sink_record {
 /* Health */
 
 struct ferry_sink_health {
-    uint32_t size;                  /* sizeof(struct ferry_sink_health) of the core */
-    enum ferry_health_state state;  /* CONNECTED when the next commit can succeed */
-    char reason[256];               /* why, when not CONNECTED; "" otherwise */
-    uint64_t committed;             /* records in batches committed since open */
-    uint64_t rejected;              /* records refused for good since open */
-    uint64_t failures;              /* commits that failed (retriable) since open */
-    uint64_t reconnects;            /* connections to the server re-established */
+    uint32_t size;                 /* sizeof(struct ferry_sink_health) of the core */
+    enum ferry_health_state state; /* CONNECTED when the next commit can succeed */
+    char reason[256];              /* why, when not CONNECTED; "" otherwise */
+    uint64_t committed;            /* records in batches committed since open */
+    uint64_t rejected;             /* records refused for good since open */
+    uint64_t failures;             /* commits that failed (retriable) since open */
+    uint64_t reconnects;           /* connections to the server re-established */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -76,26 +76,26 @@ struct ferry_sink;
  * `priv` (set in open, freed in close). Fields other than priv and err are
  * read-only for the plugin. One thread at a time per handle. */
 struct ferry_sink_conn {
-    uint32_t size;                         /* sizeof(struct ferry_sink_conn) of the core */
+    uint32_t size; /* sizeof(struct ferry_sink_conn) of the core */
     const struct ferry_sink *sink;
-    const void *cfg;                       /* the filled option struct (cfg_size) */
-    const struct ferry_kv *passthru;       /* PREFIX options, n_passthru of them */
+    const void *cfg;                 /* the filled option struct (cfg_size) */
+    const struct ferry_kv *passthru; /* PREFIX options, n_passthru of them */
     size_t n_passthru;
-    const struct ferry_host *host;         /* logging; see transport.h */
-    const char *client_id;                 /* "ferry-aggregator@host:pid" */
-    uint32_t caps;                         /* effective FERRY_SINK_CAP_*: the core sets
+    const struct ferry_host *host; /* logging; see transport.h */
+    const char *client_id;         /* "ferry-aggregator@host:pid" */
+    uint32_t caps;                 /* effective FERRY_SINK_CAP_*: the core sets
                                               sink->caps before open; open() may clear bits
                                               its configuration cannot honour (a file sink on
                                               stdout is not durable) */
-    void *priv;                            /* plugin state */
-    char err[512];                         /* last error text; valid until the next call */
+    void *priv;                    /* plugin state */
+    char err[512];                 /* last error text; valid until the next call */
 };
 
 /* ---------------------------------------------------------------------- */
 /* Operations. Every status is one of enum ferry_status (transport.h). */
 
 struct ferry_sink_ops {
-    uint32_t size;   /* sizeof(struct ferry_sink_ops) when built */
+    uint32_t size; /* sizeof(struct ferry_sink_ops) when built */
 
     /** Connect or open using s->cfg.
      *  @return FERRY_OK; FERRY_E_CONFIG for a bad option or refused
@@ -145,14 +145,14 @@ struct ferry_sink_ops {
 };
 
 struct ferry_sink {
-    uint32_t abi;                        /* FERRY_SINK_ABI when built */
-    uint32_t size;                       /* sizeof(struct ferry_sink) when built */
-    const char *name;                    /* must match the file: "postgresql" -> postgresql.so */
-    const char *summary;                 /* one line for --list-plugins */
-    const char *(*lib_version)(void);    /* client library version actually loaded; may be NULL */
-    uint32_t caps;                       /* FERRY_SINK_CAP_* */
-    const struct ferry_option *options;  /* ends with an all-zero row; read from [NAME] */
-    size_t cfg_size;                     /* size of the struct the options fill */
+    uint32_t abi;                       /* FERRY_SINK_ABI when built */
+    uint32_t size;                      /* sizeof(struct ferry_sink) when built */
+    const char *name;                   /* must match the file: "postgresql" -> postgresql.so */
+    const char *summary;                /* one line for --list-plugins */
+    const char *(*lib_version)(void);   /* client library version actually loaded; may be NULL */
+    uint32_t caps;                      /* FERRY_SINK_CAP_* */
+    const struct ferry_option *options; /* ends with an all-zero row; read from [NAME] */
+    size_t cfg_size;                    /* size of the struct the options fill */
     const struct ferry_sink_ops *ops;
 };
 

@@ -19,43 +19,34 @@ int famqp_status(int code)
         return FERRY_OK;
     if (code > 0) {
         switch (code) {
-        case AMQP_REPLY_SUCCESS:
-            return FERRY_OK;
-        case AMQP_CONTENT_TOO_LARGE:
-            return FERRY_E_TOOBIG;
+        case AMQP_REPLY_SUCCESS: return FERRY_OK;
+        case AMQP_CONTENT_TOO_LARGE: return FERRY_E_TOOBIG;
         case AMQP_NO_ROUTE:
-        case AMQP_NO_CONSUMERS:
-            return FERRY_E_REJECTED;
+        case AMQP_NO_CONSUMERS: return FERRY_E_REJECTED;
         case AMQP_ACCESS_REFUSED:
         case AMQP_NOT_FOUND:
         case AMQP_PRECONDITION_FAILED:
         case AMQP_NOT_ALLOWED:
         case AMQP_COMMAND_INVALID:
-        case AMQP_NOT_IMPLEMENTED:
-            return FERRY_E_CONFIG;
+        case AMQP_NOT_IMPLEMENTED: return FERRY_E_CONFIG;
         case AMQP_RESOURCE_LOCKED:
-        case AMQP_RESOURCE_ERROR:
-            return FERRY_E_AGAIN;
+        case AMQP_RESOURCE_ERROR: return FERRY_E_AGAIN;
         default: /* 320 connection-forced, 5xx frame/channel/internal errors */
             return FERRY_E_NOCONN;
         }
     }
     switch (code) {
-    case AMQP_STATUS_TIMEOUT:
-        return FERRY_E_TIMEOUT;
+    case AMQP_STATUS_TIMEOUT: return FERRY_E_TIMEOUT;
     case AMQP_STATUS_BAD_URL:
     case AMQP_STATUS_INVALID_PARAMETER:
     case AMQP_STATUS_UNSUPPORTED:
     case AMQP_STATUS_BROKER_UNSUPPORTED_SASL_METHOD:
     case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
     case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
-    case AMQP_STATUS_SSL_SET_ENGINE_FAILED:
-        return FERRY_E_CONFIG;
-    case AMQP_STATUS_TABLE_TOO_BIG:
-        return FERRY_E_TOOBIG;
+    case AMQP_STATUS_SSL_SET_ENGINE_FAILED: return FERRY_E_CONFIG;
+    case AMQP_STATUS_TABLE_TOO_BIG: return FERRY_E_TOOBIG;
     case AMQP_STATUS_NO_MEMORY:
-    case AMQP_STATUS_TCP_SOCKETLIB_INIT_ERROR:
-        return FERRY_E_FATAL;
+    case AMQP_STATUS_TCP_SOCKETLIB_INIT_ERROR: return FERRY_E_FATAL;
     default:
         /* socket, heartbeat, protocol and timer errors: the connection is
          * unusable, a new one may work */
@@ -98,8 +89,7 @@ void famqp_urls_free(struct famqp_url *u, size_t n)
     free(u);
 }
 
-int famqp_urls_parse(const char *list, struct famqp_url **out, size_t *n,
-                     char *err, size_t errlen)
+int famqp_urls_parse(const char *list, struct famqp_url **out, size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -138,8 +128,10 @@ int famqp_urls_parse(const char *list, struct famqp_url **out, size_t *n,
         }
         if (amqp_parse_url(u[k].buf, &info) != AMQP_STATUS_OK) {
             k++;
-            snprintf(err, errlen, "url %s: not a valid AMQP URL "
-                     "(amqp://user:password@host:port/vhost)", masked);
+            snprintf(err, errlen,
+                     "url %s: not a valid AMQP URL "
+                     "(amqp://user:password@host:port/vhost)",
+                     masked);
             goto fail;
         }
         u[k].host = info.host;

@@ -8,7 +8,7 @@
 
 /* One broker address of the url option, parsed. */
 struct famqp_url {
-    char *buf;        /* owns the strings below */
+    char *buf; /* owns the strings below */
     char *host;
     int port;
     char *user;
@@ -25,8 +25,7 @@ int famqp_status(int code);
 /** Parse a comma-separated list of amqp:// URLs into *out (n entries).
  *  Returns 0, or -1 with a message in err. *out is freed with
  *  famqp_urls_free(), also on error. */
-int famqp_urls_parse(const char *list, struct famqp_url **out, size_t *n,
-                     char *err, size_t errlen);
+int famqp_urls_parse(const char *list, struct famqp_url **out, size_t *n, char *err, size_t errlen);
 void famqp_urls_free(struct famqp_url *u, size_t n);
 
 /** Copy url into out with any password replaced by "***". */

@@ -19,8 +19,9 @@
 
 #include "amqp-util.h"
 
-#define FAMQP_PUB_CH 1   /* publishing channel, in confirm mode */
-#define FAMQP_SUB_CH 2   /* consuming channel, opened by subscribe */
+#define FAMQP_PUB_CH 1      /* publishing channel, in confirm mode */
+#define FAMQP_SUB_CH 2      /* consuming channel, opened by subscribe */
+#define FAMQP_STATS_CH 3    /* passive declares for the queue's message count */
 #define FAMQP_POLL_EVERY 32 /* publishes between two looks at incoming confirms */
 #define FAMQP_KEY_HEADER "x-ferry-key"
 #define FAMQP_ERROR_HEADER "x-ferry-error"
@@ -28,8 +29,10 @@
 #define FAMQP_BACKOFF_MAX_MS 30000
 
 enum famqp_routing { FAMQP_ROUTE_QUEUE = 0, FAMQP_ROUTE_EXCHANGE };
-static const char *const famqp_exchange_types[] = { "topic", "direct", "fanout", "headers" };
-static const char *const famqp_overflows[] = { "drop-head", "reject-publish", "reject-publish-dlx" };
+static const char *const famqp_exchange_types[] = {"topic", "direct", "fanout", "headers"};
+static const char *const famqp_overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
+enum famqp_overflow { FAMQP_DROP_HEAD = 0, FAMQP_REJECT_PUBLISH, FAMQP_REJECT_PUBLISH_DLX };
+enum famqp_unroutable { FAMQP_UNROUTABLE_FAIL = 0, FAMQP_UNROUTABLE_DROP, FAMQP_UNROUTABLE_DLX };
 
 struct famqp_cfg {
     char *url;
@@ -42,6 +45,7 @@ struct famqp_cfg {
     bool persistent;
     bool confirm;
     bool mandatory;
+    int unroutable;
     int64_t prefetch;
     int64_t message_ttl;
     int64_t max_length;
@@ -65,111 +69,209 @@ struct famqp_cfg {
 enum famqp_auth { FAMQP_AUTH_PLAIN = 0, FAMQP_AUTH_EXTERNAL };
 
 static const struct ferry_option famqp_options[] = {
-    { .name = "url", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .def = "amqp://guest:guest@127.0.0.1:5672",
-      .offset = offsetof(struct famqp_cfg, url),
-      .help = "Broker URL amqp://user:password@host:port/vhost, or a comma-separated list tried in turn for failover (no trailing slash: that names the empty vhost)." },
-    { .name = "username", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct famqp_cfg, username),
-      .help = "User name; overrides the one in the URL." },
-    { .name = "password", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct famqp_cfg, password),
-      .help = "Password; overrides the one in the URL (better set through the environment)." },
-    { .name = "routing", .type = FERRY_OPT_ENUM, .def = "queue", .choices = "queue|exchange",
-      .offset = offsetof(struct famqp_cfg, routing),
-      .help = "queue: the destination is a work queue shared by all consumers; exchange: the destination is an exchange, each consumer group gets its own queue (fan-out)." },
-    { .name = "exchange_type", .type = FERRY_OPT_ENUM, .def = "topic",
-      .choices = "topic|direct|fanout|headers",
-      .offset = offsetof(struct famqp_cfg, exchange_type),
-      .help = "Type of the exchanges declared in exchange routing." },
-    { .name = "binding_key", .type = FERRY_OPT_STR, .def = "#",
-      .offset = offsetof(struct famqp_cfg, binding_key),
-      .help = "Binding key of a subscriber's queue in exchange routing, e.g. \"billing.*\" or \"*.ERROR\" for service.level keys." },
-    { .name = "queue_durable", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, queue_durable),
-      .help = "Declare queues durable so they survive a broker restart." },
-    { .name = "persistent", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, persistent),
-      .help = "Publish messages persistent (delivery mode 2) so they survive a broker restart." },
-    { .name = "confirm", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, confirm),
-      .help = "Use publisher confirms: a message counts as delivered only once the broker confirmed it." },
-    { .name = "mandatory", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, mandatory),
-      .help = "Publish with the mandatory flag: a message no queue takes is reported failed instead of dropped." },
-    { .name = "prefetch", .type = FERRY_OPT_INT, .def = "100", .min = 0, .max = 65535,
-      .offset = offsetof(struct famqp_cfg, prefetch),
-      .help = "Unacknowledged messages the broker may send a consumer ahead (basic.qos); 1 gives fair dispatch, 0 no limit." },
-    { .name = "message_ttl", .type = FERRY_OPT_DURATION, .def = "0", .min = 0, .max = INT32_MAX,
-      .offset = offsetof(struct famqp_cfg, message_ttl),
-      .help = "Time a message may wait in a declared queue before it is dropped or dead-lettered; 0 keeps it forever." },
-    { .name = "max_length", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = INT32_MAX,
-      .offset = offsetof(struct famqp_cfg, max_length),
-      .help = "Most messages a declared queue holds (see overflow); 0 means no limit." },
-    { .name = "overflow", .type = FERRY_OPT_ENUM, .def = "drop-head",
-      .choices = "drop-head|reject-publish|reject-publish-dlx",
-      .offset = offsetof(struct famqp_cfg, overflow),
-      .help = "What a full queue does: drop its oldest message, or refuse new ones (reported as rejected to the producer)." },
-    { .name = "dead_letter_exchange", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct famqp_cfg, dead_letter_exchange),
-      .help = "Exchange that receives messages rejected without requeue or expired; default ferry.dlx when reject_destination is set." },
-    { .name = "reject_destination", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct famqp_cfg, reject_destination),
-      .help = "Queue that collects rejected messages, with the reason in the x-ferry-error header." },
-    { .name = "heartbeat", .type = FERRY_OPT_DURATION, .def = "30s", .min = 0, .max = 3600000,
-      .offset = offsetof(struct famqp_cfg, heartbeat),
-      .help = "AMQP heartbeat interval, whole seconds; 0 disables heartbeats." },
-    { .name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "5s", .min = 1, .max = 600000,
-      .offset = offsetof(struct famqp_cfg, connect_timeout),
-      .help = "Time allowed to open the TCP connection and log in." },
-    { .name = "socket_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 1, .max = 600000,
-      .offset = offsetof(struct famqp_cfg, socket_timeout),
-      .help = "Time allowed for a broker reply to a declaration or another synchronous request." },
-    { .name = "frame_max", .type = FERRY_OPT_SIZE, .def = "128KiB", .min = 4096, .max = 16777216,
-      .offset = offsetof(struct famqp_cfg, frame_max),
-      .help = "Largest AMQP frame proposed to the broker, in bytes." },
-    { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "128MiB", .min = 1, .max = 536870912,
-      .offset = offsetof(struct famqp_cfg, max_message_size),
-      .help = "Largest message body accepted by publish, in bytes; larger ones fail with a too-big error before sending." },
-    { .name = "max_inflight", .type = FERRY_OPT_INT, .def = "10000", .min = 1, .max = 10000000,
-      .offset = offsetof(struct famqp_cfg, max_inflight),
-      .help = "Most published messages awaiting a broker confirm; publish waits for confirms beyond it." },
-    { .name = "tls_ca", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct famqp_cfg, tls_ca),
-      .help = "PEM file of the CA certificates that sign the broker's certificate, for amqps:// URLs; default: the system's CA store." },
-    { .name = "tls_verify_peer", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, tls_verify_peer),
-      .help = "Check the broker's certificate against tls_ca; turning this off lets anyone on the path read and change the traffic." },
-    { .name = "tls_verify_hostname", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct famqp_cfg, tls_verify_hostname),
-      .help = "Check that the broker's certificate names the host of the URL." },
-    { .name = "tls_cert", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct famqp_cfg, tls_cert),
-      .help = "PEM file of the client certificate presented to the broker (with tls_key); needed for auth = external." },
-    { .name = "tls_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct famqp_cfg, tls_key),
-      .help = "PEM file of the private key of tls_cert; keep it mode 0600." },
-    { .name = "auth", .type = FERRY_OPT_ENUM, .def = "plain", .choices = "plain|external",
-      .offset = offsetof(struct famqp_cfg, auth),
-      .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate is the login, as the user named by its common name; RabbitMQ needs the rabbitmq_auth_mechanism_ssl plugin)." },
-    { 0 }
-};
+    {.name = "url",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .def = "amqp://guest:guest@127.0.0.1:5672",
+     .offset = offsetof(struct famqp_cfg, url),
+     .help = "Broker URL amqp://user:password@host:port/vhost, or a comma-separated list tried in "
+             "turn for failover (no trailing slash: that names the empty vhost)."},
+    {.name = "username",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct famqp_cfg, username),
+     .help = "User name; overrides the one in the URL."},
+    {.name = "password",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct famqp_cfg, password),
+     .help = "Password; overrides the one in the URL (better set through the environment)."},
+    {.name = "routing",
+     .type = FERRY_OPT_ENUM,
+     .def = "queue",
+     .choices = "queue|exchange",
+     .offset = offsetof(struct famqp_cfg, routing),
+     .help = "queue: the destination is a work queue shared by all consumers; exchange: the "
+             "destination is an exchange, each consumer group gets its own queue (fan-out)."},
+    {.name = "exchange_type",
+     .type = FERRY_OPT_ENUM,
+     .def = "topic",
+     .choices = "topic|direct|fanout|headers",
+     .offset = offsetof(struct famqp_cfg, exchange_type),
+     .help = "Type of the exchanges declared in exchange routing."},
+    {.name = "binding_key",
+     .type = FERRY_OPT_STR,
+     .def = "#",
+     .offset = offsetof(struct famqp_cfg, binding_key),
+     .help = "Binding keys of a subscriber's queue in exchange routing, comma separated, e.g. "
+             "\"billing.*\", \"*.error\" or \"auth.*, *.error\"; routing keys are service.level "
+             "with the level in lower case (auth.error), and matching is case-sensitive."},
+    {.name = "queue_durable",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, queue_durable),
+     .help = "Declare queues durable so they survive a broker restart."},
+    {.name = "persistent",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, persistent),
+     .help = "Publish messages persistent (delivery mode 2) so they survive a broker restart."},
+    {.name = "confirm",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, confirm),
+     .help = "Use publisher confirms: a message counts as delivered only once the broker confirmed "
+             "it."},
+    {.name = "mandatory",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, mandatory),
+     .help = "Publish with the mandatory flag: a message no queue takes is reported failed instead "
+             "of dropped."},
+    {.name = "unroutable",
+     .type = FERRY_OPT_ENUM,
+     .def = "fail",
+     .choices = "fail|drop-and-count|dead-letter",
+     .offset = offsetof(struct famqp_cfg, unroutable),
+     .help = "A message no queue is bound for (exchange routing, with mandatory): fail it (the "
+             "producer exits 69), drop it and count it in ferry_messages_dropped_total, or send it "
+             "to reject_destination through an alternate exchange."},
+    {.name = "prefetch",
+     .type = FERRY_OPT_INT,
+     .def = "100",
+     .min = 0,
+     .max = 65535,
+     .offset = offsetof(struct famqp_cfg, prefetch),
+     .help = "Unacknowledged messages the broker may send a consumer ahead (basic.qos); 1 gives "
+             "fair dispatch, 0 no limit."},
+    {.name = "message_ttl",
+     .type = FERRY_OPT_DURATION,
+     .def = "0",
+     .min = 0,
+     .max = INT32_MAX,
+     .offset = offsetof(struct famqp_cfg, message_ttl),
+     .help = "Time a message may wait in a declared queue before it is dropped or dead-lettered; 0 "
+             "keeps it forever."},
+    {.name = "max_length",
+     .type = FERRY_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = INT32_MAX,
+     .offset = offsetof(struct famqp_cfg, max_length),
+     .help = "Most messages a declared queue holds (see overflow); 0 means no limit."},
+    {.name = "overflow",
+     .type = FERRY_OPT_ENUM,
+     .def = "reject-publish",
+     .choices = "drop-head|reject-publish|reject-publish-dlx",
+     .offset = offsetof(struct famqp_cfg, overflow),
+     .help = "What a queue at max_length does: refuse new messages (the producer sees them "
+             "rejected), also dead-letter the refused ones (reject-publish-dlx), or drop its "
+             "oldest (drop-head: dead-lettered to reject_destination when one is set, otherwise "
+             "lost, with a warning at start-up)."},
+    {.name = "dead_letter_exchange",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct famqp_cfg, dead_letter_exchange),
+     .help = "Exchange that receives messages rejected without requeue or expired; default "
+             "ferry.dlx when reject_destination is set."},
+    {.name = "reject_destination",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct famqp_cfg, reject_destination),
+     .help = "Queue that collects rejected messages, with the reason in the x-ferry-error header."},
+    {.name = "heartbeat",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 0,
+     .max = 3600000,
+     .offset = offsetof(struct famqp_cfg, heartbeat),
+     .help = "AMQP heartbeat interval, whole seconds; 0 disables heartbeats."},
+    {.name = "connect_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .min = 1,
+     .max = 600000,
+     .offset = offsetof(struct famqp_cfg, connect_timeout),
+     .help = "Time allowed to open the TCP connection and log in."},
+    {.name = "socket_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 1,
+     .max = 600000,
+     .offset = offsetof(struct famqp_cfg, socket_timeout),
+     .help = "Time allowed for a broker reply to a declaration or another synchronous request."},
+    {.name = "frame_max",
+     .type = FERRY_OPT_SIZE,
+     .def = "128KiB",
+     .min = 4096,
+     .max = 16777216,
+     .offset = offsetof(struct famqp_cfg, frame_max),
+     .help = "Largest AMQP frame proposed to the broker, in bytes."},
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "128MiB",
+     .min = 1,
+     .max = 536870912,
+     .offset = offsetof(struct famqp_cfg, max_message_size),
+     .help = "Largest message body accepted by publish, in bytes; larger ones fail with a too-big "
+             "error before sending."},
+    {.name = "max_inflight",
+     .type = FERRY_OPT_INT,
+     .def = "10000",
+     .min = 1,
+     .max = 10000000,
+     .offset = offsetof(struct famqp_cfg, max_inflight),
+     .help = "Most published messages awaiting a broker confirm; publish waits for confirms beyond "
+             "it."},
+    {.name = "tls_ca",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct famqp_cfg, tls_ca),
+     .help = "PEM file of the CA certificates that sign the broker's certificate, for amqps:// "
+             "URLs; default: the system's CA store."},
+    {.name = "tls_verify_peer",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, tls_verify_peer),
+     .help = "Check the broker's certificate against tls_ca; turning this off lets anyone on the "
+             "path read and change the traffic."},
+    {.name = "tls_verify_hostname",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct famqp_cfg, tls_verify_hostname),
+     .help = "Check that the broker's certificate names the host of the URL."},
+    {.name = "tls_cert",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct famqp_cfg, tls_cert),
+     .help = "PEM file of the client certificate presented to the broker (with tls_key); needed "
+             "for auth = external."},
+    {.name = "tls_key",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct famqp_cfg, tls_key),
+     .help = "PEM file of the private key of tls_cert; keep it mode 0600."},
+    {.name = "auth",
+     .type = FERRY_OPT_ENUM,
+     .def = "plain",
+     .choices = "plain|external",
+     .offset = offsetof(struct famqp_cfg, auth),
+     .help = "SASL mechanism: plain (user and password) or external (the TLS client certificate is "
+             "the login, as the user named by its common name; RabbitMQ needs the "
+             "rabbitmq_auth_mechanism_ssl plugin)."},
+    {0}};
 
 /* A published message awaiting its confirm (publish sequence number = index). */
 struct famqp_pending {
     uint64_t tag;
     int status;
     bool settled;
-    bool internal; /* a reject copy made by nack(): not reported */
+    bool internal;      /* a reject copy made by nack(): not reported */
     const char *reason; /* static text */
     size_t body_len;
 };
 
 /* A received message lent to the caller (or waiting to be). */
 struct famqp_rmsg {
-    struct ferry_msg m;          /* first: the caller sees &m */
+    struct ferry_msg m; /* first: the caller sees &m */
     uint64_t dtag;
-    uint64_t gen;                /* connection generation it came on */
+    uint64_t gen; /* connection generation it came on */
     size_t body_got;
     struct ferry_header *hdrs;
     size_t n_hdrs;
@@ -192,8 +294,8 @@ struct famqp {
     const struct famqp_cfg *cfg;
     struct famqp_url *urls;
     size_t n_urls, url_next;
-    char *dlx;                  /* effective dead-letter exchange or NULL */
-    char instance[24];          /* prefix of message ids, to match returns */
+    char *dlx;         /* effective dead-letter exchange or NULL */
+    char instance[24]; /* prefix of message ids, to match returns */
 
     amqp_connection_state_t conn;
     bool up, blocked, sub_open;
@@ -206,13 +308,13 @@ struct famqp {
     /* publishing */
     struct famqp_pending *pend;
     size_t pend_cap, pend_head, pend_len; /* ring buffer */
-    uint64_t pend_first_seq;            /* sequence number of pend[pend_head] */
-    size_t unsettled;                   /* entries of pend not yet settled */
-    uint64_t next_seq;                 /* ours, across connections */
-    uint64_t seq_offset;               /* ours = broker's publish sequence + seq_offset */
+    uint64_t pend_first_seq;              /* sequence number of pend[pend_head] */
+    size_t unsettled;                     /* entries of pend not yet settled */
+    uint64_t next_seq;                    /* ours, across connections */
+    uint64_t seq_offset;                  /* ours = broker's publish sequence + seq_offset */
     unsigned since_poll;
     struct famqp_declared *declared;
-    uint64_t return_seq;               /* sequence of the message being returned, 0 = none */
+    uint64_t return_seq; /* sequence of the message being returned, 0 = none */
     uint64_t return_body_left;
     bool return_active;
 
@@ -227,6 +329,12 @@ struct famqp {
     size_t acks_waiting;
 
     struct ferry_health h;
+
+    /* ferry_stats */
+    uint64_t unroutable_dropped; /* returned messages settled OK (drop-and-count) */
+    bool stats_open;             /* FAMQP_STATS_CH is open on this connection */
+    int64_t stats_at_ms;         /* when the queue was last counted */
+    int64_t stats_messages;      /* its message count then, -1 unknown */
 };
 
 static int64_t famqp_now_ms(void)
@@ -240,7 +348,7 @@ static struct timeval famqp_tv(int64_t ms)
 {
     if (ms < 0)
         ms = 0;
-    struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
 
@@ -259,7 +367,7 @@ static const char *famqp_lib_version(void)
 
 static amqp_bytes_t famqp_bytes(const void *p, size_t n)
 {
-    amqp_bytes_t b = { .len = n, .bytes = (void *)(uintptr_t)p };
+    amqp_bytes_t b = {.len = n, .bytes = (void *)(uintptr_t)p};
     return b;
 }
 
@@ -270,9 +378,7 @@ static amqp_bytes_t famqp_bytes(const void *p, size_t n)
 static int famqp_reply_status(amqp_rpc_reply_t r, char *buf, size_t len)
 {
     switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        snprintf(buf, len, "ok");
-        return FERRY_OK;
+    case AMQP_RESPONSE_NORMAL: snprintf(buf, len, "ok"); return FERRY_OK;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
         snprintf(buf, len, "%s", amqp_error_string2(r.library_error));
         return famqp_status(r.library_error);
@@ -291,9 +397,7 @@ static int famqp_reply_status(amqp_rpc_reply_t r, char *buf, size_t len)
         }
         snprintf(buf, len, "unexpected broker method 0x%08x", r.reply.id);
         return FERRY_E_NOCONN;
-    default:
-        snprintf(buf, len, "no reply from the broker");
-        return FERRY_E_NOCONN;
+    default: snprintf(buf, len, "no reply from the broker"); return FERRY_E_NOCONN;
     }
 }
 
@@ -311,6 +415,7 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
     p->up = false;
     p->blocked = false;
     p->sub_open = false;
+    p->stats_open = false;
     p->gen++;
     famqp_copy(p->down_reason, sizeof p->down_reason, why);
     amqp_destroy_connection(p->conn);
@@ -529,17 +634,24 @@ static bool famqp_field_text(const amqp_field_value_t *v, char **out, size_t *le
     case AMQP_FIELD_KIND_U8: n = (size_t)snprintf(num, sizeof num, "%u", v->value.u8); break;
     case AMQP_FIELD_KIND_I16: n = (size_t)snprintf(num, sizeof num, "%d", v->value.i16); break;
     case AMQP_FIELD_KIND_U16: n = (size_t)snprintf(num, sizeof num, "%u", v->value.u16); break;
-    case AMQP_FIELD_KIND_I32: n = (size_t)snprintf(num, sizeof num, "%" PRId32, v->value.i32); break;
-    case AMQP_FIELD_KIND_U32: n = (size_t)snprintf(num, sizeof num, "%" PRIu32, v->value.u32); break;
-    case AMQP_FIELD_KIND_I64: n = (size_t)snprintf(num, sizeof num, "%" PRId64, v->value.i64); break;
+    case AMQP_FIELD_KIND_I32:
+        n = (size_t)snprintf(num, sizeof num, "%" PRId32, v->value.i32);
+        break;
+    case AMQP_FIELD_KIND_U32:
+        n = (size_t)snprintf(num, sizeof num, "%" PRIu32, v->value.u32);
+        break;
+    case AMQP_FIELD_KIND_I64:
+        n = (size_t)snprintf(num, sizeof num, "%" PRId64, v->value.i64);
+        break;
     case AMQP_FIELD_KIND_U64:
     case AMQP_FIELD_KIND_TIMESTAMP:
         n = (size_t)snprintf(num, sizeof num, "%" PRIu64, v->value.u64);
         break;
-    case AMQP_FIELD_KIND_F32: n = (size_t)snprintf(num, sizeof num, "%g", (double)v->value.f32); break;
+    case AMQP_FIELD_KIND_F32:
+        n = (size_t)snprintf(num, sizeof num, "%g", (double)v->value.f32);
+        break;
     case AMQP_FIELD_KIND_F64: n = (size_t)snprintf(num, sizeof num, "%g", v->value.f64); break;
-    default:
-        return false;
+    default: return false;
     }
     char *buf = malloc(n + 1); /* freed in famqp_rmsg_free() */
     if (!buf)
@@ -563,7 +675,8 @@ static int famqp_rmsg_header(struct famqp_rmsg *r, const amqp_frame_t *f)
     r->m.body = body;
     r->m.body_len = size;
     if (pr && (pr->_flags & AMQP_BASIC_HEADERS_FLAG) && pr->headers.num_entries > 0) {
-        r->hdrs = calloc((size_t)pr->headers.num_entries, sizeof *r->hdrs); /* freed in famqp_rmsg_free() */
+        r->hdrs = calloc((size_t)pr->headers.num_entries,
+                         sizeof *r->hdrs); /* freed in famqp_rmsg_free() */
         if (!r->hdrs)
             return -1;
         for (int i = 0; i < pr->headers.num_entries; i++) {
@@ -699,7 +812,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
     }
     case AMQP_BASIC_NACK_METHOD: {
         const amqp_basic_nack_t *a = d;
-        const char *why_nack = "broker refused the message (basic.nack: queue full or internal error)";
+        const char *why_nack =
+            "broker refused the message (basic.nack: queue full or internal error)";
         uint64_t seq = a->delivery_tag + p->seq_offset;
         if (a->multiple) {
             for (uint64_t s = p->pend_first_seq; s <= seq && famqp_pend_get(p, s); s++)
@@ -718,7 +832,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
     case AMQP_BASIC_DELIVER_METHOD: {
         const amqp_basic_deliver_t *dv = d;
         famqp_rmsg_free(p->asm_msg);
-        struct famqp_rmsg *r = calloc(1, sizeof *r); /* freed in famqp_ack()/nack()/release()/close() */
+        struct famqp_rmsg *r =
+            calloc(1, sizeof *r); /* freed in famqp_ack()/nack()/release()/close() */
         p->asm_msg = r;
         p->asm_have_header = false;
         if (!r)
@@ -729,7 +844,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         r->m.redelivered = dv->redelivered ? 1 : 0;
         r->m.tag = dv->delivery_tag;
         if (dv->routing_key.len) {
-            char *k = strndup(dv->routing_key.bytes, dv->routing_key.len); /* freed in famqp_rmsg_free() */
+            char *k = strndup(dv->routing_key.bytes,
+                              dv->routing_key.len); /* freed in famqp_rmsg_free() */
             r->m.key = k;
             r->m.key_len = k ? dv->routing_key.len : 0;
         }
@@ -740,8 +856,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         p->blocked = true;
         snprintf(p->down_reason, sizeof p->down_reason, "broker blocked publishing: %.*s",
                  (int)b->reason.len, (const char *)b->reason.bytes);
-        ferry_log_warn(c, "publishing blocked by the broker reason=\"%.*s\"",
-                       (int)b->reason.len, (const char *)b->reason.bytes);
+        ferry_log_warn(c, "publishing blocked by the broker reason=\"%.*s\"", (int)b->reason.len,
+                       (const char *)b->reason.bytes);
         break;
     }
     case AMQP_CONNECTION_UNBLOCKED_METHOD:
@@ -772,8 +888,7 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         famqp_lost(c, why);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -785,8 +900,8 @@ static void famqp_on_content(struct ferry_conn *c, const amqp_frame_t *f)
             const amqp_basic_properties_t *pr = f->payload.properties.decoded;
             p->return_body_left = f->payload.properties.body_size;
             size_t il = strlen(p->instance);
-            if (pr && (pr->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
-                pr->message_id.len > il && memcmp(pr->message_id.bytes, p->instance, il) == 0) {
+            if (pr && (pr->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) && pr->message_id.len > il &&
+                memcmp(pr->message_id.bytes, p->instance, il) == 0) {
                 char num[24];
                 size_t nl = pr->message_id.len - il;
                 if (nl < sizeof num) {
@@ -796,13 +911,20 @@ static void famqp_on_content(struct ferry_conn *c, const amqp_frame_t *f)
                 }
             }
             struct famqp_pending *e = famqp_pend_get(p, p->return_seq);
-            if (e && !e->settled) {
+            if (e && !e->settled && p->cfg->unroutable == FAMQP_UNROUTABLE_DROP) {
+                /* settled OK by its confirm, and counted (ferry_stats) */
+                p->unroutable_dropped++;
+            } else if (e && !e->settled) {
                 e->status = FERRY_E_REJECTED;
-                e->reason = "unroutable: no queue is bound for this destination and key (mandatory)";
+                e->reason = "unroutable: no queue is bound for this destination and routing key "
+                            "(mandatory); start the consumer first or bind a queue whose "
+                            "binding_key matches it, or set [amqp] unroutable = drop-and-count "
+                            "or dead-letter (with reject_destination)";
             }
         } else {
             p->return_body_left -= f->payload.body_fragment.len < p->return_body_left
-                                       ? f->payload.body_fragment.len : p->return_body_left;
+                                       ? f->payload.body_fragment.len
+                                       : p->return_body_left;
         }
         if (p->return_body_left == 0)
             p->return_active = false;
@@ -830,24 +952,25 @@ static void famqp_on_content(struct ferry_conn *c, const amqp_frame_t *f)
     }
 }
 
-enum famqp_until { FAMQP_UNTIL_POLL, FAMQP_UNTIL_MSG, FAMQP_UNTIL_SETTLED, FAMQP_UNTIL_SEQ,
-                   FAMQP_UNTIL_BELOW_WINDOW };
+enum famqp_until {
+    FAMQP_UNTIL_POLL,
+    FAMQP_UNTIL_MSG,
+    FAMQP_UNTIL_SETTLED,
+    FAMQP_UNTIL_SEQ,
+    FAMQP_UNTIL_BELOW_WINDOW
+};
 
 static bool famqp_done(struct famqp *p, enum famqp_until until, uint64_t seq)
 {
     switch (until) {
-    case FAMQP_UNTIL_MSG:
-        return p->ready_head != NULL;
-    case FAMQP_UNTIL_SETTLED:
-        return famqp_unsettled(p) == 0;
+    case FAMQP_UNTIL_MSG: return p->ready_head != NULL;
+    case FAMQP_UNTIL_SETTLED: return famqp_unsettled(p) == 0;
     case FAMQP_UNTIL_SEQ: {
         struct famqp_pending *e = famqp_pend_get(p, seq);
         return !e || e->settled;
     }
-    case FAMQP_UNTIL_BELOW_WINDOW:
-        return p->unsettled < (size_t)p->cfg->max_inflight;
-    default:
-        return false;
+    case FAMQP_UNTIL_BELOW_WINDOW: return p->unsettled < (size_t)p->cfg->max_inflight;
+    default: return false;
     }
 }
 
@@ -899,6 +1022,10 @@ static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, boo
 {
     const struct famqp_cfg *cfg = p->cfg;
     int n = 0;
+    /* The reject queue has no limits: what reaches it was already refused
+     * once, and a limit there would drop it unseen. */
+    if (!for_main)
+        return amqp_empty_table;
     if (cfg->message_ttl > 0) {
         e[n].key = amqp_cstring_bytes("x-message-ttl");
         e[n].value.kind = AMQP_FIELD_KIND_I64;
@@ -922,7 +1049,7 @@ static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, boo
             e[n++].value.value.bytes = amqp_cstring_bytes(cfg->reject_destination);
         }
     }
-    amqp_table_t t = { .num_entries = n, .entries = e };
+    amqp_table_t t = {.num_entries = n, .entries = e};
     return t;
 }
 
@@ -938,7 +1065,7 @@ static int famqp_mark_declared(struct ferry_conn *c, const char *name)
 {
     struct famqp *p = c->priv;
     struct famqp_declared *d = malloc(sizeof *d); /* freed in famqp_lost()/famqp_close() */
-    char *s = strdup(name);                     /* freed with d */
+    char *s = strdup(name);                       /* freed with d */
     if (!d || !s) {
         free(d);
         free(s);
@@ -992,17 +1119,41 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
     amqp_rpc_reply_t r;
     if (cfg->routing == FAMQP_ROUTE_QUEUE) {
         amqp_table_entry_t e[6];
-        amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0,
-                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, true));
+        amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0, cfg->queue_durable,
+                           0, 0, famqp_queue_args(p, e, true));
     } else {
+        amqp_table_entry_t ae[1];
+        amqp_table_t args = amqp_empty_table;
+        char alt[300];
+        if (cfg->unroutable == FAMQP_UNROUTABLE_DLX) {
+            /* unroutable messages go to DEST.unroutable, a fanout exchange
+             * feeding reject_destination (RabbitMQ's alternate exchange) */
+            snprintf(alt, sizeof alt, "%s.unroutable", dest);
+            amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(alt),
+                                  amqp_cstring_bytes("fanout"), 0, cfg->queue_durable, 0, 0,
+                                  amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "declare alternate exchange");
+            amqp_queue_bind(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination),
+                            amqp_cstring_bytes(alt), amqp_empty_bytes, amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "bind reject queue to the alternate exchange");
+            ae[0].key = amqp_cstring_bytes("alternate-exchange");
+            ae[0].value.kind = AMQP_FIELD_KIND_UTF8;
+            ae[0].value.value.bytes = amqp_cstring_bytes(alt);
+            args.num_entries = 1;
+            args.entries = ae;
+        }
         amqp_exchange_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest),
-                              amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]),
-                              0, cfg->queue_durable, 0, 0, amqp_empty_table);
+                              amqp_cstring_bytes(famqp_exchange_types[cfg->exchange_type]), 0,
+                              cfg->queue_durable, 0, 0, args);
     }
     r = amqp_get_rpc_reply(p->conn);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
-        return famqp_fail_reply(c, r, cfg->routing == FAMQP_ROUTE_QUEUE ? "declare queue"
-                                                                        : "declare exchange");
+        return famqp_fail_reply(
+            c, r, cfg->routing == FAMQP_ROUTE_QUEUE ? "declare queue" : "declare exchange");
     return famqp_mark_declared(c, dest);
 }
 
@@ -1024,8 +1175,8 @@ static int famqp_setup_consumer(struct ferry_conn *c)
         bool named = p->sub_group && *p->sub_group;
         amqp_table_entry_t e[6];
         amqp_queue_declare_ok_t *ok = amqp_queue_declare(
-            p->conn, FAMQP_SUB_CH, named ? amqp_cstring_bytes(p->sub_queue) : amqp_empty_bytes,
-            0, named ? cfg->queue_durable : 0, named ? 0 : 1, named ? 0 : 1,
+            p->conn, FAMQP_SUB_CH, named ? amqp_cstring_bytes(p->sub_queue) : amqp_empty_bytes, 0,
+            named ? cfg->queue_durable : 0, named ? 0 : 1, named ? 0 : 1,
             famqp_queue_args(p, e, true));
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
@@ -1037,12 +1188,27 @@ static int famqp_setup_consumer(struct ferry_conn *c)
                 return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
         }
         queue = p->sub_queue;
-        amqp_queue_bind(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue),
-                        amqp_cstring_bytes(p->sub_dest), amqp_cstring_bytes(cfg->binding_key),
-                        amqp_empty_table);
-        r = amqp_get_rpc_reply(p->conn);
-        if (r.reply_type != AMQP_RESPONSE_NORMAL)
-            return famqp_fail_reply(c, r, "bind subscriber queue");
+        /* binding_key is a comma-separated list: one binding each */
+        const char *k = cfg->binding_key;
+        bool first = true;
+        for (;;) {
+            while (*k == ' ' || *k == ',')
+                k++;
+            if (!*k && !first)
+                break;
+            first = false;
+            size_t kl = strcspn(k, ",");
+            while (kl && k[kl - 1] == ' ')
+                kl--;
+            amqp_queue_bind(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue),
+                            amqp_cstring_bytes(p->sub_dest), famqp_bytes(k, kl), amqp_empty_table);
+            r = amqp_get_rpc_reply(p->conn);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL)
+                return famqp_fail_reply(c, r, "bind subscriber queue");
+            ferry_log_debug(c, "bound queue=%s exchange=%s key=%.*s", queue, p->sub_dest, (int)kl,
+                            k);
+            k += strcspn(k, ",");
+        }
     }
     if (cfg->prefetch > 0) {
         amqp_basic_qos(p->conn, FAMQP_SUB_CH, 0, (uint16_t)cfg->prefetch, 0);
@@ -1050,8 +1216,8 @@ static int famqp_setup_consumer(struct ferry_conn *c)
         if (r.reply_type != AMQP_RESPONSE_NORMAL)
             return famqp_fail_reply(c, r, "set prefetch");
     }
-    amqp_basic_consume(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue), amqp_empty_bytes,
-                       0, 0, 0, amqp_empty_table);
+    amqp_basic_consume(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
     r = amqp_get_rpc_reply(p->conn);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         return famqp_fail_reply(c, r, "consume");
@@ -1076,9 +1242,10 @@ static int famqp_tls_setup(struct ferry_conn *c, amqp_socket_t *sock)
                                cfg->tls_ca, amqp_error_string2(rc));
     if (cfg->tls_cert &&
         (rc = amqp_ssl_socket_set_key(sock, cfg->tls_cert, cfg->tls_key)) != AMQP_STATUS_OK)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "tls_cert %s: cannot load the client "
-                               "certificate or its tls_key: %s", cfg->tls_cert,
-                               amqp_error_string2(rc));
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "tls_cert %s: cannot load the client "
+                               "certificate or its tls_key: %s",
+                               cfg->tls_cert, amqp_error_string2(rc));
     return FERRY_OK;
 }
 
@@ -1094,8 +1261,7 @@ static const char *famqp_tls_hint(int rc)
     case AMQP_STATUS_SSL_ERROR:
         return " (TLS handshake failed: is this a TLS port, and does the broker accept "
                "this client's certificate?)";
-    default:
-        return "";
+    default: return "";
     }
 }
 
@@ -1103,7 +1269,8 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
 {
     struct famqp *p = c->priv;
     const struct famqp_cfg *cfg = p->cfg;
-    amqp_connection_state_t conn = amqp_new_connection(); /* destroyed in famqp_lost()/famqp_close() */
+    amqp_connection_state_t conn =
+        amqp_new_connection(); /* destroyed in famqp_lost()/famqp_close() */
     if (!conn)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
     /* owned by conn */
@@ -1121,17 +1288,18 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
     int rc = amqp_socket_open_noblock(sock, u->host, u->port, &ctv);
     if (rc != AMQP_STATUS_OK) {
         amqp_destroy_connection(conn);
-        return ferry_conn_fail(c, famqp_status(rc) == FERRY_E_TIMEOUT ? FERRY_E_NOCONN : famqp_status(rc),
-                               "connect %s: %s%s", u->masked, amqp_error_string2(rc),
-                               u->ssl ? famqp_tls_hint(rc) : "");
+        return ferry_conn_fail(
+            c, famqp_status(rc) == FERRY_E_TIMEOUT ? FERRY_E_NOCONN : famqp_status(rc),
+            "connect %s: %s%s", u->masked, amqp_error_string2(rc),
+            u->ssl ? famqp_tls_hint(rc) : "");
     }
     amqp_set_handshake_timeout(conn, &ctv);
     struct timeval stv = famqp_tv(cfg->socket_timeout);
     amqp_set_rpc_timeout(conn, &stv);
 
     amqp_table_entry_t caps[5], props[2];
-    const char *capnames[] = { "publisher_confirms", "basic.nack", "connection.blocked",
-                               "consumer_cancel_notify", "authentication_failure_close" };
+    const char *capnames[] = {"publisher_confirms", "basic.nack", "connection.blocked",
+                              "consumer_cancel_notify", "authentication_failure_close"};
     for (int i = 0; i < 5; i++) {
         caps[i].key = amqp_cstring_bytes(capnames[i]);
         caps[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
@@ -1144,18 +1312,19 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
     props[1].key = amqp_cstring_bytes("connection_name");
     props[1].value.kind = AMQP_FIELD_KIND_UTF8;
     props[1].value.value.bytes = amqp_cstring_bytes(c->client_id ? c->client_id : "ferry");
-    amqp_table_t tprops = { .num_entries = 2, .entries = props };
+    amqp_table_t tprops = {.num_entries = 2, .entries = props};
     const char *user = cfg->username ? cfg->username : u->user;
     const char *pass = cfg->password ? cfg->password : u->password;
     int hb = (int)((cfg->heartbeat + 999) / 1000);
     /* EXTERNAL sends an authorization identity that RabbitMQ ignores (the
      * user is the certificate's name), but rabbitmq-c 0.11 fails with
      * "could not allocate memory" on an empty one: send the user name. */
-    amqp_rpc_reply_t r = cfg->auth == FAMQP_AUTH_EXTERNAL
-        ? amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
-                                     AMQP_SASL_METHOD_EXTERNAL, *user ? user : "-")
-        : amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
-                                     AMQP_SASL_METHOD_PLAIN, user, pass);
+    amqp_rpc_reply_t r =
+        cfg->auth == FAMQP_AUTH_EXTERNAL
+            ? amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
+                                         AMQP_SASL_METHOD_EXTERNAL, *user ? user : "-")
+            : amqp_login_with_properties(conn, u->vhost, 0, (int)cfg->frame_max, hb, &tprops,
+                                         AMQP_SASL_METHOD_PLAIN, user, pass);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         char buf[256];
         int st = famqp_reply_status(r, buf, sizeof buf);
@@ -1166,16 +1335,20 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
             r.library_error == AMQP_STATUS_CONNECTION_CLOSED)
             st = FERRY_E_CONFIG; /* RabbitMQ drops the socket on bad credentials */
         if (cfg->auth == FAMQP_AUTH_EXTERNAL)
-            return ferry_conn_fail(c, st, "login %s vhost \"%s\" with the certificate of "
-                                   "tls_cert %s (auth = external): %s%s", u->masked, u->vhost,
-                                   cfg->tls_cert, buf, st == FERRY_E_CONFIG ?
-                                   " (does the broker offer EXTERNAL, and is there a user named "
-                                   "as the certificate's subject?)" : "");
+            return ferry_conn_fail(
+                c, st,
+                "login %s vhost \"%s\" with the certificate of "
+                "tls_cert %s (auth = external): %s%s",
+                u->masked, u->vhost, cfg->tls_cert, buf,
+                st == FERRY_E_CONFIG
+                    ? " (does the broker offer EXTERNAL, and is there a user named "
+                      "as the certificate's subject?)"
+                    : "");
         /* the user name is a secret like the password: not shown */
-        return ferry_conn_fail(c, st, "login %s vhost \"%s\": %s%s", u->masked, u->vhost,
-                               buf, *u->vhost ? "" :
-                               " (the empty vhost comes from a trailing slash: write "
-                               "amqp://host:port or amqp://host:port/%2f)");
+        return ferry_conn_fail(c, st, "login %s vhost \"%s\": %s%s", u->masked, u->vhost, buf,
+                               *u->vhost ? ""
+                                         : " (the empty vhost comes from a trailing slash: write "
+                                           "amqp://host:port or amqp://host:port/%2f)");
     }
     amqp_channel_open(conn, FAMQP_PUB_CH);
     r = amqp_get_rpc_reply(conn);
@@ -1187,8 +1360,8 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
         char buf[256];
         int st = famqp_reply_status(r, buf, sizeof buf);
         amqp_destroy_connection(conn);
-        return ferry_conn_fail(c, st == FERRY_OK ? FERRY_E_NOCONN : st,
-                               "open channel on %s: %s", u->masked, buf);
+        return ferry_conn_fail(c, st == FERRY_OK ? FERRY_E_NOCONN : st, "open channel on %s: %s",
+                               u->masked, buf);
     }
     p->conn = conn;
     p->up = true;
@@ -1225,8 +1398,9 @@ static int famqp_ensure(struct ferry_conn *c)
         return FERRY_OK;
     int64_t now = famqp_now_ms();
     if (now < p->next_attempt_ms)
-        return ferry_conn_fail(c, FERRY_E_NOCONN, "not connected (%s); reconnecting in %" PRId64 " ms",
-                               p->down_reason, p->next_attempt_ms - now);
+        return ferry_conn_fail(c, FERRY_E_NOCONN,
+                               "not connected (%s); reconnecting in %" PRId64 " ms", p->down_reason,
+                               p->next_attempt_ms - now);
     int st = famqp_connect(c);
     if (st == FERRY_OK && p->sub_dest)
         st = famqp_setup_consumer(c);
@@ -1304,12 +1478,18 @@ static int famqp_open(struct ferry_conn *c)
         bad = "tls_cert and tls_key go together";
     else if (cfg->auth == FAMQP_AUTH_EXTERNAL && (!cfg->tls_cert || n_tls < p->n_urls))
         bad = "auth = external needs amqps:// URLs and a client certificate (tls_cert, tls_key)";
+    else if (cfg->unroutable == FAMQP_UNROUTABLE_DLX && !cfg->reject_destination)
+        bad = "unroutable = dead-letter needs reject_destination (the queue that collects them)";
+    else if (cfg->overflow == FAMQP_REJECT_PUBLISH_DLX && cfg->max_length > 0 &&
+             !cfg->reject_destination && !cfg->dead_letter_exchange)
+        bad = "overflow = reject-publish-dlx needs reject_destination or dead_letter_exchange";
     if (bad) {
         famqp_free(p);
         return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", bad);
     }
     if (cfg->reject_destination || cfg->dead_letter_exchange) {
-        p->dlx = strdup(cfg->dead_letter_exchange ? cfg->dead_letter_exchange : "ferry.dlx"); /* freed in famqp_close() */
+        p->dlx = strdup(cfg->dead_letter_exchange ? cfg->dead_letter_exchange
+                                                  : "ferry.dlx"); /* freed in famqp_close() */
         if (!p->dlx) {
             famqp_free(p);
             return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
@@ -1318,8 +1498,8 @@ static int famqp_open(struct ferry_conn *c)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     srand((unsigned)(ts.tv_nsec ^ getpid()));
-    snprintf(p->instance, sizeof p->instance, "%08lx%04x.",
-             (unsigned long)(ts.tv_nsec ^ ts.tv_sec), (unsigned)getpid() & 0xffff);
+    snprintf(p->instance, sizeof p->instance, "%08lx%04x.", (unsigned long)(ts.tv_nsec ^ ts.tv_sec),
+             (unsigned)getpid() & 0xffff);
     c->priv = p;
 
     if (cfg->routing == FAMQP_ROUTE_QUEUE)
@@ -1331,15 +1511,36 @@ static int famqp_open(struct ferry_conn *c)
     if (!p->dlx)
         c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
 
+    /* configurations that can lose messages, said once at start-up */
+    if (cfg->max_length > 0 && cfg->overflow == FAMQP_DROP_HEAD && !p->dlx)
+        ferry_log_warn(c,
+                       "overflow = drop-head without reject_destination: a queue holding "
+                       "max_length=%" PRId64 " messages drops its oldest, and nobody is told; set "
+                       "overflow = reject-publish, or reject_destination to keep them",
+                       cfg->max_length);
+    if (cfg->message_ttl > 0 && !p->dlx)
+        ferry_log_warn(c,
+                       "message_ttl=%" PRId64 "ms without reject_destination: messages older "
+                       "than that are dropped unread; set reject_destination to keep them",
+                       cfg->message_ttl);
+    if (cfg->routing == FAMQP_ROUTE_EXCHANGE && !(cfg->mandatory && cfg->confirm))
+        ferry_log_warn(c, "exchange routing without mandatory and confirm: a message no queue is "
+                          "bound for is dropped by the broker, and nobody is told");
+    if (cfg->routing == FAMQP_ROUTE_EXCHANGE && cfg->unroutable == FAMQP_UNROUTABLE_DROP)
+        ferry_log_info(c, "unroutable = drop-and-count: messages no queue is bound for are "
+                          "dropped and counted in ferry_messages_dropped_total");
+
     if (n_tls && !cfg->tls_verify_peer)
         ferry_log_warn(c, "TLS without certificate verification: anyone on the path can "
-                       "pose as the broker (tls_verify_peer = false)");
+                          "pose as the broker (tls_verify_peer = false)");
     else if (n_tls && !cfg->tls_verify_hostname)
         ferry_log_warn(c, "TLS without host name verification: any certificate from tls_ca "
-                       "is accepted (tls_verify_hostname = false)");
+                          "is accepted (tls_verify_hostname = false)");
     if (n_tls < p->n_urls && (cfg->tls_ca || cfg->tls_cert))
-        ferry_log_warn(c, "tls_* options apply only to amqps:// URLs; %zu of %zu URLs are "
-                       "plain amqp://", p->n_urls - n_tls, p->n_urls);
+        ferry_log_warn(c,
+                       "tls_* options apply only to amqps:// URLs; %zu of %zu URLs are "
+                       "plain amqp://",
+                       p->n_urls - n_tls, p->n_urls);
 
     int st = famqp_connect(c);
     if (st != FERRY_OK) {
@@ -1440,7 +1641,8 @@ static int famqp_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish: no destination");
     if ((int64_t)m->body_len > cfg->max_message_size)
-        return ferry_conn_fail(c, FERRY_E_TOOBIG, "message of %zu bytes exceeds max_message_size %" PRId64,
+        return ferry_conn_fail(c, FERRY_E_TOOBIG,
+                               "message of %zu bytes exceeds max_message_size %" PRId64,
                                m->body_len, cfg->max_message_size);
     int st = famqp_ensure(c);
     if (st != FERRY_OK)
@@ -1519,8 +1721,9 @@ static int famqp_subscribe(struct ferry_conn *c, const char *dest, const char *g
     if (!dest || !*dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "subscribe: no destination");
     if (p->sub_dest)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "subscribe: already subscribed to %s", p->sub_dest);
-    p->sub_dest = strdup(dest); /* freed in famqp_close() */
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "subscribe: already subscribed to %s",
+                               p->sub_dest);
+    p->sub_dest = strdup(dest);                /* freed in famqp_close() */
     p->sub_group = strdup(group ? group : ""); /* freed in famqp_close() */
     if (cfg->routing == FAMQP_ROUTE_EXCHANGE && group && *group) {
         size_t n = strlen(dest) + strlen(group) + 2;
@@ -1601,7 +1804,8 @@ static int famqp_ack(struct ferry_conn *c, struct ferry_msg *m)
     famqp_lent_unlink(r);
     famqp_rmsg_free(r);
     if (stale)
-        return ferry_conn_fail(c, FERRY_E_NOCONN, "ack after connection loss: the broker redelivers the message");
+        return ferry_conn_fail(c, FERRY_E_NOCONN,
+                               "ack after connection loss: the broker redelivers the message");
     struct famqp_tagrec *t = famqp_tags_find(p, dtag);
     if (t && t->state == FAMQP_LENT) {
         t->state = FAMQP_ACKED;
@@ -1642,7 +1846,8 @@ static int famqp_reject_copy(struct ferry_conn *c, struct famqp_rmsg *r, const c
     uint64_t seq = p->next_seq;
     struct ferry_msg copy = r->m;
     copy.tag = 0;
-    st = famqp_publish_raw(c, &copy, "", p->cfg->reject_destination, FAMQP_ERROR_HEADER, reason, true);
+    st = famqp_publish_raw(c, &copy, "", p->cfg->reject_destination, FAMQP_ERROR_HEADER, reason,
+                           true);
     if (st != FERRY_OK || !p->cfg->confirm)
         return st;
     st = famqp_pump(c, famqp_now_ms() + p->cfg->socket_timeout, FAMQP_UNTIL_SEQ, seq);
@@ -1659,7 +1864,8 @@ static int famqp_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, c
     famqp_lent_unlink(r);
     int st;
     if (r->gen != p->gen || !p->up) {
-        st = ferry_conn_fail(c, FERRY_E_NOCONN, "nack after connection loss: the broker redelivers the message");
+        st = ferry_conn_fail(c, FERRY_E_NOCONN,
+                             "nack after connection loss: the broker redelivers the message");
     } else if (!requeue && reason && p->cfg->reject_destination &&
                famqp_reject_copy(c, r, reason) == FERRY_OK) {
         struct famqp_tagrec *t = famqp_tags_find(p, r->dtag);
@@ -1669,7 +1875,8 @@ static int famqp_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, c
         }
         st = famqp_acks_send(c);
     } else if (!p->up || r->gen != p->gen) {
-        st = ferry_conn_fail(c, FERRY_E_NOCONN, "connection lost during nack: the broker redelivers the message");
+        st = ferry_conn_fail(c, FERRY_E_NOCONN,
+                             "connection lost during nack: the broker redelivers the message");
     } else {
         /* requeue, or let the broker dead-letter it (x-death reason "rejected") */
         st = famqp_settle_now(c, r->dtag, requeue);
@@ -1682,8 +1889,8 @@ static int famqp_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, c
  * dead-lettered through the default exchange back to queue. One queue per
  * delay, because RabbitMQ expires messages only at the head of a queue: a
  * long delay in front would hold back shorter ones behind it. */
-static int famqp_declare_delay(struct ferry_conn *c, const char *queue, int64_t delay,
-                               char *name, size_t len)
+static int famqp_declare_delay(struct ferry_conn *c, const char *queue, int64_t delay, char *name,
+                               size_t len)
 {
     struct famqp *p = c->priv;
     snprintf(name, len, "%s.retry.%" PRId64 "ms", queue, delay);
@@ -1699,9 +1906,9 @@ static int famqp_declare_delay(struct ferry_conn *c, const char *queue, int64_t 
     e[2].key = amqp_cstring_bytes("x-dead-letter-routing-key");
     e[2].value.kind = AMQP_FIELD_KIND_UTF8;
     e[2].value.value.bytes = amqp_cstring_bytes(queue);
-    amqp_table_t args = { .num_entries = 3, .entries = e };
-    amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(name), 0, p->cfg->queue_durable,
-                       0, 0, args);
+    amqp_table_t args = {.num_entries = 3, .entries = e};
+    amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(name), 0, p->cfg->queue_durable, 0,
+                       0, args);
     amqp_rpc_reply_t r = amqp_get_rpc_reply(p->conn);
     if (r.reply_type != AMQP_RESPONSE_NORMAL)
         return famqp_fail_reply(c, r, "declare delay queue");
@@ -1720,7 +1927,8 @@ static int famqp_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_
     if (r->gen != p->gen || !p->up) {
         famqp_lent_unlink(r);
         famqp_rmsg_free(r);
-        return ferry_conn_fail(c, FERRY_E_NOCONN, "defer after connection loss: the broker redelivers the message");
+        return ferry_conn_fail(c, FERRY_E_NOCONN,
+                               "defer after connection loss: the broker redelivers the message");
     }
     char name[1024];
     int st = famqp_declare_delay(c, p->sub_queue, delay_ms < 1 ? 1 : delay_ms, name, sizeof name);
@@ -1756,7 +1964,8 @@ static int famqp_defer(struct ferry_conn *c, struct ferry_msg *m, int64_t delay_
     free(hs);
     if (st != FERRY_OK || r->gen != p->gen || !p->up) {
         if (st == FERRY_OK)
-            st = ferry_conn_fail(c, FERRY_E_NOCONN, "connection lost during defer: the broker redelivers the message");
+            st = ferry_conn_fail(c, FERRY_E_NOCONN,
+                                 "connection lost during defer: the broker redelivers the message");
         famqp_release(c, m);
         return st;
     }
@@ -1800,7 +2009,49 @@ static int famqp_health(struct ferry_conn *c, struct ferry_health *out)
     return FERRY_OK;
 }
 
+/* The subscribed queue's message count from a passive queue.declare on a
+ * channel of its own, at most once a second; a channel-level refusal
+ * (the queue is gone) closes only that channel. */
+static int famqp_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    struct famqp *p = c->priv;
+    out->dropped = p->unroutable_dropped;
+    const char *queue = p->cfg->routing == FAMQP_ROUTE_EXCHANGE ? p->sub_queue : p->sub_dest;
+    if (!p->up || !p->sub_open || !queue)
+        return FERRY_OK;
+    int64_t now = famqp_now_ms();
+    if (p->stats_at_ms && now - p->stats_at_ms < 1000) {
+        out->dest_messages = p->stats_messages;
+        return FERRY_OK;
+    }
+    p->stats_at_ms = now;
+    p->stats_messages = -1;
+    amqp_rpc_reply_t r;
+    if (!p->stats_open) {
+        amqp_channel_open(p->conn, FAMQP_STATS_CH);
+        r = amqp_get_rpc_reply(p->conn);
+        if (r.reply_type != AMQP_RESPONSE_NORMAL)
+            return famqp_fail_reply(c, r, "open stats channel");
+        p->stats_open = true;
+    }
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(
+        p->conn, FAMQP_STATS_CH, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    r = amqp_get_rpc_reply(p->conn);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_ok_t close_ok = {0};
+        amqp_send_method(p->conn, FAMQP_STATS_CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        p->stats_open = false;
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "count queue %s: the broker refused", queue);
+    }
+    if (r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
+        return famqp_fail_reply(c, r, "count queue");
+    p->stats_messages = ok->message_count;
+    out->dest_messages = p->stats_messages;
+    return FERRY_OK;
+}
+
 static const struct ferry_transport_ops famqp_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = famqp_open,
     .close = famqp_close,
     .publish = famqp_publish,
@@ -1811,6 +2062,8 @@ static const struct ferry_transport_ops famqp_ops = {
     .nack = famqp_nack,
     .release = famqp_release,
     .health = famqp_health,
+    .defer = famqp_defer,
+    .stats = famqp_stats,
 };
 
 #define ferry_descriptor amqp_LTX_ferry_descriptor
@@ -1822,7 +2075,6 @@ const struct ferry_transport ferry_descriptor = {
     .lib_version = famqp_lib_version,
     .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_DURABLE | FERRY_CAP_CONFIRMS |
             FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .defer = famqp_defer,
     .options = famqp_options,
     .cfg_size = sizeof(struct famqp_cfg),
     .ops = &famqp_ops,

@@ -28,8 +28,8 @@
 #define FKAFKA_LOG_EVERY_MS 10000
 
 enum fkafka_acks { FKAFKA_ACKS_ALL, FKAFKA_ACKS_1, FKAFKA_ACKS_0 };
-static const char *const fkafka_acks_values[] = { "all", "1", "0" };
-static const char *const fkafka_codecs[] = { "none", "gzip", "snappy", "lz4", "zstd" };
+static const char *const fkafka_acks_values[] = {"all", "1", "0"};
+static const char *const fkafka_codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
 enum fkafka_reset { FKAFKA_RESET_EARLIEST, FKAFKA_RESET_LATEST };
 
 struct fkafka_cfg {
@@ -37,6 +37,9 @@ struct fkafka_cfg {
     char *group;
     int64_t partitions;
     int64_t replication;
+    int64_t retention_time_ms;
+    int64_t retention_bytes;
+    int64_t stats_interval_ms;
     int acks;
     bool idempotence;
     int compression;
@@ -59,86 +62,183 @@ struct fkafka_cfg {
 };
 
 static const struct ferry_option fkafka_options[] = {
-    { .name = "brokers", .type = FERRY_OPT_STR, .def = "127.0.0.1:9092",
-      .offset = offsetof(struct fkafka_cfg, brokers),
-      .help = "Bootstrap servers, host:port, comma separated." },
-    { .name = "group", .type = FERRY_OPT_STR, .def = "",
-      .offset = offsetof(struct fkafka_cfg, group),
-      .help = "Consumer group joined when a program subscribes without one; empty keeps such subscriptions private (every message, nothing shared)." },
-    { .name = "partitions", .type = FERRY_OPT_INT, .def = "6", .min = 1, .max = 100000,
-      .offset = offsetof(struct fkafka_cfg, partitions),
-      .help = "Number of partitions of the topics this plugin creates when they are missing." },
-    { .name = "replication", .type = FERRY_OPT_INT, .def = "1", .min = 1, .max = 100,
-      .offset = offsetof(struct fkafka_cfg, replication),
-      .help = "Replication factor of the topics this plugin creates when they are missing." },
-    { .name = "acks", .type = FERRY_OPT_ENUM, .def = "all", .choices = "all|1|0",
-      .offset = offsetof(struct fkafka_cfg, acks),
-      .help = "Broker acknowledgements a message needs before it counts as delivered (0 gives up confirms)." },
-    { .name = "idempotence", .type = FERRY_OPT_BOOL, .def = "true",
-      .offset = offsetof(struct fkafka_cfg, idempotence),
-      .help = "Idempotent producer: retries never duplicate or reorder messages (needs acks = all)." },
-    { .name = "compression", .type = FERRY_OPT_ENUM, .def = "none",
-      .choices = "none|gzip|snappy|lz4|zstd",
-      .offset = offsetof(struct fkafka_cfg, compression),
-      .help = "Compression codec for produced batches." },
-    { .name = "linger", .type = FERRY_OPT_DURATION, .def = "5ms", .min = 0, .max = 900000,
-      .offset = offsetof(struct fkafka_cfg, linger_ms),
-      .help = "How long the producer gathers messages into a batch before sending it, in milliseconds." },
-    { .name = "delivery_timeout", .type = FERRY_OPT_DURATION, .def = "5m", .min = 1000,
-      .max = 2147483647,
-      .offset = offsetof(struct fkafka_cfg, delivery_timeout_ms),
-      .help = "How long a published message is retried (brokers down included) before it is reported failed." },
-    { .name = "reject_topic", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fkafka_cfg, reject_topic),
-      .help = "Topic that receives messages nacked without requeue, with headers x-ferry-error and x-ferry-source; unset drops them." },
-    { .name = "auto_offset_reset", .type = FERRY_OPT_ENUM, .def = "earliest",
-      .choices = "earliest|latest",
-      .offset = offsetof(struct fkafka_cfg, auto_offset_reset),
-      .help = "Where a group without committed offsets starts: earliest loses nothing produced before it first ran." },
-    { .name = "session_timeout", .type = FERRY_OPT_DURATION, .def = "45s", .min = 1000,
-      .max = 3600000,
-      .offset = offsetof(struct fkafka_cfg, session_timeout_ms),
-      .help = "How long a silent group member keeps its partitions before the group hands them to others." },
-    { .name = "commit_interval", .type = FERRY_OPT_DURATION, .def = "1s", .min = 10,
-      .max = 3600000,
-      .offset = offsetof(struct fkafka_cfg, commit_interval_ms),
-      .help = "How often the offsets of acked messages are committed to the group." },
-    { .name = "fetch_wait", .type = FERRY_OPT_DURATION, .def = "100ms", .min = 0, .max = 60000,
-      .offset = offsetof(struct fkafka_cfg, fetch_wait_ms),
-      .help = "Longest time a broker holds a fetch waiting for data; lower means lower latency." },
-    { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "1MiB", .min = 1000,
-      .max = 1000000000,
-      .offset = offsetof(struct fkafka_cfg, max_message_size),
-      .help = "Largest message body this connection sends, in bytes (key, headers and framing may add 64 KiB)." },
-    { .name = "close_timeout", .type = FERRY_OPT_DURATION, .def = "10s", .min = 0,
-      .max = 600000,
-      .offset = offsetof(struct fkafka_cfg, close_timeout_ms),
-      .help = "Longest time close waits for pending deliveries and for leaving the group." },
-    { .name = "rdkafka.", .type = FERRY_OPT_PREFIX,
-      .help = "Any librdkafka property (rdkafka.socket.timeout.ms = 30000), passed through unchanged and applied last." },
-    { .name = "security_protocol", .type = FERRY_OPT_ENUM, .def = "plaintext",
-      .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl",
-      .offset = offsetof(struct fkafka_cfg, security_protocol),
-      .help = "How to talk to the brokers: plaintext, ssl (TLS), sasl_plaintext (SASL login without TLS) or sasl_ssl (SASL over TLS)." },
-    { .name = "ssl_ca", .type = FERRY_OPT_STR, .offset = offsetof(struct fkafka_cfg, ssl_ca),
-      .help = "PEM file of the CA certificates that sign the brokers' certificates; default: the system's CA store." },
-    { .name = "ssl_cert", .type = FERRY_OPT_STR, .offset = offsetof(struct fkafka_cfg, ssl_cert),
-      .help = "PEM file of the client certificate, for brokers that authenticate clients by certificate (with ssl_key)." },
-    { .name = "ssl_key", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct fkafka_cfg, ssl_key),
-      .help = "PEM file of the private key of ssl_cert; keep it mode 0600." },
-    { .name = "sasl_mechanism", .type = FERRY_OPT_ENUM, .def = "plain",
-      .choices = "plain|scram-sha-256|scram-sha-512",
-      .offset = offsetof(struct fkafka_cfg, sasl_mechanism),
-      .help = "SASL mechanism for sasl_plaintext and sasl_ssl; plain sends the password itself, so use it only with sasl_ssl." },
-    { .name = "sasl_username", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fkafka_cfg, sasl_username),
-      .help = "SASL user name." },
-    { .name = "sasl_password", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct fkafka_cfg, sasl_password),
-      .help = "SASL password; better from sasl_password_file or FERRY_KAFKA_SASL_PASSWORD." },
-    { 0 }
-};
+    {.name = "brokers",
+     .type = FERRY_OPT_STR,
+     .def = "127.0.0.1:9092",
+     .offset = offsetof(struct fkafka_cfg, brokers),
+     .help = "Bootstrap servers, host:port, comma separated."},
+    {.name = "group",
+     .type = FERRY_OPT_STR,
+     .def = "",
+     .offset = offsetof(struct fkafka_cfg, group),
+     .help = "Consumer group joined when a program subscribes without one; empty keeps such "
+             "subscriptions private (every message, nothing shared)."},
+    {.name = "partitions",
+     .type = FERRY_OPT_INT,
+     .def = "6",
+     .min = 1,
+     .max = 100000,
+     .offset = offsetof(struct fkafka_cfg, partitions),
+     .help = "Number of partitions of the topics this plugin creates when they are missing."},
+    {.name = "replication",
+     .type = FERRY_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 100,
+     .offset = offsetof(struct fkafka_cfg, replication),
+     .help = "Replication factor of the topics this plugin creates when they are missing."},
+    {.name = "retention_time",
+     .type = FERRY_OPT_DURATION,
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX / 2,
+     .offset = offsetof(struct fkafka_cfg, retention_time_ms),
+     .help = "retention.ms of the topics this plugin creates: older messages are deleted, consumed "
+             "or not (amqp's message_ttl); 0 keeps the broker's default."},
+    {.name = "retention_bytes",
+     .type = FERRY_OPT_SIZE,
+     .def = "0",
+     .min = 0,
+     .max = INT64_MAX / 2,
+     .offset = offsetof(struct fkafka_cfg, retention_bytes),
+     .help = "retention.bytes of the topics this plugin creates: per partition, the oldest "
+             "segments are deleted past it, consumed or not (amqp's max_length with drop-head); 0 "
+             "keeps the broker's default."},
+    {.name = "stats_interval",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 0,
+     .max = 3600000,
+     .offset = offsetof(struct fkafka_cfg, stats_interval_ms),
+     .help = "How often a consumer takes librdkafka's statistics for ferry_consumer_lag; 0 turns "
+             "them off."},
+    {.name = "acks",
+     .type = FERRY_OPT_ENUM,
+     .def = "all",
+     .choices = "all|1|0",
+     .offset = offsetof(struct fkafka_cfg, acks),
+     .help = "Broker acknowledgements a message needs before it counts as delivered (0 gives up "
+             "confirms)."},
+    {.name = "idempotence",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct fkafka_cfg, idempotence),
+     .help =
+         "Idempotent producer: retries never duplicate or reorder messages (needs acks = all)."},
+    {.name = "compression",
+     .type = FERRY_OPT_ENUM,
+     .def = "none",
+     .choices = "none|gzip|snappy|lz4|zstd",
+     .offset = offsetof(struct fkafka_cfg, compression),
+     .help = "Compression codec for produced batches."},
+    {.name = "linger",
+     .type = FERRY_OPT_DURATION,
+     .def = "5ms",
+     .min = 0,
+     .max = 900000,
+     .offset = offsetof(struct fkafka_cfg, linger_ms),
+     .help =
+         "How long the producer gathers messages into a batch before sending it, in milliseconds."},
+    {.name = "delivery_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "5m",
+     .min = 1000,
+     .max = 2147483647,
+     .offset = offsetof(struct fkafka_cfg, delivery_timeout_ms),
+     .help = "How long a published message is retried (brokers down included) before it is "
+             "reported failed."},
+    {.name = "reject_topic",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fkafka_cfg, reject_topic),
+     .help = "Topic that receives messages nacked without requeue, with headers x-ferry-error and "
+             "x-ferry-source; unset drops them."},
+    {.name = "auto_offset_reset",
+     .type = FERRY_OPT_ENUM,
+     .def = "earliest",
+     .choices = "earliest|latest",
+     .offset = offsetof(struct fkafka_cfg, auto_offset_reset),
+     .help = "Where a group without committed offsets starts: earliest loses nothing produced "
+             "before it first ran."},
+    {.name = "session_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "45s",
+     .min = 1000,
+     .max = 3600000,
+     .offset = offsetof(struct fkafka_cfg, session_timeout_ms),
+     .help = "How long a silent group member keeps its partitions before the group hands them to "
+             "others."},
+    {.name = "commit_interval",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 10,
+     .max = 3600000,
+     .offset = offsetof(struct fkafka_cfg, commit_interval_ms),
+     .help = "How often the offsets of acked messages are committed to the group."},
+    {.name = "fetch_wait",
+     .type = FERRY_OPT_DURATION,
+     .def = "100ms",
+     .min = 0,
+     .max = 60000,
+     .offset = offsetof(struct fkafka_cfg, fetch_wait_ms),
+     .help = "Longest time a broker holds a fetch waiting for data; lower means lower latency."},
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "1MiB",
+     .min = 1000,
+     .max = 1000000000,
+     .offset = offsetof(struct fkafka_cfg, max_message_size),
+     .help = "Largest message body this connection sends, in bytes (key, headers and framing may "
+             "add 64 KiB)."},
+    {.name = "close_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 0,
+     .max = 600000,
+     .offset = offsetof(struct fkafka_cfg, close_timeout_ms),
+     .help = "Longest time close waits for pending deliveries and for leaving the group."},
+    {.name = "rdkafka.",
+     .type = FERRY_OPT_PREFIX,
+     .help = "Any librdkafka property (rdkafka.socket.timeout.ms = 30000), passed through "
+             "unchanged and applied last."},
+    {.name = "security_protocol",
+     .type = FERRY_OPT_ENUM,
+     .def = "plaintext",
+     .choices = "plaintext|ssl|sasl_plaintext|sasl_ssl",
+     .offset = offsetof(struct fkafka_cfg, security_protocol),
+     .help = "How to talk to the brokers: plaintext, ssl (TLS), sasl_plaintext (SASL login without "
+             "TLS) or sasl_ssl (SASL over TLS)."},
+    {.name = "ssl_ca",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fkafka_cfg, ssl_ca),
+     .help = "PEM file of the CA certificates that sign the brokers' certificates; default: the "
+             "system's CA store."},
+    {.name = "ssl_cert",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fkafka_cfg, ssl_cert),
+     .help = "PEM file of the client certificate, for brokers that authenticate clients by "
+             "certificate (with ssl_key)."},
+    {.name = "ssl_key",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct fkafka_cfg, ssl_key),
+     .help = "PEM file of the private key of ssl_cert; keep it mode 0600."},
+    {.name = "sasl_mechanism",
+     .type = FERRY_OPT_ENUM,
+     .def = "plain",
+     .choices = "plain|scram-sha-256|scram-sha-512",
+     .offset = offsetof(struct fkafka_cfg, sasl_mechanism),
+     .help = "SASL mechanism for sasl_plaintext and sasl_ssl; plain sends the password itself, so "
+             "use it only with sasl_ssl."},
+    {.name = "sasl_username",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fkafka_cfg, sasl_username),
+     .help = "SASL user name."},
+    {.name = "sasl_password",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct fkafka_cfg, sasl_password),
+     .help = "SASL password; better from sasl_password_file or FERRY_KAFKA_SASL_PASSWORD."},
+    {0}};
 
 /* A message lent by receive(): ferry_msg first so the caller's pointer
  * converts back; header views point into rkm. */
@@ -165,24 +265,26 @@ struct fkafka_reject_wait {
 struct fkafka {
     struct ferry_conn *c;
     const struct fkafka_cfg *cfg;
-    rd_kafka_conf_t *prod_conf;  /* templates; freed in fkafka_close() */
+    rd_kafka_conf_t *prod_conf; /* templates; freed in fkafka_close() */
     rd_kafka_conf_t *cons_conf;
-    rd_kafka_t *prod;            /* created on first publish or reject */
-    rd_kafka_t *cons;            /* created by subscribe */
+    rd_kafka_t *prod; /* created on first publish or reject */
+    rd_kafka_t *cons; /* created by subscribe */
 
     struct fkafka_topic *topics; /* topics known to exist; freed in fkafka_close() */
     size_t n_topics, cap_topics;
-    int admin;                   /* CreateTopics usable: -1 unknown, 0 no, 1 yes */
+    int admin; /* CreateTopics usable: -1 unknown, 0 no, 1 yes */
 
-    uint64_t outstanding;        /* published, no delivery report yet */
+    uint64_t outstanding; /* published, no delivery report yet */
     struct fkafka_reject_wait *reject_wait;
 
     bool private_sub;
-    bool joined;                 /* a group member got its first assignment */
-    uint64_t revokes;            /* rebalances that took partitions away */
+    bool joined;      /* a group member got its first assignment */
+    uint64_t revokes; /* rebalances that took partitions away */
     struct fkafka_track track;
-    struct fkafka_lent *lent;    /* messages on loan */
+    struct fkafka_lent *lent; /* messages on loan */
     int64_t next_commit_ms;
+
+    long long lag; /* from the last statistics, -1 unknown */
 
     enum ferry_health_state state;
     char reason[256];
@@ -274,9 +376,10 @@ static void fkafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, cons
         return;
     /* librdkafka logs a refused connection as an error; ours are for
      * someone who must act, and error_cb already reports broker trouble. */
-    enum ferry_log_level lvl = level <= 2 ? FERRY_LOG_ERROR
-                             : level <= 4 ? FERRY_LOG_WARN
-                             : level <= 6 ? FERRY_LOG_INFO : FERRY_LOG_DEBUG;
+    enum ferry_log_level lvl = level <= 2   ? FERRY_LOG_ERROR
+                               : level <= 4 ? FERRY_LOG_WARN
+                               : level <= 6 ? FERRY_LOG_INFO
+                                            : FERRY_LOG_DEBUG;
     if (strcmp(fac, "FAIL") == 0)
         lvl = FERRY_LOG_DEBUG;
     /* rdkafka.* properties go to both handles; each ignores the other's. */
@@ -338,8 +441,8 @@ static void fkafka_commit(struct fkafka *p, bool sync)
         ferry_log_warn(p->c, "commit failed error=\"%s\" partitions=%d", rd_kafka_err2str(err),
                        list->cnt);
         for (int i = 0; i < list->cnt; i++) {
-            struct fkafka_tp *tp = fkafka_track_find(&p->track, list->elems[i].topic,
-                                                     list->elems[i].partition);
+            struct fkafka_tp *tp =
+                fkafka_track_find(&p->track, list->elems[i].topic, list->elems[i].partition);
             if (tp)
                 tp->committed = -1;
         }
@@ -358,13 +461,14 @@ static void fkafka_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_resp_err_t e = err ? err : offsets->elems[i].err;
         if (!e)
             continue;
-        struct fkafka_tp *tp = fkafka_track_find(&p->track, offsets->elems[i].topic,
-                                                 offsets->elems[i].partition);
+        struct fkafka_tp *tp =
+            fkafka_track_find(&p->track, offsets->elems[i].topic, offsets->elems[i].partition);
         if (tp && tp->committed == offsets->elems[i].offset)
             tp->committed = -1; /* retried at the next tick */
-        ferry_log_warn(p->c, "commit failed dest=%s partition=%" PRId32 " offset=%" PRId64
-                       " error=\"%s\"", offsets->elems[i].topic, offsets->elems[i].partition,
-                       offsets->elems[i].offset, rd_kafka_err2str(e));
+        ferry_log_warn(
+            p->c, "commit failed dest=%s partition=%" PRId32 " offset=%" PRId64 " error=\"%s\"",
+            offsets->elems[i].topic, offsets->elems[i].partition, offsets->elems[i].offset,
+            rd_kafka_err2str(e));
     }
     if (!err)
         fkafka_up(p);
@@ -389,10 +493,9 @@ static void fkafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         for (int i = 0; i < parts->cnt; i++)
-            if (!fkafka_track_assign(&p->track, parts->elems[i].topic,
-                                     parts->elems[i].partition))
-                ferry_log_error(p->c, "out of memory tracking partition dest=%s partition=%"
-                                PRId32, parts->elems[i].topic, parts->elems[i].partition);
+            if (!fkafka_track_assign(&p->track, parts->elems[i].topic, parts->elems[i].partition))
+                ferry_log_error(p->c, "out of memory tracking partition dest=%s partition=%" PRId32,
+                                parts->elems[i].topic, parts->elems[i].partition);
         ferry_log_info(p->c, "partitions assigned count=%d", parts->cnt);
         p->joined = true;
         if (coop)
@@ -406,8 +509,8 @@ static void fkafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         fkafka_commit(p, true);
         p->revokes++;
         for (int i = 0; i < parts->cnt; i++) {
-            struct fkafka_tp *tp = fkafka_track_find(&p->track, parts->elems[i].topic,
-                                                     parts->elems[i].partition);
+            struct fkafka_tp *tp =
+                fkafka_track_find(&p->track, parts->elems[i].topic, parts->elems[i].partition);
             if (tp)
                 fkafka_tp_revoke(tp);
         }
@@ -451,7 +554,7 @@ static struct fkafka_topic *fkafka_topic_add(struct fkafka *p, const char *name)
     if (!dup)
         return NULL;
     struct fkafka_topic *t = &p->topics[p->n_topics++];
-    *t = (struct fkafka_topic){ .name = dup };
+    *t = (struct fkafka_topic){.name = dup};
     return t;
 }
 
@@ -480,8 +583,10 @@ static bool fkafka_admin_usable(struct fkafka *p, rd_kafka_t *rk,
             if (md->brokers[i].id == ctl)
                 p->admin = 1;
         if (!p->admin)
-            ferry_log_info(p->c, "cluster has no controller, topics are auto-created "
-                           "with the broker's partition count controller=%" PRId32, ctl);
+            ferry_log_info(p->c,
+                           "cluster has no controller, topics are auto-created "
+                           "with the broker's partition count controller=%" PRId32,
+                           ctl);
     }
     return p->admin == 1;
 }
@@ -489,11 +594,19 @@ static bool fkafka_admin_usable(struct fkafka *p, rd_kafka_t *rk,
 static int fkafka_create_topic(struct fkafka *p, rd_kafka_t *rk, const char *topic)
 {
     char errstr[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, (int)p->cfg->partitions,
-                                                    (int)p->cfg->replication,
-                                                    errstr, sizeof errstr);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(
+        topic, (int)p->cfg->partitions, (int)p->cfg->replication, errstr, sizeof errstr);
     if (!nt)
         return ferry_conn_fail(p->c, FERRY_E_CONFIG, "create topic %s: %s", topic, errstr);
+    char num[24];
+    if (p->cfg->retention_time_ms > 0) {
+        snprintf(num, sizeof num, "%" PRId64, p->cfg->retention_time_ms);
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", num);
+    }
+    if (p->cfg->retention_bytes > 0) {
+        snprintf(num, sizeof num, "%" PRId64, p->cfg->retention_bytes);
+        rd_kafka_NewTopic_set_config(nt, "retention.bytes", num);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(opt, FKAFKA_TOPIC_WAIT_MS, errstr, sizeof errstr);
@@ -508,8 +621,8 @@ static int fkafka_create_topic(struct fkafka *p, rd_kafka_t *rk, const char *top
         why = rd_kafka_event_error_string(ev);
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t n = 0;
-        const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                 : NULL;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
         if (!err && n == 1) {
             err = rd_kafka_topic_result_error(tr[0]);
             why = rd_kafka_topic_result_error_string(tr[0]);
@@ -519,8 +632,11 @@ static int fkafka_create_topic(struct fkafka *p, rd_kafka_t *rk, const char *top
         st = ferry_conn_fail(p->c, fkafka_status(err), "create topic %s: %s", topic,
                              why ? why : rd_kafka_err2str(err));
     else if (!err)
-        ferry_log_info(p->c, "topic created dest=%s partitions=%" PRId64 " replication=%" PRId64,
-                       topic, p->cfg->partitions, p->cfg->replication);
+        ferry_log_info(p->c,
+                       "topic created dest=%s partitions=%" PRId64 " replication=%" PRId64
+                       " retention_ms=%" PRId64 " retention_bytes=%" PRId64,
+                       topic, p->cfg->partitions, p->cfg->replication, p->cfg->retention_time_ms,
+                       p->cfg->retention_bytes);
     if (ev)
         rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(opt);
@@ -541,8 +657,8 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
         return FERRY_OK;
     }
     if ((t && now < t->retry_at_ms) || (p->was_down && p->state == FERRY_HEALTH_CONNECTING))
-        return ferry_conn_fail(p->c, FERRY_E_NOCONN, "topic %s: brokers unreachable: %s",
-                               topic, p->reason[0] ? p->reason : "not yet known");
+        return ferry_conn_fail(p->c, FERRY_E_NOCONN, "topic %s: brokers unreachable: %s", topic,
+                               p->reason[0] ? p->reason : "not yet known");
     if (!t && !(t = fkafka_topic_add(p, topic)))
         return ferry_conn_fail(p->c, FERRY_E_FATAL, "out of memory");
     t->retry_at_ms = now + FKAFKA_TOPIC_RETRY_MS;
@@ -559,6 +675,12 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
         if (fkafka_admin_usable(p, rk, md)) {
             st = fkafka_create_topic(p, rk, topic);
         } else {
+            if (p->cfg->retention_time_ms > 0 || p->cfg->retention_bytes > 0)
+                ferry_log_warn(p->c,
+                               "topic auto-created without retention_time or "
+                               "retention_bytes dest=%s (the cluster takes no CreateTopics): "
+                               "the broker's retention defaults apply",
+                               topic);
             /* A look-up of this one topic makes the broker auto-create it. */
             rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
             const struct rd_kafka_metadata *m2 = NULL;
@@ -574,8 +696,8 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
             md = NULL;
             err = rd_kafka_metadata(rk, 1, NULL, &md, FKAFKA_TOPIC_WAIT_MS);
             if (err) {
-                st = ferry_conn_fail(p->c, fkafka_status(err), "topic %s: metadata: %s",
-                                     topic, rd_kafka_err2str(err));
+                st = ferry_conn_fail(p->c, fkafka_status(err), "topic %s: metadata: %s", topic,
+                                     rd_kafka_err2str(err));
                 break;
             }
             n = fkafka_md_partitions(md, topic);
@@ -585,7 +707,8 @@ static int fkafka_topic_ready(struct fkafka *p, rd_kafka_t *rk, const char *topi
         if (st == FERRY_OK && n == 0)
             st = ferry_conn_fail(p->c, FERRY_E_CONFIG,
                                  "topic %s does not exist and was not created "
-                                 "(broker auto-creation off?)", topic);
+                                 "(broker auto-creation off?)",
+                                 topic);
     }
     if (st == FERRY_OK && n < 0)
         st = ferry_conn_fail(p->c, FERRY_E_AGAIN, "topic %s is not available yet", topic);
@@ -624,9 +747,13 @@ static int fkafka_security(struct ferry_conn *c, rd_kafka_conf_t *conf)
 {
     const struct fkafka_cfg *cfg = c->cfg;
     const struct fkafka_security sec = {
-        .protocol = cfg->security_protocol, .ssl_ca = cfg->ssl_ca, .ssl_cert = cfg->ssl_cert,
-        .ssl_key = cfg->ssl_key, .mechanism = cfg->sasl_mechanism,
-        .username = cfg->sasl_username, .password = cfg->sasl_password,
+        .protocol = cfg->security_protocol,
+        .ssl_ca = cfg->ssl_ca,
+        .ssl_cert = cfg->ssl_cert,
+        .ssl_key = cfg->ssl_key,
+        .mechanism = cfg->sasl_mechanism,
+        .username = cfg->sasl_username,
+        .password = cfg->sasl_password,
     };
     struct fkafka_prop props[FKAFKA_SECURITY_PROPS];
     char errstr[512];
@@ -639,15 +766,17 @@ static int fkafka_security(struct ferry_conn *c, rd_kafka_conf_t *conf)
             int st = fkafka_set(c, conf, props[i].key, props[i].value);
             if (st)
                 return st;
-        } else if (rd_kafka_conf_set(conf, props[i].key, props[i].value, errstr,
-                                     sizeof errstr) != RD_KAFKA_CONF_OK) {
-            return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: rejected by librdkafka "
-                                   "(value not shown)", props[i].key);
+        } else if (rd_kafka_conf_set(conf, props[i].key, props[i].value, errstr, sizeof errstr) !=
+                   RD_KAFKA_CONF_OK) {
+            return ferry_conn_fail(c, FERRY_E_CONFIG,
+                                   "%s: rejected by librdkafka "
+                                   "(value not shown)",
+                                   props[i].key);
         }
     }
     if (cleartext)
         ferry_log_warn(c, "SASL PLAIN without TLS: the password crosses the network in clear "
-                       "text (use security_protocol = sasl_ssl or a SCRAM mechanism)");
+                          "text (use security_protocol = sasl_ssl or a SCRAM mechanism)");
     return FERRY_OK;
 }
 
@@ -662,6 +791,16 @@ static int fkafka_passthru(struct ferry_conn *c, rd_kafka_conf_t *conf)
             return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: %s", key, errstr);
     }
     return FERRY_OK;
+}
+
+/* librdkafka's statistics, served by consumer_poll in the receiving
+ * thread: keep the consumer lag for ferry_stats. */
+static int fkafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    struct fkafka *p = opaque;
+    p->lag = fkafka_stats_lag(json, len);
+    return 0; /* librdkafka frees json */
 }
 
 static int fkafka_build_conf(struct fkafka *p)
@@ -706,6 +845,11 @@ static int fkafka_build_conf(struct fkafka *p)
     p->cons_conf = cons;
     rd_kafka_conf_set_rebalance_cb(cons, fkafka_rebalance_cb);
     rd_kafka_conf_set_offset_commit_cb(cons, fkafka_commit_cb);
+    if (cfg->stats_interval_ms > 0) {
+        rd_kafka_conf_set_stats_cb(cons, fkafka_stats_cb);
+        if (!st)
+            st = fkafka_set_int(c, cons, "statistics.interval.ms", cfg->stats_interval_ms);
+    }
     if (!st)
         st = fkafka_set(c, cons, "enable.auto.commit", "false");
     if (!st)
@@ -744,7 +888,8 @@ static int fkafka_open(struct ferry_conn *c)
         if (strcmp(c->passthru[i].key, "rdkafka.enable.idempotence") == 0)
             idempotence = strcmp(c->passthru[i].value, "true") == 0;
     if (idempotence && cfg->acks != FKAFKA_ACKS_ALL)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "acks = %s: idempotence = true needs "
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "acks = %s: idempotence = true needs "
                                "acks = all (or set idempotence = false)",
                                fkafka_acks_values[cfg->acks]);
     struct fkafka *p = calloc(1, sizeof *p); /* freed in fkafka_close() */
@@ -753,9 +898,17 @@ static int fkafka_open(struct ferry_conn *c)
     p->c = c;
     p->cfg = cfg;
     p->admin = -1;
+    p->lag = -1;
     p->state = FERRY_HEALTH_CONNECTING;
     snprintf(p->reason, sizeof p->reason, "no broker contacted yet");
     c->priv = p;
+    /* retention deletes what nobody consumed: say so once */
+    if (cfg->retention_time_ms > 0 || cfg->retention_bytes > 0)
+        ferry_log_warn(c,
+                       "topics this plugin creates delete messages past retention_time=%" PRId64
+                       "ms or retention_bytes=%" PRId64 " per partition, consumed or not: watch "
+                       "ferry_consumer_lag",
+                       cfg->retention_time_ms, cfg->retention_bytes);
     int st = fkafka_build_conf(p);
     if (st) {
         char err[sizeof c->err];
@@ -768,8 +921,8 @@ static int fkafka_open(struct ferry_conn *c)
         c->caps &= ~(uint32_t)FERRY_CAP_DEADLETTER;
     if (cfg->acks == FKAFKA_ACKS_0)
         c->caps &= ~(uint32_t)(FERRY_CAP_CONFIRMS | FERRY_CAP_DURABLE);
-    ferry_log_info(c, "opened brokers=%s lib_version=%s acks=%s idempotence=%s",
-                   cfg->brokers, rd_kafka_version_str(), fkafka_acks_values[cfg->acks],
+    ferry_log_info(c, "opened brokers=%s lib_version=%s acks=%s idempotence=%s", cfg->brokers,
+                   rd_kafka_version_str(), fkafka_acks_values[cfg->acks],
                    cfg->idempotence ? "true" : "false");
     return FERRY_OK;
 }
@@ -835,11 +988,12 @@ static void fkafka_close_producer(struct fkafka *p)
     while (p->outstanding > 0 && fkafka_now_ms() < deadline)
         rd_kafka_poll(p->prod, 50);
     if (p->outstanding > 0) {
-        ferry_log_warn(p->c, "close with undelivered messages pending=%" PRIu64
-                       " timeout=%" PRId64 "ms", p->outstanding, p->cfg->close_timeout_ms);
+        ferry_log_warn(p->c,
+                       "close with undelivered messages pending=%" PRIu64 " timeout=%" PRId64 "ms",
+                       p->outstanding, p->cfg->close_timeout_ms);
         /* Reported as FERRY_E_NOCONN: never sent as far as we know. */
         rd_kafka_purge(p->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                                RD_KAFKA_PURGE_F_NON_BLOCKING);
+                                    RD_KAFKA_PURGE_F_NON_BLOCKING);
         deadline = fkafka_now_ms() + 1000;
         while (p->outstanding > 0 && fkafka_now_ms() < deadline)
             rd_kafka_poll(p->prod, 50);
@@ -916,8 +1070,7 @@ static int fkafka_produce(struct fkafka *p, const char *topic, const struct ferr
     vu[k].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[k++].u.ptr = opaque;
     for (size_t i = 0; i < nh; i++) {
-        const struct ferry_header *h = i < m->n_headers ? &m->headers[i]
-                                                        : &extra[i - m->n_headers];
+        const struct ferry_header *h = i < m->n_headers ? &m->headers[i] : &extra[i - m->n_headers];
         vu[k].vtype = RD_KAFKA_VTYPE_HEADER;
         vu[k].u.header.name = h->name;
         vu[k].u.header.val = h->value;
@@ -951,9 +1104,10 @@ static int fkafka_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish: no destination");
     if (m->body_len > (size_t)p->cfg->max_message_size)
-        return ferry_conn_fail(c, FERRY_E_TOOBIG, "publish to %s: body of %zu bytes exceeds "
-                               "max_message_size (%" PRId64 ")", m->dest, m->body_len,
-                               p->cfg->max_message_size);
+        return ferry_conn_fail(c, FERRY_E_TOOBIG,
+                               "publish to %s: body of %zu bytes exceeds "
+                               "max_message_size (%" PRId64 ")",
+                               m->dest, m->body_len, p->cfg->max_message_size);
     int st = fkafka_producer(p);
     if (st)
         return st;
@@ -1003,16 +1157,17 @@ static int fkafka_flush(struct ferry_conn *c, int timeout_ms)
             return FERRY_OK;
         if (p->state == FERRY_HEALTH_FAILED) {
             rd_kafka_purge(p->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                                    RD_KAFKA_PURGE_F_NON_BLOCKING);
+                                        RD_KAFKA_PURGE_F_NON_BLOCKING);
             int64_t until = fkafka_now_ms() + 1000;
             while (p->outstanding > 0 && fkafka_now_ms() < until)
                 rd_kafka_poll(p->prod, 50);
             return ferry_conn_fail(c, FERRY_E_FATAL, "producer failed: %s", p->reason);
         }
         if (timeout_ms >= 0 && fkafka_now_ms() >= deadline)
-            return ferry_conn_fail(c, FERRY_E_TIMEOUT, "%" PRIu64 " messages not yet "
-                                   "confirmed%s%s", p->outstanding,
-                                   p->reason[0] ? ": " : "", p->reason);
+            return ferry_conn_fail(c, FERRY_E_TIMEOUT,
+                                   "%" PRIu64 " messages not yet "
+                                   "confirmed%s%s",
+                                   p->outstanding, p->reason[0] ? ": " : "", p->reason);
     }
 }
 
@@ -1035,8 +1190,8 @@ static int fkafka_subscribe(struct ferry_conn *c, const char *dest, const char *
         /* Needed by the consumer API, never joined or committed to. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(private_group, sizeof private_group, "ferry-private-%ld-%lx",
-                 (long)getpid(), (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
+        snprintf(private_group, sizeof private_group, "ferry-private-%ld-%lx", (long)getpid(),
+                 (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
         group = private_group;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->cons_conf); /* owned by rk once created */
@@ -1066,8 +1221,9 @@ static int fkafka_subscribe(struct ferry_conn *c, const char *dest, const char *
             rd_kafka_topic_partition_list_destroy(list);
             goto fail;
         }
-        int64_t start = p->cfg->auto_offset_reset == FKAFKA_RESET_LATEST ? RD_KAFKA_OFFSET_END
-                                                                         : RD_KAFKA_OFFSET_BEGINNING;
+        int64_t start = p->cfg->auto_offset_reset == FKAFKA_RESET_LATEST
+                            ? RD_KAFKA_OFFSET_END
+                            : RD_KAFKA_OFFSET_BEGINNING;
         for (int i = 0; i < parts; i++) {
             rd_kafka_topic_partition_list_add(list, dest, i)->offset = start;
             if (!fkafka_track_assign(&p->track, dest, i)) {
@@ -1179,8 +1335,8 @@ static void fkafka_drop_stale(struct fkafka *p, struct ferry_msg **out, size_t *
     *n = k;
 }
 
-static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max,
-                          size_t *n, int timeout_ms)
+static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                          int timeout_ms)
 {
     struct fkafka *p = c->priv;
     *n = 0;
@@ -1223,7 +1379,8 @@ static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t m
         bool foreign = false;
         struct fkafka_lent *l = fkafka_lend(p, rkm, &foreign);
         if (!l && foreign) {
-            ferry_log_debug(c, "message of a partition not assigned to us skipped dest=%s "
+            ferry_log_debug(c,
+                            "message of a partition not assigned to us skipped dest=%s "
                             "partition=%" PRId32 " offset=%" PRId64,
                             rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset);
             rd_kafka_message_destroy(rkm);
@@ -1249,7 +1406,8 @@ static int fkafka_receive(struct ferry_conn *c, struct ferry_msg **out, size_t m
 
 static int fkafka_stale_fail(struct fkafka *p, struct fkafka_lent *l, const char *op)
 {
-    int st = ferry_conn_fail(p->c, FERRY_E_NOCONN, "%s %s[%" PRId32 "]@%" PRId64
+    int st = ferry_conn_fail(p->c, FERRY_E_NOCONN,
+                             "%s %s[%" PRId32 "]@%" PRId64
                              ": partition revoked, its new owner reads it again",
                              op, l->msg.dest, l->rkm->partition, l->rkm->offset);
     fkafka_free_lent(p, l);
@@ -1276,14 +1434,14 @@ static int fkafka_reject(struct fkafka *p, struct fkafka_lent *l, const char *re
         return st;
     const char *why = reason && *reason ? reason : "rejected";
     struct ferry_header extra[2] = {
-        { .name = "x-ferry-error", .value = why, .value_len = strlen(why) },
-        { .name = "x-ferry-source", .value = l->msg.dest, .value_len = strlen(l->msg.dest) },
+        {.name = "x-ferry-error", .value = why, .value_len = strlen(why)},
+        {.name = "x-ferry-source", .value = l->msg.dest, .value_len = strlen(l->msg.dest)},
     };
     int parts;
     st = fkafka_topic_ready(p, p->prod, p->cfg->reject_topic, &parts);
     if (st && !ferry_status_retriable(st))
         return st;
-    struct fkafka_reject_wait wait = { 0 };
+    struct fkafka_reject_wait wait = {0};
     st = fkafka_produce(p, p->cfg->reject_topic, &l->msg, extra, 2, &wait);
     if (st)
         return st;
@@ -1323,8 +1481,8 @@ static int fkafka_rewind(struct fkafka *p, struct fkafka_lent *l)
     rd_kafka_error_t *e = rd_kafka_seek_partitions(p->cons, list, 5000);
     rd_kafka_resp_err_t err = e ? rd_kafka_error_code(e) : list->elems[0].err;
     if (err)
-        st = ferry_conn_fail(p->c, fkafka_status(err), "rewind %s[%" PRId32 "] to %" PRId64
-                             ": %s", l->msg.dest, l->rkm->partition, to,
+        st = ferry_conn_fail(p->c, fkafka_status(err), "rewind %s[%" PRId32 "] to %" PRId64 ": %s",
+                             l->msg.dest, l->rkm->partition, to,
                              e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
     if (e)
         rd_kafka_error_destroy(e);
@@ -1332,8 +1490,7 @@ static int fkafka_rewind(struct fkafka *p, struct fkafka_lent *l)
     return st;
 }
 
-static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
-                       const char *reason)
+static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
 {
     struct fkafka *p = c->priv;
     struct fkafka_lent *l = (struct fkafka_lent *)m;
@@ -1348,9 +1505,9 @@ static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue,
             fkafka_tp_done(l->tp, l->rkm->offset);
         /* else: like release, the offset stays uncommitted and comes back. */
     } else {
-        ferry_log_debug(c, "message dropped dest=%s partition=%" PRId32 " offset=%" PRId64
-                        " reason=\"%s\"", l->msg.dest, l->rkm->partition, l->rkm->offset,
-                        reason ? reason : "");
+        ferry_log_debug(
+            c, "message dropped dest=%s partition=%" PRId32 " offset=%" PRId64 " reason=\"%s\"",
+            l->msg.dest, l->rkm->partition, l->rkm->offset, reason ? reason : "");
         fkafka_tp_done(l->tp, l->rkm->offset);
     }
     fkafka_free_lent(p, l);
@@ -1390,7 +1547,16 @@ static int fkafka_health(struct ferry_conn *c, struct ferry_health *out)
     return FERRY_OK;
 }
 
+static int fkafka_stats(struct ferry_conn *c, struct ferry_stats *out)
+{
+    struct fkafka *p = c->priv;
+    if (p->cons && p->lag >= 0)
+        out->consumer_lag = p->lag;
+    return FERRY_OK;
+}
+
 static const struct ferry_transport_ops fkafka_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fkafka_open,
     .close = fkafka_close,
     .publish = fkafka_publish,
@@ -1401,6 +1567,7 @@ static const struct ferry_transport_ops fkafka_ops = {
     .nack = fkafka_nack,
     .release = fkafka_release,
     .health = fkafka_health,
+    .stats = fkafka_stats,
 };
 
 #define ferry_descriptor kafka_LTX_ferry_descriptor

@@ -7,8 +7,7 @@
 
 #include "offsets.h"
 
-struct fkafka_tp *fkafka_track_find(struct fkafka_track *t, const char *topic,
-                                    int32_t partition)
+struct fkafka_tp *fkafka_track_find(struct fkafka_track *t, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < t->n; i++) {
         struct fkafka_tp *tp = t->tps[i];
@@ -26,8 +25,7 @@ static void fkafka_tp_reset(struct fkafka_tp *tp)
     tp->seek_to = -1;
 }
 
-struct fkafka_tp *fkafka_track_assign(struct fkafka_track *t, const char *topic,
-                                      int32_t partition)
+struct fkafka_tp *fkafka_track_assign(struct fkafka_track *t, const char *topic, int32_t partition)
 {
     struct fkafka_tp *tp = fkafka_track_find(t, topic, partition);
     if (!tp) {
@@ -106,8 +104,7 @@ int fkafka_tp_lend(struct fkafka_tp *tp, int64_t off)
         }
     }
     /* Offsets arrive in order except after a rewind: appending is the rule. */
-    size_t at = (tp->n == tp->lo || tp->out[tp->n - 1] <= off) ? tp->n
-                                                               : fkafka_tp_lower(tp, off);
+    size_t at = (tp->n == tp->lo || tp->out[tp->n - 1] <= off) ? tp->n : fkafka_tp_lower(tp, off);
     memmove(tp->out + at + 1, tp->out + at, (tp->n - at) * sizeof *tp->out);
     tp->out[at] = off;
     tp->n++;

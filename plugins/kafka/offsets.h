@@ -11,17 +11,17 @@
  * is freed, so a lent message may point at it; gen tells whether the
  * partition is still the assignment the message came from. */
 struct fkafka_tp {
-    char *topic;           /* freed in fkafka_track_free() */
+    char *topic; /* freed in fkafka_track_free() */
     int32_t partition;
-    uint32_t gen;          /* bumped by every assign; 0 = never assigned */
+    uint32_t gen; /* bumped by every assign; 0 = never assigned */
     bool assigned;
-    bool awaiting;         /* after a seek: next stays at seek_to until it is lent again */
+    bool awaiting; /* after a seek: next stays at seek_to until it is lent again */
     int64_t seek_to;
-    int64_t next;          /* offset after the last one lent; -1 = none lent yet */
-    int64_t max_lent;      /* highest offset ever lent in this assignment; -1 = none */
-    int64_t committed;     /* last position handed to a commit; -1 = none */
-    int64_t *out;          /* sorted multiset of lent offsets in out[lo..n) */
-    size_t lo, n, cap;     /* out freed in fkafka_track_free() */
+    int64_t next;      /* offset after the last one lent; -1 = none lent yet */
+    int64_t max_lent;  /* highest offset ever lent in this assignment; -1 = none */
+    int64_t committed; /* last position handed to a commit; -1 = none */
+    int64_t *out;      /* sorted multiset of lent offsets in out[lo..n) */
+    size_t lo, n, cap; /* out freed in fkafka_track_free() */
 };
 
 struct fkafka_track {
@@ -31,12 +31,10 @@ struct fkafka_track {
 };
 
 /** Find the partition, or NULL when this consumer never saw it. */
-struct fkafka_tp *fkafka_track_find(struct fkafka_track *t, const char *topic,
-                                    int32_t partition);
+struct fkafka_tp *fkafka_track_find(struct fkafka_track *t, const char *topic, int32_t partition);
 /** Start a new assignment of the partition: forget its lent offsets and
  *  bump its generation. Returns NULL when out of memory. */
-struct fkafka_tp *fkafka_track_assign(struct fkafka_track *t, const char *topic,
-                                      int32_t partition);
+struct fkafka_tp *fkafka_track_assign(struct fkafka_track *t, const char *topic, int32_t partition);
 /** The partition is no longer ours: loans from it become stale. */
 void fkafka_tp_revoke(struct fkafka_tp *tp);
 /** Free every partition. */

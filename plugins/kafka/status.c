@@ -5,11 +5,13 @@
 
 #include "fkafka.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int fkafka_status(rd_kafka_resp_err_t err)
 {
     switch (err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        return FERRY_OK;
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return FERRY_OK;
 
     /* Local queue full or broker pushing back: retry shortly. */
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
@@ -19,14 +21,12 @@ int fkafka_status(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR__IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR__RETRY:
-        return FERRY_E_AGAIN;
+    case RD_KAFKA_RESP_ERR__RETRY: return FERRY_E_AGAIN;
 
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-        return FERRY_E_TIMEOUT;
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT: return FERRY_E_TIMEOUT;
 
     /* Brokers unreachable, leadership moving, or the message never left
      * this process (purged at close): not sent, send again later. */
@@ -46,12 +46,10 @@ int fkafka_status(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
-    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
-        return FERRY_E_NOCONN;
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION: return FERRY_E_NOCONN;
 
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-        return FERRY_E_TOOBIG;
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE: return FERRY_E_TOOBIG;
 
     /* The destination or the credentials are wrong: retrying won't help. */
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
@@ -67,15 +65,13 @@ int fkafka_status(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-    case RD_KAFKA_RESP_ERR__SSL:
-        return FERRY_E_CONFIG;
+    case RD_KAFKA_RESP_ERR__SSL: return FERRY_E_CONFIG;
 
     case RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED:
     case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
     case RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:
-    case RD_KAFKA_RESP_ERR_UNSUPPORTED_COMPRESSION_TYPE:
-        return FERRY_E_NOTSUP;
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_COMPRESSION_TYPE: return FERRY_E_NOTSUP;
 
     /* The producer or consumer state is broken for good (idempotence
      * sequence lost, fenced by a newer instance): open a new handle. */
@@ -86,12 +82,36 @@ int fkafka_status(rd_kafka_resp_err_t err)
     case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
     case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
     case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID:
-        return FERRY_E_FATAL;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID: return FERRY_E_FATAL;
 
     /* Everything else is the broker refusing this message or request
      * (corrupt record, policy violation, ...): do not retry as is. */
-    default:
-        return FERRY_E_REJECTED;
+    default: return FERRY_E_REJECTED;
     }
+}
+
+long long fkafka_stats_lag(const char *json, size_t len)
+{
+    /* A scan, not a parser: "consumer_lag": appears once per partition of
+     * each topic (the partition -1 "internal UA/UnAssigned" entry and
+     * partitions not assigned here carry -1), and its value is an integer. */
+    static const char key[] = "\"consumer_lag\":";
+    const size_t kl = sizeof key - 1;
+    long long sum = -1;
+    for (const char *p = json, *end = json + len; p && p + kl < end;) {
+        const char *hit = memmem(p, (size_t)(end - p), key, kl);
+        if (!hit)
+            break;
+        p = hit + kl;
+        while (p < end && *p == ' ')
+            p++;
+        char *after;
+        long long v = strtoll(p, &after, 10);
+        if (after == p)
+            continue;
+        if (v >= 0)
+            sum = (sum < 0 ? 0 : sum) + v;
+        p = after;
+    }
+    return sum;
 }

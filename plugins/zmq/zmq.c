@@ -38,74 +38,118 @@ struct fzmq_cfg {
 
 #define FZMQ_ENDPOINT_PREFIX "endpoint."
 #define FZMQ_MAX_HEADERS 256
-#define FZMQ_KEY_Z85 40          /* a CURVE key as Z85 text, without the NUL */
+#define FZMQ_KEY_Z85 40 /* a CURVE key as Z85 text, without the NUL */
 #define FZMQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define FZMQ_ZAP_DOMAIN "ferry"
 
 static const struct ferry_option fzmq_options[] = {
-    { .name = "endpoint", .type = FERRY_OPT_STR, .def = "tcp://127.0.0.1:5555",
-      .offset = offsetof(struct fzmq_cfg, endpoint),
-      .help = "ZeroMQ endpoint of every destination without its own endpoint.NAME, "
-              "e.g. tcp://127.0.0.1:5555 or ipc:///run/ferry/logs.sock." },
-    { .name = FZMQ_ENDPOINT_PREFIX, .type = FERRY_OPT_PREFIX,
-      .help = "endpoint.NAME = ENDPOINT gives destination NAME its own ZeroMQ endpoint." },
-    { .name = "pattern", .type = FERRY_OPT_ENUM, .def = "pipeline",
-      .choices = "pipeline|pubsub", .offset = offsetof(struct fzmq_cfg, pattern),
-      .help = "pipeline (PUSH/PULL: each message goes to one consumer) or pubsub "
-              "(XPUB/SUB: every connected subscriber gets every message)." },
-    { .name = "bind", .type = FERRY_OPT_ENUM, .def = "auto",
-      .choices = "auto|consumer|producer", .offset = offsetof(struct fzmq_cfg, bind),
-      .help = "Which side binds the endpoint (the other connects); auto means the "
-              "consumer for pipeline and the producer for pubsub." },
-    { .name = "connect_timeout", .type = FERRY_OPT_DURATION, .def = "1s",
-      .min = 0, .max = 600000, .offset = offsetof(struct fzmq_cfg, connect_timeout_ms),
-      .help = "How long the first publish to a destination waits for a peer, in milliseconds." },
-    { .name = "linger", .type = FERRY_OPT_DURATION, .def = "5s",
-      .min = 0, .max = 3600000, .offset = offsetof(struct fzmq_cfg, linger_ms),
-      .help = "How long close waits to hand queued messages to peers, in milliseconds." },
-    { .name = "reconnect_min", .type = FERRY_OPT_DURATION, .def = "100ms",
-      .min = 1, .max = 600000, .offset = offsetof(struct fzmq_cfg, reconnect_min_ms),
-      .help = "First reconnect delay after a lost connection, in milliseconds; "
-              "it doubles up to reconnect_max." },
-    { .name = "reconnect_max", .type = FERRY_OPT_DURATION, .def = "30s",
-      .min = 1, .max = 3600000, .offset = offsetof(struct fzmq_cfg, reconnect_max_ms),
-      .help = "Longest reconnect delay, in milliseconds." },
-    { .name = "send_hwm", .type = FERRY_OPT_INT, .def = "1000",
-      .min = 0, .max = 100000000, .offset = offsetof(struct fzmq_cfg, send_hwm),
-      .help = "Messages queued per peer before publish returns 'again', 0 for no limit." },
-    { .name = "receive_hwm", .type = FERRY_OPT_INT, .def = "1000",
-      .min = 0, .max = 100000000, .offset = offsetof(struct fzmq_cfg, receive_hwm),
-      .help = "Messages queued per peer on the receiving side, 0 for no limit." },
-    { .name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "16MiB",
-      .min = 1, .max = INT64_C(1) << 40, .offset = offsetof(struct fzmq_cfg, max_message_size),
-      .help = "Largest message in bytes: bigger ones are refused on publish, and a "
-              "peer that sends one is disconnected." },
-    { .name = "curve_server_secret", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct fzmq_cfg, curve_server_secret),
-      .help = "CURVE secret key (Z85, 40 characters) of the side that binds; setting it "
-              "makes every bound socket a CURVE server that encrypts all traffic." },
-    { .name = "curve_server_public", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fzmq_cfg, curve_server_public),
-      .help = "CURVE public key of the binding side (Z85); optional, checked against "
-              "curve_server_secret when given." },
-    { .name = "curve_client_secret", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-      .offset = offsetof(struct fzmq_cfg, curve_client_secret),
-      .help = "CURVE secret key (Z85) of the side that connects; required with "
-              "curve_server_key." },
-    { .name = "curve_client_public", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fzmq_cfg, curve_client_public),
-      .help = "CURVE public key of the connecting side (Z85); derived from "
-              "curve_client_secret when not given." },
-    { .name = "curve_server_key", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fzmq_cfg, curve_server_key),
-      .help = "Public key (Z85) of the server this side connects to; setting it makes "
-              "every connecting socket a CURVE client that trusts only this server." },
-    { .name = "curve_allowed_clients", .type = FERRY_OPT_STR,
-      .offset = offsetof(struct fzmq_cfg, curve_allowed_clients),
-      .help = "File of client public keys (Z85, one per line, # comments) that a CURVE "
-              "server accepts; without it any client that knows the server key may connect." },
-    { 0 }
-};
+    {.name = "endpoint",
+     .type = FERRY_OPT_STR,
+     .def = "tcp://127.0.0.1:5555",
+     .offset = offsetof(struct fzmq_cfg, endpoint),
+     .help = "ZeroMQ endpoint of every destination without its own endpoint.NAME, "
+             "e.g. tcp://127.0.0.1:5555 or ipc:///run/ferry/logs.sock."},
+    {.name = FZMQ_ENDPOINT_PREFIX,
+     .type = FERRY_OPT_PREFIX,
+     .help = "endpoint.NAME = ENDPOINT gives destination NAME its own ZeroMQ endpoint."},
+    {.name = "pattern",
+     .type = FERRY_OPT_ENUM,
+     .def = "pipeline",
+     .choices = "pipeline|pubsub",
+     .offset = offsetof(struct fzmq_cfg, pattern),
+     .help = "pipeline (PUSH/PULL: each message goes to one consumer) or pubsub "
+             "(XPUB/SUB: every connected subscriber gets every message)."},
+    {.name = "bind",
+     .type = FERRY_OPT_ENUM,
+     .def = "auto",
+     .choices = "auto|consumer|producer",
+     .offset = offsetof(struct fzmq_cfg, bind),
+     .help = "Which side binds the endpoint (the other connects); auto means the "
+             "consumer for pipeline and the producer for pubsub."},
+    {.name = "connect_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 0,
+     .max = 600000,
+     .offset = offsetof(struct fzmq_cfg, connect_timeout_ms),
+     .help = "How long the first publish to a destination waits for a peer, in milliseconds."},
+    {.name = "linger",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .min = 0,
+     .max = 3600000,
+     .offset = offsetof(struct fzmq_cfg, linger_ms),
+     .help = "How long close waits to hand queued messages to peers, in milliseconds."},
+    {.name = "reconnect_min",
+     .type = FERRY_OPT_DURATION,
+     .def = "100ms",
+     .min = 1,
+     .max = 600000,
+     .offset = offsetof(struct fzmq_cfg, reconnect_min_ms),
+     .help = "First reconnect delay after a lost connection, in milliseconds; "
+             "it doubles up to reconnect_max."},
+    {.name = "reconnect_max",
+     .type = FERRY_OPT_DURATION,
+     .def = "30s",
+     .min = 1,
+     .max = 3600000,
+     .offset = offsetof(struct fzmq_cfg, reconnect_max_ms),
+     .help = "Longest reconnect delay, in milliseconds."},
+    {.name = "send_hwm",
+     .type = FERRY_OPT_INT,
+     .def = "1000",
+     .min = 0,
+     .max = 100000000,
+     .offset = offsetof(struct fzmq_cfg, send_hwm),
+     .help = "Messages queued per peer before publish returns 'again', 0 for no limit."},
+    {.name = "receive_hwm",
+     .type = FERRY_OPT_INT,
+     .def = "1000",
+     .min = 0,
+     .max = 100000000,
+     .offset = offsetof(struct fzmq_cfg, receive_hwm),
+     .help = "Messages queued per peer on the receiving side, 0 for no limit."},
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "16MiB",
+     .min = 1,
+     .max = INT64_C(1) << 40,
+     .offset = offsetof(struct fzmq_cfg, max_message_size),
+     .help = "Largest message in bytes: bigger ones are refused on publish, and a "
+             "peer that sends one is disconnected."},
+    {.name = "curve_server_secret",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct fzmq_cfg, curve_server_secret),
+     .help = "CURVE secret key (Z85, 40 characters) of the side that binds; setting it "
+             "makes every bound socket a CURVE server that encrypts all traffic."},
+    {.name = "curve_server_public",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fzmq_cfg, curve_server_public),
+     .help = "CURVE public key of the binding side (Z85); optional, checked against "
+             "curve_server_secret when given."},
+    {.name = "curve_client_secret",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct fzmq_cfg, curve_client_secret),
+     .help = "CURVE secret key (Z85) of the side that connects; required with "
+             "curve_server_key."},
+    {.name = "curve_client_public",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fzmq_cfg, curve_client_public),
+     .help = "CURVE public key of the connecting side (Z85); derived from "
+             "curve_client_secret when not given."},
+    {.name = "curve_server_key",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fzmq_cfg, curve_server_key),
+     .help = "Public key (Z85) of the server this side connects to; setting it makes "
+             "every connecting socket a CURVE client that trusts only this server."},
+    {.name = "curve_allowed_clients",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fzmq_cfg, curve_allowed_clients),
+     .help = "File of client public keys (Z85, one per line, # comments) that a CURVE "
+             "server accepts; without it any client that knows the server key may connect."},
+    {0}};
 
 /* One subscribed topic prefix seen on an XPUB socket and how many
  * subscribers asked for it. */
@@ -122,15 +166,15 @@ struct fzmq_sock {
     void *sock;
     void *mon;
     bool bound;
-    bool down_logged;     /* the current outage was logged once */
-    bool curve;           /* CURVE server (bound) or client (connected) */
-    uint64_t refusals;    /* handshakes refused by the ZAP handler (AUTH) */
-    uint64_t failures;    /* other failed handshakes (mechanism, keys) */
-    long peers;           /* completed handshakes minus disconnects */
+    bool down_logged;  /* the current outage was logged once */
+    bool curve;        /* CURVE server (bound) or client (connected) */
+    uint64_t refusals; /* handshakes refused by the ZAP handler (AUTH) */
+    uint64_t failures; /* other failed handshakes (mechanism, keys) */
+    long peers;        /* completed handshakes minus disconnects */
     uint64_t handshakes;
-    uint64_t subscriptions;     /* XPUB: subscribe messages seen */
-    int64_t upkept_ms;          /* when monitor events were last read */
-    struct fzmq_topic *topics;  /* XPUB only */
+    uint64_t subscriptions;    /* XPUB: subscribe messages seen */
+    int64_t upkept_ms;         /* when monitor events were last read */
+    struct fzmq_topic *topics; /* XPUB only */
     size_t n_topics;
 };
 
@@ -138,7 +182,7 @@ struct fzmq_sock {
  * the header array and every byte the ferry_msg points at. */
 struct fzmq_rmsg {
     struct ferry_msg m;
-    struct fzmq_rmsg *prev, *next;  /* p->lent, or p->requeue (next only) */
+    struct fzmq_rmsg *prev, *next; /* p->lent, or p->requeue (next only) */
 };
 
 struct fzmq {
@@ -147,24 +191,24 @@ struct fzmq {
     bool producer_binds;
     bool consumer_binds;
     unsigned mon_seq;
-    struct fzmq_sock *out;        /* publishing sockets, one per endpoint */
-    struct fzmq_sock *in;         /* the subscription */
+    struct fzmq_sock *out; /* publishing sockets, one per endpoint */
+    struct fzmq_sock *in;  /* the subscription */
     char *sub_dest;
     size_t sub_dest_len;
-    struct fzmq_rmsg *lent;       /* handed out, loan not ended */
-    struct fzmq_rmsg *requeue_head, *requeue_tail;  /* nacked with requeue */
-    uint64_t *settled;            /* tags accepted, report not yet made */
+    struct fzmq_rmsg *lent;                        /* handed out, loan not ended */
+    struct fzmq_rmsg *requeue_head, *requeue_tail; /* nacked with requeue */
+    uint64_t *settled;                             /* tags accepted, report not yet made */
     size_t n_settled, settled_head, settled_cap;
     uint64_t reconnects, published, received;
-    uint64_t dropped;             /* malformed messages from peers */
-    char client_public[FZMQ_KEY_Z85 + 1];   /* CURVE client key, given or derived */
-    uint8_t (*allowed)[32];       /* curve_allowed_clients, decoded; NULL: any client */
+    uint64_t dropped;                     /* malformed messages from peers */
+    char client_public[FZMQ_KEY_Z85 + 1]; /* CURVE client key, given or derived */
+    uint8_t (*allowed)[32];               /* curve_allowed_clients, decoded; NULL: any client */
     size_t n_allowed;
-    bool zap_running;             /* zap_thread answers on FZMQ_ZAP_ENDPOINT */
+    bool zap_running; /* zap_thread answers on FZMQ_ZAP_ENDPOINT */
     thrd_t zap_thread;
-    void *zap_sock;               /* owned by zap_thread once it runs */
-    mtx_t zap_mtx;                /* guards the two fields below */
-    char zap_refused_key[FZMQ_KEY_Z85 + 1];   /* last client refused by zap_thread */
+    void *zap_sock;                         /* owned by zap_thread once it runs */
+    mtx_t zap_mtx;                          /* guards the two fields below */
+    char zap_refused_key[FZMQ_KEY_Z85 + 1]; /* last client refused by zap_thread */
     char zap_refused_peer[64];
 };
 
@@ -174,34 +218,27 @@ struct fzmq {
 static int fzmq_status(int err)
 {
     switch (err) {
-    case 0:
-        return FERRY_OK;
+    case 0: return FERRY_OK;
     case EAGAIN:
     case EINTR:
     case ENOMEM:
-    case EMTHREAD:
-        return FERRY_E_AGAIN;
-    case EADDRINUSE:       /* a previous owner may still be exiting */
+    case EMTHREAD: return FERRY_E_AGAIN;
+    case EADDRINUSE: /* a previous owner may still be exiting */
     case EHOSTUNREACH:
     case ECONNREFUSED:
     case ENETDOWN:
-    case ENOTCONN:
-        return FERRY_E_NOCONN;
+    case ENOTCONN: return FERRY_E_NOCONN;
     case EINVAL:
     case EPROTONOSUPPORT:
     case ENOCOMPATPROTO:
     case EADDRNOTAVAIL:
     case ENODEV:
     case ENOENT:
-    case EACCES:
-        return FERRY_E_CONFIG;
-    case EMSGSIZE:
-        return FERRY_E_TOOBIG;
+    case EACCES: return FERRY_E_CONFIG;
+    case EMSGSIZE: return FERRY_E_TOOBIG;
     case ENOTSUP:
-    case EFSM:
-        return FERRY_E_NOTSUP;
-    default:               /* ETERM, ENOTSOCK, EFAULT and the unknown */
-        return FERRY_E_FATAL;
+    case EFSM: return FERRY_E_NOTSUP;
+    default: /* ETERM, ENOTSOCK, EFAULT and the unknown */ return FERRY_E_FATAL;
     }
 }
 
@@ -212,8 +249,7 @@ static void fzmq_lib_version_init(void)
 {
     int major, minor, patch;
     zmq_version(&major, &minor, &patch);
-    snprintf(fzmq_version_buf, sizeof fzmq_version_buf, "libzmq %d.%d.%d",
-             major, minor, patch);
+    snprintf(fzmq_version_buf, sizeof fzmq_version_buf, "libzmq %d.%d.%d", major, minor, patch);
 }
 
 static const char *fzmq_lib_version(void)
@@ -244,9 +280,8 @@ static bool fzmq_endpoint_ok(const char *ep)
 {
     /* scheme, and what zmq_has() calls it (NULL: always built in) */
     static const char *const known[][2] = {
-        { "tcp", NULL }, { "inproc", NULL }, { "ipc", "ipc" }, { "pgm", "pgm" },
-        { "epgm", "pgm" }, { "tipc", "tipc" }, { "vmci", "vmci" }, { "norm", "norm" },
-        { "ws", "ws" }, { "wss", "wss" },
+        {"tcp", NULL},    {"inproc", NULL}, {"ipc", "ipc"},   {"pgm", "pgm"}, {"epgm", "pgm"},
+        {"tipc", "tipc"}, {"vmci", "vmci"}, {"norm", "norm"}, {"ws", "ws"},   {"wss", "wss"},
     };
     const char *sep = ep ? strstr(ep, "://") : NULL;
     if (!sep || sep == ep || sep[3] == '\0')
@@ -275,8 +310,8 @@ static const char *fzmq_pattern_name(const struct fzmq *p)
     return p->cfg->pattern == FZMQ_PUBSUB ? "pubsub" : "pipeline";
 }
 
-static int fzmq_setopt(struct ferry_conn *c, void *sock, int opt, const char *name,
-                       const void *val, size_t len)
+static int fzmq_setopt(struct ferry_conn *c, void *sock, int opt, const char *name, const void *val,
+                       size_t len)
 {
     if (zmq_setsockopt(sock, opt, val, len) == 0)
         return FERRY_OK;
@@ -303,20 +338,23 @@ static bool fzmq_key_ok(const char *z85)
 /* Check a secret key and, when given, that the public key belongs to it.
  * The public key derived from the secret goes to derived. */
 static int fzmq_key_pair(struct ferry_conn *c, const char *secret, const char *public,
-                         const char *sname, const char *pname,
-                         char derived[FZMQ_KEY_Z85 + 1])
+                         const char *sname, const char *pname, char derived[FZMQ_KEY_Z85 + 1])
 {
     if (!fzmq_key_ok(secret))
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s is not a CURVE secret key: expected "
-                               "40 characters of Z85 (ferry-keygen makes a pair)", sname);
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "%s is not a CURVE secret key: expected "
+                               "40 characters of Z85 (ferry-keygen makes a pair)",
+                               sname);
     if (zmq_curve_public(derived, secret) != 0) {
         int err = errno;
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: cannot derive its public key: %s",
-                               sname, zmq_strerror(err));
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s: cannot derive its public key: %s", sname,
+                               zmq_strerror(err));
     }
     if (public && strcmp(public, derived) != 0)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "%s does not belong to %s "
-                               "(ferry-keygen --public-from shows the right one)", pname, sname);
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "%s does not belong to %s "
+                               "(ferry-keygen --public-from shows the right one)",
+                               pname, sname);
     return FERRY_OK;
 }
 
@@ -328,7 +366,8 @@ static int fzmq_curve_check(struct ferry_conn *c, const struct fzmq_cfg *cfg,
     char derived[FZMQ_KEY_Z85 + 1];
     int st;
     if (fzmq_curve_on(cfg) && !zmq_has("curve"))
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "CURVE options are set but this libzmq "
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "CURVE options are set but this libzmq "
                                "was built without CURVE (libsodium)");
     if (cfg->curve_server_public && !cfg->curve_server_secret)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_public needs curve_server_secret");
@@ -336,7 +375,8 @@ static int fzmq_curve_check(struct ferry_conn *c, const struct fzmq_cfg *cfg,
         return ferry_conn_fail(c, FERRY_E_CONFIG,
                                "curve_allowed_clients needs curve_server_secret");
     if ((cfg->curve_client_secret || cfg->curve_client_public) && !cfg->curve_server_key)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_client_secret and "
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "curve_client_secret and "
                                "curve_client_public need curve_server_key");
     if (cfg->curve_server_secret &&
         (st = fzmq_key_pair(c, cfg->curve_server_secret, cfg->curve_server_public,
@@ -345,10 +385,12 @@ static int fzmq_curve_check(struct ferry_conn *c, const struct fzmq_cfg *cfg,
     if (!cfg->curve_server_key)
         return FERRY_OK;
     if (!fzmq_key_ok(cfg->curve_server_key))
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_key is not a CURVE public key: "
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "curve_server_key is not a CURVE public key: "
                                "expected 40 characters of Z85");
     if (!cfg->curve_client_secret)
-        return ferry_conn_fail(c, FERRY_E_CONFIG, "curve_server_key needs curve_client_secret "
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "curve_server_key needs curve_client_secret "
                                "(ferry-keygen makes a pair)");
     return fzmq_key_pair(c, cfg->curve_client_secret, cfg->curve_client_public,
                          "curve_client_secret", "curve_client_public", client_public);
@@ -375,22 +417,26 @@ static int fzmq_load_allowed(struct ferry_conn *c, const char *path)
         if (!*k || (*k == '#' && !fzmq_key_ok(k)))
             continue;
         if (!fzmq_key_ok(k)) {
-            st = ferry_conn_fail(c, FERRY_E_CONFIG, "%s:%d: not a CURVE public key "
-                                 "(40 characters of Z85)", path, lineno);
+            st = ferry_conn_fail(c, FERRY_E_CONFIG,
+                                 "%s:%d: not a CURVE public key "
+                                 "(40 characters of Z85)",
+                                 path, lineno);
             break;
         }
-        uint8_t (*t)[32] = realloc(p->allowed, (p->n_allowed + 1) * sizeof *t);
+        uint8_t(*t)[32] = realloc(p->allowed, (p->n_allowed + 1) * sizeof *t);
         if (!t) {
             st = ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
             break;
         }
-        p->allowed = t;   /* freed in fzmq_close() */
+        p->allowed = t; /* freed in fzmq_close() */
         zmq_z85_decode(p->allowed[p->n_allowed++], k);
     }
     fclose(f);
     if (st == FERRY_OK && p->n_allowed == 0)
-        st = ferry_conn_fail(c, FERRY_E_CONFIG, "%s lists no client key: no client could "
-                             "connect", path);
+        st = ferry_conn_fail(c, FERRY_E_CONFIG,
+                             "%s lists no client key: no client could "
+                             "connect",
+                             path);
     return st;
 }
 
@@ -455,8 +501,8 @@ static int fzmq_zap_main(void *arg)
             zmq_send(p->zap_sock, zmq_msg_data(&fr[1]), zmq_msg_size(&fr[1]), ZMQ_SNDMORE);
             zmq_send(p->zap_sock, code, 3, ZMQ_SNDMORE);
             zmq_send(p->zap_sock, text, strlen(text), ZMQ_SNDMORE);
-            zmq_send(p->zap_sock, "", 0, ZMQ_SNDMORE);   /* user id */
-            zmq_send(p->zap_sock, "", 0, 0);             /* metadata */
+            zmq_send(p->zap_sock, "", 0, ZMQ_SNDMORE); /* user id */
+            zmq_send(p->zap_sock, "", 0, 0);           /* metadata */
         }
         for (size_t i = 0; i < n; i++)
             zmq_msg_close(&fr[i]);
@@ -475,8 +521,8 @@ static int fzmq_zap_start(struct ferry_conn *c)
     int st = fzmq_load_allowed(c, p->cfg->curve_allowed_clients);
     if (st != FERRY_OK)
         return st;
-    p->zap_sock = zmq_socket(p->ctx, ZMQ_REP);   /* closed by fzmq_zap_main() */
-    if (!p->zap_sock || zmq_setsockopt(p->zap_sock, ZMQ_LINGER, &(int){ 0 }, sizeof(int)) != 0 ||
+    p->zap_sock = zmq_socket(p->ctx, ZMQ_REP); /* closed by fzmq_zap_main() */
+    if (!p->zap_sock || zmq_setsockopt(p->zap_sock, ZMQ_LINGER, &(int){0}, sizeof(int)) != 0 ||
         zmq_bind(p->zap_sock, FZMQ_ZAP_ENDPOINT) != 0) {
         int err = errno;
         if (p->zap_sock)
@@ -506,7 +552,8 @@ static int fzmq_curve_setup(struct ferry_conn *c, struct fzmq_sock *s, bool bind
         return FERRY_OK;
     if (bind) {
         if (!cfg->curve_server_secret)
-            return ferry_conn_fail(c, FERRY_E_CONFIG, "endpoint=%s binds here, which needs "
+            return ferry_conn_fail(c, FERRY_E_CONFIG,
+                                   "endpoint=%s binds here, which needs "
                                    "curve_server_secret: refusing to serve it in plain text",
                                    s->endpoint);
         if ((st = fzmq_setopt(c, s->sock, ZMQ_ZAP_DOMAIN, "zap_domain", FZMQ_ZAP_DOMAIN,
@@ -517,7 +564,8 @@ static int fzmq_curve_setup(struct ferry_conn *c, struct fzmq_sock *s, bool bind
             return st;
     } else {
         if (!cfg->curve_server_key)
-            return ferry_conn_fail(c, FERRY_E_CONFIG, "endpoint=%s connects here, which needs "
+            return ferry_conn_fail(c, FERRY_E_CONFIG,
+                                   "endpoint=%s connects here, which needs "
                                    "curve_server_key: refusing to connect in plain text",
                                    s->endpoint);
         if ((st = fzmq_setopt(c, s->sock, ZMQ_CURVE_SERVERKEY, "curve_server_key",
@@ -540,8 +588,7 @@ static const char *fzmq_protocol_error(uint32_t value)
     case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
     case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
         return "CURVE key exchange failed: the client does not have this server's public key";
-    default:
-        return "ZMTP protocol error";
+    default: return "ZMTP protocol error";
     }
 }
 
@@ -568,11 +615,13 @@ static void fzmq_handshake_failed(struct ferry_conn *c, struct fzmq_sock *s, uin
                 memcpy(peer, p->zap_refused_peer, sizeof peer);
             mtx_unlock(&p->zap_mtx);
         }
-        ferry_log_warn(c, "client refused endpoint=%s peer=%s client_key=%s zap_status=%" PRIu32
+        ferry_log_warn(c,
+                       "client refused endpoint=%s peer=%s client_key=%s zap_status=%" PRIu32
                        " reason=\"not in curve_allowed_clients\" refusals=%" PRIu64,
                        s->endpoint, peer, key, value, s->refusals);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        ferry_log_warn(c, "refused by server endpoint=%s zap_status=%" PRIu32 " reason=\"the "
+        ferry_log_warn(c,
+                       "refused by server endpoint=%s zap_status=%" PRIu32 " reason=\"the "
                        "server does not allow this client's key\" refusals=%" PRIu64,
                        s->endpoint, value, s->refusals);
     } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -581,16 +630,15 @@ static void fzmq_handshake_failed(struct ferry_conn *c, struct fzmq_sock *s, uin
                        s->failures);
     } else {
         ferry_log_warn(c, "handshake failed endpoint=%s curve=%s reason=\"%s\" failures=%" PRIu64,
-                       s->endpoint, s->curve ? "on" : "off", zmq_strerror((int)value),
-                       s->failures);
+                       s->endpoint, s->curve ? "on" : "off", zmq_strerror((int)value), s->failures);
     }
 }
 
 /* ---------------------------------------------------------------------- */
 /* Sockets and their monitors */
 
-static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
-                             const char *topic, size_t len, long delta)
+static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s, const char *topic,
+                             size_t len, long delta)
 {
     if (delta > 0)
         s->subscriptions++;
@@ -603,7 +651,7 @@ static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
     if (delta < 0)
         return;
     struct fzmq_topic *t = realloc(s->topics, (s->n_topics + 1) * sizeof *t);
-    char *copy = malloc(len + 1);   /* freed in fzmq_sock_free() */
+    char *copy = malloc(len + 1); /* freed in fzmq_sock_free() */
     if (!t || !copy) {
         if (t)
             s->topics = t;
@@ -614,8 +662,8 @@ static void fzmq_topic_count(struct ferry_conn *c, struct fzmq_sock *s,
     }
     memcpy(copy, topic, len);
     copy[len] = '\0';
-    s->topics = t;              /* freed in fzmq_sock_free() */
-    s->topics[s->n_topics++] = (struct fzmq_topic){ copy, len, delta };
+    s->topics = t; /* freed in fzmq_sock_free() */
+    s->topics[s->n_topics++] = (struct fzmq_topic){copy, len, delta};
 }
 
 static bool fzmq_has_subscriber(const struct fzmq_sock *s, const char *dest)
@@ -648,7 +696,7 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
         }
         zmq_msg_close(&ev);
         zmq_msg_init(&addr);
-        zmq_msg_recv(&addr, s->mon, 0);   /* the second frame always follows */
+        zmq_msg_recv(&addr, s->mon, 0); /* the second frame always follows */
         zmq_msg_close(&addr);
 
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
@@ -657,11 +705,10 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
             if (!s->bound && s->handshakes > 1)
                 p->reconnects++;
             if (s->down_logged)
-                ferry_log_info(c, "%s endpoint=%s",
-                               s->handshakes > 1 ? "reconnected" : "connected", s->endpoint);
+                ferry_log_info(c, "%s endpoint=%s", s->handshakes > 1 ? "reconnected" : "connected",
+                               s->endpoint);
             else
-                ferry_log_debug(c, "peer connected endpoint=%s peers=%ld",
-                                s->endpoint, s->peers);
+                ferry_log_debug(c, "peer connected endpoint=%s peers=%ld", s->endpoint, s->peers);
             s->down_logged = false;
         } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
@@ -670,8 +717,8 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
             if (s->peers > 0)
                 s->peers--;
             if (!s->bound && s->peers == 0 && !s->down_logged) {
-                ferry_log_warn(c, "connection lost endpoint=%s retry_in=%" PRId64 "ms",
-                               s->endpoint, p->cfg->reconnect_min_ms);
+                ferry_log_warn(c, "connection lost endpoint=%s retry_in=%" PRId64 "ms", s->endpoint,
+                               p->cfg->reconnect_min_ms);
                 s->down_logged = true;
             } else {
                 ferry_log_debug(c, "peer left endpoint=%s peers=%ld", s->endpoint, s->peers);
@@ -715,13 +762,13 @@ static void fzmq_sock_free(struct fzmq_sock *s)
 
 /* Create a socket of type for endpoint, with its monitor, then bind or
  * connect it. On success *out owns everything (freed in fzmq_sock_free()). */
-static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
-                          bool bind, struct fzmq_sock **out)
+static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, bool bind,
+                          struct fzmq_sock **out)
 {
     struct fzmq *p = c->priv;
     const struct fzmq_cfg *cfg = p->cfg;
     int st;
-    struct fzmq_sock *s = calloc(1, sizeof *s);   /* freed in fzmq_sock_free() */
+    struct fzmq_sock *s = calloc(1, sizeof *s); /* freed in fzmq_sock_free() */
     if (!s)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     s->bound = bind;
@@ -730,34 +777,32 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
     if (!s->endpoint || !s->sock) {
         int err = s->sock ? ENOMEM : errno;
         fzmq_sock_free(s);
-        return ferry_conn_fail(c, fzmq_status(err), "create socket endpoint=%s: %s",
-                               endpoint, zmq_strerror(err));
+        return ferry_conn_fail(c, fzmq_status(err), "create socket endpoint=%s: %s", endpoint,
+                               zmq_strerror(err));
     }
 
     bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB;
     int linger = sending ? (int)cfg->linger_ms : 0;
     int ivl = (int)cfg->reconnect_min_ms;
-    int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms
-                            ? cfg->reconnect_max_ms : cfg->reconnect_min_ms);
+    int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
+                                                                      : cfg->reconnect_min_ms);
     int sndhwm = (int)cfg->send_hwm, rcvhwm = (int)cfg->receive_hwm;
     int64_t maxmsg = cfg->max_message_size;
     int one = 1;
     if ((st = fzmq_setopt(c, s->sock, ZMQ_LINGER, "linger", &linger, sizeof linger)) ||
         (st = fzmq_setopt(c, s->sock, ZMQ_RECONNECT_IVL, "reconnect_min", &ivl, sizeof ivl)) ||
-        (st = fzmq_setopt(c, s->sock, ZMQ_RECONNECT_IVL_MAX, "reconnect_max",
-                          &ivl_max, sizeof ivl_max)) ||
+        (st = fzmq_setopt(c, s->sock, ZMQ_RECONNECT_IVL_MAX, "reconnect_max", &ivl_max,
+                          sizeof ivl_max)) ||
         (st = fzmq_setopt(c, s->sock, ZMQ_SNDHWM, "send_hwm", &sndhwm, sizeof sndhwm)) ||
         (st = fzmq_setopt(c, s->sock, ZMQ_RCVHWM, "receive_hwm", &rcvhwm, sizeof rcvhwm)) ||
-        (st = fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size",
-                          &maxmsg, sizeof maxmsg)) ||
+        (st =
+             fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size", &maxmsg, sizeof maxmsg)) ||
         /* Queue only on completed connections: while the peer is down,
          * publish says so instead of filling a pipe nobody drains. Not on
          * SUB: libzmq 4.3.4 then never sends the subscription. */
-        (sending &&
-         (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+        (sending && (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
         (type == ZMQ_XPUB &&
-         (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser",
-                           &one, sizeof one))) ||
+         (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser", &one, sizeof one))) ||
         (st = fzmq_curve_setup(c, s, bind))) {
         fzmq_sock_free(s);
         return st;
@@ -771,12 +816,12 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint,
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         !(s->mon = zmq_socket(p->ctx, ZMQ_PAIR)) ||
-        zmq_setsockopt(s->mon, ZMQ_LINGER, &(int){ 0 }, sizeof(int)) != 0 ||
+        zmq_setsockopt(s->mon, ZMQ_LINGER, &(int){0}, sizeof(int)) != 0 ||
         zmq_connect(s->mon, mon_ep) != 0) {
         int err = errno;
         fzmq_sock_free(s);
-        return ferry_conn_fail(c, fzmq_status(err), "monitor socket endpoint=%s: %s",
-                               endpoint, zmq_strerror(err));
+        return ferry_conn_fail(c, fzmq_status(err), "monitor socket endpoint=%s: %s", endpoint,
+                               zmq_strerror(err));
     }
 
     if ((bind ? zmq_bind(s->sock, endpoint) : zmq_connect(s->sock, endpoint)) != 0) {
@@ -834,7 +879,7 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     int64_t deadline = fzmq_now_ms() + p->cfg->connect_timeout_ms;
     int64_t quiet = 2 * p->cfg->reconnect_min_ms, last_join = -1;
     uint64_t joins = 0;
-    zmq_pollitem_t items[2] = { { s->mon, 0, ZMQ_POLLIN, 0 }, { s->sock, 0, ZMQ_POLLIN, 0 } };
+    zmq_pollitem_t items[2] = {{s->mon, 0, ZMQ_POLLIN, 0}, {s->sock, 0, ZMQ_POLLIN, 0}};
     int n_items = type == ZMQ_XPUB ? 2 : 1;
     for (;;) {
         fzmq_upkeep(c, s);
@@ -943,7 +988,7 @@ static int fzmq_open(struct ferry_conn *c)
     if (st != FERRY_OK)
         return st;
 
-    struct fzmq *p = calloc(1, sizeof *p);   /* freed in fzmq_close() */
+    struct fzmq *p = calloc(1, sizeof *p); /* freed in fzmq_close() */
     if (!p)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     if (mtx_init(&p->zap_mtx, mtx_plain) != thrd_success) {
@@ -955,7 +1000,7 @@ static int fzmq_open(struct ferry_conn *c)
     p->producer_binds = cfg->bind == FZMQ_BIND_PRODUCER ||
                         (cfg->bind == FZMQ_BIND_AUTO && cfg->pattern == FZMQ_PUBSUB);
     p->consumer_binds = !p->producer_binds;
-    p->ctx = zmq_ctx_new();                  /* terminated in fzmq_close() */
+    p->ctx = zmq_ctx_new(); /* terminated in fzmq_close() */
     if (!p->ctx) {
         int err = errno;
         mtx_destroy(&p->zap_mtx);
@@ -974,16 +1019,18 @@ static int fzmq_open(struct ferry_conn *c)
     if (cfg->pattern == FZMQ_PUBSUB)
         keep |= FERRY_CAP_FANOUT;
     else if (p->producer_binds)
-        keep = FERRY_CAP_GROUPS;   /* round robin: order per key is lost across consumers */
+        keep = FERRY_CAP_GROUPS; /* round robin: order per key is lost across consumers */
     c->caps &= keep;
 
     const char *curve = cfg->curve_server_secret && cfg->curve_server_key ? "server,client"
-                        : cfg->curve_server_secret ? "server"
-                        : cfg->curve_server_key    ? "client" : "off";
-    ferry_log_info(c, "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s curve=%s "
-                   "allowed_clients=%zu", fzmq_lib_version(), fzmq_pattern_name(p),
-                   cfg->endpoint, p->producer_binds ? "producer" : "consumer", curve,
-                   p->n_allowed);
+                        : cfg->curve_server_secret                        ? "server"
+                        : cfg->curve_server_key                           ? "client"
+                                                                          : "off";
+    ferry_log_info(c,
+                   "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s curve=%s "
+                   "allowed_clients=%zu",
+                   fzmq_lib_version(), fzmq_pattern_name(p), cfg->endpoint,
+                   p->producer_binds ? "producer" : "consumer", curve, p->n_allowed);
     return FERRY_OK;
 }
 
@@ -999,7 +1046,7 @@ static int fzmq_settle_room(struct ferry_conn *c)
     struct fzmq *p = c->priv;
     if (p->n_settled == p->settled_cap) {
         size_t cap = p->settled_cap ? 2 * p->settled_cap : 64;
-        uint64_t *t = realloc(p->settled, cap * sizeof *t);   /* freed in fzmq_close() */
+        uint64_t *t = realloc(p->settled, cap * sizeof *t); /* freed in fzmq_close() */
         if (!t)
             return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
         p->settled = t;
@@ -1015,19 +1062,19 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (!m->dest || !*m->dest)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "publish without a destination");
     if (m->n_headers > FZMQ_MAX_HEADERS)
-        return ferry_conn_fail(c, FERRY_E_TOOBIG, "%zu headers, at most %d",
-                               m->n_headers, FZMQ_MAX_HEADERS);
+        return ferry_conn_fail(c, FERRY_E_TOOBIG, "%zu headers, at most %d", m->n_headers,
+                               FZMQ_MAX_HEADERS);
     uint64_t size = (uint64_t)m->body_len + m->key_len + strlen(m->dest);
     for (size_t i = 0; i < m->n_headers; i++)
         size += strlen(m->headers[i].name) + m->headers[i].value_len;
     if (size > (uint64_t)p->cfg->max_message_size)
         return ferry_conn_fail(c, FERRY_E_TOOBIG,
-                               "message of %" PRIu64 " bytes, max_message_size is %" PRId64,
-                               size, p->cfg->max_message_size);
+                               "message of %" PRIu64 " bytes, max_message_size is %" PRId64, size,
+                               p->cfg->max_message_size);
 
     struct fzmq_sock *s;
     int st = fzmq_out_sock(c, m->dest, &s);
-    if (st == FERRY_OK)   /* room for the report before the message goes out */
+    if (st == FERRY_OK) /* room for the report before the message goes out */
         st = fzmq_settle_room(c);
     if (st != FERRY_OK)
         return st;
@@ -1041,13 +1088,13 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
             return FERRY_OK;
         }
         if (!s->bound && !s->down_logged) {
-            ferry_log_warn(c, "not connected endpoint=%s retry_in=%" PRId64 "ms",
-                           s->endpoint, p->cfg->reconnect_min_ms);
+            ferry_log_warn(c, "not connected endpoint=%s retry_in=%" PRId64 "ms", s->endpoint,
+                           p->cfg->reconnect_min_ms);
             s->down_logged = true;
         }
         return ferry_conn_fail(c, FERRY_E_NOCONN, "%s endpoint=%s dest=%s",
-                               s->bound ? "no consumer connected" : "not connected",
-                               s->endpoint, m->dest);
+                               s->bound ? "no consumer connected" : "not connected", s->endpoint,
+                               m->dest);
     }
 
     /* Frames: dest, key, body, then one name/value pair per header. libzmq
@@ -1055,9 +1102,8 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
      * remaining frames once it has taken the first. */
     if (fzmq_send_frame(s->sock, m->dest, strlen(m->dest), 1) < 0) {
         int err = errno;
-        return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"",
-                               m->dest, err == EAGAIN ? "send queue full (send_hwm)"
-                                                      : zmq_strerror(err));
+        return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
+                               err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
     }
     int rc = fzmq_send_frame(s->sock, m->key, m->key ? m->key_len : 0, 1);
     if (rc >= 0)
@@ -1098,15 +1144,16 @@ static int fzmq_subscribe(struct ferry_conn *c, const char *dest, const char *gr
     bool named = group && *group;
     if (named && !(c->caps & FERRY_CAP_GROUPS))
         ferry_log_info(c, "group has no effect pattern=%s group=%s reason=\"%s\"",
-                       fzmq_pattern_name(p),
-                       group, p->cfg->pattern == FZMQ_PUBSUB
-                                  ? "every subscriber gets every message"
-                                  : "one consumer binds the endpoint");
+                       fzmq_pattern_name(p), group,
+                       p->cfg->pattern == FZMQ_PUBSUB ? "every subscriber gets every message"
+                                                      : "one consumer binds the endpoint");
     else if (!named && (c->caps & FERRY_CAP_GROUPS))
-        ferry_log_info(c, "private subscription shares work dest=%s reason=\"pipeline "
-                       "consumers of one endpoint always split the stream\"", dest);
+        ferry_log_info(c,
+                       "private subscription shares work dest=%s reason=\"pipeline "
+                       "consumers of one endpoint always split the stream\"",
+                       dest);
 
-    p->sub_dest = strdup(dest);   /* freed in fzmq_close() */
+    p->sub_dest = strdup(dest); /* freed in fzmq_close() */
     if (!p->sub_dest)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     p->sub_dest_len = strlen(dest);
@@ -1147,8 +1194,10 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     size_t n_hdr = n > 3 ? (n - 3) / 2 : 0;
     char why[160];
     if (n > 3 && (n - 3) % 2 != 0) {
-        snprintf(why, sizeof why, "header frame without a value (%zu frames: dest, key, body "
-                 "and name/value pairs make an odd number)", n);
+        snprintf(why, sizeof why,
+                 "header frame without a value (%zu frames: dest, key, body "
+                 "and name/value pairs make an odd number)",
+                 n);
         fzmq_warn_dropped(c, why);
         return 0;
     }
@@ -1163,8 +1212,10 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
             dup = zmq_msg_size(&fr[3 + 2 * k]) == nl &&
                   !memcmp(zmq_msg_data(&fr[3 + 2 * k]), zmq_msg_data(name), nl);
         if (nl == 0 || dup) {
-            snprintf(why, sizeof why, "%s header name in frame %zu of %zu (frames: dest, key, "
-                     "body, then name/value pairs)", nl ? "repeated" : "empty", 4 + 2 * h, n);
+            snprintf(why, sizeof why,
+                     "%s header name in frame %zu of %zu (frames: dest, key, "
+                     "body, then name/value pairs)",
+                     nl ? "repeated" : "empty", 4 + 2 * h, n);
             fzmq_warn_dropped(c, why);
             return 0;
         }
@@ -1173,7 +1224,7 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     size_t dest_len = i_dest == SIZE_MAX ? p->sub_dest_len : zmq_msg_size(&fr[i_dest]);
     if (p->cfg->pattern == FZMQ_PUBSUB &&
         (dest_len != p->sub_dest_len || memcmp(dest, p->sub_dest, dest_len) != 0))
-        return 0;   /* a longer topic that only shares our prefix */
+        return 0; /* a longer topic that only shares our prefix */
 
     size_t total = sizeof(struct fzmq_rmsg) + n_hdr * sizeof(struct ferry_header);
     total += dest_len + 1 + zmq_msg_size(&fr[i_body]) + 1;
@@ -1189,8 +1240,13 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     char *w = (char *)(hdrs + n_hdr);
 
     /* Each field is copied NUL-terminated so text can be printed as is. */
-#define FZMQ_COPY(dst, src, len) \
-    do { memcpy(w, (src), (len)); (dst) = w; w += (len); *w++ = '\0'; } while (0)
+#define FZMQ_COPY(dst, src, len)                                                                   \
+    do {                                                                                           \
+        memcpy(w, (src), (len));                                                                   \
+        (dst) = w;                                                                                 \
+        w += (len);                                                                                \
+        *w++ = '\0';                                                                               \
+    } while (0)
     FZMQ_COPY(r->m.dest, dest, dest_len);
     FZMQ_COPY(r->m.body, zmq_msg_data(&fr[i_body]), zmq_msg_size(&fr[i_body]));
     r->m.body_len = zmq_msg_size(&fr[i_body]);
@@ -1264,8 +1320,8 @@ static void fzmq_lend(struct fzmq *p, struct fzmq_rmsg *r)
     p->lent = r;
 }
 
-static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max,
-                        size_t *n, int timeout_ms)
+static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n,
+                        int timeout_ms)
 {
     struct fzmq *p = c->priv;
     *n = 0;
@@ -1303,8 +1359,7 @@ static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max
         long left = fzmq_left(deadline);
         if (left == 0)
             return ferry_conn_fail(c, FERRY_E_TIMEOUT, "no message within %d ms", timeout_ms);
-        zmq_pollitem_t items[2] = { { p->in->sock, 0, ZMQ_POLLIN, 0 },
-                                    { p->in->mon, 0, ZMQ_POLLIN, 0 } };
+        zmq_pollitem_t items[2] = {{p->in->sock, 0, ZMQ_POLLIN, 0}, {p->in->mon, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(items, 2, left) < 0 && errno != EINTR) {
             int err = errno;
             return ferry_conn_fail(c, fzmq_status(err), "poll failed dest=%s error=\"%s\"",
@@ -1315,7 +1370,7 @@ static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max
 
 static struct fzmq_rmsg *fzmq_loan(struct ferry_msg *m)
 {
-    return (struct fzmq_rmsg *)m;   /* m is the first member */
+    return (struct fzmq_rmsg *)m; /* m is the first member */
 }
 
 static int fzmq_ack(struct ferry_conn *c, struct ferry_msg *m)
@@ -1372,7 +1427,7 @@ static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
                  s->bound ? "waiting for a consumer" : "connecting", s->endpoint);
     }
     if (p->in)
-        fzmq_upkeep(c, p->in);   /* a subscription is ready once made */
+        fzmq_upkeep(c, p->in); /* a subscription is ready once made */
     out->reconnects = p->reconnects;
     out->inflight = p->n_settled - p->settled_head;
     out->published = p->published;
@@ -1382,6 +1437,7 @@ static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
 }
 
 static const struct ferry_transport_ops fzmq_ops = {
+    .size = sizeof(struct ferry_transport_ops),
     .open = fzmq_open,
     .close = fzmq_close,
     .publish = fzmq_publish,

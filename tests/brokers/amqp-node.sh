@@ -16,7 +16,11 @@
 # client certificate logs in as the user named by its common name. Nodes
 # without TLS load no plugin at all.
 # A watchdog stops the node once $FERRY_TEST_OWNER_PID (default: the caller)
-# has exited, or after 2 hours at the most.
+# has exited, or after 2 hours at the most, even when the state directory
+# is gone by then; `stop` ends the watchdog first, so nothing touches the
+# state directory once `stop` has returned.
+# Every running node is registered in $FERRY_TEST_STATE_DIR/servers/ (see
+# tests/brokers/servers.sh), which `make check` checks is empty at its end.
 set -u
 
 STATE=${FERRY_AMQP_NODE_STATE:-${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/amqp}
@@ -26,10 +30,10 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-mkdir -p "$STATE" || { echo "amqp-node: cannot create $STATE" >&2; exit 77; }
 LOG=$STATE/log
+. "$HERE/servers.sh"
 
-log() { printf '%s amqp-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
+log() { [ -d "$STATE" ] || return 0; printf '%s amqp-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
 die() {
     log "error: $*"
     echo "amqp-node: $* (see $LOG)" >&2
@@ -201,20 +205,51 @@ start_watchdog() {
        [ -s "$STATE/watchdog.pid" ] && alive "$(cat "$STATE/watchdog.pid")"; then
         return 0
     fi
+    stop_watchdog
     echo "$owner" >"$STATE/owner"
-    # Detached and with no inherited descriptors, so $(...) callers do not wait for it.
+    # Detached and with no inherited descriptors, so $(...) callers do not
+    # wait for it. It knows the node's pid and epmd port itself: if the state
+    # directory was removed under a running node, it still stops the node.
     setsid bash -c '
-        owner=$1; state=$2; here=$3; limit=$(( $(date +%s) + 7200 ))
+        owner=$1; state=$2; here=$3; server=$4; epmd_port=$5; registry=$6
+        limit=$(( $(date +%s) + 7200 ))
         while st=$(ps -o stat= -p "$owner") && [ "${st#Z}" = "$st" ] &&
               [ "$(date +%s)" -lt "$limit" ] &&
               [ -f "$state/env" ]; do
             sleep 1
         done
-        FERRY_AMQP_NODE_STATE=$state "$here/amqp-node.sh" reap "$owner"
-    ' amqp-watchdog "$owner" "$STATE" "$HERE" </dev/null >>"$LOG" 2>&1 9>&- &
+        if [ -f "$state/env" ]; then
+            FERRY_AMQP_NODE_REAPING=1 FERRY_AMQP_NODE_STATE=$state "$here/amqp-node.sh" reap "$owner"
+        elif st=$(ps -o stat= -p "$server") && [ "${st#Z}" = "$st" ]; then
+            # the state is gone but the node is not: stop it by its process group
+            kill -TERM -- "-$server" 2>/dev/null
+            for _ in $(seq 100); do
+                st=$(ps -o stat= -p "$server") && [ "${st#Z}" = "$st" ] || break
+                sleep 0.1
+            done
+            kill -KILL -- "-$server" 2>/dev/null
+            epmd -port "$epmd_port" -kill >/dev/null 2>&1
+            rm -f "$registry"
+        fi
+    ' amqp-watchdog "$owner" "$STATE" "$HERE" "$(server_pid)" "$EPMD_PORT" "$(registry_file)" \
+        </dev/null >/dev/null 2>&1 9>&- &
     echo $! >"$STATE/watchdog.pid"
     log "watchdog pid=$! owner=$owner"
 }
+
+# End the watchdog (not when it is the watchdog that stops the node).
+stop_watchdog() {
+    local w
+    [ -z "${FERRY_AMQP_NODE_REAPING:-}" ] || return 0
+    w=$(cat "$STATE/watchdog.pid" 2>/dev/null) || return 0
+    rm -f "$STATE/watchdog.pid"
+    [ -n "$w" ] && alive "$w" || return 0
+    kill -TERM -- "-$w" 2>/dev/null || kill -TERM "$w" 2>/dev/null
+    for _ in $(seq 50); do alive "$w" || return 0; sleep 0.1; done
+    kill -KILL -- "-$w" 2>/dev/null
+}
+
+registry_file() { echo "$FERRY_SERVERS_DIR/amqp.$NODENAME"; }
 
 do_start() {
     if load_env; then
@@ -252,6 +287,7 @@ do_start() {
         sleep 0.1
     done
     url >"$STATE/url"
+    server_register "$(registry_file)" "$p" "RabbitMQ node $NODENAME (state $STATE)"
     log "node $NODENAME ready url=$(url) start_ms=$(( $(now_ms) - t0 ))"
     start_watchdog
     url
@@ -278,6 +314,7 @@ do_stop() {
         fi
     fi
     rm -f "$STATE/server.pid" "$STATE/url"
+    server_unregister "$(registry_file)"
     if [ "${1:-}" != keep-epmd ]; then
         # Our epmd runs on a private port: stopping it never affects another node.
         as_node_user epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1
@@ -286,6 +323,12 @@ do_stop() {
 }
 
 cmd=${1:-}
+# Only start creates the state directory: a stop (or a late watchdog) after
+# the directory was removed must not bring it back.
+case $cmd in
+start) mkdir -p "$STATE" || { echo "amqp-node: cannot create $STATE" >&2; exit 77; } ;;
+reap|stop|stop-locked) [ -d "$STATE" ] || exit 0 ;;
+esac
 case $cmd in
 start)
     exec 9>"$STATE/lock"
@@ -304,6 +347,7 @@ reap)
     exec "$0" stop-locked
     ;;
 stop|stop-locked)
+    stop_watchdog
     if [ "$cmd" = stop ]; then
         exec 9>"$STATE/lock"
         flock 9

@@ -13,6 +13,7 @@ fi
 state=${FERRY_TEST_STATE_DIR:-$PWD/tests/state}/kafka
 scale=${FERRY_TEST_TIMEOUT_SCALE:-1}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/servers.sh"
 mock=${FERRY_KAFKA_MOCK:-}
 if [ -z "$mock" ]; then
     for m in "$PWD/tests/brokers/kafka-mock" "$here/kafka-mock"; do
@@ -74,6 +75,8 @@ alive() {
         fi
         sleep 0.1
     done
+    server_register "$FERRY_SERVERS_DIR/kafka-mock.$(cat "$state/pid")" "$(cat "$state/pid")" \
+        "Kafka mock cluster $(cat "$state/bootstrap") (state $state)"
 ) 9>"$state/lock" || exit 77
 
 if alive; then

@@ -43,7 +43,8 @@ static void mock_usage(FILE *to)
           "command per line: ping | bootstraps | down [ID] | up [ID] |\n"
           "create-topic NAME PARTITIONS [REPLICATION]. Without ID, down/up\n"
           "apply to every broker. SIGUSR1 takes all brokers down, SIGUSR2\n"
-          "brings them up; SIGTERM stops.\n", to);
+          "brings them up; SIGTERM stops.\n",
+          to);
 }
 
 /* Write text to path atomically so readers never see a partial file. */
@@ -62,14 +63,13 @@ static int mock_write_file(const char *path, const char *text)
     return 0;
 }
 
-static int mock_set_brokers(rd_kafka_mock_cluster_t *mc, int n_brokers,
-                            int id, bool up)
+static int mock_set_brokers(rd_kafka_mock_cluster_t *mc, int n_brokers, int id, bool up)
 {
     for (int b = 1; b <= n_brokers; b++) {
         if (id != 0 && b != id)
             continue;
-        rd_kafka_resp_err_t err = up ? rd_kafka_mock_broker_set_up(mc, b)
-                                     : rd_kafka_mock_broker_set_down(mc, b);
+        rd_kafka_resp_err_t err =
+            up ? rd_kafka_mock_broker_set_up(mc, b) : rd_kafka_mock_broker_set_down(mc, b);
         if (err)
             return -1;
     }
@@ -78,8 +78,8 @@ static int mock_set_brokers(rd_kafka_mock_cluster_t *mc, int n_brokers,
 }
 
 /* Run one control command; write the reply ("ok ..." or "error ...") to out. */
-static void mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line,
-                         char *out, size_t outsz)
+static void mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line, char *out,
+                         size_t outsz)
 {
     char *save = NULL;
     const char *cmd = strtok_r(line, " \t\r\n", &save);
@@ -122,7 +122,7 @@ static void mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line,
 /* Serve one control client: commands until EOF or a 5 s pause. */
 static void mock_serve_client(rd_kafka_mock_cluster_t *mc, int n_brokers, int fd)
 {
-    struct timeval tv = { .tv_sec = 5 };
+    struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[1024];
     size_t len = 0;
@@ -155,7 +155,7 @@ static int mock_listen(char *addr, size_t addrsz)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa = { .sin_family = AF_INET };
+    struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t sl = sizeof sa;
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 16) != 0 ||
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         return 64;
     }
 
-    struct sigaction sa = { .sa_handler = mock_on_signal };
+    struct sigaction sa = {.sa_handler = mock_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -249,7 +249,7 @@ int main(int argc, char **argv)
             mock_want_up = 0;
             mock_set_brokers(mc, n_brokers, 0, true);
         }
-        struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
         int pr = poll(&pfd, 1, 500);
         if (pr > 0) {
             int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);

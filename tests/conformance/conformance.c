@@ -98,10 +98,14 @@ static void warm_up(struct ferry_conn *prod, const char *dest, struct ferry_conn
         ck_assert_msg(now_ms() < deadline, "%zu of %zu consumers ready after 60 s", nready, n);
         char key[32];
         snprintf(key, sizeof key, "probe%u", k++);
-        struct ferry_msg m = {.dest = dest, .key = key, .key_len = strlen(key), .body = PROBE,
+        struct ferry_msg m = {.dest = dest,
+                              .key = key,
+                              .key_len = strlen(key),
+                              .body = PROBE,
                               .body_len = sizeof PROBE - 1};
         int rc = publish_retry(prod, &m, 1000);
-        ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s", ferry_conn_error(prod));
+        ck_assert_msg(rc == FERRY_OK || ferry_status_retriable(rc), "probe: %s",
+                      ferry_conn_error(prod));
         ferry_flush(prod, 200);
         /* rotate who polls first, one message each, so a shared queue
          * cannot hand every probe to the same member */
@@ -136,7 +140,7 @@ static void subscribe_ready(struct ferry_conn *c, const char *dest, const char *
 }
 
 struct report {
-    uint64_t expect;      /* tags 1..expect are the messages being published */
+    uint64_t expect; /* tags 1..expect are the messages being published */
     uint64_t ok, failed;
     uint64_t seen[4096]; /* tags reported, to catch duplicates */
     size_t nseen;
@@ -181,14 +185,17 @@ static void publish_bodies(struct ferry_conn *p, const char *dest, const char *p
                            const char *key)
 {
     struct ferry_msg *msgs = calloc(n, sizeof *msgs); /* freed below */
-    char (*bodies)[64] = calloc(n, sizeof *bodies);
+    char(*bodies)[64] = calloc(n, sizeof *bodies);
     for (size_t i = 0; i < n; i++) {
         snprintf(bodies[i], sizeof bodies[i], "%s-%zu", prefix, i);
         char kb[32];
         snprintf(kb, sizeof kb, "k%zu", i % 7);
         const char *k = key ? key : kb;
-        msgs[i] = (struct ferry_msg){.dest = dest, .key = strdup(k), .key_len = strlen(k),
-                                     .body = bodies[i], .body_len = strlen(bodies[i])};
+        msgs[i] = (struct ferry_msg){.dest = dest,
+                                     .key = strdup(k),
+                                     .key_len = strlen(k),
+                                     .body = bodies[i],
+                                     .body_len = strlen(bodies[i])};
     }
     publish_all(p, msgs, n);
     for (size_t i = 0; i < n; i++)
@@ -199,8 +206,7 @@ static void publish_bodies(struct ferry_conn *p, const char *dest, const char *p
 
 /* Receive until n messages arrived or the deadline; returns the count.
  * Bodies of the form PREFIX-INDEX are recorded in hits[]. */
-static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack,
-                    int64_t ms)
+static size_t drain(struct ferry_conn *c, size_t n, int *hits, size_t nhits, bool ack, int64_t ms)
 {
     size_t got = 0;
     int64_t deadline = now_ms() + scaled(ms);
@@ -242,8 +248,13 @@ START_TEST(test_round_trip_body_key_headers)
     warm_up(prod, dest, &cons, 1);
     static const char bin[] = {'a', 0, 'b', 1};
     struct ferry_header hs[] = {{"x-test", "hello", 5}, {"x-bin", bin, sizeof bin}};
-    struct ferry_msg m = {.dest = dest, .key = "svc.info", .key_len = 8, .headers = hs,
-                          .n_headers = 2, .body = "{\"id\":\"1\"}", .body_len = 10};
+    struct ferry_msg m = {.dest = dest,
+                          .key = "svc.info",
+                          .key_len = 8,
+                          .headers = hs,
+                          .n_headers = 2,
+                          .body = "{\"id\":\"1\"}",
+                          .body_len = 10};
     publish_all(prod, &m, 1);
     struct ferry_msg *r[1];
     size_t n = 0;
@@ -473,7 +484,8 @@ START_TEST(test_nack_without_requeue_goes_to_reject)
     warm_up(prod, dest, &c, 1);
     char body[64];
     snprintf(body, sizeof body, "x-%d", (int)getpid());
-    struct ferry_msg m = {.dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
+    struct ferry_msg m = {
+        .dest = dest, .key = "k", .key_len = 1, .body = body, .body_len = strlen(body)};
     publish_all(prod, &m, 1);
     struct ferry_msg *r[1];
     size_t n = 0;
@@ -561,12 +573,13 @@ static Suite *conformance_suite(const char *name, uint32_t caps, FILE *notes)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n\n"
-               "Run the transport conformance suite against a plugin: round trip of body,\n"
-               "key and headers, empty/binary/1 MiB bodies, health, and one case for each\n"
-               "capability the plugin claims (order per key, groups, fan-out, redelivery,\n"
-               "nack/requeue, dead-letter to DEST). FERRY_TEST_TIMEOUT_SCALE stretches deadlines.\n"
-               "Exit status: 0 all passed, 1 a case failed, 78 the plugin or config is unusable.\n");
+    fprintf(f,
+            "Usage: ferry-conformance --plugin NAME_OR_PATH [-c FILE] [--reject DEST]\n\n"
+            "Run the transport conformance suite against a plugin: round trip of body,\n"
+            "key and headers, empty/binary/1 MiB bodies, health, and one case for each\n"
+            "capability the plugin claims (order per key, groups, fan-out, redelivery,\n"
+            "nack/requeue, dead-letter to DEST). FERRY_TEST_TIMEOUT_SCALE stretches deadlines.\n"
+            "Exit status: 0 all passed, 1 a case failed, 78 the plugin or config is unusable.\n");
 }
 
 int main(int argc, char **argv)

@@ -1,18 +1,15 @@
-# Shared setup of the AMQP end-to-end tests (sourced): broker URL, a config
-# file, unique destination names, scaled deadlines and skip/fail handling.
-set -u
-srcdir=${srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-top_builddir=${abs_top_builddir:-$PWD}
-export FERRY_TEST_STATE_DIR=${FERRY_TEST_STATE_DIR:-$top_builddir/tests/state}
-export FERRY_PLUGIN_PATH=${FERRY_PLUGIN_PATH:-$top_builddir/plugins/amqp/.libs}
-SCALE=${FERRY_TEST_TIMEOUT_SCALE:-1}
+# Shared setup of the AMQP end-to-end tests (sourced): tests/lib.sh (skip,
+# fail, wait_for, scaled, lines, ...), then the broker URL, a config file,
+# unique destination names and a work directory under the build tree that
+# is kept when the test fails.
+: "${FERRY_SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
+. "$FERRY_SRCDIR/tests/lib.sh"
+srcdir=$FERRY_SRCDIR
+top_builddir=$FERRY_BINDIR
 TEST_NAME=$(basename "$0" .test)
-WORK=$top_builddir/tests/work/$TEST_NAME.$$
+WORK=$FERRY_BINDIR/tests/work/$TEST_NAME.$$
 mkdir -p "$WORK"
-. "$srcdir/tests/wrap.sh"
-PRODUCER=$(FERRY_BINDIR=${FERRY_BINDIR:-$top_builddir} wrapped "$top_builddir/ferry-producer" "$WORK/wrap")
-AGGREGATOR=$(FERRY_BINDIR=${FERRY_BINDIR:-$top_builddir} wrapped "$top_builddir/ferry-aggregator" "$WORK/wrap")
-trap 'rc=$?; amqp_cleanup; [ $rc -eq 0 ] && rm -rf "$WORK"; exit $rc' EXIT
+# processes the test started and ended itself: TERM, not the KILL of cleanup
 CLEANUP_PIDS=
 amqp_cleanup() {
     local p
@@ -21,22 +18,11 @@ amqp_cleanup() {
     done
     return 0
 }
-
-# Skip (77), or fail (99) when every transport is required.
-skip() {
-    echo "SKIP: $TEST_NAME: $*" >&2
-    [ "${FERRY_REQUIRE_ALL_TRANSPORTS:-0}" = 1 ] && exit 99
-    exit 77
-}
-fail() {
-    echo "FAIL: $TEST_NAME: $*" >&2
-    exit 1
-}
+trap 'rc=$?; amqp_cleanup; cleanup; [ $rc -eq 0 ] && rm -rf "$WORK"; exit $rc' EXIT
 
 for prog in "$PRODUCER" "$AGGREGATOR"; do
     [ -x "$prog" ] || skip "$prog not built"
 done
-# FERRY_PLUGIN_PATH is a colon-separated list; the harness also says what it built
 case " ${FERRY_BUILT_PLUGINS:-amqp} " in
     *" amqp "*) ;;
     *) skip "amqp plugin not built" ;;
@@ -48,7 +34,7 @@ write_config() {
 }
 
 start_broker() {
-    AMQP_URL=$("$srcdir/tests/brokers/ensure-amqp.sh") || skip "no RabbitMQ broker: see $FERRY_TEST_STATE_DIR/amqp/log"
+    AMQP_URL=$("$FERRY_SRCDIR/tests/brokers/ensure-amqp.sh") || skip "no RabbitMQ broker: see $FERRY_TEST_STATE_DIR/amqp/log"
     CONFIG=$WORK/ferry.ini
     write_config "$AMQP_URL" "$CONFIG" "${AMQP_EXTRA:-}"
 }
@@ -61,19 +47,6 @@ unique() {
     echo $n >"$WORK/.counter"
     echo "ferrytest.$TEST_NAME.$$.$n"
 }
-
-# wait_for SECONDS COMMAND...: poll COMMAND until it succeeds, the deadline
-# scaled by FERRY_TEST_TIMEOUT_SCALE.
-wait_for() {
-    local limit=$(( $(date +%s) + $1 * SCALE ))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$limit" ] || return 1
-        sleep 0.1
-    done
-}
-
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
 # Ids of the JSON log lines in the files given (one per line).
 ids_of() { cat "$@" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p'; }

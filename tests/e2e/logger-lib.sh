@@ -36,7 +36,7 @@ LOAD_SECONDS=${LOAD_SECONDS:-60}
 run_load() {
     rate=$((PER_THREAD / LOAD_SECONDS + 1))
     # close may take long on a busy machine: a broker confirms ~1-13 k/s here
-    bg "$LOAD" "$1" "$THREADS" "$PER_THREAD" "$rate" $((900000 * FERRY_TEST_TIMEOUT_SCALE)) \
+    bg "$LOAD" "$1" "$THREADS" "$PER_THREAD" "$rate" $(scaled 900000) \
         "$T/progress" >"$T/load.out" 2>"$T/load.err"
     load=$!
     wait_for 60 progress_at_least $((TOTAL / 5)) || fail "the load did not get going: $(cat "$T/load.err")"

@@ -59,7 +59,7 @@ run_retry_test() {
     wait_for 30 grep -q "consuming destination" "$T/agg.err" || fail "aggregator did not start: $(tail -3 "$T/agg.err")"
     grep -m1 "retries on failure" "$T/agg.err" | sed 's/^/# /'
     # zmq holds no dead letters: their consumer must be there while they are made
-    [ "${REPLAY_EARLY:-0}" = 1 ] && start_replay --replay-wait "$(( 5 * FERRY_TEST_TIMEOUT_SCALE ))s"
+    [ "${REPLAY_EARLY:-0}" = 1 ] && start_replay --replay-wait "$(scaled 5)s"
     "$PRODUCER" -q -c "$T/f.conf" --generate logs --count $N || fail "producer exited $?"
     if [ "${REPLAY_EARLY:-0}" = 1 ]; then
         wait_for 90 at_least_replayed $N || fail "only $(replayed) of $N replayed; aggregator: $(grep -c 'write failed' "$T/agg.err") failed writes"
@@ -71,7 +71,7 @@ run_retry_test() {
     grep -m1 "write failed" "$T/agg.err" | sed 's/^/# /'
     prlimit --pid "$AGG" --fsize=unlimited || fail "cannot lift the file size limit"
     note "$(dead_lettered) dead-lettered; limit lifted"
-    [ "${REPLAY_EARLY:-0}" = 1 ] || start_replay --replay-count $N --replay-wait "$(( 10 * FERRY_TEST_TIMEOUT_SCALE ))s"
+    [ "${REPLAY_EARLY:-0}" = 1 ] || start_replay --replay-count $N --replay-wait "$(scaled 10)s"
     wait_for 90 complete || fail "output has $(lines "$OUT") lines: $("$AGGREGATOR" --verify "$OUT" --expect $N | tail -1)"
     wait_for 60 sh -c "! kill -0 $REPLAY 2>/dev/null" || fail "replay did not finish"
     wait "$REPLAY" || fail "replay exited $?: $(tail -3 "$T/replay.err")"

@@ -6,8 +6,6 @@ N=$(volume 10000)
 NBAD=$((N / 10))   # floor(N * 0.1): the generator's exact count
 IN=vin$$ OUT=vout$$ REJ=vrej$$
 
-# scaled SECONDS: SECONDS times FERRY_TEST_TIMEOUT_SCALE, whole seconds
-scaled() { awk -v s="$1" -v k="$FERRY_TEST_TIMEOUT_SCALE" 'BEGIN{printf "%d", s*k}'; }
 
 # start_aggregators CONF IDLE_SECONDS [extra flags]: one per destination,
 # records; each exits after IDLE_SECONDS (scaled) without a message

@@ -7,7 +7,6 @@
 need_plugin "$FAULT_TRANSPORT"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-SCALE=$FERRY_TEST_TIMEOUT_SCALE
 N=${FAULT_COUNT:-20000}
 RATE=${FAULT_RATE:-4000}
 OUT=$T/out.txt
@@ -71,7 +70,7 @@ finish() {
             break
         fi
         # zmq cannot redeliver: once nothing has arrived for 3 s, that is all
-        [ "$FAULT_TRANSPORT" = zmq ] && [ $(( $(date +%s) - changed )) -ge $((3 * SCALE)) ] && break
+        [ "$FAULT_TRANSPORT" = zmq ] && [ $(( $(date +%s) - changed )) -ge $(scaled 3) ] && break
         [ "$(date +%s)" -lt "$end" ] || break
         sleep 0.2
     done
@@ -184,7 +183,7 @@ scenario_restart() {
         [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || skip "needs rabbitmq-server to restart a node"
         export FERRY_AMQP_NODE_STATE=$T/node FERRY_TEST_OWNER_PID=$$
         addr=$("$FERRY_SRCDIR/tests/brokers/amqp-node.sh" start) || skip "cannot start a private RabbitMQ node"
-        trap '"$FERRY_SRCDIR/tests/brokers/amqp-node.sh" stop >/dev/null 2>&1; cleanup' EXIT ;;
+        at_exit '"$FERRY_SRCDIR/tests/brokers/amqp-node.sh" stop >/dev/null 2>&1' ;;
     kafka)
         # a private mock cluster, so taking it down disturbs no other test
         FERRY_TEST_STATE_DIR=$T/state FERRY_TEST_OWNER_PID=$$

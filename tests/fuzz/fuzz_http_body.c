@@ -30,8 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct ferry_metrics *m;
     if (!m)
         m = ferry_metrics_new("fuzz");
-    struct http_defaults d = {.service = "svc", .level = FERRY_INFO, .destination = "logs",
-                              .max_message_size = 65536, .max_batch = 100, .metrics = m,
+    struct http_defaults d = {.service = "svc",
+                              .level = FERRY_INFO,
+                              .destination = "logs",
+                              .max_message_size = 65536,
+                              .max_batch = 100,
+                              .metrics = m,
                               .producer_id = "fuzz:1:1"};
     char *body = malloc(size + 1); /* NUL-terminated as the server hands it; freed below */
     if (!body)

@@ -12,7 +12,8 @@
 static const char download_schema[] =
     "{\"type\":\"object\",\"required\":[\"event_id\",\"user_id\",\"file_size\"],"
     "\"properties\":{\"event_id\":{\"type\":\"string\",\"pattern\":\"^dl-[0-9]+$\"},"
-    "\"user_id\":{\"type\":\"string\",\"minLength\":1},\"file_size\":{\"type\":\"integer\",\"minimum\":0},"
+    "\"user_id\":{\"type\":\"string\",\"minLength\":1},\"file_size\":{\"type\":\"integer\","
+    "\"minimum\":0},"
     "\"latitude\":{\"type\":\"number\",\"minimum\":-90,\"maximum\":90},"
     "\"timestamp\":{\"type\":\"string\",\"format\":\"date-time\"}},\"additionalProperties\":false}";
 

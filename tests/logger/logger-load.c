@@ -62,7 +62,8 @@ static void *run(void *arg)
 int main(int argc, char **argv)
 {
     if (argc != 7 && argc != 8) {
-        fprintf(stderr, "usage: logger-load CONFIG THREADS COUNT RATE_PER_THREAD CLOSE_TIMEOUT_MS PROGRESS_FILE [MESSAGE_BYTES]\n");
+        fprintf(stderr, "usage: logger-load CONFIG THREADS COUNT RATE_PER_THREAD CLOSE_TIMEOUT_MS "
+                        "PROGRESS_FILE [MESSAGE_BYTES]\n");
         return 64;
     }
     int threads = atoi(argv[2]);
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
     struct ferry_logger_stats s;
     st = ferry_logger_close(lg, close_ms, &s);
     printf("logged=%" PRIu64 " delivered=%" PRIu64 " dropped=%" PRIu64 " failed=%" PRIu64
-           " pending=%" PRIu64 " spooled=%" PRIu64 " reconnects=%" PRIu64 " refused=%ld close_ms=%lld\n",
+           " pending=%" PRIu64 " spooled=%" PRIu64 " reconnects=%" PRIu64
+           " refused=%ld close_ms=%lld\n",
            s.logged, s.delivered, s.dropped, s.failed, s.pending, s.spooled, s.reconnects, refused,
            (long long)(mono_ms() - t0));
     free(text);

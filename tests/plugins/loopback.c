@@ -13,29 +13,29 @@
 
 struct lb_cfg {
     char *reject_destination;
-    int64_t fail_publish;   /* the first N publish calls of a connection fail (NOCONN) */
-    int64_t fail_confirm;   /* the first N delivery reports of a connection are NOCONN */
-    int64_t busy_publish;   /* then the next N publish calls find the send queue full (AGAIN) */
+    int64_t fail_publish; /* the first N publish calls of a connection fail (NOCONN) */
+    int64_t fail_confirm; /* the first N delivery reports of a connection are NOCONN */
+    int64_t busy_publish; /* then the next N publish calls find the send queue full (AGAIN) */
     int64_t max_message_size;
-    char *down_file;        /* while this file exists, open and publish fail (NOCONN) */
-    char *fail_destination; /* publishes to this destination fail (NOCONN) */
+    char *down_file;         /* while this file exists, open and publish fail (NOCONN) */
+    char *fail_destination;  /* publishes to this destination fail (NOCONN) */
     bool confirm_in_publish; /* report each delivery from inside publish() */
 };
 
 struct lb_msg {
-    struct ferry_msg m;          /* lent view; points into the fields below */
-    char *dest, *key, *body;     /* owned */
-    struct ferry_header *h;      /* owned, names/values owned */
+    struct ferry_msg m;      /* lent view; points into the fields below */
+    char *dest, *key, *body; /* owned */
+    struct ferry_header *h;  /* owned, names/values owned */
     size_t nh;
-    struct lb_group *from;       /* queue it came from while lent */
-    struct lb_conn *owner;       /* connection it is lent to */
+    struct lb_group *from; /* queue it came from while lent */
+    struct lb_conn *owner; /* connection it is lent to */
     struct lb_msg *next;
     struct lb_msg *lent_prev, *lent_next; /* the owner's list of loans */
 };
 
 struct lb_group {
-    char *dest, *name;           /* owned */
-    struct lb_msg *head, *tail;  /* queued */
+    char *dest, *name;          /* owned */
+    struct lb_msg *head, *tail; /* queued */
     int members;
     struct lb_group *next;
 };
@@ -43,8 +43,11 @@ struct lb_group {
 struct lb_conn {
     struct ferry_conn *c;
     struct lb_group *sub;
-    struct lb_msg *lent;         /* messages lent out, back to the queue on close */
-    struct lb_pending { uint64_t tag; bool fail; } *pending; /* not yet reported; owned */
+    struct lb_msg *lent; /* messages lent out, back to the queue on close */
+    struct lb_pending {
+        uint64_t tag;
+        bool fail;
+    } * pending; /* not yet reported; owned */
     size_t npending, cap;
     int64_t publishes, reports;
     struct ferry_health h;
@@ -91,10 +94,15 @@ static struct lb_msg *lb_copy(const struct ferry_msg *m, const char *dest)
             memcpy(v, m->headers[i].value, m->headers[i].value_len);
             v[m->headers[i].value_len] = '\0';
         }
-        x->h[x->nh++] = (struct ferry_header){strdup(m->headers[i].name), v, m->headers[i].value_len};
+        x->h[x->nh++] =
+            (struct ferry_header){strdup(m->headers[i].name), v, m->headers[i].value_len};
     }
-    x->m = (struct ferry_msg){.dest = x->dest, .key = x->key, .key_len = m->key_len,
-                              .headers = x->h, .n_headers = x->nh, .body = x->body,
+    x->m = (struct ferry_msg){.dest = x->dest,
+                              .key = x->key,
+                              .key_len = m->key_len,
+                              .headers = x->h,
+                              .n_headers = x->nh,
+                              .body = x->body,
                               .body_len = m->body_len};
     return x;
 }
@@ -411,38 +419,72 @@ static const char *lb_version(void)
 }
 
 static const struct ferry_option lb_options[] = {
-    {.name = "reject_destination", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, reject_destination),
+    {.name = "reject_destination",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct lb_cfg, reject_destination),
      .help = "Where nack without requeue sends a message."},
-    {.name = "fail_publish", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+    {.name = "fail_publish",
+     .type = FERRY_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1000000,
      .offset = offsetof(struct lb_cfg, fail_publish),
      .help = "Number of first publish calls that fail as if the connection were lost."},
-    {.name = "busy_publish", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+    {.name = "busy_publish",
+     .type = FERRY_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1000000,
      .offset = offsetof(struct lb_cfg, busy_publish),
      .help = "After fail_publish, this many publish calls find the send queue full."},
-    {.name = "fail_confirm", .type = FERRY_OPT_INT, .def = "0", .min = 0, .max = 1000000,
+    {.name = "fail_confirm",
+     .type = FERRY_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 1000000,
      .offset = offsetof(struct lb_cfg, fail_confirm),
      .help = "Number of first accepted messages whose confirm reports a lost connection."},
-    {.name = "confirm_in_publish", .type = FERRY_OPT_BOOL, .def = "false",
+    {.name = "confirm_in_publish",
+     .type = FERRY_OPT_BOOL,
+     .def = "false",
      .offset = offsetof(struct lb_cfg, confirm_in_publish),
      .help = "Report each delivery from inside publish instead of at flush."},
-    {.name = "max_message_size", .type = FERRY_OPT_SIZE, .def = "0",
+    {.name = "max_message_size",
+     .type = FERRY_OPT_SIZE,
+     .def = "0",
      .offset = offsetof(struct lb_cfg, max_message_size),
      .help = "Largest body accepted in bytes (0 = no limit)."},
-    {.name = "down_file", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, down_file),
+    {.name = "down_file",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct lb_cfg, down_file),
      .help = "While this file exists, opening and publishing fail as if the broker were down."},
-    {.name = "fail_destination", .type = FERRY_OPT_STR, .offset = offsetof(struct lb_cfg, fail_destination),
+    {.name = "fail_destination",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct lb_cfg, fail_destination),
      .help = "Publishing to this destination fails as if the connection were lost."},
     {0}};
 
-static const struct ferry_transport_ops lb_ops = {
-    .open = lb_open, .close = lb_close, .publish = lb_publish, .flush = lb_flush,
-    .subscribe = lb_subscribe, .receive = lb_receive, .ack = lb_ack, .nack = lb_nack,
-    .release = lb_release, .health = lb_health};
+static const struct ferry_transport_ops lb_ops = {.size = sizeof(struct ferry_transport_ops),
+                                                  .open = lb_open,
+                                                  .close = lb_close,
+                                                  .publish = lb_publish,
+                                                  .flush = lb_flush,
+                                                  .subscribe = lb_subscribe,
+                                                  .receive = lb_receive,
+                                                  .ack = lb_ack,
+                                                  .nack = lb_nack,
+                                                  .release = lb_release,
+                                                  .health = lb_health};
 
 #define ferry_descriptor loopback_LTX_ferry_descriptor
-const struct ferry_transport ferry_descriptor = {
-    .abi = FERRY_TRANSPORT_ABI, .size = sizeof(struct ferry_transport), .name = "loopback",
-    .summary = "In-process test broker (tests only)", .lib_version = lb_version,
-    .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS | FERRY_CAP_CONFIRMS | FERRY_CAP_KEY_ORDER |
-            FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
-    .options = lb_options, .cfg_size = sizeof(struct lb_cfg), .ops = &lb_ops};
+const struct ferry_transport ferry_descriptor = {.abi = FERRY_TRANSPORT_ABI,
+                                                 .size = sizeof(struct ferry_transport),
+                                                 .name = "loopback",
+                                                 .summary = "In-process test broker (tests only)",
+                                                 .lib_version = lb_version,
+                                                 .caps = FERRY_CAP_ACK | FERRY_CAP_GROUPS |
+                                                         FERRY_CAP_CONFIRMS | FERRY_CAP_KEY_ORDER |
+                                                         FERRY_CAP_DEADLETTER | FERRY_CAP_FANOUT,
+                                                 .options = lb_options,
+                                                 .cfg_size = sizeof(struct lb_cfg),
+                                                 .ops = &lb_ops};

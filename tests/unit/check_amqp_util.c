@@ -71,8 +71,9 @@ START_TEST(test_urls_parse_list)
     struct famqp_url *u;
     size_t n;
     char err[256];
-    ck_assert_int_eq(famqp_urls_parse("amqp://a:pw@h1:5673, amqp://h2 ,amqp://h3:1/v%2fx",
-                                      &u, &n, err, sizeof err), 0);
+    ck_assert_int_eq(famqp_urls_parse("amqp://a:pw@h1:5673, amqp://h2 ,amqp://h3:1/v%2fx", &u, &n,
+                                      err, sizeof err),
+                     0);
     ck_assert_uint_eq(n, 3);
     ck_assert_str_eq(u[0].host, "h1");
     ck_assert_int_eq(u[0].port, 5673);
@@ -97,7 +98,8 @@ START_TEST(test_urls_parse_errors_hide_password)
     ck_assert_ptr_null(strstr(err, "topsecret"));
     ck_assert_ptr_nonnull(strstr(err, "amqp://"));
     ck_assert_int_eq(famqp_urls_parse(" , ", &u, &n, err, sizeof err), -1);
-    ck_assert_int_eq(famqp_urls_parse("amqp://u:topsecret@h:notaport", &u, &n, err, sizeof err), -1);
+    ck_assert_int_eq(famqp_urls_parse("amqp://u:topsecret@h:notaport", &u, &n, err, sizeof err),
+                     -1);
     ck_assert_ptr_null(strstr(err, "topsecret"));
 }
 END_TEST

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "private.h"
+
 struct demo {
     char *name, *password;
     int64_t count, wait, size;
@@ -19,20 +21,44 @@ struct demo {
 };
 
 static const struct ferry_option demo_opts[] = {
-    {.name = "name", .type = FERRY_OPT_STR, .def = "dflt", .offset = offsetof(struct demo, name),
+    {.name = "name",
+     .type = FERRY_OPT_STR,
+     .def = "dflt",
+     .offset = offsetof(struct demo, name),
      .help = "A name."},
-    {.name = "password", .type = FERRY_OPT_STR, .flags = FERRY_OPTF_SECRET,
-     .offset = offsetof(struct demo, password), .help = "A secret."},
-    {.name = "count", .type = FERRY_OPT_INT, .def = "3", .min = 0, .max = 10,
-     .offset = offsetof(struct demo, count), .help = "A count."},
-    {.name = "wait", .type = FERRY_OPT_DURATION, .def = "5s", .offset = offsetof(struct demo, wait),
+    {.name = "password",
+     .type = FERRY_OPT_STR,
+     .flags = FERRY_OPTF_SECRET,
+     .offset = offsetof(struct demo, password),
+     .help = "A secret."},
+    {.name = "count",
+     .type = FERRY_OPT_INT,
+     .def = "3",
+     .min = 0,
+     .max = 10,
+     .offset = offsetof(struct demo, count),
+     .help = "A count."},
+    {.name = "wait",
+     .type = FERRY_OPT_DURATION,
+     .def = "5s",
+     .offset = offsetof(struct demo, wait),
      .help = "A wait."},
-    {.name = "size", .type = FERRY_OPT_SIZE, .def = "1MiB", .offset = offsetof(struct demo, size),
+    {.name = "size",
+     .type = FERRY_OPT_SIZE,
+     .def = "1MiB",
+     .offset = offsetof(struct demo, size),
      .help = "A size."},
-    {.name = "on", .type = FERRY_OPT_BOOL, .def = "no", .offset = offsetof(struct demo, on),
+    {.name = "on",
+     .type = FERRY_OPT_BOOL,
+     .def = "no",
+     .offset = offsetof(struct demo, on),
      .help = "A switch."},
-    {.name = "mode", .type = FERRY_OPT_ENUM, .def = "b", .choices = "a|b|c",
-     .offset = offsetof(struct demo, mode), .help = "A mode."},
+    {.name = "mode",
+     .type = FERRY_OPT_ENUM,
+     .def = "b",
+     .choices = "a|b|c",
+     .offset = offsetof(struct demo, mode),
+     .help = "A mode."},
     {.name = "lib.", .type = FERRY_OPT_PREFIX, .help = "Passed through."},
     {0}};
 
@@ -49,7 +75,8 @@ START_TEST(test_defaults_fill_every_type)
     struct ferry_config *c = load("", FERRY_OK);
     struct demo d = {0};
     char err[512];
-    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err), FERRY_OK);
+    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err),
+                     FERRY_OK);
     ck_assert_str_eq(d.name, "dflt");
     ck_assert_ptr_null(d.password);
     ck_assert_int_eq(d.count, 3);
@@ -64,14 +91,16 @@ END_TEST
 
 START_TEST(test_file_values_and_units)
 {
-    struct ferry_config *c = load("; comment\n# another\n[demo]\nname = x y\ncount=7\nwait = 250ms\n"
-                                  "size = 64KiB\non = yes\nmode = C\nlib.a.b = 1\n",
-                                  FERRY_OK);
+    struct ferry_config *c =
+        load("; comment\n# another\n[demo]\nname = x y\ncount=7\nwait = 250ms\n"
+             "size = 64KiB\non = yes\nmode = C\nlib.a.b = 1\n",
+             FERRY_OK);
     struct demo d = {0};
     struct ferry_kv *kv;
     size_t n;
     char err[512];
-    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, &kv, &n, err, sizeof err), FERRY_OK);
+    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, &kv, &n, err, sizeof err),
+                     FERRY_OK);
     ck_assert_str_eq(d.name, "x y");
     ck_assert_int_eq(d.count, 7);
     ck_assert_int_eq(d.wait, 250);
@@ -106,7 +135,8 @@ START_TEST(test_bad_value_names_line_and_reason)
     char err[512];
     ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err),
                      FERRY_E_CONFIG);
-    ck_assert_msg(strstr(err, "t.conf:2") && strstr(err, "count") && strstr(err, "range"), "got: %s", err);
+    ck_assert_msg(strstr(err, "t.conf:2") && strstr(err, "count") && strstr(err, "range"),
+                  "got: %s", err);
     ferry_config_free(c);
     c = load("[demo]\nwait = soon\n", FERRY_OK);
     ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err),
@@ -125,12 +155,14 @@ START_TEST(test_syntax_error_names_line)
 {
     struct ferry_config *c = ferry_config_new();
     char err[512];
-    ck_assert_int_eq(ferry_config_load_string(c, "s.conf", "[demo]\nname = a\nthis is not ini\n", err,
-                                              sizeof err), FERRY_E_CONFIG);
+    ck_assert_int_eq(ferry_config_load_string(c, "s.conf", "[demo]\nname = a\nthis is not ini\n",
+                                              err, sizeof err),
+                     FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "s.conf:3"), "got: %s", err);
     ferry_config_free(c);
     c = ferry_config_new();
-    ck_assert_int_eq(ferry_config_load_string(c, "s.conf", "name = a\n", err, sizeof err), FERRY_E_CONFIG);
+    ck_assert_int_eq(ferry_config_load_string(c, "s.conf", "name = a\n", err, sizeof err),
+                     FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "s.conf:1") && strstr(err, "outside"), "got: %s", err);
     ferry_config_free(c);
 }
@@ -144,11 +176,12 @@ START_TEST(test_precedence_flag_env_file_default)
     ferry_config_set(c, "demo", "name", "flag", FERRY_SRC_FLAG);
     struct demo d = {0};
     char err[512];
-    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err), FERRY_OK);
-    ck_assert_str_eq(d.name, "flag"); /* flag beats env */
-    ck_assert_int_eq(d.count, 2);     /* env beats file */
-    ck_assert_int_eq(d.wait, 1000);   /* file beats default */
-    ck_assert_int_eq(d.size, 1048576);/* default */
+    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err),
+                     FERRY_OK);
+    ck_assert_str_eq(d.name, "flag");  /* flag beats env */
+    ck_assert_int_eq(d.count, 2);      /* env beats file */
+    ck_assert_int_eq(d.wait, 1000);    /* file beats default */
+    ck_assert_int_eq(d.size, 1048576); /* default */
     ferry_options_free(demo_opts, &d);
     unsetenv("FERRY_DEMO_NAME");
     unsetenv("FERRY_DEMO_COUNT");
@@ -168,7 +201,8 @@ START_TEST(test_secret_from_file_and_redacted_in_dump)
     struct ferry_config *c = load(text, FERRY_OK);
     struct demo d = {0};
     char err[512];
-    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err), FERRY_OK);
+    ck_assert_int_eq(ferry_config_bind(c, "demo", demo_opts, &d, NULL, NULL, err, sizeof err),
+                     FERRY_OK);
     ck_assert_str_eq(d.password, "s3cr3t");
     ferry_config_set(c, "demo", "password", "flagsecret", FERRY_SRC_FLAG);
     char *buf = NULL;
@@ -192,13 +226,14 @@ START_TEST(test_option_table_rules)
     struct ferry_option nohelp[] = {{.name = "x", .type = FERRY_OPT_INT, .help = ""}, {0}};
     ck_assert_int_eq(ferry_options_validate(nohelp, err, sizeof err), FERRY_E_CONFIG);
     ck_assert_msg(strstr(err, "'x'"), "got: %s", err);
-    struct ferry_option baddef[] = {{.name = "x", .type = FERRY_OPT_DURATION, .def = "later",
-                                     .help = "X."}, {0}};
+    struct ferry_option baddef[] = {
+        {.name = "x", .type = FERRY_OPT_DURATION, .def = "later", .help = "X."}, {0}};
     ck_assert_int_eq(ferry_options_validate(baddef, err, sizeof err), FERRY_E_CONFIG);
     struct ferry_option upper[] = {{.name = "Bad", .type = FERRY_OPT_INT, .help = "X."}, {0}};
     ck_assert_int_eq(ferry_options_validate(upper, err, sizeof err), FERRY_E_CONFIG);
     struct ferry_option twice[] = {{.name = "a", .type = FERRY_OPT_INT, .help = "X."},
-                                   {.name = "a", .type = FERRY_OPT_INT, .help = "X."}, {0}};
+                                   {.name = "a", .type = FERRY_OPT_INT, .help = "X."},
+                                   {0}};
     ck_assert_int_eq(ferry_options_validate(twice, err, sizeof err), FERRY_E_CONFIG);
 }
 END_TEST
@@ -217,7 +252,8 @@ END_TEST
 START_TEST(test_file_secrets_lists_only_inline_secrets)
 {
     struct ferry_config *c = load("[demo]\nname = a\npassword = hunter2\nlib.sasl.password = x\n"
-                                  "lib.linger = 5\n[other]\npassword = y\n", FERRY_OK);
+                                  "lib.linger = 5\n[other]\npassword = y\n",
+                                  FERRY_OK);
     char keys[128] = "";
     ck_assert_uint_eq(ferry_config_file_secrets(c, "demo", demo_opts, keys, sizeof keys), 2);
     ck_assert_str_eq(keys, "demo.password,demo.lib.sasl.password");
@@ -231,11 +267,29 @@ START_TEST(test_file_secrets_lists_only_inline_secrets)
 }
 END_TEST
 
+START_TEST(test_log_level_words_one_rule)
+{
+    ck_assert_int_eq(ferry_log_level_parse("debug"), FERRY_LOG_DEBUG);
+    ck_assert_int_eq(ferry_log_level_parse("DEBUG"), FERRY_LOG_DEBUG);
+    ck_assert_int_eq(ferry_log_level_parse("Warn"), FERRY_LOG_WARN);
+    ck_assert_int_eq(ferry_log_level_parse("error"), FERRY_LOG_ERROR);
+    ck_assert_int_eq(ferry_log_level_parse("verbose"), -1);
+    ck_assert_int_eq(ferry_log_level_parse(NULL), -1);
+    ck_assert_str_eq(ferry_log_level_name(FERRY_LOG_INFO), "info");
+    setenv("FERRY_LOG_LEVEL", "ERROR", 1);
+    ck_assert_int_eq(ferry_env_log_level(), FERRY_LOG_ERROR);
+    setenv("FERRY_LOG_LEVEL", "nonsense", 1);
+    ck_assert_int_eq(ferry_env_log_level(), FERRY_LOG_INFO);
+    unsetenv("FERRY_LOG_LEVEL");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, test_defaults_fill_every_type);
+    tcase_add_test(tc, test_log_level_words_one_rule);
     tcase_add_test(tc, test_file_values_and_units);
     tcase_add_test(tc, test_unknown_key_names_file_line_and_key);
     tcase_add_test(tc, test_bad_value_names_line_and_reason);

@@ -11,8 +11,11 @@
 START_TEST(test_encode_has_every_field)
 {
     char err[128];
-    struct ferry_envelope e = {.service = "auth", .level = FERRY_WARNING, .message = "User \"x\"\nlogged in",
-                               .information = "{\"user_id\":\"123\"}", .time_ms = 1700000000123LL,
+    struct ferry_envelope e = {.service = "auth",
+                               .level = FERRY_WARNING,
+                               .message = "User \"x\"\nlogged in",
+                               .information = "{\"user_id\":\"123\"}",
+                               .time_ms = 1700000000123LL,
                                .host = "h1"};
     char *s = ferry_envelope_encode(&e, err, sizeof err);
     ck_assert_ptr_nonnull(s);
@@ -23,7 +26,8 @@ START_TEST(test_encode_has_every_field)
     ck_assert_str_eq(cJSON_GetObjectItem(o, "service")->valuestring, "auth");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "level")->valuestring, "WARNING");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "message")->valuestring, "User \"x\"\nlogged in");
-    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "information"), "user_id")->valuestring, "123");
+    ck_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "information"), "user_id")->valuestring, "123");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "timestamp")->valuestring, "2023-11-14T22:13:20.123Z");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "host")->valuestring, "h1");
     cJSON_Delete(o);
@@ -34,7 +38,8 @@ END_TEST
 START_TEST(test_information_must_be_an_object)
 {
     char err[128];
-    struct ferry_envelope e = {.service = "a", .level = FERRY_INFO, .message = "m", .information = "[1]"};
+    struct ferry_envelope e = {
+        .service = "a", .level = FERRY_INFO, .message = "m", .information = "[1]"};
     ck_assert_ptr_null(ferry_envelope_encode(&e, err, sizeof err));
     ck_assert_msg(strstr(err, "object"), "got: %s", err);
     e.information = "{bad";
@@ -45,11 +50,15 @@ END_TEST
 START_TEST(test_extra_fields_at_top_level)
 {
     char err[128];
-    struct ferry_envelope e = {.id = "fixed", .service = "a", .level = FERRY_INFO, .message = "m",
+    struct ferry_envelope e = {.id = "fixed",
+                               .service = "a",
+                               .level = FERRY_INFO,
+                               .message = "m",
                                .extra = "{\"processing_time\":0.5}"};
     char *s = ferry_envelope_encode(&e, err, sizeof err);
     ck_assert_ptr_nonnull(s);
-    ck_assert_msg(strstr(s, "\"processing_time\":0.5") && strstr(s, "\"id\":\"fixed\""), "got %s", s);
+    ck_assert_msg(strstr(s, "\"processing_time\":0.5") && strstr(s, "\"id\":\"fixed\""), "got %s",
+                  s);
     free(s);
 }
 END_TEST
@@ -66,9 +75,13 @@ START_TEST(test_direct_encoding_matches_cjson)
     snprintf(svc, sizeof svc, "sv\"c\\\t\x7f\xc3\xa9");
     const char *infos[] = {NULL, "", "{ \"a\" : [1, 2.50, \"x\\u0001\"], \"b\": {} }"};
     for (size_t i = 0; i < sizeof infos / sizeof infos[0]; i++) {
-        struct ferry_envelope e = {.id = "id\n1", .service = svc, .level = FERRY_ERROR,
-                                   .message = msg, .information = infos[i],
-                                   .time_ms = 1700000000007LL, .host = "h\"x",
+        struct ferry_envelope e = {.id = "id\n1",
+                                   .service = svc,
+                                   .level = FERRY_ERROR,
+                                   .message = msg,
+                                   .information = infos[i],
+                                   .time_ms = 1700000000007LL,
+                                   .host = "h\"x",
                                    .extra_members = "\"producer\":\"h:1:2\",\"seq\":42,"
                                                     "\"processing_time\":0.5"};
         char *direct = ferry_envelope_encode(&e, err, sizeof err);
@@ -81,8 +94,8 @@ START_TEST(test_direct_encoding_matches_cjson)
         free(direct);
         free(tree);
     }
-    struct ferry_envelope bad = {.service = "a", .message = "m", .information = "[1]",
-                                 .extra_members = "\"seq\":1"};
+    struct ferry_envelope bad = {
+        .service = "a", .message = "m", .information = "[1]", .extra_members = "\"seq\":1"};
     ck_assert_ptr_null(ferry_envelope_encode(&bad, err, sizeof err));
 }
 END_TEST
@@ -90,7 +103,8 @@ END_TEST
 /* Timestamps written by hand agree with strftime. */
 START_TEST(test_timestamps_match_strftime)
 {
-    const int64_t ms[] = {1, 999, 1700000000123LL, 951782400001LL, 4102444799999LL, 253402300799999LL};
+    const int64_t ms[] = {
+        1, 999, 1700000000123LL, 951782400001LL, 4102444799999LL, 253402300799999LL};
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
         char got[32], want[64];
         time_t s = (time_t)(ms[i] / 1000);
@@ -98,8 +112,8 @@ START_TEST(test_timestamps_match_strftime)
         gmtime_r(&s, &tm);
         size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(want + n, sizeof want - n, ".%03dZ", (int)(ms[i] % 1000));
-        struct ferry_envelope e = {.id = "x", .service = "a", .message = "m", .time_ms = ms[i],
-                                   .host = "h"};
+        struct ferry_envelope e = {
+            .id = "x", .service = "a", .message = "m", .time_ms = ms[i], .host = "h"};
         char err[64], *out = ferry_envelope_encode(&e, err, sizeof err);
         ck_assert_ptr_nonnull(out);
         cJSON *o = cJSON_Parse(out);

@@ -1,6 +1,7 @@
 /* The HTTP side without a network: the metrics registry and its Prometheus
  * text, request parsing (/produce, /batch-produce), tokens, listen addresses. */
 #include "config.h"
+#include "app.h"
 #include "http.h"
 
 #include <check.h>
@@ -32,9 +33,12 @@ START_TEST(test_counters_are_labelled_and_typed)
     char *t = ferry_metrics_render(m, &len);
     ck_assert_ptr_nonnull(t);
     ck_assert_uint_eq(strlen(t), len);
-    ck_assert_double_eq(sample(t, "ferry_messages_produced_total{transport=\"kafka\",destination=\"logs\"}"), 42);
-    ck_assert_double_eq(sample(t, "ferry_messages_rejected_total{transport=\"kafka\",destination=\"events\"}"), 3);
-    ck_assert_double_eq(sample(t, "ferry_messages_dropped_total{transport=\"kafka\",destination=\"logs\"}"), 0);
+    ck_assert_double_eq(
+        sample(t, "ferry_messages_produced_total{transport=\"kafka\",destination=\"logs\"}"), 42);
+    ck_assert_double_eq(
+        sample(t, "ferry_messages_rejected_total{transport=\"kafka\",destination=\"events\"}"), 3);
+    ck_assert_double_eq(
+        sample(t, "ferry_messages_dropped_total{transport=\"kafka\",destination=\"logs\"}"), 0);
     ck_assert_ptr_nonnull(strstr(t, "# TYPE ferry_messages_produced_total counter\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE ferry_transport_connected gauge\n"));
     ck_assert_ptr_nonnull(strstr(t, "# TYPE ferry_http_request_duration_seconds histogram\n"));
@@ -57,7 +61,9 @@ START_TEST(test_histogram_buckets_are_cumulative)
     ferry_metrics_observe_http(m, FERRY_HTTP_PRODUCE, 100);
     size_t len;
     char *t = ferry_metrics_render(m, &len);
-#define B(le) "ferry_http_request_duration_seconds_bucket{transport=\"zmq\",handler=\"produce\",le=\"" le "\"}"
+#define B(le)                                                                                      \
+    "ferry_http_request_duration_seconds_bucket{transport=\"zmq\",handler=\"produce\",le=\"" le    \
+    "\"}"
     ck_assert_double_eq(sample(t, B("0.0005")), 1);
     ck_assert_double_eq(sample(t, B("0.0025")), 1);
     ck_assert_double_eq(sample(t, B("0.005")), 2);
@@ -65,10 +71,17 @@ START_TEST(test_histogram_buckets_are_cumulative)
     ck_assert_double_eq(sample(t, B("30")), 3);
     ck_assert_double_eq(sample(t, B("+Inf")), 4);
 #undef B
-    ck_assert_double_eq(sample(t, "ferry_http_request_duration_seconds_count{transport=\"zmq\",handler=\"produce\"}"), 4);
-    ck_assert_double_eq_tol(sample(t, "ferry_http_request_duration_seconds_sum{transport=\"zmq\",handler=\"produce\"}"),
-                            100.2034, 1e-6);
-    ck_assert_double_eq(sample(t, "ferry_http_request_duration_seconds_count{transport=\"zmq\",handler=\"health\"}"), 0);
+    ck_assert_double_eq(
+        sample(t,
+               "ferry_http_request_duration_seconds_count{transport=\"zmq\",handler=\"produce\"}"),
+        4);
+    ck_assert_double_eq_tol(
+        sample(t, "ferry_http_request_duration_seconds_sum{transport=\"zmq\",handler=\"produce\"}"),
+        100.2034, 1e-6);
+    ck_assert_double_eq(
+        sample(t,
+               "ferry_http_request_duration_seconds_count{transport=\"zmq\",handler=\"health\"}"),
+        0);
     free(t);
     ferry_metrics_free(m);
 }
@@ -80,8 +93,9 @@ START_TEST(test_label_values_are_escaped)
     ferry_metrics_count(ferry_metrics_dest(m, "a\\b\nc\"d"), FERRY_CTR_CONSUMED, 5);
     size_t len;
     char *t = ferry_metrics_render(m, &len);
-    ck_assert_double_eq(
-        sample(t, "ferry_messages_consumed_total{transport=\"am\\\"qp\",destination=\"a\\\\b\\nc\\\"d\"}"), 5);
+    ck_assert_double_eq(sample(t, "ferry_messages_consumed_total{transport=\"am\\\"qp\","
+                                  "destination=\"a\\\\b\\nc\\\"d\"}"),
+                        5);
     free(t);
     ferry_metrics_free(m);
 }
@@ -101,8 +115,9 @@ START_TEST(test_destination_series_are_bounded)
     for (const char *p = t; (p = strstr(p, "ferry_messages_produced_total{")); p++)
         lines++;
     ck_assert_int_eq(lines, FERRY_METRICS_MAX_DESTS);
-    ck_assert_double_eq(sample(t, "ferry_messages_produced_total{transport=\"zmq\",destination=\"_other\"}"),
-                        3 * FERRY_METRICS_MAX_DESTS - (FERRY_METRICS_MAX_DESTS - 1));
+    ck_assert_double_eq(
+        sample(t, "ferry_messages_produced_total{transport=\"zmq\",destination=\"_other\"}"),
+        3 * FERRY_METRICS_MAX_DESTS - (FERRY_METRICS_MAX_DESTS - 1));
     free(t);
     ferry_metrics_free(m);
 }
@@ -136,8 +151,10 @@ START_TEST(test_state_snapshot_and_gauges)
 }
 END_TEST
 
-static const struct http_defaults defs = {.service = "svc", .level = FERRY_INFO,
-                                          .destination = "logs", .max_message_size = 1000,
+static const struct http_defaults defs = {.service = "svc",
+                                          .level = FERRY_INFO,
+                                          .destination = "logs",
+                                          .max_message_size = 1000,
                                           .max_batch = 3};
 
 static int parse(const char *text, bool batch, struct http_job **j, char *err, size_t errlen)
@@ -150,7 +167,9 @@ START_TEST(test_message_becomes_a_log_envelope)
     struct http_job *j;
     char err[256];
     ck_assert_int_eq(parse("{\"id\":\"x1\",\"message\":\"hi\",\"level\":\"error\","
-                           "\"information\":{\"k\":1},\"key\":\"k1\"}", false, &j, err, sizeof err), 0);
+                           "\"information\":{\"k\":1},\"key\":\"k1\"}",
+                           false, &j, err, sizeof err),
+                     0);
     ck_assert_uint_eq(j->n, 1);
     ck_assert_uint_eq(j->remaining, 1);
     struct http_msg *m = &j->msgs[0];
@@ -169,8 +188,9 @@ START_TEST(test_message_becomes_a_log_envelope)
     app_http_job_free(j);
 
     /* defaults: a fresh id, the routing key service.level */
-    ck_assert_int_eq(parse("{\"message\":\"hi\",\"service\":\"auth\",\"destination\":\"d2\"}", false,
-                           &j, err, sizeof err), 0);
+    ck_assert_int_eq(parse("{\"message\":\"hi\",\"service\":\"auth\",\"destination\":\"d2\"}",
+                           false, &j, err, sizeof err),
+                     0);
     ck_assert_uint_eq(strlen(j->msgs[0].id), 36);
     ck_assert_str_eq(j->msgs[0].key, "auth.info");
     ck_assert_str_eq(j->msgs[0].dest, "d2");
@@ -187,7 +207,8 @@ START_TEST(test_payload_is_sent_with_its_id)
     ck_assert_ptr_null(j->msgs[0].key);
     ck_assert_str_eq(j->msgs[0].body, "{\"a\":[1,2],\"id\":7}");
     app_http_job_free(j);
-    ck_assert_int_eq(parse("{\"payload\":{\"id\":\"in\",\"b\":true}}", false, &j, err, sizeof err), 0);
+    ck_assert_int_eq(parse("{\"payload\":{\"id\":\"in\",\"b\":true}}", false, &j, err, sizeof err),
+                     0);
     ck_assert_str_eq(j->msgs[0].id, "in");
     ck_assert_str_eq(j->msgs[0].body, "{\"id\":\"in\",\"b\":true}");
     app_http_job_free(j);
@@ -195,6 +216,118 @@ START_TEST(test_payload_is_sent_with_its_id)
     ck_assert_uint_eq(strlen(j->msgs[0].id), 36);
     ck_assert_ptr_nonnull(strstr(j->msgs[0].body, j->msgs[0].id));
     app_http_job_free(j);
+}
+END_TEST
+
+/* The requests of the producer API ferry replaces, verbatim. */
+START_TEST(test_replaced_api_requests_are_accepted)
+{
+    struct http_job *j;
+    char err[256];
+    /* a string payload: sent as its JSON text, the id in a header */
+    ck_assert_int_eq(parse("{\"payload\": \"Hello World\"}", false, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].body, "\"Hello World\"");
+    ck_assert_uint_eq(strlen(j->msgs[0].id), 36);
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    ck_assert_int_eq(parse("{\"id\":\"n1\",\"payload\":[1,\"x\"],\"processing_time\":0.5}", false,
+                           &j, err, sizeof err),
+                     0);
+    ck_assert_str_eq(j->msgs[0].body, "[1,\"x\"]");
+    ck_assert_str_eq(j->msgs[0].id, "n1");
+    ck_assert_str_eq(j->msgs[0].ptime, "0.5");
+    app_http_job_free(j);
+    /* an object payload with processing_time: it goes into the event */
+    ck_assert_int_eq(parse("{\"payload\": {\"user\": \"u1\"}, \"processing_time\": 2}", false, &j,
+                           err, sizeof err),
+                     0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":2"));
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"user\":\"u1\""));
+    ck_assert_ptr_null(j->msgs[0].ptime);
+    app_http_job_free(j);
+    /* a log with processing_time */
+    ck_assert_int_eq(
+        parse("{\"message\":\"m\",\"processing_time\":1.5}", false, &j, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(j->msgs[0].body, "\"processing_time\":1.5"));
+    app_http_job_free(j);
+    /* a batch of them */
+    ck_assert_int_eq(
+        parse("{\"messages\": [{\"payload\": \"Hello World\"}, {\"payload\": {\"a\": 1}, "
+              "\"processing_time\": 2}, {\"payload\": 42}]}",
+              true, &j, err, sizeof err),
+        0);
+    ck_assert_uint_eq(j->n, 3);
+    ck_assert_str_eq(j->msgs[2].body, "42");
+    app_http_job_free(j);
+    /* a batch as a bare array */
+    ck_assert_int_eq(
+        parse("[{\"payload\": \"a\"}, {\"payload\": {\"b\": 2}, \"processing_time\": 2}]", true, &j,
+              err, sizeof err),
+        0);
+    ck_assert_uint_eq(j->n, 2);
+    ck_assert_str_eq(j->msgs[0].body, "\"a\"");
+    app_http_job_free(j);
+}
+END_TEST
+
+/* [producer] key applies to HTTP messages that have no "key" of their own. */
+START_TEST(test_key_modes)
+{
+    struct http_job *j;
+    char err[256];
+    struct http_defaults d = defs;
+    d.key_mode = APP_KEY_ID;
+    const char *log = "{\"id\":\"L1\",\"message\":\"m\",\"service\":\"auth\"}";
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "L1");
+    app_http_job_free(j);
+    const char *str = "{\"id\":\"S1\",\"payload\":\"Hello World\"}";
+    ck_assert_int_eq(app_http_parse(str, strlen(str), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "S1");
+    app_http_job_free(j);
+    const char *own = "{\"id\":\"O1\",\"message\":\"m\",\"key\":\"mine\"}";
+    ck_assert_int_eq(app_http_parse(own, strlen(own), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "mine");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_NONE;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_ptr_null(j->msgs[0].key);
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_FIELD;
+    d.key_field = "user";
+    const char *ev = "{\"payload\":{\"user\":\"u7\"}}";
+    ck_assert_int_eq(app_http_parse(ev, strlen(ev), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "u7");
+    app_http_job_free(j);
+    d.key_mode = APP_KEY_SERVICE_LEVEL;
+    ck_assert_int_eq(app_http_parse(log, strlen(log), false, &d, &j, err, sizeof err), 0);
+    ck_assert_str_eq(j->msgs[0].key, "auth.info");
+    app_http_job_free(j);
+    ck_assert_int_eq(app_key_mode("service.level"), APP_KEY_SERVICE_LEVEL);
+    ck_assert_int_eq(app_key_mode("id"), APP_KEY_ID);
+    ck_assert_int_eq(app_key_mode("host"), APP_KEY_FIELD);
+}
+END_TEST
+
+START_TEST(test_delay_parses_a_duration_or_a_range)
+{
+    int64_t lo, hi;
+    char err[256];
+    ck_assert_int_eq(app_parse_delay("50ms", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 50);
+    ck_assert_int_eq(hi, 50);
+    ck_assert_int_eq(app_parse_delay("20ms-1s", &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(lo, 20);
+    ck_assert_int_eq(hi, 1000);
+    ck_assert_int_eq(app_parse_delay(NULL, &lo, &hi, err, sizeof err), 0);
+    ck_assert_int_eq(hi, 0);
+    ck_assert_int_eq(app_parse_delay("1s-20ms", &lo, &hi, err, sizeof err), -1);
+    ck_assert_int_eq(app_parse_delay("soon", &lo, &hi, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "delay"));
 }
 END_TEST
 
@@ -216,12 +349,19 @@ START_TEST(test_bad_requests_are_400_with_a_reason)
     refused("{\"message\":\"a\",\"payload\":{}}", false, 400, "not both");
     refused("{\"message\":5}", false, 400, "message must be a string");
     refused("{\"message\":\"a\",\"level\":\"LOUD\"}", false, 400, "level must be");
-    refused("{\"message\":\"a\",\"information\":[1]}", false, 400, "information must be a JSON object");
+    refused("{\"message\":\"a\",\"information\":[1]}", false, 400,
+            "information must be a JSON object");
     refused("{\"message\":\"a\",\"color\":1}", false, 400, "unknown field: color");
     refused("{\"message\":\"a\",\"destination\":\"\"}", false, 400, "destination must be");
     refused("{\"message\":\"a\",\"id\":1.5}", false, 400, "id must be");
     refused("{\"message\":\"a\",\"id\":1e300}", false, 400, "id must be");
-    refused("{\"payload\":[1]}", false, 400, "payload must be a JSON object");
+    refused("{\"payload\":\"a\",\"processing_time\":\"2\"}", false, 400,
+            "processing_time must be a number");
+    refused("{\"message\":\"a\",\"processing_time\":-1}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":{},\"processing_time\":3601}", false, 400,
+            "processing_time must be a number");
+    refused("{\"payload\":\"a\",\"colour\":1}", false, 400, "unknown field: colour");
     refused("{\"id\":\"a\",\"payload\":{\"id\":\"b\"}}", false, 400, "differ");
     refused("{\"messages\":{}}", true, 400, "messages: [...]");
     refused("{\"messages\":[],\"x\":1}", true, 400, "messages: [...]");
@@ -233,7 +373,8 @@ END_TEST
 
 START_TEST(test_limits_are_413)
 {
-    refused("{\"messages\":[{\"message\":\"a\"},{\"message\":\"b\"},{\"message\":\"c\"},{\"message\":\"d\"}]}",
+    refused("{\"messages\":[{\"message\":\"a\"},{\"message\":\"b\"},{\"message\":\"c\"},{"
+            "\"message\":\"d\"}]}",
             true, 413, "exceeds max_batch (3)");
     char big[1200];
     snprintf(big, sizeof big, "{\"message\":\"%0*d\"}", 1100, 0);
@@ -245,9 +386,11 @@ START_TEST(test_batch_keeps_order)
 {
     struct http_job *j;
     char err[256];
-    ck_assert_int_eq(parse("{\"messages\":[{\"id\":\"a\",\"message\":\"1\"},{\"id\":\"b\",\"payload\":{}},"
-                           "{\"id\":\"c\",\"message\":\"3\",\"destination\":\"x\"}]}",
-                           true, &j, err, sizeof err), 0);
+    ck_assert_int_eq(
+        parse("{\"messages\":[{\"id\":\"a\",\"message\":\"1\"},{\"id\":\"b\",\"payload\":{}},"
+              "{\"id\":\"c\",\"message\":\"3\",\"destination\":\"x\"}]}",
+              true, &j, err, sizeof err),
+        0);
     ck_assert_uint_eq(j->n, 3);
     ck_assert_str_eq(j->msgs[0].id, "a");
     ck_assert_str_eq(j->msgs[1].id, "b");
@@ -273,21 +416,24 @@ START_TEST(test_listen_needs_an_address)
 {
     char host[64], port[16], err[256];
     ck_assert_int_eq(app_http_split_listen("127.0.0.1:9464", host, sizeof host, port, sizeof port,
-                                           err, sizeof err), 0);
+                                           err, sizeof err),
+                     0);
     ck_assert_str_eq(host, "127.0.0.1");
     ck_assert_str_eq(port, "9464");
-    ck_assert_int_eq(app_http_split_listen("[::1]:80", host, sizeof host, port, sizeof port, err,
-                                           sizeof err), 0);
+    ck_assert_int_eq(
+        app_http_split_listen("[::1]:80", host, sizeof host, port, sizeof port, err, sizeof err),
+        0);
     ck_assert_str_eq(host, "::1");
-    ck_assert_int_eq(app_http_split_listen("9464", host, sizeof host, port, sizeof port, err,
-                                           sizeof err), -1);
+    ck_assert_int_eq(
+        app_http_split_listen("9464", host, sizeof host, port, sizeof port, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "127.0.0.1:9464") && strstr(err, "0.0.0.0:9464"), "%s", err);
-    ck_assert_int_eq(app_http_split_listen(":9464", host, sizeof host, port, sizeof port, err,
-                                           sizeof err), -1);
-    ck_assert_int_eq(app_http_split_listen("::1:80", host, sizeof host, port, sizeof port, err,
-                                           sizeof err), -1);
-    ck_assert_int_eq(app_http_split_listen("host:99999", host, sizeof host, port, sizeof port, err,
-                                           sizeof err), -1);
+    ck_assert_int_eq(
+        app_http_split_listen(":9464", host, sizeof host, port, sizeof port, err, sizeof err), -1);
+    ck_assert_int_eq(
+        app_http_split_listen("::1:80", host, sizeof host, port, sizeof port, err, sizeof err), -1);
+    ck_assert_int_eq(
+        app_http_split_listen("host:99999", host, sizeof host, port, sizeof port, err, sizeof err),
+        -1);
 }
 END_TEST
 
@@ -311,6 +457,9 @@ int main(void)
     TCase *r = tcase_create("requests");
     tcase_add_test(r, test_message_becomes_a_log_envelope);
     tcase_add_test(r, test_payload_is_sent_with_its_id);
+    tcase_add_test(r, test_replaced_api_requests_are_accepted);
+    tcase_add_test(r, test_key_modes);
+    tcase_add_test(r, test_delay_parses_a_duration_or_a_range);
     tcase_add_test(r, test_bad_requests_are_400_with_a_reason);
     tcase_add_test(r, test_limits_are_413);
     tcase_add_test(r, test_batch_keeps_order);

@@ -17,11 +17,12 @@ START_TEST(test_utf8_strict)
     ck_assert_uint_eq(ferry_utf8_check("plain", 5), 5);
     ck_assert_uint_eq(ferry_utf8_check("caf\xc3\xa9 \xf0\x9f\x98\x80", 10), 10);
     ck_assert_uint_eq(ferry_utf8_check("bad\xff\xfeutf8", 9), 3);
-    ck_assert_uint_eq(ferry_utf8_check("\xc0\xaf", 2), 0);          /* overlong '/' */
-    ck_assert_uint_eq(ferry_utf8_check("x\xed\xa0\x80", 4), 1);     /* a surrogate */
-    ck_assert_uint_eq(ferry_utf8_check("ab\xe2\x82", 4), 2);        /* cut short */
-    ck_assert_uint_eq(ferry_utf8_check("\xf4\x90\x80\x80", 4), 0);  /* beyond U+10FFFF */
-    char s[] = "a\xff" "b\xc3";
+    ck_assert_uint_eq(ferry_utf8_check("\xc0\xaf", 2), 0);         /* overlong '/' */
+    ck_assert_uint_eq(ferry_utf8_check("x\xed\xa0\x80", 4), 1);    /* a surrogate */
+    ck_assert_uint_eq(ferry_utf8_check("ab\xe2\x82", 4), 2);       /* cut short */
+    ck_assert_uint_eq(ferry_utf8_check("\xf4\x90\x80\x80", 4), 0); /* beyond U+10FFFF */
+    char s[] = "a\xff"
+               "b\xc3";
     ck_assert_uint_eq(ferry_utf8_scrub(s, strlen(s)), 2);
     ck_assert_str_eq(s, "a?b?");
 }
@@ -43,11 +44,13 @@ START_TEST(test_nul_refused_when_asked)
     char err[256];
     size_t off = 0;
     ck_assert_int_eq(check("{\"message\":\"a\\u0000b\"}", 0, &off, err, sizeof err), 0);
-    ck_assert_int_eq(check("{\"message\":\"a\\u0000b\"}", FERRY_JSON_NO_NUL, &off, err, sizeof err), -1);
+    ck_assert_int_eq(check("{\"message\":\"a\\u0000b\"}", FERRY_JSON_NO_NUL, &off, err, sizeof err),
+                     -1);
     ck_assert_uint_eq(off, 13);
     ck_assert_ptr_nonnull(strstr(err, "\\u0000"));
     const char raw[] = "{\"m\":\"a\0b\"}";
-    ck_assert_int_eq(ferry_json_check(raw, sizeof raw - 1, FERRY_JSON_NO_NUL, &off, err, sizeof err), -1);
+    ck_assert_int_eq(
+        ferry_json_check(raw, sizeof raw - 1, FERRY_JSON_NO_NUL, &off, err, sizeof err), -1);
     ck_assert_uint_eq(off, 7);
 }
 END_TEST
@@ -58,17 +61,21 @@ START_TEST(test_duplicate_keys_named)
     size_t off = 0;
     ck_assert_int_eq(check("{\"message\":\"a\",\"message\":\"b\"}", 0, &off, err, sizeof err), 0);
     ck_assert_int_eq(check("{\"message\":\"a\",\"message\":\"b\"}", FERRY_JSON_NO_DUP_KEYS, &off,
-                           err, sizeof err), -1);
+                           err, sizeof err),
+                     -1);
     ck_assert_str_eq(err, "duplicate key \"message\" at byte 15 (first at byte 1)");
     /* the same key spelt with an escape is the same key */
-    ck_assert_int_eq(check("{\"id\":\"X1\",\"\\u0069d\":\"X2\"}", FERRY_JSON_NO_DUP_KEYS, &off,
-                           err, sizeof err), -1);
+    ck_assert_int_eq(
+        check("{\"id\":\"X1\",\"\\u0069d\":\"X2\"}", FERRY_JSON_NO_DUP_KEYS, &off, err, sizeof err),
+        -1);
     ck_assert_ptr_nonnull(strstr(err, "duplicate key \"id\""));
     /* nested objects have their own keys; equal keys in sibling objects are fine */
     ck_assert_int_eq(check("{\"messages\":[{\"id\":1},{\"id\":2}],\"x\":{\"id\":3}}",
-                           FERRY_JSON_NO_DUP_KEYS, &off, err, sizeof err), 0);
+                           FERRY_JSON_NO_DUP_KEYS, &off, err, sizeof err),
+                     0);
     ck_assert_int_eq(check("{\"messages\":[{\"id\":1,\"message\":\"m\",\"id\":2}]}",
-                           FERRY_JSON_NO_DUP_KEYS, &off, err, sizeof err), -1);
+                           FERRY_JSON_NO_DUP_KEYS, &off, err, sizeof err),
+                     -1);
     ck_assert_ptr_nonnull(strstr(err, "duplicate key \"id\""));
 }
 END_TEST

@@ -11,6 +11,23 @@
 #include "../../plugins/kafka/fkafka.h"
 #include "../../plugins/kafka/offsets.h"
 
+START_TEST(test_stats_lag_sums_known_partitions)
+{
+    /* the shape of librdkafka 2.0's statistics, cut down */
+    const char *j = "{\"topics\":{\"t\":{\"partitions\":{"
+                    "\"0\":{\"partition\":0,\"consumer_lag\":5,\"consumer_lag_stored\":9},"
+                    "\"1\":{\"partition\":1,\"consumer_lag\": 7},"
+                    "\"2\":{\"partition\":2,\"consumer_lag\":-1},"
+                    "\"-1\":{\"partition\":-1,\"consumer_lag\":-1}}}}}";
+    ck_assert_int_eq(fkafka_stats_lag(j, strlen(j)), 12);
+    const char *none = "{\"topics\":{\"t\":{\"partitions\":{\"-1\":{\"consumer_lag\":-1}}}}}";
+    ck_assert_int_eq(fkafka_stats_lag(none, strlen(none)), -1);
+    const char *zero = "{\"partitions\":{\"0\":{\"consumer_lag\":0}}}";
+    ck_assert_int_eq(fkafka_stats_lag(zero, strlen(zero)), 0);
+    ck_assert_int_eq(fkafka_stats_lag("{}", 2), -1);
+}
+END_TEST
+
 START_TEST(test_status_maps_each_class)
 {
     ck_assert_int_eq(fkafka_status(RD_KAFKA_RESP_ERR_NO_ERROR), FERRY_OK);
@@ -235,7 +252,7 @@ static const char *prop(const struct fkafka_prop *p, int n, const char *key, boo
 
 START_TEST(test_security_plaintext_sets_only_the_protocol)
 {
-    struct fkafka_security s = { .protocol = FKAFKA_PLAINTEXT };
+    struct fkafka_security s = {.protocol = FKAFKA_PLAINTEXT};
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
@@ -248,9 +265,13 @@ END_TEST
 START_TEST(test_security_sasl_ssl_maps_every_option)
 {
     struct fkafka_security s = {
-        .protocol = FKAFKA_SASL_SSL, .ssl_ca = "/ca.pem", .ssl_cert = "/c.pem",
-        .ssl_key = "/c.key", .mechanism = FKAFKA_SCRAM_SHA_512,
-        .username = "ferry", .password = "pw-value",
+        .protocol = FKAFKA_SASL_SSL,
+        .ssl_ca = "/ca.pem",
+        .ssl_cert = "/c.pem",
+        .ssl_key = "/c.key",
+        .mechanism = FKAFKA_SCRAM_SHA_512,
+        .username = "ferry",
+        .password = "pw-value",
     };
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
@@ -275,10 +296,10 @@ END_TEST
 
 START_TEST(test_security_mechanism_names)
 {
-    static const char *const want[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" };
+    static const char *const want[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
     for (int m = FKAFKA_SASL_PLAIN; m <= FKAFKA_SCRAM_SHA_512; m++) {
-        struct fkafka_security s = { .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m,
-                                     .username = "u", .password = "p" };
+        struct fkafka_security s = {
+            .protocol = FKAFKA_SASL_PLAINTEXT, .mechanism = m, .username = "u", .password = "p"};
         struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
         char err[256];
         bool clear;
@@ -297,17 +318,17 @@ START_TEST(test_security_refuses_incoherent_options_without_secrets)
     struct fkafka_prop p[FKAFKA_SECURITY_PROPS];
     char err[256];
     bool clear;
-    struct fkafka_security tls_on_plain = { .protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca" };
+    struct fkafka_security tls_on_plain = {.protocol = FKAFKA_PLAINTEXT, .ssl_ca = "/ca"};
     ck_assert_int_eq(fkafka_security_props(&tls_on_plain, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "security_protocol = ssl"));
-    struct fkafka_security half = { .protocol = FKAFKA_SSL, .ssl_cert = "/c" };
+    struct fkafka_security half = {.protocol = FKAFKA_SSL, .ssl_cert = "/c"};
     ck_assert_int_eq(fkafka_security_props(&half, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "ssl_cert and ssl_key"));
-    struct fkafka_security sasl_off = { .protocol = FKAFKA_SSL, .username = "u",
-                                        .password = "hidden-pw" };
+    struct fkafka_security sasl_off = {
+        .protocol = FKAFKA_SSL, .username = "u", .password = "hidden-pw"};
     ck_assert_int_eq(fkafka_security_props(&sasl_off, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_null(strstr(err, "hidden-pw"));
-    struct fkafka_security no_pw = { .protocol = FKAFKA_SASL_SSL, .username = "u" };
+    struct fkafka_security no_pw = {.protocol = FKAFKA_SASL_SSL, .username = "u"};
     ck_assert_int_eq(fkafka_security_props(&no_pw, p, &clear, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "sasl_password"));
 }
@@ -318,6 +339,7 @@ static Suite *kafka_suite(void)
     Suite *s = suite_create("kafka");
     TCase *st = tcase_create("status");
     tcase_add_test(st, test_status_maps_each_class);
+    tcase_add_test(st, test_stats_lag_sums_known_partitions);
     tcase_add_test(st, test_status_retriable_only_for_transient_errors);
     suite_add_tcase(s, st);
     TCase *of = tcase_create("offsets");

@@ -35,7 +35,8 @@ START_TEST(test_in_order_is_complete)
     ck_assert_uint_eq(t.missing, 0);
     ck_assert_uint_eq(t.duplicates, 0);
     char *r = report(l);
-    ck_assert_str_eq(r, "producer=p1 received=1000 unique=1000 max_seq=1000 missing=0 duplicates=0\n");
+    ck_assert_str_eq(r,
+                     "producer=p1 received=1000 unique=1000 max_seq=1000 missing=0 duplicates=0\n");
     free(r);
     ferry_ledger_free(l);
 }
@@ -99,7 +100,8 @@ START_TEST(test_out_of_order_merges)
     ck_assert(!ferry_ledger_has(l, "p", 1001));
     ck_assert(!ferry_ledger_has(l, "q", 1));
     char *r = report(l);
-    ck_assert_str_eq(r, "producer=p received=1000 unique=1000 max_seq=1000 missing=0 duplicates=0\n");
+    ck_assert_str_eq(r,
+                     "producer=p received=1000 unique=1000 max_seq=1000 missing=0 duplicates=0\n");
     free(r);
     ferry_ledger_free(l);
 }

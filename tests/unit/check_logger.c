@@ -25,8 +25,8 @@ const char *__tsan_default_options(void)
 }
 #endif
 
-static char dir[256];     /* per test: spool and outage file live here */
-static char down[300];    /* exists = broker down */
+static char dir[256];  /* per test: spool and outage file live here */
+static char down[300]; /* exists = broker down */
 
 static void setup(void)
 {
@@ -153,8 +153,8 @@ static int64_t now_ms(void)
 }
 
 /* Poll the stats until pred holds or 5 s pass. */
-static bool wait_stats(struct ferry_logger *lg, bool (*pred)(const struct ferry_logger_stats *, uint64_t),
-                       uint64_t arg)
+static bool wait_stats(struct ferry_logger *lg,
+                       bool (*pred)(const struct ferry_logger_stats *, uint64_t), uint64_t arg)
 {
     for (int64_t end = now_ms() + 5000; now_ms() < end;) {
         struct ferry_logger_stats s;
@@ -182,8 +182,8 @@ static void check_envelope(const struct ferry_msg *m, int i)
     ck_assert_str_eq(cJSON_GetObjectItem(o, "service")->valuestring, "svc");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "level")->valuestring, "INFO");
     ck_assert_str_eq(cJSON_GetObjectItem(o, "message")->valuestring, "User logged in");
-    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "information"), "user_id")->valuestring,
-                     "123");
+    ck_assert_str_eq(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "information"), "user_id")->valuestring, "123");
     ck_assert_int_eq((int)strlen(cJSON_GetObjectItem(o, "id")->valuestring), 36);
     ck_assert_int_eq((int)strlen(cJSON_GetObjectItem(o, "timestamp")->valuestring), 24);
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(o, "host"));
@@ -195,7 +195,8 @@ START_TEST(test_envelope_fields_and_routing_key)
     struct ferry_conn *cons = consumer("env");
     struct ferry_config *c = config("destination = env");
     struct ferry_logger *lg = open_logger(c);
-    ck_assert_int_eq(ferry_log(lg, FERRY_INFO, "User logged in", "{\"user_id\":\"123\"}"), FERRY_OK);
+    ck_assert_int_eq(ferry_log(lg, FERRY_INFO, "User logged in", "{\"user_id\":\"123\"}"),
+                     FERRY_OK);
     ck_assert_int_eq(ferry_logger_flush(lg, 5000), FERRY_OK);
     drain(cons, 1, check_envelope);
     struct ferry_logger_stats s;
@@ -254,7 +255,8 @@ END_TEST
 START_TEST(test_order_kept_single_thread)
 {
     struct ferry_conn *cons = consumer("order");
-    struct ferry_config *c = config("destination = order\nfull_policy = block\nblock_timeout = 10s\nqueue_size = 64");
+    struct ferry_config *c =
+        config("destination = order\nfull_policy = block\nblock_timeout = 10s\nqueue_size = 64");
     struct ferry_logger *lg = open_logger(c);
     log_n(lg, 0, 20000);
     ck_assert_int_eq(ferry_logger_flush(lg, 10000), FERRY_OK);
@@ -273,7 +275,8 @@ START_TEST(test_retries_lost_publishes_and_confirms)
     char text[512], err[512];
     snprintf(text, sizeof text,
              "[transport]\nplugin = loopback\n[loopback]\nfail_publish = 30\nfail_confirm = 30\n"
-             "[logger]\nservice = svc\nbackoff_min = 1ms\nbackoff_max = 5ms\n%s\n", extra);
+             "[logger]\nservice = svc\nbackoff_min = 1ms\nbackoff_max = 5ms\n%s\n",
+             extra);
     struct ferry_config *c = ferry_config_new();
     ck_assert_int_eq(ferry_config_load_string(c, "t", text, err, sizeof err), FERRY_OK);
     struct ferry_logger *lg = open_logger(c);
@@ -319,7 +322,8 @@ END_TEST
 START_TEST(test_block_waits_then_drops)
 {
     broker(false);
-    struct ferry_config *c = config("destination = block\nqueue_size = 16\nfull_policy = block\nblock_timeout = 80ms");
+    struct ferry_config *c =
+        config("destination = block\nqueue_size = 16\nfull_policy = block\nblock_timeout = 80ms");
     struct ferry_logger *lg = open_logger(c);
     for (int i = 0; i < 16; i++)
         ck_assert_int_eq(ferry_log(lg, FERRY_INFO, "x", NULL), FERRY_OK);
@@ -336,7 +340,8 @@ START_TEST(test_block_resumes_when_broker_returns)
 {
     struct ferry_conn *cons = consumer("resume");
     broker(false);
-    struct ferry_config *c = config("destination = resume\nqueue_size = 16\nfull_policy = block\nblock_timeout = 20s");
+    struct ferry_config *c =
+        config("destination = resume\nqueue_size = 16\nfull_policy = block\nblock_timeout = 20s");
     struct ferry_logger *lg = open_logger(c);
     log_n(lg, 0, 16);
     broker(true); /* the next calls wait until the sender reconnects and drains */
@@ -364,7 +369,8 @@ START_TEST(test_spool_holds_outage_and_delivers_in_order)
 {
     struct ferry_conn *cons = consumer("out");
     broker(false);
-    struct ferry_config *c = config(spool_cfg("destination = out\nqueue_size = 1024\nfull_policy = block\nblock_timeout = 10s"));
+    struct ferry_config *c = config(spool_cfg(
+        "destination = out\nqueue_size = 1024\nfull_policy = block\nblock_timeout = 10s"));
     struct ferry_logger *lg = open_logger(c);
     log_n(lg, 0, 5000);
     ck_assert(wait_stats(lg, spooled_at_least, 5000));
@@ -411,7 +417,8 @@ START_TEST(test_spill_writes_overflow_to_spool)
 {
     struct ferry_conn *cons = consumer("spill");
     broker(false);
-    struct ferry_config *c = config(spool_cfg("destination = spill\nqueue_size = 16\nfull_policy = spill"));
+    struct ferry_config *c =
+        config(spool_cfg("destination = spill\nqueue_size = 16\nfull_policy = spill"));
     struct ferry_logger *lg = open_logger(c);
     log_n(lg, 0, 3000); /* every call succeeds: overflow goes to disk */
     struct ferry_logger_stats s;
@@ -430,7 +437,8 @@ END_TEST
 START_TEST(test_spool_full_drops_and_counts)
 {
     broker(false);
-    struct ferry_config *c = config(spool_cfg("destination = full\nspool_max = 1MiB\nqueue_size = 256\nfull_policy = block\nblock_timeout = 10s"));
+    struct ferry_config *c = config(spool_cfg("destination = full\nspool_max = 1MiB\nqueue_size = "
+                                              "256\nfull_policy = block\nblock_timeout = 10s"));
     struct ferry_logger *lg = open_logger(c);
     static char big[4000];
     memset(big, 'x', sizeof big - 1);
@@ -506,7 +514,8 @@ static void threads(const char *extra, const char *dest)
 
 START_TEST(test_eight_threads_memory_queue)
 {
-    threads("destination = thr\nfull_policy = block\nblock_timeout = 30s\nqueue_size = 4096", "thr");
+    threads("destination = thr\nfull_policy = block\nblock_timeout = 30s\nqueue_size = 4096",
+            "thr");
 }
 END_TEST
 
@@ -541,8 +550,8 @@ START_TEST(test_spool_cuts_torn_tail_and_resumes_at_commit)
     char err[256], sd[300], path[400];
     uint64_t rec;
     snprintf(sd, sizeof sd, "%s/raw", dir);
-    struct ferry_spool *s = ferry_spool_open(sd, 1 << 20, FERRY_SPOOL_FSYNC_ALWAYS, 1000, &rec,
-                                             err, sizeof err);
+    struct ferry_spool *s =
+        ferry_spool_open(sd, 1 << 20, FERRY_SPOOL_FSYNC_ALWAYS, 1000, &rec, err, sizeof err);
     ck_assert_msg(s != NULL, "%s", err);
     ck_assert_uint_eq(rec, 0);
     for (int i = 0; i < 10; i++) {

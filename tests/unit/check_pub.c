@@ -55,7 +55,8 @@ static void run(const char *extra, int n, const char *dest)
     for (int i = 0; i < n; i++) {
         char body[32];
         snprintf(body, sizeof body, "%d", i);
-        struct ferry_msg m = {.dest = dest, .body = body, .body_len = strlen(body), .tag = (uint64_t)i};
+        struct ferry_msg m = {
+            .dest = dest, .body = body, .body_len = strlen(body), .tag = (uint64_t)i};
         ck_assert_int_eq(ferry_pub_send(p, &m, 1000), FERRY_OK);
     }
     ck_assert_int_eq(ferry_pub_flush(p, 5000), FERRY_OK);
@@ -198,7 +199,8 @@ START_TEST(test_give_up_reports_failure)
     ck_assert_int_eq(ferry_pub_flush(p, 2000), FERRY_OK);
     ck_assert_int_eq(d.failed, 1);
     ck_assert_int_eq(d.reports[3], 1);
-    ck_assert_msg(strstr(ferry_pub_error(p), "simulated connection loss"), "got %s", ferry_pub_error(p));
+    ck_assert_msg(strstr(ferry_pub_error(p), "simulated connection loss"), "got %s",
+                  ferry_pub_error(p));
     ferry_pub_free(p);
     ferry_close(c);
 }

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "private.h"
+
 static const char *hval(const struct ferry_msg *m, const char *name, char *buf, size_t n)
 {
     const struct ferry_header *h = ferry_msg_header(m, name);
@@ -75,7 +77,8 @@ START_TEST(test_stamp_replaces_in_place_appends_and_drops)
                                 {FERRY_HDR_DUE, "99", 2},
                                 {FERRY_HDR_SEQ, "7", 1}};
     struct ferry_msg m = {.headers = hs, .n_headers = 4};
-    struct ferry_header set[] = {{FERRY_HDR_ATTEMPTS, "2", 1}, {FERRY_HDR_ORIGINAL_DEST, "logs", 4}};
+    struct ferry_header set[] = {{FERRY_HDR_ATTEMPTS, "2", 1},
+                                 {FERRY_HDR_ORIGINAL_DEST, "logs", 4}};
     static const char *const drop[] = {FERRY_HDR_DUE, NULL};
     struct ferry_header out[8];
     size_t n = ferry_retry_stamp(&m, set, 2, drop, out, 8);
@@ -116,12 +119,6 @@ static struct ferry_conn *open_lb(const struct ferry_config *cfg)
     return conn;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Publish n stamped messages to dest, consume them and fail every attempt
  * with max_retries 2: each is deferred twice (coming back with attempts 1
  * and 2, not before its delay), then dead-lettered once with the reason,
@@ -142,22 +139,32 @@ static void fail_until_dead(enum ferry_retry_mode mode, const char *tag)
         char seq[8], body[32];
         snprintf(seq, sizeof seq, "%d", i + 1);
         snprintf(body, sizeof body, "{\"n\":%d}", i + 1);
-        struct ferry_header hs[] = {{FERRY_HDR_PRODUCER, "p1", 2}, {FERRY_HDR_SEQ, seq, strlen(seq)}};
-        struct ferry_msg m = {.dest = dest, .key = "k.v", .key_len = 3, .headers = hs,
-                              .n_headers = 2, .body = body, .body_len = strlen(body)};
+        struct ferry_header hs[] = {{FERRY_HDR_PRODUCER, "p1", 2},
+                                    {FERRY_HDR_SEQ, seq, strlen(seq)}};
+        struct ferry_msg m = {.dest = dest,
+                              .key = "k.v",
+                              .key_len = 3,
+                              .headers = hs,
+                              .n_headers = 2,
+                              .body = body,
+                              .body_len = strlen(body)};
         ck_assert_int_eq(ferry_publish(pub, &m), FERRY_OK);
     }
     if (mode == FERRY_RETRY_TOPIC) { /* another group's retry: skipped, not handled */
         struct ferry_header hs[] = {{FERRY_HDR_RETRY_GROUP, "someone-else", 12},
                                     {FERRY_HDR_DUE, "0", 1}};
-        struct ferry_msg m = {.dest = other, .headers = hs, .n_headers = 2, .body = "x", .body_len = 1};
+        struct ferry_msg m = {
+            .dest = other, .headers = hs, .n_headers = 2, .body = "x", .body_len = 1};
         ck_assert_int_eq(ferry_publish(pub, &m), FERRY_OK);
     }
     ck_assert_int_eq(ferry_flush(pub, 1000), FERRY_OK);
 
-    struct ferry_retry_opts o = {.policy = {.max_retries = 2, .backoff_min_ms = 150,
-                                            .backoff_max_ms = 1000},
-                                 .mode = mode, .dest = dest, .group = "g", .dead_letter = dlq};
+    struct ferry_retry_opts o = {
+        .policy = {.max_retries = 2, .backoff_min_ms = 150, .backoff_max_ms = 1000},
+        .mode = mode,
+        .dest = dest,
+        .group = "g",
+        .dead_letter = dlq};
     char err[512];
     int st;
     struct ferry_retry *r = ferry_retry_new(cfg, "check_retry", in, &o, &st, err, sizeof err);
@@ -182,7 +189,7 @@ static void fail_until_dead(enum ferry_retry_mode mode, const char *tag)
         for (int w = 0; w < 400 && k < N; w++) {
             k += ferry_retry_poll(r, items + k, 16 - k);
             if (k < N)
-                sleep_ms(10);
+                ferry_sleep_ms(10);
         }
         ck_assert_uint_eq(k, N);
         for (size_t i = 0; i < k; i++) {
@@ -290,15 +297,15 @@ static void write_conf(const char *path, const char *extra)
 /* Drain what c consumes: count each event id (dl-N) into seen; with dead,
  * check and count the dead letters; with repub, publish each message again
  * to the same destination before acking it (so it can be read twice). */
-static int drain(struct ferry_conn *c, int *seen, int n, const char *in, const char *out,
-                 int *dead, struct ferry_conn *repub)
+static int drain(struct ferry_conn *c, int *seen, int n, const char *in, const char *out, int *dead,
+                 struct ferry_conn *repub)
 {
     struct ferry_msg *r[64];
     size_t k;
     int total = 0;
     /* with repub the copies come round again: read each message once */
-    while ((!repub || total < n) && ferry_receive(c, r, repub ? (size_t)(n - total) : 64, &k,
-                                                  200) == FERRY_OK && k) {
+    while ((!repub || total < n) &&
+           ferry_receive(c, r, repub ? (size_t)(n - total) : 64, &k, 200) == FERRY_OK && k) {
         for (size_t i = 0; i < k; i++) {
             char b[256], v[1024];
             int bl = r[i]->body_len < sizeof b ? (int)r[i]->body_len : (int)sizeof b - 1;
@@ -355,10 +362,29 @@ START_TEST(test_validator_dead_letters_and_replay_brings_back)
     ck_assert_int_eq(ferry_flush(c, 1000), FERRY_OK);
 
     /* every forward to out fails: valid events end at reject after 3 attempts */
-    char *argv[] = {"ferry-validator", "-q", "-c", conf, "--input", in, "--output", out,
-                    "--reject", rej, "--schema", (char *)schema_file(), "--idle-exit", "600ms",
-                    "--publish-timeout", "150ms", "--max-retries", "2",
-                    "--retry-backoff-min", "20ms", "--retry-backoff-max", "40ms", NULL};
+    char *argv[] = {"ferry-validator",
+                    "-q",
+                    "-c",
+                    conf,
+                    "--input",
+                    in,
+                    "--output",
+                    out,
+                    "--reject",
+                    rej,
+                    "--schema",
+                    (char *)schema_file(),
+                    "--idle-exit",
+                    "600ms",
+                    "--publish-timeout",
+                    "150ms",
+                    "--max-retries",
+                    "2",
+                    "--retry-backoff-min",
+                    "20ms",
+                    "--retry-backoff-max",
+                    "40ms",
+                    NULL};
     ck_assert_int_eq(ferry_validator_main((int)(sizeof argv / sizeof *argv) - 1, argv), 0);
     int seen_out[N] = {0}, seen_rej[N] = {0}, dead = 0;
     ck_assert_int_eq(drain(cout, seen_out, N, in, out, NULL, NULL), 0);
@@ -372,12 +398,26 @@ START_TEST(test_validator_dead_letters_and_replay_brings_back)
     unlink(conf);
 
     /* after the fix: replay, then the validator forwards each valid event once */
-    char *rargv[] = {"ferry-producer", "-q", "-c", fine, "--replay", rej, "--replay-group", "r", "--replay-wait", "300ms",
-                     NULL};
+    char *rargv[] = {"ferry-producer", "-q",    "-c", fine, "--replay", rej, "--replay-group", "r",
+                     "--replay-wait",  "300ms", NULL};
     ck_assert_int_eq(ferry_producer_main((int)(sizeof rargv / sizeof *rargv) - 1, rargv), 0);
-    char *vargv[] = {"ferry-validator", "-q", "-c", fine, "--input", in, "--output", out,
-                     "--reject", rej, "--schema", (char *)schema_file(), "--idle-exit", "400ms",
-                     "--max-retries", "2", NULL};
+    char *vargv[] = {"ferry-validator",
+                     "-q",
+                     "-c",
+                     fine,
+                     "--input",
+                     in,
+                     "--output",
+                     out,
+                     "--reject",
+                     rej,
+                     "--schema",
+                     (char *)schema_file(),
+                     "--idle-exit",
+                     "400ms",
+                     "--max-retries",
+                     "2",
+                     NULL};
     ck_assert_int_eq(ferry_validator_main((int)(sizeof vargv / sizeof *vargv) - 1, vargv), 0);
     unlink(fine);
     int seen2[N] = {0};
@@ -385,7 +425,8 @@ START_TEST(test_validator_dead_letters_and_replay_brings_back)
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(seen2[i], bad[i] ? 0 : 1);
     memset(seen2, 0, sizeof seen2);
-    ck_assert_int_eq(drain(crej, seen2, N, in, out, NULL, NULL), nbad); /* invalid: rejected again */
+    ck_assert_int_eq(drain(crej, seen2, N, in, out, NULL, NULL),
+                     nbad); /* invalid: rejected again */
     ferry_close(c);
     ferry_close(cout);
     ferry_close(crej);

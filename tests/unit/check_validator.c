@@ -65,12 +65,15 @@ START_TEST(test_reasons_name_path_and_keyword)
 {
     struct ferry_schema *s = download_schema();
     char why[2048];
-    ck_assert_int_eq(verdict(s, "{\"event_id\":\"a\",\"user_id\":\"u\",\"file_name\":\"f\","
-                                "\"file_size\":-3,\"bytes_per_second\":1,\"latitude\":91,"
-                                "\"longitude\":0,\"timestamp\":\"2024-05-01T12:34:56Z\"}",
-                             why, sizeof why), 0);
-    ck_assert_str_eq(why, "/file_size: -3 is less than the minimum 0 (#/properties/file_size/minimum); "
-                          "/latitude: 91 is greater than the maximum 90 (#/properties/latitude/maximum)");
+    ck_assert_int_eq(verdict(s,
+                             "{\"event_id\":\"a\",\"user_id\":\"u\",\"file_name\":\"f\","
+                             "\"file_size\":-3,\"bytes_per_second\":1,\"latitude\":91,"
+                             "\"longitude\":0,\"timestamp\":\"2024-05-01T12:34:56Z\"}",
+                             why, sizeof why),
+                     0);
+    ck_assert_str_eq(
+        why, "/file_size: -3 is less than the minimum 0 (#/properties/file_size/minimum); "
+             "/latitude: 91 is greater than the maximum 90 (#/properties/latitude/maximum)");
     ck_assert_int_eq(verdict(s, "dl-7 this is not JSON {", why, sizeof why), 0);
     ck_assert_str_eq(why, "(root): invalid JSON at byte offset 0 (#)");
     ferry_schema_free(s);
@@ -111,8 +114,9 @@ static struct ferry_conn *open_lb(void)
     char err[512];
     int st;
     struct ferry_config *c = ferry_config_new();
-    ck_assert_int_eq(ferry_config_load_string(c, "t", "[transport]\nplugin = loopback\n", err,
-                                              sizeof err), FERRY_OK);
+    ck_assert_int_eq(
+        ferry_config_load_string(c, "t", "[transport]\nplugin = loopback\n", err, sizeof err),
+        FERRY_OK);
     struct ferry_conn *conn = ferry_open(c, "t", &st, err, sizeof err);
     ck_assert_msg(conn != NULL, "%s", err);
     ferry_config_free(c);
@@ -155,15 +159,34 @@ static void route_stream(const char *extra, int n)
         bad[i] = i % 4 == 3;
         app_make_download((uint64_t)i, bad[i], &rng, buf, sizeof buf, &len);
         struct ferry_header hs[] = {{"trace", "t1", 2}, {"x-ferry-error", "stale", 5}};
-        struct ferry_msg m = {.dest = in, .key = "k", .key_len = 1, .headers = hs, .n_headers = 2,
-                              .body = buf, .body_len = len};
+        struct ferry_msg m = {.dest = in,
+                              .key = "k",
+                              .key_len = 1,
+                              .headers = hs,
+                              .n_headers = 2,
+                              .body = buf,
+                              .body_len = len};
         ck_assert_int_eq(ferry_publish(c, &m), FERRY_OK);
     }
     ck_assert_int_eq(ferry_flush(c, 1000), FERRY_OK);
 
-    char *argv[] = {"ferry-validator", "-q", "-c", conf, "--input", in, "--output", out,
-                    "--reject", rej, "--schema", (char *)schema_file(), "--count", cnt,
-                    "--publish-timeout", "2s", NULL};
+    char *argv[] = {"ferry-validator",
+                    "-q",
+                    "-c",
+                    conf,
+                    "--input",
+                    in,
+                    "--output",
+                    out,
+                    "--reject",
+                    rej,
+                    "--schema",
+                    (char *)schema_file(),
+                    "--count",
+                    cnt,
+                    "--publish-timeout",
+                    "2s",
+                    NULL};
     ck_assert_int_eq(ferry_validator_main((int)(sizeof argv / sizeof *argv) - 1, argv), 0);
     unlink(conf);
 

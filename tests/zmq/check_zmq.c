@@ -28,11 +28,11 @@ struct t_conn {
     size_t n_reports;
 };
 
-static void t_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin,
-                   const char *fmt, va_list ap)
+static void t_vlog(void *ctx, enum ferry_log_level lvl, const char *plugin, const char *fmt,
+                   va_list ap)
 {
     (void)ctx;
-    static const char *const names[] = { "error", "warn", "info", "debug" };
+    static const char *const names[] = {"error", "warn", "info", "debug"};
     fprintf(stderr, "%s [%s] ", names[lvl], plugin);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -63,8 +63,8 @@ static void t_endpoint(char *buf, size_t len)
 {
     static unsigned counter;
     const char *dir = getenv("TMPDIR");
-    snprintf(buf, len, "ipc://%s/fzmq-test-%ld-%u", dir && *dir ? dir : "/tmp",
-             (long)getpid(), ++counter);
+    snprintf(buf, len, "ipc://%s/fzmq-test-%ld-%u", dir && *dir ? dir : "/tmp", (long)getpid(),
+             ++counter);
 }
 
 /* Defaults exactly as the option table states them. */
@@ -74,14 +74,21 @@ static struct t_conn *t_new(const char *endpoint, int pattern, int bind)
     ck_assert_ptr_nonnull(t);
     snprintf(t->endpoint, sizeof t->endpoint, "%s", endpoint);
     t->cfg = (struct fzmq_cfg){
-        .endpoint = t->endpoint, .pattern = pattern, .bind = bind,
-        .connect_timeout_ms = t_scaled(2000), .linger_ms = 1000,
-        .reconnect_min_ms = 20, .reconnect_max_ms = 200,
-        .send_hwm = 1000, .receive_hwm = 1000, .max_message_size = 16 << 20,
+        .endpoint = t->endpoint,
+        .pattern = pattern,
+        .bind = bind,
+        .connect_timeout_ms = t_scaled(2000),
+        .linger_ms = 1000,
+        .reconnect_min_ms = 20,
+        .reconnect_max_ms = 200,
+        .send_hwm = 1000,
+        .receive_hwm = 1000,
+        .max_message_size = 16 << 20,
     };
     const char *dbg = getenv("FERRY_TEST_DEBUG");
-    t->host = (struct ferry_host){ .size = sizeof t->host, .vlog = t_vlog,
-                                   .log_level = dbg && *dbg ? FERRY_LOG_DEBUG : FERRY_LOG_WARN };
+    t->host = (struct ferry_host){.size = sizeof t->host,
+                                  .vlog = t_vlog,
+                                  .log_level = dbg && *dbg ? FERRY_LOG_DEBUG : FERRY_LOG_WARN};
     t->c.size = sizeof t->c;
     t->c.transport = &ferry_descriptor;
     t->c.cfg = &t->cfg;
@@ -119,8 +126,8 @@ static int t_publish_msg(struct t_conn *t, const struct ferry_msg *m)
 /* Tags are unique per connection, as the core's are. */
 static int t_publish(struct t_conn *t, const char *dest, const char *body)
 {
-    struct ferry_msg m = { .dest = dest, .body = body, .body_len = strlen(body),
-                           .tag = ++t->next_tag };
+    struct ferry_msg m = {
+        .dest = dest, .body = body, .body_len = strlen(body), .tag = ++t->next_tag};
     return t_publish_msg(t, &m);
 }
 
@@ -153,14 +160,15 @@ static struct ferry_msg *t_receive(struct t_conn *t, int timeout_ms)
  * on a loaded machine a subscriber may connect long after the first. */
 static void t_warm(struct t_conn *pub, const char *dest, struct t_conn **subs, int n)
 {
-    bool ready[8] = { false };
+    bool ready[8] = {false};
     int nready = 0;
     int64_t deadline = fzmq_now_ms() + t_scaled(20000);
     while (nready < n) {
-        ck_assert_msg(fzmq_now_ms() < deadline, "%d of %d subscribers connected after 20 s",
-                      nready, n);
+        ck_assert_msg(fzmq_now_ms() < deadline, "%d of %d subscribers connected after 20 s", nready,
+                      n);
         int rc = t_publish(pub, dest, "probe");
-        ck_assert_msg(rc == FERRY_OK || rc == FERRY_E_NOCONN || rc == FERRY_E_AGAIN, "probe: %d", rc);
+        ck_assert_msg(rc == FERRY_OK || rc == FERRY_E_NOCONN || rc == FERRY_E_AGAIN, "probe: %d",
+                      rc);
         for (int k = 0; k < n; k++) {
             struct ferry_msg *m = NULL;
             size_t got = 0;
@@ -222,7 +230,7 @@ END_TEST
 
 START_TEST(test_open_rejects_bad_endpoints)
 {
-    static const char *const bad[] = { "127.0.0.1:5555", "bogus://x", "tcp://", "://x", "" };
+    static const char *const bad[] = {"127.0.0.1:5555", "bogus://x", "tcp://", "://x", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct t_conn *t = t_new(bad[i], FZMQ_PIPELINE, FZMQ_BIND_AUTO);
         ck_assert_int_eq(ferry_descriptor.ops->open(&t->c), FERRY_E_CONFIG);
@@ -234,13 +242,13 @@ START_TEST(test_open_rejects_bad_endpoints)
     ck_assert(fzmq_endpoint_ok("inproc://x"));
     ck_assert(fzmq_endpoint_ok("ipc:///tmp/x.sock") == (zmq_has("ipc") != 0));
     ck_assert(fzmq_endpoint_ok("epgm://eth0;239.192.1.1:5555") == (zmq_has("pgm") != 0));
-    ck_assert(!fzmq_endpoint_ok("curve://x"));   /* a capability, not a transport */
+    ck_assert(!fzmq_endpoint_ok("curve://x")); /* a capability, not a transport */
     struct t_conn *t = t_new("tcp://127.0.0.1:5555", FZMQ_PIPELINE, FZMQ_BIND_AUTO);
-    t->kv[0] = (struct ferry_kv){ "endpoint.reject", "nowhere" };
+    t->kv[0] = (struct ferry_kv){"endpoint.reject", "nowhere"};
     t->c.n_passthru = 1;
     ck_assert_int_eq(ferry_descriptor.ops->open(&t->c), FERRY_E_CONFIG);
     ck_assert_ptr_nonnull(strstr(t->c.err, "endpoint.reject"));
-    t->kv[0] = (struct ferry_kv){ "endpoint.", "tcp://127.0.0.1:5556" };
+    t->kv[0] = (struct ferry_kv){"endpoint.", "tcp://127.0.0.1:5556"};
     ck_assert_int_eq(ferry_descriptor.ops->open(&t->c), FERRY_E_CONFIG);
     free(t);
 }
@@ -269,14 +277,19 @@ START_TEST(test_pipeline_round_trip_keeps_order_key_and_headers)
     t_subscribe(cons, "logs", NULL);
 
     enum { N = 200 };
-    static const char bin[] = { 'a', '\0', 'b' };
+    static const char bin[] = {'a', '\0', 'b'};
     for (int i = 0; i < N; i++) {
         char body[32];
         snprintf(body, sizeof body, "line %d", i);
-        struct ferry_header h[2] = { { "ferry-reason", "x", 1 }, { "bin", bin, sizeof bin } };
-        struct ferry_msg m = { .dest = "logs", .key = "web.INFO", .key_len = 8,
-                               .headers = h, .n_headers = 2, .body = body,
-                               .body_len = strlen(body), .tag = 1000 + (uint64_t)i };
+        struct ferry_header h[2] = {{"ferry-reason", "x", 1}, {"bin", bin, sizeof bin}};
+        struct ferry_msg m = {.dest = "logs",
+                              .key = "web.INFO",
+                              .key_len = 8,
+                              .headers = h,
+                              .n_headers = 2,
+                              .body = body,
+                              .body_len = strlen(body),
+                              .tag = 1000 + (uint64_t)i};
         ck_assert_int_eq(t_publish_msg(prod, &m), FERRY_OK);
     }
     struct ferry_health h;
@@ -363,8 +376,8 @@ START_TEST(test_publish_without_consumer_is_noconn_then_recovers)
     ck_assert_ptr_nonnull(strstr(prod->c.err, "not connected"));
     int64_t t0 = fzmq_now_ms();
     ck_assert_int_eq(t_publish(prod, "q", "lost?"), FERRY_E_NOCONN);
-    ck_assert_int_lt(fzmq_now_ms() - t0, 50);   /* quick while down */
-    ck_assert_uint_eq(prod->n_reports, 0);      /* refused: no report comes */
+    ck_assert_int_lt(fzmq_now_ms() - t0, 50); /* quick while down */
+    ck_assert_uint_eq(prod->n_reports, 0);    /* refused: no report comes */
     struct ferry_health h;
     ferry_descriptor.ops->health(&prod->c, &h);
     ck_assert_int_eq(h.state, FERRY_HEALTH_CONNECTING);
@@ -374,8 +387,7 @@ START_TEST(test_publish_without_consumer_is_noconn_then_recovers)
     t_subscribe(cons, "q", NULL);
     int st;
     int64_t deadline = fzmq_now_ms() + t_scaled(5000);
-    while ((st = t_publish(prod, "q", "delivered")) == FERRY_E_NOCONN &&
-           fzmq_now_ms() < deadline)
+    while ((st = t_publish(prod, "q", "delivered")) == FERRY_E_NOCONN && fzmq_now_ms() < deadline)
         zmq_poll(NULL, 0, 10);
     ck_assert_int_eq(st, FERRY_OK);
     struct ferry_msg *m = t_receive(cons, (int)t_scaled(5000));
@@ -414,7 +426,7 @@ START_TEST(test_consumer_restart_reconnects)
     while ((st = t_publish(prod, "r", "two")) == FERRY_E_NOCONN && fzmq_now_ms() < deadline)
         zmq_poll(NULL, 0, 10);
     ck_assert_int_eq(st, FERRY_OK);
-    for (;;) {   /* messages queued just before the loss was noticed may arrive first */
+    for (;;) { /* messages queued just before the loss was noticed may arrive first */
         m = t_receive(cons, (int)t_scaled(5000));
         ck_assert_ptr_nonnull(m);
         bool last = m->body_len == 3 && memcmp(m->body, "two", 3) == 0;
@@ -442,7 +454,7 @@ START_TEST(test_pubsub_fans_out_by_exact_destination)
     t_subscribe(a, "ev", "g1");
     t_subscribe(b, "ev", "g2");
     t_subscribe(other, "ev2", NULL);
-    t_warm(pub, "ev", (struct t_conn *[]){ a, b }, 2);
+    t_warm(pub, "ev", (struct t_conn *[]){a, b}, 2);
     t_warm(pub, "ev2", &other, 1);
 
     enum { N = 50 };
@@ -450,7 +462,7 @@ START_TEST(test_pubsub_fans_out_by_exact_destination)
         ck_assert_int_eq(t_publish(pub, "ev", "to ev"), FERRY_OK);
         ck_assert_int_eq(t_publish(pub, "ev2", "to ev2"), FERRY_OK);
     }
-    struct t_conn *subs[2] = { a, b };
+    struct t_conn *subs[2] = {a, b};
     for (int s = 0; s < 2; s++) {
         for (int i = 0; i < N; i++) {
             struct ferry_msg *m = t_receive(subs[s], (int)t_scaled(5000));
@@ -516,7 +528,7 @@ START_TEST(test_group_members_share_the_stream)
     t_subscribe(w1, "jobs", "workers");
     t_subscribe(w2, "jobs", "workers");
 
-    struct t_conn *w[2] = { w1, w2 };
+    struct t_conn *w[2] = {w1, w2};
     t_warm(prod, "jobs", w, 2);
 
     enum { N = 100 };
@@ -525,8 +537,8 @@ START_TEST(test_group_members_share_the_stream)
         snprintf(body, sizeof body, "%d", i);
         ck_assert_int_eq(t_publish(prod, "jobs", body), FERRY_OK);
     }
-    bool seen[N] = { false };
-    int got[2] = { 0, 0 };
+    bool seen[N] = {false};
+    int got[2] = {0, 0};
     int64_t deadline = fzmq_now_ms() + t_scaled(5000);
     while (got[0] + got[1] < N && fzmq_now_ms() < deadline) {
         for (int k = 0; k < 2; k++) {
@@ -586,7 +598,7 @@ START_TEST(test_close_ends_outstanding_loans)
     ck_assert_ptr_nonnull(m1);
     ck_assert_ptr_nonnull(m2);
     ferry_descriptor.ops->nack(&cons->c, m2, true, NULL);
-    t_close(cons);   /* m1 lent and m2 requeued: freed here, or ASan complains */
+    t_close(cons); /* m1 lent and m2 requeued: freed here, or ASan complains */
     t_close(prod);
 }
 END_TEST
@@ -615,11 +627,11 @@ START_TEST(test_destinations_use_their_own_endpoints)
     t_endpoint(ep_b, sizeof ep_b);
     struct t_conn *ca = t_open(ep_a, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
     struct t_conn *cb = t_new(ep_a, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
-    cb->kv[0] = (struct ferry_kv){ "endpoint.reject", ep_b };
+    cb->kv[0] = (struct ferry_kv){"endpoint.reject", ep_b};
     cb->c.n_passthru = 1;
     ck_assert_int_eq(ferry_descriptor.ops->open(&cb->c), FERRY_OK);
     struct t_conn *prod = t_new(ep_a, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
-    prod->kv[0] = (struct ferry_kv){ "endpoint.reject", ep_b };
+    prod->kv[0] = (struct ferry_kv){"endpoint.reject", ep_b};
     prod->c.n_passthru = 1;
     ck_assert_int_eq(ferry_descriptor.ops->open(&prod->c), FERRY_OK);
     t_subscribe(ca, "valid", NULL);
@@ -656,7 +668,7 @@ START_TEST(test_plain_zmq_peer_frames_are_understood)
     ck_assert_int_eq(zmq_send(push, "just a body", 11, 0), 11);
     ck_assert_int_eq(zmq_send(push, "elsewhere", 9, ZMQ_SNDMORE), 9);
     ck_assert_int_eq(zmq_send(push, "two frames", 10, 0), 10);
-    zmq_send(push, "plain", 5, ZMQ_SNDMORE);       /* dest, key, body, name: no value */
+    zmq_send(push, "plain", 5, ZMQ_SNDMORE); /* dest, key, body, name: no value */
     zmq_send(push, "", 0, ZMQ_SNDMORE);
     zmq_send(push, "body", 4, ZMQ_SNDMORE);
     zmq_send(push, "orphan", 6, 0);
@@ -673,13 +685,13 @@ START_TEST(test_plain_zmq_peer_frames_are_understood)
     ck_assert_str_eq(m->dest, "elsewhere");
     ck_assert_str_eq(m->body, "two frames");
     ferry_descriptor.ops->ack(&cons->c, m);
-    m = t_receive(cons, (int)t_scaled(5000));   /* the malformed one is skipped */
+    m = t_receive(cons, (int)t_scaled(5000)); /* the malformed one is skipped */
     ck_assert_ptr_nonnull(m);
     ck_assert_str_eq(m->body, "last");
     ferry_descriptor.ops->ack(&cons->c, m);
     ck_assert_uint_eq(((struct fzmq *)cons->c.priv)->dropped, 1);
 
-    zmq_setsockopt(push, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+    zmq_setsockopt(push, ZMQ_LINGER, &(int){0}, sizeof(int));
     zmq_close(push);
     zmq_ctx_term(ctx);
     t_close(cons);

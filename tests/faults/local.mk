@@ -1,0 +1,14 @@
+# Fault injection: not part of `make check` (they restart brokers and take
+# minutes); `make check-faults` runs them through the same harness.
+FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
+	tests/faults/amqp-cut.test tests/faults/amqp-diskfull.test \
+	tests/faults/kafka-kill.test tests/faults/kafka-restart.test \
+	tests/faults/kafka-cut.test tests/faults/kafka-diskfull.test \
+	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test
+# bounded memory with a broker stopped (private RabbitMQ node, private Kafka mock)
+FAULT_TESTS += tests/faults/amqp-memory.test tests/faults/kafka-memory.test
+EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py
+check-faults:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
+.PHONY: check-faults
+

@@ -1,0 +1,66 @@
+# Fuzzing with libFuzzer (clang): `make fuzz` builds each target with
+# -fsanitize=fuzzer,address,undefined straight from the sources and runs it
+# for FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/corpus/TARGET).
+# Crashes are left as fuzz/crash-* in the build tree.
+FUZZ_SECONDS = 60
+FUZZ_CC = clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir)/core/lib \
+	-I$(top_srcdir)/core/app \
+	-DFERRY_PLUGIN_DIR='"$(pkglibdir)"' -DFERRY_SYSCONFDIR='"$(sysconfdir)"' \
+	$(CJSON_CFLAGS) $(INIH_CFLAGS) $(PCRE2_CFLAGS)
+FUZZ_LIBSRC = core/lib/util.c core/lib/options.c core/lib/config.c core/lib/loader.c \
+	core/lib/conn.c core/lib/pub.c core/lib/envelope.c core/lib/ledger.c \
+	core/lib/schema.c core/lib/schema_format.c core/lib/schema_meta.c
+FUZZ_LIBS = $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) $(LIBM)
+FUZZ_TARGETS = config body_id schema zmq_frames
+EXTRA_DIST += $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/corpus tests/fuzz/run.sh
+
+fuzz/fuzz_zmq_frames: $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(top_srcdir)/plugins/zmq/zmq.c
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ZMQ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(ZMQ_LIBS)
+fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+fuzz/fuzz_body_id: $(top_srcdir)/tests/fuzz/fuzz_body_id.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_body_id.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+fuzz/fuzz_schema: $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_schema.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=fuzz/fuzz_%)
+# one target per fuzzer, so `make -j2 fuzz` runs two at a time
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+fuzz-run-config: fuzz/fuzz_config
+	@sh $(top_srcdir)/tests/fuzz/run.sh config $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-body_id: fuzz/fuzz_body_id
+	@sh $(top_srcdir)/tests/fuzz/run.sh body_id $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-schema: fuzz/fuzz_schema
+	@sh $(top_srcdir)/tests/fuzz/run.sh schema $(FUZZ_SECONDS) $(abs_top_srcdir)
+fuzz-run-zmq_frames: fuzz/fuzz_zmq_frames
+	@sh $(top_srcdir)/tests/fuzz/run.sh zmq_frames $(FUZZ_SECONDS) $(abs_top_srcdir)
+.PHONY: fuzz fuzz-build $(FUZZ_TARGETS:%=fuzz-run-%)
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz
+.PHONY: clean-fuzz
+
+# The fuzz corpora replayed by make check, with the normal compiler.
+check_PROGRAMS += tests/fuzz/replay_config tests/fuzz/replay_body_id tests/fuzz/replay_schema
+tests_fuzz_replay_config_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_config.c
+tests_fuzz_replay_config_LDADD = libferry.la
+tests_fuzz_replay_body_id_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_body_id.c
+tests_fuzz_replay_body_id_LDADD = libferry.la
+tests_fuzz_replay_schema_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_schema.c
+tests_fuzz_replay_schema_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS)
+tests_fuzz_replay_schema_LDADD = libferry.la $(CJSON_LIBS)
+if HAVE_ZMQ
+check_PROGRAMS += tests/fuzz/replay_zmq_frames
+tests_fuzz_replay_zmq_frames_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_zmq_frames.c
+EXTRA_tests_fuzz_replay_zmq_frames_DEPENDENCIES = plugins/zmq/zmq.c
+tests_fuzz_replay_zmq_frames_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS)
+tests_fuzz_replay_zmq_frames_LDADD = $(ZMQ_LIBS)
+endif
+TESTS += tests/fuzz/replay.test
+EXTRA_DIST += tests/fuzz/replay.test

@@ -1,0 +1,10 @@
+# The zmq plugin over real sockets (ipc://), no broker needed.
+if HAVE_ZMQ
+if HAVE_CHECK
+check_PROGRAMS += tests/zmq/check_zmq
+TESTS += tests/zmq/check_zmq
+tests_zmq_check_zmq_SOURCES = tests/zmq/check_zmq.c
+tests_zmq_check_zmq_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS) $(CHECK_CFLAGS)
+tests_zmq_check_zmq_LDADD = $(ZMQ_LIBS) $(CHECK_LIBS)
+endif
+endif
