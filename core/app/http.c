@@ -1399,6 +1399,22 @@ void app_http_stop(struct app_http *h)
 /* ---------------------------------------------------------------------- */
 /* The main thread's side                                                 */
 
+/* Whether c has reported itself connected (set: record that it has). The
+ * main thread's only; a few connections per program. */
+static bool was_connected(const struct ferry_conn *c, bool set)
+{
+    static const struct ferry_conn *seen[8];
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(seen); i++) {
+        if (seen[i] == c)
+            return true;
+        if (!seen[i] && set) {
+            seen[i] = c;
+            return true;
+        }
+    }
+    return false;
+}
+
 void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferry_pub *p,
                       bool ready, const char *why, int64_t *last, bool force)
 {
@@ -1434,12 +1450,17 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
             fh.state = FERRY_HEALTH_CONNECTING;
         snprintf(reason, sizeof reason, "%" PRIu64 " messages waiting to be retried: %s",
                  ps.waiting, ferry_pub_error(p));
-    } else if (p && fh.state == FERRY_HEALTH_CONNECTING && fh.published == 0 && ps.sent == 0) {
+    } else if (p && fh.state == FERRY_HEALTH_CONNECTING && fh.published == 0 && ps.sent == 0 &&
+               !was_connected(c, false)) {
         /* Some transports connect on the first publish (Kafka's producer
          * is made then): before it, being unconnected is no reason to
-         * refuse the first request, which will find out. */
+         * refuse the first request, which will find out. A connection
+         * that was up and is lost is another matter (an idle AMQP
+         * producer whose node stopped). */
         usable = true;
     }
+    if (fh.state == FERRY_HEALTH_CONNECTED)
+        was_connected(c, true);
     uint64_t inflight = p ? ps.pending : fh.inflight;
     struct ferry_stats fs;
     if (ferry_stats(c, &fs) == FERRY_OK)

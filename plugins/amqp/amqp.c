@@ -1698,6 +1698,17 @@ static int famqp_flush(struct ferry_conn *c, int timeout_ms)
 {
     struct famqp *p = c->priv;
     int st = FERRY_OK;
+    if (timeout_ms == 0 && famqp_unsettled(p) == 0) {
+        /* An idle publisher (the HTTP server between requests) polls here:
+         * read what the broker sent (connection.close when the node
+         * stops, heartbeats; rabbitmq-c sends ours and notices missing
+         * ones), so health turns unavailable without a failed request,
+         * and reconnect when the backoff allows, so it turns back. */
+        if (p->up)
+            famqp_pump(c, 0, FAMQP_UNTIL_POLL, 0);
+        else if (famqp_now_ms() >= p->next_attempt_ms)
+            famqp_ensure(c);
+    }
     if (p->up)
         famqp_acks_send(c);
     if (p->up && famqp_unsettled(p) > 0) {
