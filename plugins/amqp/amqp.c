@@ -31,6 +31,8 @@
 enum famqp_routing { FAMQP_ROUTE_QUEUE = 0, FAMQP_ROUTE_EXCHANGE };
 static const char *const famqp_exchange_types[] = {"topic", "direct", "fanout", "headers"};
 static const char *const famqp_overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
+enum { FAMQP_QUEUE_CLASSIC, FAMQP_QUEUE_QUORUM, FAMQP_QUEUE_STREAM };
+static const char *const famqp_queue_types[] = {"classic", "quorum", "stream"};
 enum famqp_overflow { FAMQP_DROP_HEAD = 0, FAMQP_REJECT_PUBLISH, FAMQP_REJECT_PUBLISH_DLX };
 enum famqp_unroutable { FAMQP_UNROUTABLE_FAIL = 0, FAMQP_UNROUTABLE_DROP, FAMQP_UNROUTABLE_DLX };
 
@@ -50,6 +52,7 @@ struct famqp_cfg {
     int64_t message_ttl;
     int64_t max_length;
     int overflow;
+    int queue_type;
     char *dead_letter_exchange;
     char *reject_destination;
     int64_t heartbeat;
@@ -168,6 +171,17 @@ static const struct ferry_option famqp_options[] = {
              "rejected), also dead-letter the refused ones (reject-publish-dlx), or drop its "
              "oldest (drop-head: dead-lettered to reject_destination when one is set, otherwise "
              "lost, with a warning at start-up)."},
+    {.name = "queue_type",
+     .type = FERRY_OPT_ENUM,
+     .def = "classic",
+     .choices = "classic|quorum|stream",
+     .offset = offsetof(struct famqp_cfg, queue_type),
+     .help = "Type of the queues ferry declares (x-queue-type): classic; quorum (replicated "
+             "with Raft on a cluster, RabbitMQ's recommended durable queue: durable only, "
+             "overflow drop-head or reject-publish, dead-lettering kept); stream (an "
+             "append-only log: durable only, no message_ttl, max_length, overflow or "
+             "dead-lettering). Private subscriber queues (exchange routing without a "
+             "group) stay classic."},
     {.name = "dead_letter_exchange",
      .type = FERRY_OPT_STR,
      .offset = offsetof(struct famqp_cfg, dead_letter_exchange),
@@ -1018,14 +1032,22 @@ static int famqp_pump(struct ferry_conn *c, int64_t deadline, enum famqp_until u
 /* ---------------------------------------------------------------------- */
 /* Topology */
 
-static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, bool for_main)
+static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, bool for_main,
+                                     bool typed)
 {
     const struct famqp_cfg *cfg = p->cfg;
     int n = 0;
+    if (typed && cfg->queue_type != FAMQP_QUEUE_CLASSIC) {
+        e[n].key = amqp_cstring_bytes("x-queue-type");
+        e[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[n++].value.value.bytes = amqp_cstring_bytes(famqp_queue_types[cfg->queue_type]);
+    }
     /* The reject queue has no limits: what reaches it was already refused
      * once, and a limit there would drop it unseen. */
-    if (!for_main)
-        return amqp_empty_table;
+    if (!for_main) {
+        amqp_table_t t = {.num_entries = n, .entries = e};
+        return t;
+    }
     if (cfg->message_ttl > 0) {
         e[n].key = amqp_cstring_bytes("x-message-ttl");
         e[n].value.kind = AMQP_FIELD_KIND_I64;
@@ -1092,7 +1114,7 @@ static int famqp_declare_reject(struct ferry_conn *c)
     if (cfg->reject_destination) {
         amqp_table_entry_t e[4];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination), 0,
-                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, false));
+                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, false, true));
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL)
             return famqp_fail_reply(c, r, "declare reject queue");
@@ -1120,7 +1142,7 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
     if (cfg->routing == FAMQP_ROUTE_QUEUE) {
         amqp_table_entry_t e[6];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0, cfg->queue_durable,
-                           0, 0, famqp_queue_args(p, e, true));
+                           0, 0, famqp_queue_args(p, e, true, true));
     } else {
         amqp_table_entry_t ae[1];
         amqp_table_t args = amqp_empty_table;
@@ -1177,7 +1199,7 @@ static int famqp_setup_consumer(struct ferry_conn *c)
         amqp_queue_declare_ok_t *ok = amqp_queue_declare(
             p->conn, FAMQP_SUB_CH, named ? amqp_cstring_bytes(p->sub_queue) : amqp_empty_bytes, 0,
             named ? cfg->queue_durable : 0, named ? 0 : 1, named ? 0 : 1,
-            famqp_queue_args(p, e, true));
+            famqp_queue_args(p, e, true, named));
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
             return famqp_fail_reply(c, r, "declare subscriber queue");
@@ -1483,6 +1505,18 @@ static int famqp_open(struct ferry_conn *c)
     else if (cfg->overflow == FAMQP_REJECT_PUBLISH_DLX && cfg->max_length > 0 &&
              !cfg->reject_destination && !cfg->dead_letter_exchange)
         bad = "overflow = reject-publish-dlx needs reject_destination or dead_letter_exchange";
+    else if (cfg->queue_type != FAMQP_QUEUE_CLASSIC && !cfg->queue_durable)
+        bad = "queue_type = quorum or stream declares durable queues only: set queue_durable = "
+              "true";
+    else if (cfg->queue_type == FAMQP_QUEUE_QUORUM && cfg->max_length > 0 &&
+             cfg->overflow == FAMQP_REJECT_PUBLISH_DLX)
+        bad = "queue_type = quorum has no overflow = reject-publish-dlx: use reject-publish or "
+              "drop-head";
+    else if (cfg->queue_type == FAMQP_QUEUE_STREAM &&
+             (cfg->message_ttl > 0 || cfg->max_length > 0 || cfg->reject_destination ||
+              cfg->dead_letter_exchange))
+        bad = "queue_type = stream has no message_ttl, max_length or dead-lettering "
+              "(reject_destination, dead_letter_exchange)";
     if (bad) {
         famqp_free(p);
         return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", bad);
