@@ -29,7 +29,7 @@ struct producer {
     double invalid_ratio;
     uint64_t failed;
     uint64_t refused;     /* stdin lines or arguments not sent: bad data */
-    uint64_t failed_data; /* of failed: refused by the broker (too big, rejected) */
+    uint64_t failed_data; /* of failed: refused by the broker as too big */
     char key[256];
     enum app_key_mode key_mode;        /* from cfg.key */
     struct ferry_metrics *metrics;     /* owned */
@@ -76,8 +76,10 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
                         1);
     if (status != FERRY_OK) {
         p->failed++;
-        if (status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED)
-            p->failed_data++; /* refused for good by the broker: bad data, not its absence */
+        /* too big for the broker: the message's fault, for good (65); a
+         * rejection (unroutable, a policy) is the setup's and stays 69 */
+        if (status == FERRY_E_TOOBIG)
+            p->failed_data++;
         if (p->failed <= 5)
             app_error(&p->app, "message failed seq=%" PRIu64 " error=\"%s\"", tag,
                       reason ? reason : ferry_strerror(status));
