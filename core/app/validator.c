@@ -73,12 +73,10 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     /* a confirm from a batch already given back is late news: that message
      * is redelivered and forwarded again */
     if (tag >= v->tag_base && tag - v->tag_base < (uint64_t)v->cfg.batch)
-        /* -2: the broker refused the copy for good (too big, rejected):
-         * sending it again cannot help */
-        v->result[tag - v->tag_base] = status == FERRY_OK ? 0
-                                       : status == FERRY_E_TOOBIG || status == FERRY_E_REJECTED
-                                           ? -2
-                                           : -1;
+        /* -2: the broker refused the copy for good as too big: sending it
+         * again cannot help (a rejection, e.g. unroutable, may pass once
+         * the setup is fixed, and is retried) */
+        v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : status == FERRY_E_TOOBIG ? -2 : -1;
 }
 
 /* Headers that describe a message's past here, not the forwarded copy. */
@@ -148,7 +146,7 @@ static size_t handle_batch(struct val *v, struct ferry_retry_item *items, size_t
             v->st.errors++;
             app_error(&v->app, "out of memory validating a message (it will come back)");
         } else if ((fr = forward(v, m, i, ok ? NULL : why, src)) != FERRY_OK) {
-            v->result[i] = fr == FERRY_E_TOOBIG || fr == FERRY_E_REJECTED ? -2 : -1;
+            v->result[i] = fr == FERRY_E_TOOBIG ? -2 : -1;
             v->st.errors++;
             app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
         }
