@@ -5,6 +5,8 @@
 #include "app.h"
 #include "private.h"
 #include "http.h"
+#include "jsoncheck.h"
+#include <ferry/ledger.h>
 
 #include <ferry/ledger.h>
 
@@ -132,6 +134,19 @@ const struct ferry_option app_http_options[] = {
      .flags = FERRY_OPTF_SECRET,
      .offset = H(tls_key),
      .help = "PEM private key file of tls_cert; keep it mode 0600."},
+    {.name = "health_listen",
+     .type = FERRY_OPT_STR,
+     .offset = H(health_listen),
+     .help = "ADDRESS:PORT of a second, plain-HTTP listener serving only GET /health and "
+             "/metrics, with its own connections: probes keep answering while slow or "
+             "numerous clients hold every connection of listen. Unset: none."},
+    {.name = "health_connections",
+     .type = FERRY_OPT_INT,
+     .def = "8",
+     .min = 1,
+     .max = 1000,
+     .offset = H(health_connections),
+     .help = "Concurrent connections of health_listen."},
     {0}};
 #undef H
 
@@ -149,6 +164,7 @@ struct app_http {
     bool ingest;
     struct http_defaults defaults;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *health_daemon; /* health_listen; NULL without */
     char *tls_cert_pem, *tls_key_pem; /* file contents for MHD; freed in app_http_stop() */
     pthread_mutex_t lock;
     pthread_cond_t work;            /* a job was queued */
@@ -351,6 +367,7 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
         if (!opt_key)
             key = app_message_key((enum app_key_mode)d->key_mode, d->key_field, key, service,
                                   m->body, strlen(m->body), keybuf2, sizeof keybuf2);
+        m->envelope = true;
     } else if (!cJSON_IsObject(payload)) {
         /* Any other JSON value (a string, a number, an array) is sent as
          * its JSON text; the id and processing_time, which it cannot
@@ -459,6 +476,15 @@ int app_http_parse(const char *body, size_t len, bool batch, const struct http_d
             cJSON_Delete(doc);
             return 400;
         }
+    /* What cJSON lets through: a key given twice (cJSON would keep the
+     * first), a NUL (cJSON would cut the string there), invalid UTF-8
+     * (which would go out in the JSON ferry writes), a number beyond a
+     * double. Refused, with the byte offset. */
+    if (ferry_json_check(body, len, FERRY_JSON_NO_DUP_KEYS | FERRY_JSON_NO_NUL, NULL, err,
+                         errlen)) {
+        cJSON_Delete(doc);
+        return 400;
+    }
     const cJSON *list = doc;
     size_t n = 1;
     if (batch) {
@@ -633,8 +659,27 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                const char *type, char *text, bool close);
+
 static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, unsigned status,
                              const char *type, char *text)
+{
+    return reply_as(h, conn, status, type, text, false);
+}
+
+static char *json_error(const char *why);
+
+/* An answer after which the connection is closed: what follows on it
+ * cannot be trusted to be a request. */
+static enum MHD_Result reply_closing(struct app_http *h, struct MHD_Connection *conn,
+                                     unsigned status, char *json)
+{
+    return reply_as(h, conn, status, "application/json", json, true);
+}
+
+static enum MHD_Result reply_as(struct app_http *h, struct MHD_Connection *conn, unsigned status,
+                                const char *type, char *text, bool close)
 {
     /* text is malloc'ed; MHD frees it with the response */
     struct MHD_Response *r =
@@ -654,7 +699,7 @@ static enum MHD_Result reply(struct app_http *h, struct MHD_Connection *conn, un
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
-    if (h->closing)
+    if (h->closing || close)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result rc = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -812,6 +857,47 @@ static enum ferry_http_handler handler_of(const char *url)
     if (!strcmp(url, "/metrics"))
         return FERRY_HTTP_METRICS;
     return FERRY_HTTP_OTHER;
+}
+
+/* Request framing: how many Content-Length fields (and whether they
+ * differ), whether Transfer-Encoding came too. */
+struct framing {
+    unsigned n_length;
+    bool lengths_differ;
+    const char *first_length;
+    bool transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->n_length++ && strcmp(f->first_length, value ? value : ""))
+            f->lengths_differ = true;
+        else if (f->n_length == 1)
+            f->first_length = value ? value : "";
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->transfer_encoding = true;
+    }
+    return MHD_YES;
+}
+
+/* Why the request's framing is ambiguous, or NULL. libmicrohttpd takes the
+ * first of two Content-Length fields and lets chunked coding win over
+ * Content-Length; a proxy in front may have read either differently, so
+ * the rest of the connection could hold a request it never saw (request
+ * smuggling). Such a request is answered 400 and the connection closed. */
+static const char *ambiguous_framing(struct MHD_Connection *conn)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.lengths_differ)
+        return "Content-Length given twice with different values";
+    if (f.n_length && f.transfer_encoding)
+        return "Content-Length together with Transfer-Encoding";
+    return NULL;
 }
 
 /* First call of a request: decide what needs no body. */
@@ -1000,6 +1086,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->handler = handler_of(url);
         *con_cls = rq;
         http_conn_mark(h, conn, true);
+        const union MHD_ConnectionInfo *di =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+        if (h->health_daemon && di && di->daemon == h->health_daemon &&
+            rq->handler != FERRY_HTTP_HEALTH && rq->handler != FERRY_HTTP_METRICS)
+            return reply_closing(h, conn, MHD_HTTP_NOT_FOUND,
+                                 json_error("health_listen serves only /health and /metrics"));
+        const char *amb = ambiguous_framing(conn);
+        if (amb) {
+            return reply_closing(h, conn, MHD_HTTP_BAD_REQUEST, json_error(amb));
+        }
         first_call(h, conn, method, rq);
         /* answering now skips the body (and "Expect: 100-continue" uploads) */
         if (rq->early)
@@ -1201,6 +1297,43 @@ int app_http_start(struct app *a, struct ferry_metrics *m, const struct http_def
         app_http_stop(h);
         return e ? EX_UNAVAILABLE : EX_CONFIG;
     }
+    if (h->cfg.health_listen && *h->cfg.health_listen) {
+        /* /health and /metrics on their own listener and connections */
+        char hhost[256], hport[16];
+        struct addrinfo *hai = NULL;
+        int hg = 0;
+        if (app_http_split_listen(h->cfg.health_listen, hhost, sizeof hhost, hport, sizeof hport,
+                                  err, sizeof err) ||
+            (hg = getaddrinfo(hhost, hport, &hints, &hai)) != 0) {
+            if (hg)
+                snprintf(err, sizeof err, "'%s': %s", h->cfg.health_listen, gai_strerror(hg));
+            fprintf(stderr, "%s: error: [http] health_listen: %s\n", a->spec->prog, err);
+            app_http_stop(h);
+            return EX_CONFIG;
+        }
+        unsigned hflags = (flags & ~(unsigned)(MHD_USE_TLS | MHD_USE_IPv6)) |
+                          (hai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        errno = 0;
+        h->health_daemon = MHD_start_daemon(
+            hflags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+            MHD_OPTION_SOCK_ADDR, hai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+            (unsigned)h->cfg.health_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)((h->cfg.request_timeout + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(h->cfg.max_header + HTTP_POOL_SLACK), MHD_OPTION_END);
+        e = errno;
+        freeaddrinfo(hai);
+        if (!h->health_daemon) {
+            fprintf(stderr, "%s: error: cannot listen on %s (health_listen): %s\n", a->spec->prog,
+                    h->cfg.health_listen, e ? strerror(e) : "refused");
+            app_http_stop(h);
+            return e ? EX_UNAVAILABLE : EX_CONFIG;
+        }
+        const union MHD_DaemonInfo *hdi =
+            MHD_get_daemon_info(h->health_daemon, MHD_DAEMON_INFO_BIND_PORT);
+        app_info(a, "http health listening address=%s:%u endpoints=/health,/metrics", hhost,
+                 hdi ? hdi->port : 0);
+    }
     if ((e = pthread_create(&h->reaper, NULL, reaper_main, h)) != 0) {
         fprintf(stderr, "%s: error: [http] cannot start the header_timeout thread: %s\n",
                 a->spec->prog, strerror(e));
@@ -1235,6 +1368,8 @@ void app_http_stop(struct app_http *h)
         pthread_mutex_unlock(&h->lock);
         MHD_stop_daemon(h->daemon); /* joins every request thread */
     }
+    if (h->health_daemon)
+        MHD_stop_daemon(h->health_daemon);
     for (struct http_job *j = h->qhead, *n; j; j = n) {
         n = j->next;
         app_http_job_free(j);
@@ -1263,6 +1398,22 @@ void app_http_stop(struct app_http *h)
 
 /* ---------------------------------------------------------------------- */
 /* The main thread's side                                                 */
+
+/* Whether c has reported itself connected (set: record that it has). The
+ * main thread's only; a few connections per program. */
+static bool was_connected(const struct ferry_conn *c, bool set)
+{
+    static const struct ferry_conn *seen[8];
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(seen); i++) {
+        if (seen[i] == c)
+            return true;
+        if (!seen[i] && set) {
+            seen[i] = c;
+            return true;
+        }
+    }
+    return false;
+}
 
 void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferry_pub *p,
                       bool ready, const char *why, int64_t *last, bool force)
@@ -1299,12 +1450,17 @@ void app_http_refresh(struct ferry_metrics *m, struct ferry_conn *c, struct ferr
             fh.state = FERRY_HEALTH_CONNECTING;
         snprintf(reason, sizeof reason, "%" PRIu64 " messages waiting to be retried: %s",
                  ps.waiting, ferry_pub_error(p));
-    } else if (p && fh.state == FERRY_HEALTH_CONNECTING && fh.published == 0 && ps.sent == 0) {
+    } else if (p && fh.state == FERRY_HEALTH_CONNECTING && fh.published == 0 && ps.sent == 0 &&
+               !was_connected(c, false)) {
         /* Some transports connect on the first publish (Kafka's producer
          * is made then): before it, being unconnected is no reason to
-         * refuse the first request, which will find out. */
+         * refuse the first request, which will find out. A connection
+         * that was up and is lost is another matter (an idle AMQP
+         * producer whose node stopped). */
         usable = true;
     }
+    if (fh.state == FERRY_HEALTH_CONNECTED)
+        was_connected(c, true);
     uint64_t inflight = p ? ps.pending : fh.inflight;
     struct ferry_stats fs;
     if (ferry_stats(c, &fs) == FERRY_OK)
@@ -1394,6 +1550,9 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
     struct http_job *cur = NULL;
     size_t next = 0;
     int64_t last_refresh = 0, drain_until = 0;
+    uint64_t stamp_seq = 0; /* seqs handed out */
+    char *stamped = NULL;   /* the body being sent with its stamp; freed below */
+    size_t stamped_cap = 0;
     bool stopping = false;
     app_http_refresh(h->metrics, c, p, true, NULL, &last_refresh, true);
     for (;;) {
@@ -1422,11 +1581,25 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
              * what is needed first */
             size_t count = cur->n;
             struct http_msg *m = &cur->msgs[next];
-            struct ferry_header hdr[2] = {
-                {.name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)},
-                {.name = FERRY_HDR_PROCESSING_TIME,
-                 .value = m->ptime,
-                 .value_len = m->ptime ? strlen(m->ptime) : 0}};
+            /* the ledger stamp: the HTTP server is one producer, its seq
+             * counts messages in the order they are published */
+            char seqtext[24];
+            int sl = snprintf(seqtext, sizeof seqtext, "%" PRIu64, stamp_seq + 1);
+            const char *pid = h->defaults.producer_id;
+            struct ferry_header hdr[4];
+            size_t nh = 0;
+            hdr[nh++] = (struct ferry_header){
+                .name = FERRY_HDR_ID, .value = m->id, .value_len = strlen(m->id)};
+            if (m->ptime)
+                hdr[nh++] = (struct ferry_header){.name = FERRY_HDR_PROCESSING_TIME,
+                                                  .value = m->ptime,
+                                                  .value_len = strlen(m->ptime)};
+            if (pid) {
+                hdr[nh++] = (struct ferry_header){
+                    .name = FERRY_HDR_PRODUCER, .value = pid, .value_len = strlen(pid)};
+                hdr[nh++] = (struct ferry_header){
+                    .name = FERRY_HDR_SEQ, .value = seqtext, .value_len = (size_t)sl};
+            }
             struct ferry_msg fm = {.dest = m->dest,
                                    .key = m->key,
                                    .key_len = m->key ? strlen(m->key) : 0,
@@ -1434,11 +1607,33 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
                                    .body_len = m->body_len,
                                    .tag = (uint64_t)(uintptr_t)m,
                                    .headers = hdr,
-                                   .n_headers = m->ptime ? 2 : 1};
+                                   .n_headers = nh};
+            /* a log envelope carries the stamp in its body as well, as the
+             * producer's own do, so the output file accounts for it; an
+             * event (payload) is left as the client wrote it */
+            size_t need = m->body_len + strlen(pid ? pid : "") + 48;
+            if (pid && m->envelope && m->body_len > 1 && m->body[m->body_len - 1] == '}') {
+                if (need > stamped_cap) {
+                    char *nb = realloc(stamped, need); /* freed below */
+                    if (nb) {
+                        stamped = nb;
+                        stamped_cap = need;
+                    }
+                }
+                if (need <= stamped_cap) {
+                    memcpy(stamped, m->body, m->body_len - 1);
+                    int xl = snprintf(stamped + m->body_len - 1, stamped_cap - m->body_len + 1,
+                                      ",\"producer\":\"%s\",\"seq\":%s}", pid, seqtext);
+                    fm.body = stamped;
+                    fm.body_len = m->body_len - 1 + (size_t)xl;
+                }
+            }
             m->sent_s = mono_s();
             int rc = ferry_pub_send(p, &fm, 0);
             if (rc == FERRY_E_TIMEOUT)
                 break; /* window full: confirms first */
+            if (rc == FERRY_OK)
+                stamp_seq++;
             if (rc != FERRY_OK)
                 app_http_on_done(h, fm.tag, rc, ferry_pub_error(p));
             ps.pending++;
@@ -1450,4 +1645,5 @@ void app_http_serve(struct app_http *h, struct app *a, struct ferry_conn *c, str
         if (ps.pending)
             ferry_pub_flush(p, 20);
     }
+    free(stamped);
 }

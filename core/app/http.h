@@ -14,8 +14,10 @@ struct http_cfg {
     char *token;  /* bearer token required by the ingestion endpoints */
     int64_t max_body, max_header, max_batch, request_timeout, header_timeout, confirm_timeout,
         max_connections, retry_after;
-    char *tls_cert; /* PEM certificate (chain) file: serve HTTPS */
-    char *tls_key;  /* PEM private key file of tls_cert */
+    char *tls_cert;      /* PEM certificate (chain) file: serve HTTPS */
+    char *tls_key;       /* PEM private key file of tls_cert */
+    char *health_listen; /* own listener for /health and /metrics only; NULL: none */
+    int64_t health_connections;
 };
 extern const struct ferry_option app_http_options[];
 
@@ -29,6 +31,7 @@ struct http_msg {
     struct http_job *job;
     struct ferry_metrics_dest *series; /* borrowed from the registry */
     double sent_s;                     /* when handed to the publisher (monotonic) */
+    bool envelope;                     /* a log envelope: stamped in the body too */
 };
 
 /* One request's messages on their way from a request thread to the main
@@ -57,6 +60,9 @@ struct http_defaults {
     struct ferry_metrics *metrics; /* series looked up per destination; may be NULL */
     int key_mode;                  /* enum app_key_mode of a message without "key" */
     const char *key_field;         /* its field, for APP_KEY_FIELD */
+    const char *producer_id;       /* x-ferry-producer stamped on every message, with
+                                    * x-ferry-seq counted from 1 in publish order;
+                                    * NULL: unstamped */
 };
 
 /* Parse the body of POST /produce (batch false: one JSON object) or POST

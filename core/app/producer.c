@@ -4,6 +4,7 @@
 #include "app.h"
 #include "http.h"
 #include "private.h"
+#include "jsoncheck.h"
 #include <ferry/ledger.h>
 #include <ferry/retry.h>
 
@@ -27,6 +28,8 @@ struct producer {
     uint64_t rng;
     double invalid_ratio;
     uint64_t failed;
+    uint64_t refused;     /* stdin lines or arguments not sent: bad data */
+    uint64_t failed_data; /* of failed: refused by the broker as too big */
     char key[256];
     enum app_key_mode key_mode;        /* from cfg.key */
     struct ferry_metrics *metrics;     /* owned */
@@ -73,6 +76,10 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
                         1);
     if (status != FERRY_OK) {
         p->failed++;
+        /* too big for the broker: the message's fault, for good (65); a
+         * rejection (unroutable, a policy) is the setup's and stays 69 */
+        if (status == FERRY_E_TOOBIG)
+            p->failed_data++;
         if (p->failed <= 5)
             app_error(&p->app, "message failed seq=%" PRIu64 " error=\"%s\"", tag,
                       reason ? reason : ferry_strerror(status));
@@ -348,20 +355,121 @@ static int generate(struct producer *p)
     return FERRY_OK;
 }
 
+/* Why text of n bytes cannot be a log message, or NULL: a NUL byte (the
+ * envelope is a C string, so it would be cut there) or bytes that are not
+ * UTF-8 (JSON is UTF-8). Such a line is refused, never cut or altered. */
+static const char *unfit_text(const char *text, size_t n, char *why, size_t whylen)
+{
+    const char *nul = memchr(text, '\0', n);
+    size_t bad = ferry_utf8_check(text, nul ? (size_t)(nul - text) : n);
+    if (bad < (nul ? (size_t)(nul - text) : n)) {
+        snprintf(why, whylen, "invalid UTF-8 at byte %zu", bad);
+        return why;
+    }
+    if (nul) {
+        snprintf(why, whylen, "NUL byte at byte %zu", (size_t)(nul - text));
+        return why;
+    }
+    return NULL;
+}
+
+/* Lines refused so far: counted, the first few named by number. */
+struct refusals {
+    uint64_t n;
+    uint64_t first[10];
+};
+
+static void refuse_line(struct producer *p, struct refusals *r, uint64_t lineno, const char *why)
+{
+    if (r->n < FERRY_ARRAY_LEN(r->first))
+        r->first[r->n] = lineno;
+    if (++r->n <= 10)
+        app_error(&p->app, "line refused line=%" PRIu64 " reason=\"%s\"%s", lineno, why,
+                  r->n == 10 ? " (further refusals are counted, not logged)" : "");
+}
+
+/* One message per line of stdin. A line is read with a bound of
+ * max_message_size + 1 bytes: a longer one is refused by its line number
+ * and the rest of it skipped unread into memory, as is a line holding a
+ * NUL byte or invalid UTF-8, or whose envelope exceeds max_message_size.
+ * The lines after a refused one are still sent; at the end the refused
+ * lines are reported and the exit status is 65 (EX_DATAERR). A transport
+ * failure stops the reading. */
 static int from_lines(struct producer *p)
 {
-    char *line = NULL; /* freed below */
-    size_t cap = 0;
-    ssize_t n;
+    size_t max = p->cfg.max_message_size > 0 ? (size_t)p->cfg.max_message_size : 1048576;
+    char *line = malloc(max + 2); /* freed below */
+    if (!line)
+        return FERRY_E_FATAL;
+    struct refusals r = {0};
+    uint64_t lineno = 0;
     int rc = FERRY_OK;
-    while (rc == FERRY_OK && !*p->app.stop && (n = getline(&line, &cap, stdin)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = '\0';
+    bool eof = false;
+    while (rc == FERRY_OK && !*p->app.stop && !eof) {
+        size_t n = 0;
+        uint64_t over = 0; /* bytes beyond the bound, skipped */
+        int c;
+        flockfile(stdin);
+        while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
+            if (n <= max)
+                line[n++] = (char)c;
+            else
+                over++;
+        }
+        funlockfile(stdin);
+        if (c == EOF) {
+            eof = true;
+            if (n == 0)
+                break;
+        }
+        lineno++;
+        if (n > max) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "longer than max_message_size (%zu bytes): %" PRIu64 " bytes or more", max,
+                     (uint64_t)n + over);
+            refuse_line(p, &r, lineno, why);
+            continue;
+        }
+        while (n > 0 && line[n - 1] == '\r')
+            n--;
+        line[n] = '\0';
         if (n == 0)
             continue;
+        char why[128];
+        if (unfit_text(line, n, why, sizeof why)) {
+            refuse_line(p, &r, lineno, why);
+            continue;
+        }
         rc = send_log(p, line);
+        if (rc == FERRY_E_TOOBIG) {
+            refuse_line(p, &r, lineno, "its envelope exceeds max_message_size");
+            rc = FERRY_OK;
+        }
+    }
+    if (ferror(stdin)) {
+        app_error(&p->app, "cannot read stdin after line %" PRIu64 ": %s", lineno, strerror(errno));
+        if (rc == FERRY_OK)
+            rc = FERRY_E_FATAL;
     }
     free(line);
+    if (rc != FERRY_OK && !eof)
+        app_error(&p->app,
+                  "stopped reading stdin after line %" PRIu64 ": the lines after it "
+                  "were not sent",
+                  lineno);
+    if (r.n) {
+        char list[256] = "";
+        size_t w = 0;
+        for (size_t i = 0; i < r.n && i < FERRY_ARRAY_LEN(r.first) && w < sizeof list - 24; i++)
+            w +=
+                (size_t)snprintf(list + w, sizeof list - w, "%s%" PRIu64, i ? "," : "", r.first[i]);
+        app_error(&p->app,
+                  "lines refused count=%" PRIu64 " lines=%s%s (not sent; the other "
+                  "lines were)",
+                  r.n, list, r.n > FERRY_ARRAY_LEN(r.first) ? ",..." : "");
+        p->refused = r.n;
+    }
     return rc;
 }
 
@@ -558,7 +666,7 @@ int ferry_producer_main(int argc, char **argv)
     char *end;
     errno = 0;
     p.invalid_ratio = strtod(p.cfg.invalid_ratio ? p.cfg.invalid_ratio : "0", &end);
-    if (errno || *end || p.invalid_ratio < 0 || p.invalid_ratio > 1) {
+    if (errno || *end || !isfinite(p.invalid_ratio) || p.invalid_ratio < 0 || p.invalid_ratio > 1) {
         fprintf(stderr,
                 "ferry-producer: error: [producer] invalid_ratio: '%s' is not a fraction between 0 "
                 "and 1\n",
@@ -566,8 +674,8 @@ int ferry_producer_main(int argc, char **argv)
         app_fini(&p.app);
         return EX_CONFIG;
     }
-    if ((p.cfg.processing_time && (strtod(p.cfg.processing_time, &end) < 0 || *end)) ||
-        set_ptime(&p) != 0) {
+    double pt = p.cfg.processing_time ? strtod(p.cfg.processing_time, &end) : 0;
+    if ((p.cfg.processing_time && (!isfinite(pt) || pt < 0 || *end)) || set_ptime(&p) != 0) {
         fprintf(
             stderr,
             "ferry-producer: error: [producer] processing_time: '%s' is not a number of seconds\n",
@@ -620,7 +728,8 @@ int ferry_producer_main(int argc, char **argv)
                                .max_queue = (size_t)p.cfg.max_inflight,
                                .metrics = p.metrics,
                                .key_mode = p.key_mode,
-                               .key_field = p.cfg.key};
+                               .key_field = p.cfg.key,
+                               .producer_id = p.producer_id};
     rc = app_http_start(&p.app, p.metrics, serve ? &hd : NULL, &p.http);
     serve = serve && p.http;
     if (rc < 0)
@@ -654,8 +763,16 @@ int ferry_producer_main(int argc, char **argv)
         st = generate(&p);
     else if (p.app.nargs) {
         st = FERRY_OK;
-        for (int i = 0; i < p.app.nargs && st == FERRY_OK; i++)
-            st = send_log(&p, p.app.args[i]);
+        for (int i = 0; i < p.app.nargs && st == FERRY_OK; i++) {
+            char why[128];
+            const char *a = p.app.args[i];
+            if (unfit_text(a, strlen(a), why, sizeof why)) {
+                app_error(&p.app, "argument refused index=%d reason=\"%s\"", i + 1, why);
+                st = FERRY_E_REJECTED;
+            } else {
+                st = send_log(&p, a);
+            }
+        }
     } else
         st = from_lines(&p);
 
@@ -678,16 +795,20 @@ int ferry_producer_main(int argc, char **argv)
     }
     /* in server mode each failure was already answered to its request */
     if (st == FERRY_OK && !serve && (ps.failed || p.failed))
-        st = FERRY_E_NOCONN;
+        st = p.failed && p.failed == p.failed_data ? FERRY_E_REJECTED : FERRY_E_NOCONN;
+    if (st == FERRY_OK && p.refused)
+        st = FERRY_E_REJECTED; /* the others are confirmed; the refused ones were named */
     if (st == FERRY_OK)
         app_info(&p.app, "done sent=%" PRIu64 " confirmed=%" PRIu64 " retries=%" PRIu64, ps.sent,
                  ps.confirmed, ps.retries);
     else
         app_error(&p.app,
                   "not all messages confirmed sent=%" PRIu64 " confirmed=%" PRIu64
-                  " failed=%" PRIu64 " pending=%" PRIu64 " error=\"%s\"",
-                  ps.sent, ps.confirmed, ps.failed, ps.pending,
-                  p.pub ? ferry_pub_error(p.pub) : "");
+                  " failed=%" PRIu64 " pending=%" PRIu64 " refused=%" PRIu64 " error=\"%s\"",
+                  ps.sent, ps.confirmed, ps.failed, ps.pending, p.refused,
+                  p.refused && !ps.failed && !ps.pending ? "bad input refused (see above)"
+                  : p.pub                                ? ferry_pub_error(p.pub)
+                                                         : "");
     app_http_stop(p.http);
     ferry_pub_free(p.pub);
     ferry_close(in);

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "app.h"
 #include "private.h"
+#include "jsoncheck.h"
 #include "http.h"
 
 #include <ferry/retry.h>
@@ -44,9 +45,12 @@ int app_validate_body(const struct ferry_schema *schema, const void *body, size_
     int ok = r.valid;
     if (!ok) {
         char *text = ferry_schema_result_format(&r); /* freed below */
-        if (text)
+        if (text) {
+            /* the reason may quote the message and is cut to whylen: it
+             * goes into a header and the log as UTF-8 all the same */
             snprintf(why, whylen, "%s", text);
-        else
+            ferry_utf8_scrub(why, strlen(why));
+        } else
             ok = -1;
         free(text);
     }
@@ -69,7 +73,10 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     /* a confirm from a batch already given back is late news: that message
      * is redelivered and forwarded again */
     if (tag >= v->tag_base && tag - v->tag_base < (uint64_t)v->cfg.batch)
-        v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : -1;
+        /* -2: the broker refused the copy for good as too big: sending it
+         * again cannot help (a rejection, e.g. unroutable, may pass once
+         * the setup is fixed, and is retried) */
+        v->result[tag - v->tag_base] = status == FERRY_OK ? 0 : status == FERRY_E_TOOBIG ? -2 : -1;
 }
 
 /* Headers that describe a message's past here, not the forwarded copy. */
@@ -128,7 +135,7 @@ static int val_handle(void *ctx, struct consume_item *items, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct ferry_msg *m = items[i].it.msg;
         char why[4096];
-        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why);
+        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why), fr;
         /* retries come back on the retrier's connection or under DEST.retry */
         const char *src = items[i].it.conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
         v->valid[i] = ok == 1;
@@ -136,8 +143,8 @@ static int val_handle(void *ctx, struct consume_item *items, size_t n)
             v->result[i] = -1;
             v->st.errors++;
             app_error(&v->app, "out of memory validating a message (it will come back)");
-        } else if (forward(v, m, i, ok ? NULL : why, src) != FERRY_OK) {
-            v->result[i] = -1;
+        } else if ((fr = forward(v, m, i, ok ? NULL : why, src)) != FERRY_OK) {
+            v->result[i] = fr == FERRY_E_TOOBIG ? -2 : -1;
             v->st.errors++;
             app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
         }
@@ -150,7 +157,9 @@ static int val_handle(void *ctx, struct consume_item *items, size_t n)
             items[i].verdict = CONSUME_ACK;
             continue;
         }
-        items[i].verdict = CONSUME_FAIL;
+        /* a permanent refusal (too big for the broker) is dead-lettered now,
+         * not given back to loop forever */
+        items[i].verdict = v->result[i] == -2 ? CONSUME_REJECT : CONSUME_FAIL;
         snprintf(items[i].why, sizeof items[i].why, "cannot forward to %s: %s",
                  v->valid[i] ? v->cfg.output : v->cfg.reject,
                  ferry_pub_error(v->pub)[0] ? ferry_pub_error(v->pub) : "not confirmed");

@@ -1,14 +1,14 @@
-/* Configuration: INI files (through inih, with a line-counting reader so
- * every error names its line), environment overrides and flags. */
+/* Configuration: INI files (read as inih reads them, every error naming
+ * its line, lines of up to 64 KiB), environment overrides and flags. */
 #include "config.h"
 #include "internal.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 struct entry {
     char *section, *key, *value; /* owned by the entry */
@@ -111,50 +111,116 @@ int ferry_config_set(struct ferry_config *cfg, const char *section, const char *
 
 /* ---- INI parsing ------------------------------------------------------- */
 
+/* The longest line a config file may hold (a failover list of URLs, a
+ * CURVE allow-list): longer ones are refused with their line number. */
+#define FERRY_CONFIG_MAX_LINE 65536
+
 struct reader {
-    const char *text; /* remaining input */
-    int line;         /* number of the line last handed to inih */
     struct ferry_config *cfg;
     const char *name;
+    int line;     /* number of the line being parsed */
+    size_t first; /* entries from this index on were made by this file */
     char *err;
     size_t errlen;
     bool failed;
 };
 
-static char *read_line(char *str, int num, void *stream)
+/* remember where each [section] starts, so errors can point at it */
+static void mark_section(struct reader *r, const char *name, size_t len)
 {
-    struct reader *r = stream;
-    if (!*r->text)
-        return NULL;
-    const char *nl = strchr(r->text, '\n');
-    size_t len = nl ? (size_t)(nl - r->text) + 1 : strlen(r->text);
-    if (len >= (size_t)num) {
-        /* inih would split the line and misnumber the rest: refuse instead */
-        if (!r->failed)
-            ferry_fmt(r->err, r->errlen, "%s:%d: line longer than %d bytes", r->name, r->line + 1,
-                      num - 1);
+    struct section_mark *ns = realloc(r->cfg->secs, (r->cfg->nsecs + 1) * sizeof *ns);
+    if (ns) {
+        r->cfg->secs = ns;
+        ns[r->cfg->nsecs].name = strndup(name, len); /* freed in ferry_config_free() */
+        ns[r->cfg->nsecs].line = r->line;
+        if (ns[r->cfg->nsecs].name)
+            r->cfg->nsecs++;
+    }
+}
+
+static char *rstrip(char *s)
+{
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static char *lskip(char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    return s;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value);
+
+/* INI as inih reads it by default: [section], key = value or key: value,
+ * comments from ';' or '#' at the start of a line and from ';' after
+ * whitespace within one, a UTF-8 byte order mark ignored. Lines of up to
+ * FERRY_CONFIG_MAX_LINE bytes. Returns the number of the first line with
+ * a syntax error, 0 when none. */
+static int parse_ini(const char *text, struct reader *r)
+{
+    char section[256] = "";
+    char *line = malloc(FERRY_CONFIG_MAX_LINE + 1); /* freed below */
+    if (!line) {
+        ferry_fmt(r->err, r->errlen, "%s: out of memory", r->name);
         r->failed = true;
-        len = (size_t)num - 1;
+        return 0;
     }
-    memcpy(str, r->text, len);
-    str[len] = '\0';
-    r->text += len;
-    r->line++;
-    /* remember where each [section] starts, so errors can point at it */
-    const char *p = str + strspn(str, " \t");
-    const char *close = *p == '[' ? strchr(p, ']') : NULL;
-    if (close && close > p + 1) {
-        struct section_mark *ns = realloc(r->cfg->secs, (r->cfg->nsecs + 1) * sizeof *ns);
-        if (ns) {
-            r->cfg->secs = ns;
-            ns[r->cfg->nsecs].name =
-                strndup(p + 1, (size_t)(close - p - 1)); /* freed in ferry_config_free() */
-            ns[r->cfg->nsecs].line = r->line;
-            if (ns[r->cfg->nsecs].name)
-                r->cfg->nsecs++;
+    if (!strncmp(text, "\xEF\xBB\xBF", 3))
+        text += 3;
+    int bad = 0;
+    while (*text && !r->failed) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        r->line++;
+        if (len > FERRY_CONFIG_MAX_LINE) {
+            ferry_fmt(r->err, r->errlen,
+                      "%s:%d: line of %zu bytes is longer than the limit of "
+                      "%d bytes",
+                      r->name, r->line, len, FERRY_CONFIG_MAX_LINE);
+            r->failed = true;
+            break;
         }
+        memcpy(line, text, len);
+        line[len] = '\0';
+        text += len + (nl ? 1 : 0);
+        char *p = lskip(rstrip(line));
+        if (!*p || *p == ';' || *p == '#')
+            continue;
+        if (*p == '[') {
+            char *close = strchr(p, ']');
+            if (!close || close == p + 1 || (size_t)(close - p - 1) >= sizeof section) {
+                if (!bad)
+                    bad = r->line;
+                continue;
+            }
+            memcpy(section, p + 1, (size_t)(close - p - 1));
+            section[close - p - 1] = '\0';
+            mark_section(r, section, strlen(section));
+            continue;
+        }
+        char *sep = p + strcspn(p, "=:");
+        if (!*sep) {
+            if (!bad)
+                bad = r->line;
+            continue;
+        }
+        *sep = '\0';
+        char *name = rstrip(p), *value = lskip(sep + 1);
+        /* an inline comment: ';' after whitespace */
+        for (char *c = value; *c; c++)
+            if (*c == ';' && c > value && isspace((unsigned char)c[-1])) {
+                *c = '\0';
+                break;
+            }
+        rstrip(value);
+        on_pair(r, section, name, value);
     }
-    return str;
+    free(line);
+    return bad;
 }
 
 static bool key_ok(const char *k)
@@ -185,9 +251,23 @@ static int on_pair(void *user, const char *section, const char *name, const char
         r->failed = true;
         return 1;
     }
+    /* a key given twice in one section of one file is a mistake (which
+     * one was meant?), not a silent last-wins */
+    for (size_t i = r->first; i < r->cfg->n; i++) {
+        const struct entry *e = &r->cfg->v[i];
+        if (e->src == FERRY_SRC_FILE && e->line > 0 && !strcmp(e->section, section) &&
+            !strcmp(e->key, name)) {
+            ferry_fmt(r->err, r->errlen,
+                      "%s:%d: key '%s' in [%s] is given twice, on lines %d "
+                      "and %d",
+                      r->name, r->line, name, section, e->line, r->line);
+            r->failed = true;
+            return 1;
+        }
+    }
     /* values may be quoted to keep leading spaces or a ';' */
     size_t vl = strlen(value);
-    char buf[4096];
+    char buf[FERRY_CONFIG_MAX_LINE];
     if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"' && vl - 2 < sizeof buf) {
         memcpy(buf, value + 1, vl - 2);
         buf[vl - 2] = '\0';
@@ -203,17 +283,13 @@ static int on_pair(void *user, const char *section, const char *name, const char
 int ferry_config_load_string(struct ferry_config *cfg, const char *name, const char *text,
                              char *err, size_t errlen)
 {
-    struct reader r = {.text = text, .cfg = cfg, .name = name, .err = err, .errlen = errlen};
-    int rc = ini_parse_stream(read_line, &r, on_pair, &r);
+    struct reader r = {.cfg = cfg, .name = name, .first = cfg->n, .err = err, .errlen = errlen};
+    int rc = parse_ini(text, &r);
     if (r.failed)
         return FERRY_E_CONFIG;
     if (rc > 0) {
         ferry_fmt(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
                   name, rc);
-        return FERRY_E_CONFIG;
-    }
-    if (rc < 0) {
-        ferry_fmt(err, errlen, "%s: out of memory", name);
         return FERRY_E_CONFIG;
     }
     char *p = strdup(name); /* owned by cfg */
@@ -229,6 +305,12 @@ int ferry_config_load(struct ferry_config *cfg, const char *path, char *err, siz
     FILE *f = fopen(path, "r");
     if (!f) {
         ferry_fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return FERRY_E_CONFIG;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        ferry_fmt(err, errlen, "%s: is a directory, not a config file", path);
         return FERRY_E_CONFIG;
     }
     char *text = NULL; /* freed below */
@@ -254,7 +336,7 @@ int ferry_config_load(struct ferry_config *cfg, const char *path, char *err, siz
     fclose(f);
     if (ioerr) {
         free(text);
-        ferry_fmt(err, errlen, "%s: read error", path);
+        ferry_fmt(err, errlen, "%s: read error: %s", path, strerror(errno));
         return FERRY_E_CONFIG;
     }
     if (memchr(text ? text : "", '\0', len)) {

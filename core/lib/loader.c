@@ -515,8 +515,22 @@ static bool file_exists_with_ext(const char *base)
     return false;
 }
 
-static const void *load(const char *name, const char *plugin_path, enum kind kind, int *status,
-                        enum other *other, char *err, size_t errlen)
+/* A plugin name is a name: [a-z0-9_]+, at most 64 bytes. Never a path,
+ * so nothing outside the plugin path's directories is ever loaded (a
+ * module runs its constructors before ferry can look at it). */
+static bool plugin_name_ok(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= '0' && name[n] <= '9') ||
+              name[n] == '_'))
+            return false;
+    return n > 0 && n <= 64;
+}
+
+/* by_file: name is DIR/NAME of a file found on the path (--list-plugins). */
+static const void *load(const char *name, const char *plugin_path, enum kind kind, bool by_file,
+                        int *status, enum other *other, char *err, size_t errlen)
 {
     *status = FERRY_E_CONFIG;
     *other = OTHER_NONE;
@@ -524,6 +538,13 @@ static const void *load(const char *name, const char *plugin_path, enum kind kin
         ferry_fmt(err, errlen,
                   kind == KIND_SINK ? "no sink named ([aggregator] sink)"
                                     : "no transport plugin named ([transport] plugin)");
+        return NULL;
+    }
+    if (!by_file && !plugin_name_ok(name)) {
+        ferry_fmt(err, errlen,
+                  "plugin name '%s' is not a name ([a-z0-9_]+): plugins are loaded only from "
+                  "the directories of plugin_path and FERRY_PLUGIN_PATH, never from a path",
+                  name);
         return NULL;
     }
     char want[128];
@@ -538,7 +559,7 @@ static const void *load(const char *name, const char *plugin_path, enum kind kin
             d = kind == KIND_SINK ? (const void *)l->sink : (const void *)&l->t;
             goto out;
         }
-    if (strchr(name, '/')) {
+    if (by_file) {
         d = open_file(name, want, kind, status, other, err, errlen);
         goto out;
     }
@@ -584,7 +605,8 @@ const struct ferry_transport *ferry_plugin_load(const char *name, const char *pl
 {
     int dummy;
     enum other other;
-    return load(name, plugin_path, KIND_TRANSPORT, status ? status : &dummy, &other, err, errlen);
+    return load(name, plugin_path, KIND_TRANSPORT, false, status ? status : &dummy, &other, err,
+                errlen);
 }
 
 const struct ferry_sink *ferry_sink_load(const char *name, const char *plugin_path, int *status,
@@ -592,7 +614,7 @@ const struct ferry_sink *ferry_sink_load(const char *name, const char *plugin_pa
 {
     int dummy;
     enum other other;
-    return load(name, plugin_path, KIND_SINK, status ? status : &dummy, &other, err, errlen);
+    return load(name, plugin_path, KIND_SINK, false, status ? status : &dummy, &other, err, errlen);
 }
 
 /* Every module on the path, deduplicated by name, loaded as kind; modules
@@ -631,7 +653,7 @@ static int foreach_kind(const char *plugin_path, enum kind kind,
             ferry_fmt(file, sizeof file, "%s/%s", dir, name);
             int st;
             enum other other;
-            const void *d = load(file, NULL, kind, &st, &other, err, sizeof err);
+            const void *d = load(file, NULL, kind, true, &st, &other, err, sizeof err);
             /* a module with no descriptor at all is reported once, as a transport */
             if (other == OTHER_KIND || (other == OTHER_NODESC && kind == KIND_SINK))
                 continue;

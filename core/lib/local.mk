@@ -46,3 +46,6 @@ libferry_schema_la_SOURCES = core/lib/schema.c core/lib/schema_format.c \
 libferry_schema_la_CPPFLAGS = $(AM_CPPFLAGS) $(FERRY_CORE_CPPFLAGS) $(CJSON_CFLAGS) $(PCRE2_CFLAGS)
 libferry_schema_la_CFLAGS = $(AM_CFLAGS)
 libferry_schema_la_LIBADD = $(CJSON_LIBS) $(PCRE2_LIBS) $(LIBM)
+
+# checks of untrusted JSON text (NUL, UTF-8, duplicate keys, numbers)
+libferry_schema_la_SOURCES += core/lib/jsoncheck.c core/app/jsoncheck.h

@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -38,7 +39,7 @@ static int parse_with_unit(const char *s, const struct unit *units, int64_t bare
     if (*s == '-')
         return -1;
     double v = strtod(s, &end);
-    if (errno || end == s)
+    if (errno || end == s || !isfinite(v)) /* nan, inf */
         return -1;
     while (isspace((unsigned char)*end))
         end++;

@@ -18,6 +18,7 @@
 
 #include "ferry/schema.h"
 #include "schema_internal.h"
+#include "jsoncheck.h"
 
 /* Deepest chain of nested schema applications before validation gives up;
  * guards against schemas that reference themselves without consuming input
@@ -2292,6 +2293,16 @@ int ferry_schema_validate_text(const struct ferry_schema *s, const char *text, s
         }
     } else if (!len)
         why = "empty message";
+    /* what cJSON lets through: invalid UTF-8, and numbers beyond a double
+	 * (cJSON makes them inf, which would be reported for the original) */
+    char jerr[160];
+    size_t joff = 0;
+    if (j && ferry_json_check(text, len, 0, &joff, jerr, sizeof jerr)) {
+        cJSON_Delete(j);
+        j = NULL;
+        why = jerr; /* names its own byte offset */
+        end = text + joff;
+    }
     if (!j) {
         size_t off = end && end >= text ? (size_t)(end - text) : 0;
         if (off > len)
@@ -2299,7 +2310,10 @@ int ferry_schema_validate_text(const struct ferry_schema *s, const char *text, s
         struct vctx v = {.s = s, .out = out};
         struct ipath root = {NULL, NULL, SIZE_MAX};
         struct snode pseudo = {.path = (char *)"#"};
-        report(&v, &pseudo, &root, "json", "%s at byte offset %zu", why, off);
+        if (why == jerr)
+            report(&v, &pseudo, &root, "json", "%s", why);
+        else
+            report(&v, &pseudo, &root, "json", "%s at byte offset %zu", why, off);
         if (v.oom) {
             ferry_schema_result_free(out);
             errno = ENOMEM;

@@ -111,8 +111,9 @@ extern const struct ferry_option ferry_transport_options[];
 /* ====================================================================== */
 /* Plugins                                                                */
 
-/** Load a transport by name ("kafka") or path ("./x/kafka.so"). Search
- *  order for a name: dirs in plugin_path (colon-separated, may be NULL),
+/** Load a transport by name ("kafka"). A name is [a-z0-9_]+ (at most 64
+ *  bytes), never a path: only the search path's directories are looked
+ *  in. Search order: dirs in plugin_path (colon-separated, may be NULL),
  *  then $FERRY_PLUGIN_PATH, then the install directory. Loading the same
  *  plugin twice returns the same descriptor. The descriptor stays valid
  *  until the process ends.

@@ -54,20 +54,20 @@ int famqp_status(int code)
     }
 }
 
+/* The URL with its user information (user name and password: both are
+ * secrets) replaced by ***. It ends at the last '@' of the URL: a password
+ * may hold '@' or '/' unescaped, and a shown host is worth less than a
+ * shown secret. */
 void famqp_url_mask(const char *url, char *out, size_t outlen)
 {
     const char *scheme = strstr(url, "://");
     const char *auth = scheme ? scheme + 3 : url;
-    const char *at = strchr(auth, '@');
-    const char *slash = strchr(auth, '/');
-    if (slash && at && slash < at)
-        at = NULL;
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon) {
+    const char *at = strrchr(auth, '@');
+    if (!at) {
         snprintf(out, outlen, "%s", url);
         return;
     }
-    snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+    snprintf(out, outlen, "%.*s***%s", (int)(auth - url), url, at);
 }
 
 static char *famqp_trim(char *s)

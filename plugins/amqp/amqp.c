@@ -31,6 +31,8 @@
 enum famqp_routing { FAMQP_ROUTE_QUEUE = 0, FAMQP_ROUTE_EXCHANGE };
 static const char *const famqp_exchange_types[] = {"topic", "direct", "fanout", "headers"};
 static const char *const famqp_overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
+enum { FAMQP_QUEUE_CLASSIC, FAMQP_QUEUE_QUORUM, FAMQP_QUEUE_STREAM };
+static const char *const famqp_queue_types[] = {"classic", "quorum", "stream"};
 enum famqp_overflow { FAMQP_DROP_HEAD = 0, FAMQP_REJECT_PUBLISH, FAMQP_REJECT_PUBLISH_DLX };
 enum famqp_unroutable { FAMQP_UNROUTABLE_FAIL = 0, FAMQP_UNROUTABLE_DROP, FAMQP_UNROUTABLE_DLX };
 
@@ -50,6 +52,7 @@ struct famqp_cfg {
     int64_t message_ttl;
     int64_t max_length;
     int overflow;
+    int queue_type;
     char *dead_letter_exchange;
     char *reject_destination;
     int64_t heartbeat;
@@ -168,6 +171,17 @@ static const struct ferry_option famqp_options[] = {
              "rejected), also dead-letter the refused ones (reject-publish-dlx), or drop its "
              "oldest (drop-head: dead-lettered to reject_destination when one is set, otherwise "
              "lost, with a warning at start-up)."},
+    {.name = "queue_type",
+     .type = FERRY_OPT_ENUM,
+     .def = "classic",
+     .choices = "classic|quorum|stream",
+     .offset = offsetof(struct famqp_cfg, queue_type),
+     .help = "Type of the queues ferry declares (x-queue-type): classic; quorum (replicated "
+             "with Raft on a cluster, RabbitMQ's recommended durable queue: durable only, "
+             "overflow drop-head or reject-publish, dead-lettering kept); stream (an "
+             "append-only log: durable only, no message_ttl, max_length, overflow or "
+             "dead-lettering). Private subscriber queues (exchange routing without a "
+             "group) stay classic."},
     {.name = "dead_letter_exchange",
      .type = FERRY_OPT_STR,
      .offset = offsetof(struct famqp_cfg, dead_letter_exchange),
@@ -264,6 +278,7 @@ struct famqp_pending {
     bool settled;
     bool internal;      /* a reject copy made by nack(): not reported */
     const char *reason; /* static text */
+    size_t body_len;
 };
 
 /* A received message lent to the caller (or waiting to be). */
@@ -455,6 +470,38 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
                    p->next_attempt_ms - famqp_now_ms());
 }
 
+/* RabbitMQ closes the publishing channel with 406 PRECONDITION_FAILED
+ * "message size N is larger than configured max size M" for a message
+ * over its max_message_size. That message is refused for good: settle
+ * every unconfirmed message larger than M as FERRY_E_TOOBIG, so the
+ * reconnect that follows re-sends only the others instead of looping on
+ * it. A 406 that names no size is left to the connection loss. */
+static void famqp_refused_too_big(struct ferry_conn *c, const char *why)
+{
+    struct famqp *p = c->priv;
+    const char *at = strstr(why, "max size ");
+    if (!at)
+        return;
+    unsigned long long max = strtoull(at + 9, NULL, 10);
+    if (!max)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < p->pend_len; i++) {
+        struct famqp_pending *e = &p->pend[(p->pend_head + i) % p->pend_cap];
+        if (!e->settled && e->body_len > max) {
+            e->settled = true;
+            e->status = FERRY_E_TOOBIG;
+            e->reason = "refused by the broker: larger than its max_message_size "
+                        "(406 PRECONDITION_FAILED)";
+            if (p->unsettled)
+                p->unsettled--;
+            n++;
+        }
+    }
+    if (n)
+        ferry_log_warn(c, "broker refused messages for their size count=%zu max=%llu", n, max);
+}
+
 /* Record a failed library call: loses the connection unless it was only a
  * timeout. Returns the ferry status with c->err set. */
 static int famqp_fail_rc(struct ferry_conn *c, int rc, const char *what)
@@ -480,7 +527,7 @@ static int famqp_fail_reply(struct ferry_conn *c, amqp_rpc_reply_t r, const char
 /* ---------------------------------------------------------------------- */
 /* Publisher confirm bookkeeping (ring of pending entries by sequence) */
 
-static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal)
+static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal, size_t body_len)
 {
     if (p->pend_len == p->pend_cap) {
         size_t ncap = p->pend_cap ? p->pend_cap * 2 : 1024;
@@ -502,6 +549,7 @@ static int famqp_pend_push(struct famqp *p, uint64_t tag, bool internal)
     e->settled = false;
     e->internal = internal;
     e->reason = NULL;
+    e->body_len = body_len;
     p->pend_len++;
     p->unsettled++;
     return 0;
@@ -839,6 +887,8 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         snprintf(why, sizeof why, "broker closed channel %u: %u %.*s", f->channel, m->reply_code,
                  (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         p->last_status = famqp_status(m->reply_code);
+        if (f->channel == FAMQP_PUB_CH && m->reply_code == AMQP_PRECONDITION_FAILED)
+            famqp_refused_too_big(c, why);
         famqp_lost(c, why);
         break;
     }
@@ -982,14 +1032,22 @@ static int famqp_pump(struct ferry_conn *c, int64_t deadline, enum famqp_until u
 /* ---------------------------------------------------------------------- */
 /* Topology */
 
-static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, bool for_main)
+static amqp_table_t famqp_queue_args(struct famqp *p, amqp_table_entry_t *e, bool for_main,
+                                     bool typed)
 {
     const struct famqp_cfg *cfg = p->cfg;
     int n = 0;
+    if (typed && cfg->queue_type != FAMQP_QUEUE_CLASSIC) {
+        e[n].key = amqp_cstring_bytes("x-queue-type");
+        e[n].value.kind = AMQP_FIELD_KIND_UTF8;
+        e[n++].value.value.bytes = amqp_cstring_bytes(famqp_queue_types[cfg->queue_type]);
+    }
     /* The reject queue has no limits: what reaches it was already refused
      * once, and a limit there would drop it unseen. */
-    if (!for_main)
-        return amqp_empty_table;
+    if (!for_main) {
+        amqp_table_t t = {.num_entries = n, .entries = e};
+        return t;
+    }
     if (cfg->message_ttl > 0) {
         e[n].key = amqp_cstring_bytes("x-message-ttl");
         e[n].value.kind = AMQP_FIELD_KIND_I64;
@@ -1056,7 +1114,7 @@ static int famqp_declare_reject(struct ferry_conn *c)
     if (cfg->reject_destination) {
         amqp_table_entry_t e[4];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(cfg->reject_destination), 0,
-                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, false));
+                           cfg->queue_durable, 0, 0, famqp_queue_args(p, e, false, true));
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL)
             return famqp_fail_reply(c, r, "declare reject queue");
@@ -1106,7 +1164,7 @@ static int famqp_declare_dest(struct ferry_conn *c, const char *dest)
         bool is_reject = cfg->reject_destination && !strcmp(dest, cfg->reject_destination);
         amqp_table_entry_t e[6];
         amqp_queue_declare(p->conn, FAMQP_PUB_CH, amqp_cstring_bytes(dest), 0, cfg->queue_durable,
-                           0, 0, famqp_queue_args(p, e, !is_reject));
+                           0, 0, famqp_queue_args(p, e, !is_reject, true));
     } else {
         amqp_table_entry_t ae[1];
         amqp_table_t args = amqp_empty_table;
@@ -1163,7 +1221,7 @@ static int famqp_setup_consumer(struct ferry_conn *c)
         amqp_queue_declare_ok_t *ok = amqp_queue_declare(
             p->conn, FAMQP_SUB_CH, named ? amqp_cstring_bytes(p->sub_queue) : amqp_empty_bytes, 0,
             named ? cfg->queue_durable : 0, named ? 0 : 1, named ? 0 : 1,
-            famqp_queue_args(p, e, true));
+            famqp_queue_args(p, e, true, named));
         r = amqp_get_rpc_reply(p->conn);
         if (r.reply_type != AMQP_RESPONSE_NORMAL || !ok)
             return famqp_fail_reply(c, r, "declare subscriber queue");
@@ -1330,8 +1388,8 @@ static int famqp_connect_one(struct ferry_conn *c, const struct famqp_url *u)
                     ? " (does the broker offer EXTERNAL, and is there a user named "
                       "as the certificate's subject?)"
                     : "");
-        return ferry_conn_fail(c, st, "login %s vhost \"%s\" user %s: %s%s", u->masked, u->vhost,
-                               user, buf,
+        /* the user name is a secret like the password: not shown */
+        return ferry_conn_fail(c, st, "login %s vhost \"%s\": %s%s", u->masked, u->vhost, buf,
                                *u->vhost ? ""
                                          : " (the empty vhost comes from a trailing slash: write "
                                            "amqp://host:port or amqp://host:port/%2f)");
@@ -1469,6 +1527,18 @@ static int famqp_open(struct ferry_conn *c)
     else if (cfg->overflow == FAMQP_REJECT_PUBLISH_DLX && cfg->max_length > 0 &&
              !cfg->reject_destination && !cfg->dead_letter_exchange)
         bad = "overflow = reject-publish-dlx needs reject_destination or dead_letter_exchange";
+    else if (cfg->queue_type != FAMQP_QUEUE_CLASSIC && !cfg->queue_durable)
+        bad = "queue_type = quorum or stream declares durable queues only: set queue_durable = "
+              "true";
+    else if (cfg->queue_type == FAMQP_QUEUE_QUORUM && cfg->max_length > 0 &&
+             cfg->overflow == FAMQP_REJECT_PUBLISH_DLX)
+        bad = "queue_type = quorum has no overflow = reject-publish-dlx: use reject-publish or "
+              "drop-head";
+    else if (cfg->queue_type == FAMQP_QUEUE_STREAM &&
+             (cfg->message_ttl > 0 || cfg->max_length > 0 || cfg->reject_destination ||
+              cfg->dead_letter_exchange))
+        bad = "queue_type = stream has no message_ttl, max_length or dead-lettering "
+              "(reject_destination, dead_letter_exchange)";
     if (bad) {
         famqp_free(p);
         return ferry_conn_fail(c, FERRY_E_CONFIG, "%s", bad);
@@ -1610,7 +1680,7 @@ static int famqp_publish_raw(struct ferry_conn *c, const struct ferry_msg *m, co
         return FERRY_E_NOCONN;
     }
     if (cfg->confirm) {
-        if (famqp_pend_push(p, m->tag, internal) != 0) {
+        if (famqp_pend_push(p, m->tag, internal, m->body_len) != 0) {
             famqp_lost(c, "out of memory tracking confirms");
             return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
         }
@@ -1684,6 +1754,17 @@ static int famqp_flush(struct ferry_conn *c, int timeout_ms)
 {
     struct famqp *p = c->priv;
     int st = FERRY_OK;
+    if (timeout_ms == 0 && famqp_unsettled(p) == 0) {
+        /* An idle publisher (the HTTP server between requests) polls here:
+         * read what the broker sent (connection.close when the node
+         * stops, heartbeats; rabbitmq-c sends ours and notices missing
+         * ones), so health turns unavailable without a failed request,
+         * and reconnect when the backoff allows, so it turns back. */
+        if (p->up)
+            famqp_pump(c, 0, FAMQP_UNTIL_POLL, 0);
+        else if (famqp_now_ms() >= p->next_attempt_ms)
+            famqp_ensure(c);
+    }
     if (p->up)
         famqp_acks_send(c);
     if (p->up && famqp_unsettled(p) > 0) {

@@ -1196,9 +1196,33 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     size_t i_dest = n >= 2 ? 0 : SIZE_MAX, i_key = n >= 3 ? 1 : SIZE_MAX;
     size_t i_body = n == 1 ? 0 : n == 2 ? 1 : 2;
     size_t n_hdr = n > 3 ? (n - 3) / 2 : 0;
+    char why[160];
     if (n > 3 && (n - 3) % 2 != 0) {
-        fzmq_warn_dropped(c, "header frame without a value");
+        snprintf(why, sizeof why,
+                 "header frame without a value (%zu frames: dest, key, body "
+                 "and name/value pairs make an odd number)",
+                 n);
+        fzmq_warn_dropped(c, why);
         return 0;
+    }
+    /* header names are non-empty and each given once: a peer that sends
+     * anything else (e.g. a list of bodies as frames) does not follow the
+     * framing, and taking frame 3 as the body would drop the others */
+    for (size_t h = 0; h < n_hdr; h++) {
+        zmq_msg_t *name = &fr[3 + 2 * h];
+        size_t nl = zmq_msg_size(name);
+        bool dup = false;
+        for (size_t k = 0; k < h && !dup; k++)
+            dup = zmq_msg_size(&fr[3 + 2 * k]) == nl &&
+                  !memcmp(zmq_msg_data(&fr[3 + 2 * k]), zmq_msg_data(name), nl);
+        if (nl == 0 || dup) {
+            snprintf(why, sizeof why,
+                     "%s header name in frame %zu of %zu (frames: dest, key, "
+                     "body, then name/value pairs)",
+                     nl ? "repeated" : "empty", 4 + 2 * h, n);
+            fzmq_warn_dropped(c, why);
+            return 0;
+        }
     }
     const char *dest = i_dest == SIZE_MAX ? p->sub_dest : zmq_msg_data(&fr[i_dest]);
     size_t dest_len = i_dest == SIZE_MAX ? p->sub_dest_len : zmq_msg_size(&fr[i_dest]);

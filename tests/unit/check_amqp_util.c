@@ -48,15 +48,21 @@ START_TEST(test_mask_hides_password)
 {
     char out[128];
     famqp_url_mask("amqp://guest:s3cret@127.0.0.1:5672/%2f", out, sizeof out);
-    ck_assert_str_eq(out, "amqp://guest:***@127.0.0.1:5672/%2f");
+    ck_assert_str_eq(out, "amqp://***@127.0.0.1:5672/%2f");
     ck_assert_ptr_null(strstr(out, "s3cret"));
     famqp_url_mask("amqp://127.0.0.1:5672", out, sizeof out);
     ck_assert_str_eq(out, "amqp://127.0.0.1:5672");
-    famqp_url_mask("amqp://user@host", out, sizeof out);
-    ck_assert_str_eq(out, "amqp://user@host");
-    /* a colon in the path is not a password */
+    /* the user name is a secret too */
+    famqp_url_mask("amqp://SeCrEtUser@host", out, sizeof out);
+    ck_assert_str_eq(out, "amqp://***@host");
+    /* '@' and '/' in a password: all of it up to the last '@' is hidden */
+    famqp_url_mask("amqp://u:pa@SeCrEt@127.0.0.1:1", out, sizeof out);
+    ck_assert_str_eq(out, "amqp://***@127.0.0.1:1");
+    famqp_url_mask("amqp://u:p/SeCrEt@127.0.0.1:1", out, sizeof out);
+    ck_assert_str_eq(out, "amqp://***@127.0.0.1:1");
+    /* so an '@' in the vhost hides the host as well: safe side */
     famqp_url_mask("amqp://host:5672/a:b@c", out, sizeof out);
-    ck_assert_str_eq(out, "amqp://host:5672/a:b@c");
+    ck_assert_str_eq(out, "amqp://***@c");
 }
 END_TEST
 
@@ -74,7 +80,7 @@ START_TEST(test_urls_parse_list)
     ck_assert_str_eq(u[0].user, "a");
     ck_assert_str_eq(u[0].password, "pw");
     ck_assert_str_eq(u[0].vhost, "/");
-    ck_assert_str_eq(u[0].masked, "amqp://a:***@h1:5673");
+    ck_assert_str_eq(u[0].masked, "amqp://***@h1:5673");
     ck_assert_str_eq(u[1].host, "h2");
     ck_assert_int_eq(u[1].port, 5672);
     ck_assert_str_eq(u[1].user, "guest");

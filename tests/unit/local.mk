@@ -80,3 +80,12 @@ tests_unit_check_mqtt_CPPFLAGS = $(AM_CPPFLAGS) $(MQTT_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_mqtt_LDADD = libferry.la $(MQTT_LIBS) $(CHECK_LIBS)
 endif
 endif
+
+# the checks of untrusted JSON text (core/lib/jsoncheck.c)
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_jsoncheck
+TESTS += tests/unit/check_jsoncheck
+tests_unit_check_jsoncheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+tests_unit_check_jsoncheck_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_jsoncheck_LDADD = libferry_core.la $(CHECK_LIBS)
+endif
