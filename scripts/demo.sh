@@ -7,7 +7,8 @@ sh scripts/install-deps.sh build
 sh scripts/build.sh
 cd build
 out=$(mktemp -d)
-export FERRY_PLUGIN_PATH="$PWD/plugins/zmq"
+# the zmq transport and the file sink, from the build tree (not installed)
+export FERRY_PLUGIN_PATH="$PWD/plugins/zmq:$PWD/plugins/sinks/file"
 ./ferry-aggregator --output "$out/aggregated_logs.txt" --count 3 &
 agg=$!
 ./ferry-producer --service demo "Log Entry 1: This is a sample log." \
