@@ -512,7 +512,8 @@ static struct fmqtt_rmsg *fmqtt_copy(const struct mosquitto_message *msg,
     char *w = (char *)(hdrs + n_hdr);
 #define FMQTT_COPY(dst, src, len)                                                                  \
     do {                                                                                           \
-        memcpy(w, (src), (len));                                                                   \
+        if (len) /* an empty payload may come as NULL */                                           \
+            memcpy(w, (src), (len));                                                               \
         (dst) = w;                                                                                 \
         w += (len);                                                                                \
         *w++ = '\0';                                                                               \
