@@ -137,6 +137,10 @@ int main(int argc, char **argv)
     int st = sk->ops->open(&s);
     if (st != FERRY_OK) {
         fprintf(stderr, "sink-pump: error [%s] open: %s\n", sink_name, s.err);
+        ferry_options_free(sk->options, scfg);
+        free(scfg);
+        ferry_kv_free(pt, npt);
+        ferry_config_free(cfg);
         return st == FERRY_E_CONFIG ? 78 : 69;
     }
 
