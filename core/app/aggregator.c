@@ -552,9 +552,12 @@ int ferry_aggregator_main(int argc, char **argv)
                  g.loop.dead_lettered, g.loop.rejected);
         struct ferry_ledger_totals t;
         app_aggregator_e2e(&g, &t);
-        app_info(&g.app,
-                 "ledger of this run producers=%" PRIu64 " unique=%" PRIu64 " redelivered=%" PRIu64,
-                 t.producers, t.unique, t.duplicates);
+        /* missing: seqs below a producer's highest that this run never
+         * wrote; after a restart it counts what the earlier run wrote too */
+        app_log(&g.app, t.missing || t.duplicates ? FERRY_LOG_WARN : FERRY_LOG_INFO,
+                "ledger of this run producers=%" PRIu64 " unique=%" PRIu64 " missing=%" PRIu64
+                " redelivered=%" PRIu64,
+                t.producers, t.unique, t.missing, t.duplicates);
     }
     consume_fini(&g.loop);
     app_http_stop(g.http);
