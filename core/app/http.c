@@ -459,8 +459,22 @@ static int parse_one(const cJSON *o, const struct http_defaults *d, struct http_
     return 0;
 }
 
+static int http_parse(const char *body, size_t len, bool batch, const struct http_defaults *d,
+                      struct http_job **out, char *err, size_t errlen);
+
 int app_http_parse(const char *body, size_t len, bool batch, const struct http_defaults *d,
                    struct http_job **out, char *err, size_t errlen)
+{
+    int rc = http_parse(body, len, batch, d, out, err, errlen);
+    /* the reason goes into a JSON answer: a quoted key or a reason cut at
+     * errlen may end inside a UTF-8 sequence; keep the valid prefix */
+    if (rc != 0 && errlen)
+        err[ferry_utf8_check(err, strnlen(err, errlen - 1))] = '\0';
+    return rc;
+}
+
+static int http_parse(const char *body, size_t len, bool batch, const struct http_defaults *d,
+                      struct http_job **out, char *err, size_t errlen)
 {
     *out = NULL;
     const char *end = NULL;
