@@ -826,15 +826,29 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
     }
     case AMQP_BASIC_NACK_METHOD: {
         const amqp_basic_nack_t *a = d;
+        /* With max_length and a reject-publish overflow, a nack is the
+         * queue being full: the message is refused. Otherwise it is the
+         * broker unable to take the message: a queue process that died, or
+         * a quorum queue that lost its leader (RabbitMQ 3.10 was seen to
+         * nack every later publish on that channel even after a new leader
+         * was elected, while a new connection published at once). Publish
+         * those messages again, over a new connection. */
+        bool full = p->cfg->max_length > 0 && p->cfg->overflow != FAMQP_DROP_HEAD;
+        int nst = full ? FERRY_E_REJECTED : FERRY_E_AGAIN;
         const char *why_nack =
-            "broker refused the message (basic.nack: queue full or internal error)";
+            full ? "broker refused the message (basic.nack: queue full or internal error)"
+                 : "broker could not take the message (basic.nack without a queue limit: "
+                   "queue unavailable)";
         uint64_t seq = a->delivery_tag + p->seq_offset;
         if (a->multiple) {
             for (uint64_t s = p->pend_first_seq; s <= seq && famqp_pend_get(p, s); s++)
-                famqp_pend_settle(p, s, FERRY_E_REJECTED, why_nack);
+                famqp_pend_settle(p, s, nst, why_nack);
         } else {
-            famqp_pend_settle(p, seq, FERRY_E_REJECTED, why_nack);
+            famqp_pend_settle(p, seq, nst, why_nack);
         }
+        if (!full)
+            famqp_lost(c, "broker nacked a message without a queue limit (queue unavailable, e.g. "
+                          "a quorum queue that lost its leader): reconnecting to publish it again");
         break;
     }
     case AMQP_BASIC_RETURN_METHOD:
