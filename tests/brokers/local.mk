@@ -3,7 +3,7 @@
 # test run and stopped when it ends. Every server a helper starts is
 # registered (servers.sh); at the end of `make check`, stop-servers.sh stops
 # the shared brokers and fails if a test left any other server running.
-EXTRA_DIST += tests/brokers/ensure-amqp.sh tests/brokers/amqp-node.sh \
+EXTRA_DIST += tests/brokers/ensure-amqp.sh tests/brokers/amqp-node.sh tests/brokers/amqp-cluster.sh \
 	tests/brokers/ensure-kafka.sh tests/brokers/kafka-ctl.sh \
 	tests/brokers/servers.sh tests/brokers/stop-servers.sh tests/brokers/mosquitto.sh tests/brokers/pg-node.sh
 

@@ -25,6 +25,10 @@ stop_pid() {
 
 # the shared RabbitMQ node of the run
 [ -d "$state/amqp" ] && FERRY_AMQP_NODE_STATE=$state/amqp "$here/amqp-node.sh" stop
+# three-node RabbitMQ clusters a test left (amqp-cluster.sh)
+for d in "$state"/amqp-cluster*; do
+    [ -f "$d/env" ] && FERRY_AMQP_CLUSTER_STATE=$d "$here/amqp-cluster.sh" stop
+done
 # the shared PostgreSQL server of the run
 [ -d "$state/pg" ] && FERRY_PG_NODE_STATE=$state/pg "$here/pg-node.sh" stop
 # the shared Kafka mock cluster of the run

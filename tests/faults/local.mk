@@ -11,6 +11,9 @@ FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
 	tests/faults/grpc-kill.test tests/faults/webhook-kill.test
 # bounded memory with a broker stopped (private RabbitMQ node, private Kafka mock)
 FAULT_TESTS += tests/faults/amqp-memory.test tests/faults/kafka-memory.test
+# a three-node RabbitMQ cluster (tests/brokers/amqp-cluster.sh): SIGKILL of
+# the node the clients use, a quorum queue
+FAULT_TESTS += tests/faults/amqp-cluster-failover.test
 EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py tests/faults/pg.sh
 check-faults:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
