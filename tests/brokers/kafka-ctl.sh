@@ -1,6 +1,8 @@
 #!/bin/bash
 # Control the test mock Kafka cluster started by ensure-kafka.sh:
 #   kafka-ctl.sh down [ID] | up [ID] | create-topic NAME PARTITIONS [REPLICATION] | ping
+#              | leader TOPIC PARTITION ID | coordinator group|transaction KEY ID
+# (the mock moves no leader when a broker is down: `leader` does it)
 # Exits 0 when the mock answered "ok", 1 on an error reply, 77 without a mock
 # (e.g. FERRY_TEST_KAFKA_BROKERS points at a real cluster).
 set -u

@@ -41,9 +41,10 @@ static void mock_usage(FILE *to)
           "Hosts librdkafka's mock Kafka cluster on 127.0.0.1 and prints its\n"
           "bootstrap servers. Control socket (address in CONTROL_FILE), one\n"
           "command per line: ping | bootstraps | down [ID] | up [ID] |\n"
-          "create-topic NAME PARTITIONS [REPLICATION]. Without ID, down/up\n"
-          "apply to every broker. SIGUSR1 takes all brokers down, SIGUSR2\n"
-          "brings them up; SIGTERM stops.\n",
+          "create-topic NAME PARTITIONS [REPLICATION] |\n"
+          "leader TOPIC PARTITION ID | coordinator group|transaction KEY ID.\n"
+          "Without ID, down/up apply to every broker. SIGUSR1 takes all\n"
+          "brokers down, SIGUSR2 brings them up; SIGTERM stops.\n",
           to);
 }
 
@@ -109,6 +110,33 @@ static void mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line,
                      n_brokers);
         } else {
             rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, a1, parts, repl);
+            if (err)
+                snprintf(out, outsz, "error %s", rd_kafka_err2str(err));
+            else
+                snprintf(out, outsz, "ok");
+        }
+    } else if (strcmp(cmd, "leader") == 0) {
+        /* the mock elects no leader when a broker goes down: a test moves
+         * the partitions of a stopped broker itself, as Kafka would */
+        int part = a2 ? atoi(a2) : -1;
+        int id = a3 ? atoi(a3) : 0;
+        if (!a1 || part < 0 || id < 1 || id > n_brokers) {
+            snprintf(out, outsz, "error usage: leader TOPIC PARTITION BROKER(1..%d)", n_brokers);
+        } else {
+            rd_kafka_resp_err_t err = rd_kafka_mock_partition_set_leader(mc, a1, part, id);
+            if (err)
+                snprintf(out, outsz, "error %s", rd_kafka_err2str(err));
+            else
+                snprintf(out, outsz, "ok");
+        }
+    } else if (strcmp(cmd, "coordinator") == 0) {
+        /* coordinator group|transaction KEY BROKER */
+        int id = a3 ? atoi(a3) : 0;
+        if (!a1 || !a2 || id < 1 || id > n_brokers) {
+            snprintf(out, outsz, "error usage: coordinator group|transaction KEY BROKER(1..%d)",
+                     n_brokers);
+        } else {
+            rd_kafka_resp_err_t err = rd_kafka_mock_coordinator_set(mc, a1, a2, id);
             if (err)
                 snprintf(out, outsz, "error %s", rd_kafka_err2str(err));
             else

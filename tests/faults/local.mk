@@ -14,6 +14,8 @@ FAULT_TESTS += tests/faults/amqp-memory.test tests/faults/kafka-memory.test
 # a three-node RabbitMQ cluster (tests/brokers/amqp-cluster.sh): SIGKILL of
 # the node the clients use, a quorum queue
 FAULT_TESTS += tests/faults/amqp-cluster-failover.test
+# three Kafka brokers (mock), replication 3, one down mid-stream
+FAULT_TESTS += tests/faults/kafka-cluster-failover.test
 EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh tests/faults/cutproxy.py tests/faults/pg.sh
 check-faults:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"
