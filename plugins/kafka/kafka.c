@@ -808,6 +808,20 @@ static int fkafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* The producer's statistics tell an idle producer its brokers are back:
+ * librdkafka reports all of them down (fkafka_error_cb), never their
+ * return, and nothing else calls back while no message is sent. A broker
+ * in state UP means a working connection. */
+static int fkafka_prod_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    struct fkafka *p = opaque;
+    static const char up[] = "\"state\":\"UP\"";
+    if (memmem(json, len, up, sizeof up - 1))
+        fkafka_up(p);
+    return 0; /* librdkafka frees json */
+}
+
 static int fkafka_build_conf(struct fkafka *p)
 {
     struct ferry_conn *c = p->c;
@@ -839,6 +853,15 @@ static int fkafka_build_conf(struct fkafka *p)
         st = fkafka_set(c, prod, "enable.idempotence", cfg->idempotence ? "true" : "false");
     if (!st)
         st = fkafka_set(c, prod, "compression.codec", fkafka_codecs[cfg->compression]);
+    /* a connection to every broker, kept and retried while idle: so
+     * librdkafka sees all of them down (and back) without traffic */
+    if (!st)
+        st = fkafka_set(c, prod, "enable.sparse.connections", "false");
+    if (cfg->stats_interval_ms > 0) {
+        rd_kafka_conf_set_stats_cb(prod, fkafka_prod_stats_cb);
+        if (!st)
+            st = fkafka_set_int(c, prod, "statistics.interval.ms", cfg->stats_interval_ms);
+    }
     if (!st)
         st = fkafka_set_int(c, prod, "linger.ms", cfg->linger_ms);
     if (!st)
@@ -1152,6 +1175,13 @@ static int fkafka_publish(struct ferry_conn *c, const struct ferry_msg *m)
 static int fkafka_flush(struct ferry_conn *c, int timeout_ms)
 {
     struct fkafka *p = c->priv;
+    if (!p->prod && timeout_ms == 0 && !p->cons) {
+        /* An idle publisher (the HTTP server between requests) polls here:
+         * make the producer now, so it watches the brokers and /health
+         * follows them before the first request. */
+        if (fkafka_producer(p) != FERRY_OK)
+            return FERRY_OK; /* the first publish reports it */
+    }
     if (!p->prod)
         return FERRY_OK;
     int64_t deadline = fkafka_now_ms() + timeout_ms;
