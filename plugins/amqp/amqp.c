@@ -476,15 +476,15 @@ static void famqp_lost(struct ferry_conn *c, const char *why)
  * every unconfirmed message larger than M as FERRY_E_TOOBIG, so the
  * reconnect that follows re-sends only the others instead of looping on
  * it. A 406 that names no size is left to the connection loss. */
-static void famqp_refused_too_big(struct ferry_conn *c, const char *why)
+static size_t famqp_refused_too_big(struct ferry_conn *c, const char *why)
 {
     struct famqp *p = c->priv;
     const char *at = strstr(why, "max size ");
     if (!at)
-        return;
+        return 0;
     unsigned long long max = strtoull(at + 9, NULL, 10);
     if (!max)
-        return;
+        return 0;
     size_t n = 0;
     for (size_t i = 0; i < p->pend_len; i++) {
         struct famqp_pending *e = &p->pend[(p->pend_head + i) % p->pend_cap];
@@ -500,6 +500,44 @@ static void famqp_refused_too_big(struct ferry_conn *c, const char *why)
     }
     if (n)
         ferry_log_warn(c, "broker refused messages for their size count=%zu max=%llu", n, max);
+    return n;
+}
+
+/* After the broker closed the publishing channel for a message it refuses
+ * for good (406, too big): answer close-ok and open the channel again on
+ * the same connection, so the consumer channel and its unacknowledged
+ * deliveries survive (a validator can still dead-letter the input message
+ * whose copy was refused). Messages not yet confirmed on the closed
+ * channel are reported lost, and the core publishes them again. On an
+ * error the caller drops the connection. */
+static int famqp_reopen_pub(struct ferry_conn *c, const char *why)
+{
+    struct famqp *p = c->priv;
+    amqp_channel_close_ok_t ok;
+    if (amqp_send_method(p->conn, FAMQP_PUB_CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) !=
+        AMQP_STATUS_OK)
+        return FERRY_E_NOCONN;
+    for (size_t i = 0; i < p->pend_len; i++) {
+        struct famqp_pending *e = &p->pend[(p->pend_head + i) % p->pend_cap];
+        if (!e->settled) {
+            e->settled = true;
+            e->status = FERRY_E_NOCONN;
+            e->reason = "publishing channel closed before the broker confirmed";
+        }
+    }
+    p->unsettled = 0;
+    p->return_active = false;
+    amqp_channel_open(p->conn, FAMQP_PUB_CH);
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(p->conn);
+    if (r.reply_type == AMQP_RESPONSE_NORMAL && p->cfg->confirm) {
+        amqp_confirm_select(p->conn, FAMQP_PUB_CH);
+        r = amqp_get_rpc_reply(p->conn);
+    }
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return FERRY_E_NOCONN;
+    p->seq_offset = p->next_seq - 1; /* the new channel counts from 1 */
+    ferry_log_warn(c, "publishing channel reopened error=\"%s\"", why);
+    return FERRY_OK;
 }
 
 /* Record a failed library call: loses the connection unless it was only a
@@ -901,8 +939,11 @@ static void famqp_on_method(struct ferry_conn *c, const amqp_frame_t *f)
         snprintf(why, sizeof why, "broker closed channel %u: %u %.*s", f->channel, m->reply_code,
                  (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         p->last_status = famqp_status(m->reply_code);
-        if (f->channel == FAMQP_PUB_CH && m->reply_code == AMQP_PRECONDITION_FAILED)
-            famqp_refused_too_big(c, why);
+        /* a message refused for its size costs the publishing channel
+         * only; anything else starts over with a new connection */
+        if (f->channel == FAMQP_PUB_CH && m->reply_code == AMQP_PRECONDITION_FAILED &&
+            famqp_refused_too_big(c, why) > 0 && famqp_reopen_pub(c, why) == FERRY_OK)
+            break;
         famqp_lost(c, why);
         break;
     }
