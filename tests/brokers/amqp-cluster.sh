@@ -68,7 +68,7 @@ node_vars() {
 as_node() {
     node_vars "$1"
     shift
-    local cmd=(env HOME="$BASE/home"
+    local run=(env HOME="$BASE/home"
         RABBITMQ_NODENAME="$NODENAME"
         RABBITMQ_MNESIA_BASE="$NODE_DIR/mnesia"
         RABBITMQ_LOG_BASE="$NODE_DIR/log"
@@ -81,9 +81,9 @@ as_node() {
         ERL_EPMD_PORT="$EPMD_PORT"
         RABBITMQ_LOGS="$NODE_DIR/log/node.log")
     if [ "$(id -u)" = 0 ]; then
-        cmd=(runuser -u rabbitmq -- "${cmd[@]}")
+        run=(runuser -u rabbitmq -- "${run[@]}")
     fi
-    "${cmd[@]}" "$@"
+    "${run[@]}" "$@"
 }
 
 ctl() {
