@@ -111,8 +111,8 @@ static const struct ferry_option fkafka_options[] = {
      .min = 0,
      .max = 3600000,
      .offset = offsetof(struct fkafka_cfg, stats_interval_ms),
-     .help = "How often a consumer takes librdkafka's statistics for ferry_consumer_lag; 0 turns "
-             "them off."},
+     .help = "How often librdkafka's statistics are taken: a consumer's ferry_consumer_lag, and "
+             "a producer's brokers coming back (health); 0 turns them off."},
     {.name = "acks",
      .type = FERRY_OPT_ENUM,
      .def = "all",
