@@ -44,6 +44,10 @@ struct fzmq_cfg {
 #define FZMQ_KEY_Z85 40 /* a CURVE key as Z85 text, without the NUL */
 #define FZMQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define FZMQ_ZAP_DOMAIN "ferry"
+/* How long a send waits for room when every peer's queue is full. libzmq
+ * wakes it as soon as the peer has read enough, as a blocking send; the
+ * caller's own backoff (sleeps) would leave the pipe idle meanwhile. */
+#define FZMQ_SEND_WAIT_MS 10
 
 static const struct ferry_option fzmq_options[] = {
     {.name = "endpoint",
@@ -799,6 +803,7 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
     int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
                                                                       : cfg->reconnect_min_ms);
     int sndhwm = (int)cfg->send_hwm, rcvhwm = (int)cfg->receive_hwm;
+    int sndtimeo = FZMQ_SEND_WAIT_MS;
     int64_t maxmsg = cfg->max_message_size;
     int one = 1;
     if ((st = fzmq_setopt(c, s->sock, ZMQ_LINGER, "linger", &linger, sizeof linger)) ||
@@ -813,6 +818,8 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
          * publish says so instead of filling a pipe nobody drains. Not on
          * SUB: libzmq 4.3.4 then never sends the subscription. */
         (sending && (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+        (sending &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_SNDTIMEO, "sndtimeo", &sndtimeo, sizeof sndtimeo))) ||
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser", &one, sizeof one))) ||
         /* A subscriber whose queue is full makes publish say "again"
@@ -1052,7 +1059,8 @@ static int fzmq_open(struct ferry_conn *c)
 
 static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
 {
-    return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
+    /* blocks up to FZMQ_SEND_WAIT_MS (ZMQ_SNDTIMEO) for room */
+    return zmq_send(sock, data ? data : "", len, more ? ZMQ_SNDMORE : 0);
 }
 
 /* Make room to note one more accepted message for fzmq_report_settled(),
@@ -1122,7 +1130,7 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
             return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %" PRIu64 "-byte message",
                                    size);
         fzmq_wire_v2_encode(m, zmq_msg_data(&frame));
-        if (zmq_msg_send(&frame, s->sock, ZMQ_DONTWAIT) < 0) {
+        if (zmq_msg_send(&frame, s->sock, 0) < 0) { /* waits as fzmq_send_frame() */
             int err = errno;
             zmq_msg_close(&frame);
             return ferry_conn_fail(
