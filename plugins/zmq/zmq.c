@@ -46,8 +46,10 @@ struct fzmq_cfg {
 #define FZMQ_ZAP_DOMAIN "ferry"
 /* How long a send waits for room when every peer's queue is full. libzmq
  * wakes it as soon as the peer has read enough, as a blocking send; the
- * caller's own backoff (sleeps) would leave the pipe idle meanwhile. */
-#define FZMQ_SEND_WAIT_MS 10
+ * caller's own backoff (sleeps) would leave the pipe idle meanwhile. As
+ * long as the publisher's first backoff step (backoff_min, 100 ms), so a
+ * peer that stalls that long is an outage either way. */
+#define FZMQ_SEND_WAIT_MS 100
 
 static const struct ferry_option fzmq_options[] = {
     {.name = "endpoint",
