@@ -107,7 +107,7 @@ def check(base_path, cur_path, failed_out=None):
         with open(failed_out, "w") as f:
             f.write("".join("%s:%s:%s\n" % k for k in failed))
     if failed:
-        print("bench-check: %d path(s) over %d %% of the baseline: %s" % (
+        print("bench-check: %d path(s) failed (more than %d %% over the baseline, or not counted): %s" % (
             len(failed), round((LIMIT - 1) * 100), " ".join("%s:%s:%s" % k for k in failed)))
         return 1
     print("bench-check: every ferry path within %d %% of its baseline" % round((LIMIT - 1) * 100))

@@ -225,8 +225,6 @@ def main():
             md.append(f.read().rstrip("\n"))
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    with open(os.path.join(out, "headline.md"), "w") as f:
-        f.write("\n".join(head[2:]) + "\n")
     plot(runs, out)
 
 
