@@ -371,9 +371,8 @@ static int araw_sub(struct bench *b, bool lat)
  * exist yet. A failed declare closes its channel: *ch moves to a new one. */
 static long araw_queue_len(amqp_connection_state_t c, int *ch, const char *q)
 {
-    amqp_queue_declare_ok_t *ok =
-        amqp_queue_declare(c, (amqp_channel_t)*ch, amqp_cstring_bytes(q), 1, 0, 0, 0,
-                           amqp_empty_table);
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, (amqp_channel_t)*ch, amqp_cstring_bytes(q),
+                                                     1, 0, 0, 0, amqp_empty_table);
     if (ok)
         return (long)ok->message_count;
     amqp_maybe_release_buffers(c);
