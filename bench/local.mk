@@ -32,7 +32,7 @@ bench: all $(BENCH_DRIVER) $(BENCH_MOCK) bench/logger-bench$(EXEEXT)
 
 # Instructions per message of each ferry path under callgrind, against the
 # committed bench/results/icount-baseline.tsv: `make bench-check` fails when
-# one grows more than 10 % (no wall clock involved; about 2 minutes on 2
+# one grows more than 10 % (no wall clock involved; 1 to 2 minutes on 2
 # cores); `make bench-baseline` rewrites the baseline.
 bench-check bench-baseline: all $(BENCH_DRIVER) $(BENCH_MOCK)
 	@test -n "$(BENCH_DRIVER)" || { echo "make $@ needs the zmq, amqp and kafka libraries" >&2; exit 1; }
