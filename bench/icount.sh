@@ -80,7 +80,7 @@ conf() {  # conf TRANSPORT ADDRESS [EXTRA LINES]: a ferry configuration file
     {
         printf '[transport]\nplugin = %s\n[%s]\n' "$1" "$1"
         case $1 in
-        zmq) echo "endpoint = $2" ;;
+        zmq) echo "endpoint = $2"; echo "wire_version = 2" ;;  # as make bench
         amqp) echo "url = $2"; echo "prefetch = 1000" ;;
         kafka) echo "brokers = $2"; echo "session_timeout = 6s" ;;
         esac

@@ -66,7 +66,7 @@ conf() {
     {
         printf '[transport]\nplugin = %s\n[%s]\n' "$1" "$1"
         case $1 in
-        zmq) echo "endpoint = $2" ;;
+        zmq) echo "endpoint = $2"; echo "wire_version = 2" ;;  # one frame a message
         amqp) echo "url = $2"; echo "prefetch = 1000" ;;  # as the plain consumer
         kafka) echo "brokers = $2"; echo "session_timeout = 6s"
                [ -n "${3:-}" ] && echo "fetch_wait = 5ms" ;;
