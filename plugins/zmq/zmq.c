@@ -1619,7 +1619,9 @@ static int fzmq_ack(struct ferry_conn *c, struct ferry_msg *m)
         st = fzrel_in_ack(p->rel_in, r->rel_peer, r->rel_seq);
         if (st != FERRY_OK)
             ferry_conn_fail(c, st, "out of memory for an ack (the message comes again)");
-        else if (fzrel_in_owed(p->rel_in) >= 1024)
+        else if (!p->lent || fzrel_in_owed(p->rel_in) >= 1024)
+            /* the batch is done (nothing else on loan) or the acks pile
+             * up: send them now rather than at the next receive */
             fzrel_in_flush(p->rel_in, p->in->sock);
     }
     free(r);
