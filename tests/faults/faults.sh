@@ -253,3 +253,36 @@ scenario_producer_kill() {
     stop_aggregator
     check "producer SIGKILL with spool"
 }
+
+# Work sharing (zmq reliable = true, bind = producer): two aggregators
+# connect to one producer and split the stream; one is killed with SIGKILL
+# mid-stream. What it held unacked goes to the other: the two files
+# together hold every id (an id in both files is allowed: at-least-once).
+scenario_share() {
+    local addr; addr=$(broker_addr)
+    write_conf "$T/f.conf" "$addr"
+    printf '[zmq]\nbind = producer\n' >>"$T/f.conf"
+    sed "s|^output = .*|output = $T/out2.txt|" "$T/f.conf" >"$T/f2.conf"
+    start_producer "$T/f.conf"
+    start_aggregator "$T/f.conf"
+    local agg1=$AGG
+    start_aggregator "$T/f2.conf"
+    local agg2=$AGG
+    both() { [ "$(lines "$OUT")" -ge $((N / 8)) ] && [ "$(lines "$T/out2.txt")" -ge $((N / 8)) ]; }
+    wait_for 60 both || fail "the stream was not shared: $(lines "$OUT") and $(lines "$T/out2.txt") lines"
+    kill -KILL "$agg1"; wait "$agg1" 2>/dev/null
+    note "$(date +%T) first aggregator killed at $(lines "$OUT") lines, the other has $(lines "$T/out2.txt")"
+    local prc=0
+    wait "$PROD" || prc=$?
+    [ $prc -eq 0 ] || { tail -n 5 "$T/producer.err" >&2; fail "producer exited $prc"; }
+    AGG=$agg2
+    stop_aggregator
+    cat "$OUT" "$T/out2.txt" >"$T/all.txt"
+    local total uniq
+    total=$(lines "$T/all.txt")
+    uniq=$(grep -o '"seq":[0-9]*' "$T/all.txt" | sort -u | wc -l | tr -d ' ')
+    echo "# zmq reliable sharing: sent=$N first=$(lines "$OUT") second=$(lines "$T/out2.txt") unique=$uniq in both=$((total - uniq))"
+    [ "$uniq" = "$N" ] || fail "the two files hold $uniq of $N ids"
+    "$AGGREGATOR" --verify "$T/out2.txt" >/dev/null 2>&1 || [ $? -eq 65 ] || fail "--verify failed on the second file"
+    echo "PASS: zmq reliable work sharing with a consumer SIGKILL"
+}
