@@ -39,7 +39,8 @@ struct fzrel {
     size_t cap, head, count;
     uint64_t base_seq; /* sequence number of ents[head] */
     uint64_t unacked, dropped, resent;
-    bool rescan;         /* something is unsent: look at every entry */
+    bool rescan;         /* something is unsent: look from scan_from on */
+    size_t scan_from;    /* entries before it (from head) are sent or acked */
     int64_t next_check;  /* when the oldest send times out */
     int64_t drained_ms;  /* last look for acks from publish() */
     void **socks;        /* every DEALER socket seen (borrowed from zmq.c) */
@@ -127,6 +128,8 @@ static void fzrel_pop(struct fzrel *r)
         r->head = (r->head + 1) & (r->cap - 1);
         r->count--;
         r->base_seq++;
+        if (r->scan_from)
+            r->scan_from--;
     }
     if (n && r->spool)
         ferry_spool_confirm(r->spool, pos, n, false);
@@ -207,15 +210,21 @@ static void fzrel_drain(struct fzrel *r)
     fzrel_pop(r);
 }
 
-/* Send what was never sent, lost with a peer, or timed out. */
+/* Send what was never sent, lost with a peer, or timed out. Only a
+ * timeout makes it look at every entry; otherwise it starts at the first
+ * one not sent and stops at the first the socket refuses, so a full send
+ * queue costs nothing per call. */
 static void fzrel_resend_due(struct ferry_conn *c, struct fzrel *r)
 {
     int64_t now = fzrel_now_ms();
-    if (!r->rescan && now < r->next_check)
+    bool timed_out = now >= r->next_check;
+    if (!r->rescan && !timed_out)
         return;
     bool stuck = false;
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; i < r->count; i++) {
+    int64_t next = timed_out ? INT64_MAX : r->next_check;
+    size_t i = timed_out ? 0 : r->scan_from;
+    r->scan_from = r->count;
+    for (; i < r->count && !(stuck && !timed_out); i++) {
         struct fzrel_ent *e = fzrel_at(r, i);
         if (e->acked)
             continue;
@@ -230,6 +239,7 @@ static void fzrel_resend_due(struct ferry_conn *c, struct fzrel *r)
             void *s = NULL;
             if (r->h.sock_for(c, e->blob, &s) != FERRY_OK || fzrel_add_sock(r, s)) {
                 stuck = true;
+                r->scan_from = i;
                 continue;
             }
             e->sock = s;
@@ -238,6 +248,7 @@ static void fzrel_resend_due(struct ferry_conn *c, struct fzrel *r)
         e->sent = false;
         if (fzrel_send(r, i) != 0) {
             stuck = true; /* no peer or a full queue: wait for room */
+            r->scan_from = i;
             continue;
         }
         if (again)
@@ -246,8 +257,7 @@ static void fzrel_resend_due(struct ferry_conn *c, struct fzrel *r)
             next = e->sent_ms + r->o.ack_timeout_ms;
     }
     r->rescan = stuck;
-    /* while stuck, look again soon rather than at every call */
-    r->next_check = stuck ? now + 10 : next;
+    r->next_check = next;
 }
 
 static void fzrel_report(struct ferry_conn *c, struct fzrel *r)
@@ -299,6 +309,7 @@ int fzrel_open(struct ferry_conn *c, const struct fzrel_opts *opts, const struct
             e->resend = true; /* an earlier run may have sent it */
         }
         r->rescan = r->count > 0;
+        r->scan_from = 0;
         if (r->count)
             ferry_log_info(c, "spool recovered unacked=%zu spool_dir=%s", r->count,
                            opts->spool_dir);
@@ -407,6 +418,8 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
     /* Behind older messages that still wait, or with no peer now: kept
      * and sent by a later pump (the report comes with the ack). */
     if (r->rescan || fzrel_send(r, r->count - 1) != 0) {
+        if (!r->rescan)
+            r->scan_from = r->count - 1;
         r->rescan = true;
     } else if (r->count == 1 || e->sent_ms + r->o.ack_timeout_ms < r->next_check) {
         r->next_check = e->sent_ms + r->o.ack_timeout_ms;
@@ -450,6 +463,7 @@ void fzrel_peer_event(struct fzrel *r, void *sock, bool up)
     if (!r)
         return;
     r->rescan = true;
+    r->scan_from = 0;
     if (up)
         return;
     /* libzmq drops what was queued to a peer that left, and a consumer

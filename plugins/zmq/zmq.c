@@ -887,7 +887,8 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
     }
 
     bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB || type == ZMQ_DEALER;
-    int linger = sending ? (int)cfg->linger_ms : 0;
+    /* a reliable consumer's ROUTER sends acks: they too may linger */
+    int linger = sending || type == ZMQ_ROUTER ? (int)cfg->linger_ms : 0;
     int ivl = (int)cfg->reconnect_min_ms;
     int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
                                                                       : cfg->reconnect_min_ms);
