@@ -57,6 +57,6 @@ EXTRA_DIST += $(E2E_TESTS) $(E2E_AMQP_TESTS) $(E2E_ZMQ_TESTS) $(E2E_KAFKA_TESTS)
 
 # untrusted input: JSON text, stdin lines, config lines, plugin names,
 # HTTP framing, secrets, slow clients (doc/security.md)
-HARDEN_TESTS = tests/e2e/harden-stdin.test tests/e2e/harden-json.test tests/e2e/harden-plugin-name.test tests/e2e/harden-secrets.test tests/e2e/harden-config.test tests/e2e/harden-http-framing.test tests/e2e/harden-slow-clients.test tests/e2e/harden-amqp-toobig.test tests/e2e/harden-zmq-frames.test tests/e2e/harden-http-stamp.test tests/e2e/harden-amqp-idle-health.test tests/e2e/harden-amqp-queue-type.test
+HARDEN_TESTS = tests/e2e/harden-stdin.test tests/e2e/harden-json.test tests/e2e/harden-plugin-name.test tests/e2e/harden-secrets.test tests/e2e/harden-config.test tests/e2e/harden-http-framing.test tests/e2e/harden-slow-clients.test tests/e2e/harden-amqp-toobig.test tests/e2e/harden-zmq-frames.test tests/e2e/harden-http-stamp.test tests/e2e/harden-amqp-idle-health.test tests/e2e/harden-amqp-queue-type.test tests/e2e/file-record-bytes.test
 EXTRA_DIST += $(HARDEN_TESTS)
 TESTS += $(HARDEN_TESTS)
