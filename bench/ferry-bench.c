@@ -518,6 +518,10 @@ static struct ferry_conn *fer_open(const struct bench *b, const char *id)
         ferry_config_free(cfg);
         return NULL;
     }
+    /* zmq: the one-frame wire format (wire_version = 2) unless the file or
+     * the environment picks one; the default (1) stays for old peers. */
+    if (b->t == BENCH_ZMQ && !ferry_config_get(cfg, "zmq", "wire_version"))
+        ferry_config_set(cfg, "zmq", "wire_version", "2", FERRY_SRC_FLAG);
     struct ferry_conn *c = ferry_open(cfg, id, &st, err, sizeof err); /* closed by the caller */
     if (!c)
         fprintf(stderr, "ferry-bench: open: %s\n", err);

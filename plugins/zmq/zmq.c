@@ -16,6 +16,8 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "wire.h"
+
 enum fzmq_pattern { FZMQ_PIPELINE = 0, FZMQ_PUBSUB };
 enum fzmq_bind { FZMQ_BIND_AUTO = 0, FZMQ_BIND_CONSUMER, FZMQ_BIND_PRODUCER };
 
@@ -37,6 +39,7 @@ struct fzmq_cfg {
     char *curve_client_public;
     char *curve_server_key;
     char *curve_allowed_clients;
+    int64_t wire_version;
     bool reliable;
     int64_t ack_timeout_ms;
     int64_t max_unacked;
@@ -48,10 +51,16 @@ struct fzmq_cfg {
 };
 
 #define FZMQ_ENDPOINT_PREFIX "endpoint."
-#define FZMQ_MAX_HEADERS 256
+#define FZMQ_MAX_HEADERS FZMQ_WIRE_MAX_HEADERS
 #define FZMQ_KEY_Z85 40 /* a CURVE key as Z85 text, without the NUL */
 #define FZMQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define FZMQ_ZAP_DOMAIN "ferry"
+/* How long a send waits for room when every peer's queue is full. libzmq
+ * wakes it as soon as the peer has read enough, as a blocking send; the
+ * caller's own backoff (sleeps) would leave the pipe idle meanwhile. As
+ * long as the publisher's first backoff step (backoff_min, 100 ms), so a
+ * peer that stalls that long is an outage either way. */
+#define FZMQ_SEND_WAIT_MS 100
 
 static const struct ferry_option fzmq_options[] = {
     {.name = "endpoint",
@@ -160,6 +169,15 @@ static const struct ferry_option fzmq_options[] = {
      .offset = offsetof(struct fzmq_cfg, curve_allowed_clients),
      .help = "File of client public keys (Z85, one per line, # comments) that a CURVE "
              "server accepts; without it any client that knows the server key may connect."},
+    {.name = "wire_version",
+     .type = FERRY_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 2,
+     .offset = offsetof(struct fzmq_cfg, wire_version),
+     .help = "Wire format of published messages: 1 sends each field as its own frame "
+             "(every ferry and plain peer reads it), 2 packs a message into one frame "
+             "(faster; read only by a ferry that has this option). Both are always read."},
     {.name = "reliable",
      .type = FERRY_OPT_BOOL,
      .def = "false",
@@ -893,6 +911,7 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
     int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
                                                                       : cfg->reconnect_min_ms);
     int sndhwm = (int)cfg->send_hwm, rcvhwm = (int)cfg->receive_hwm;
+    int sndtimeo = FZMQ_SEND_WAIT_MS;
     int64_t maxmsg = cfg->max_message_size;
     int one = 1;
     if ((st = fzmq_setopt(c, s->sock, ZMQ_LINGER, "linger", &linger, sizeof linger)) ||
@@ -907,6 +926,8 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
          * publish says so instead of filling a pipe nobody drains. Not on
          * SUB: libzmq 4.3.4 then never sends the subscription. */
         (sending && (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+        (sending &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_SNDTIMEO, "sndtimeo", &sndtimeo, sizeof sndtimeo))) ||
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser", &one, sizeof one))) ||
         /* A subscriber whose queue is full makes publish say "again"
@@ -1166,7 +1187,8 @@ static int fzmq_open(struct ferry_conn *c)
 
 static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
 {
-    return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
+    /* blocks up to FZMQ_SEND_WAIT_MS (ZMQ_SNDTIMEO) for room */
+    return zmq_send(sock, data ? data : "", len, more ? ZMQ_SNDMORE : 0);
 }
 
 /* Make room to note one more accepted message for fzmq_report_settled(),
@@ -1249,10 +1271,13 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (m->n_headers > FZMQ_MAX_HEADERS)
         return ferry_conn_fail(c, FERRY_E_TOOBIG, "%zu headers, at most %d", m->n_headers,
                                FZMQ_MAX_HEADERS);
-    uint64_t size = (uint64_t)m->body_len + m->key_len + strlen(m->dest);
-    for (size_t i = 0; i < m->n_headers; i++)
+    /* version 2: the frame as a whole is what the peer's limit applies to */
+    bool v2 = p->cfg->wire_version == 2;
+    uint64_t size =
+        v2 ? fzmq_wire_v2_size(m) : (uint64_t)m->body_len + m->key_len + strlen(m->dest);
+    for (size_t i = 0; !v2 && i < m->n_headers; i++)
         size += strlen(m->headers[i].name) + m->headers[i].value_len;
-    if (size > (uint64_t)p->cfg->max_message_size)
+    if (size == 0 || size > (uint64_t)p->cfg->max_message_size)
         return ferry_conn_fail(c, FERRY_E_TOOBIG,
                                "message of %" PRIu64 " bytes, max_message_size is %" PRId64, size,
                                p->cfg->max_message_size);
@@ -1261,9 +1286,22 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     size_t nfr = fzmq_encode(m, fr);
     int st;
     if (p->cfg->reliable) {
+        /* the data frames of either wire version follow the reliable header */
+        char small[4096], *v2buf = NULL;
+        if (v2) {
+            v2buf = size <= sizeof small ? small : malloc((size_t)size); /* freed below */
+            if (!v2buf)
+                return ferry_conn_fail(c, FERRY_E_AGAIN,
+                                       "out of memory for a %" PRIu64 "-byte message", size);
+            fzmq_wire_v2_encode(m, v2buf);
+            fr[0] = (struct fzrel_frame){v2buf, (size_t)size};
+            nfr = 1;
+        }
         if ((st = fzmq_rel_get(c)) == FERRY_OK &&
             (st = fzrel_publish(c, p->rel, m->dest, m->tag, fr, nfr)) == FERRY_OK)
             p->published++;
+        if (v2buf != small)
+            free(v2buf);
         return st;
     }
 
@@ -1292,8 +1330,26 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
                                m->dest);
     }
 
-    /* libzmq delivers a multipart message whole or not at all, and accepts
-     * the remaining frames once it has taken the first. */
+    if (v2) { /* one frame, encoded in place in libzmq's buffer */
+        zmq_msg_t frame;
+        if (zmq_msg_init_size(&frame, (size_t)size) != 0)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %" PRIu64 "-byte message",
+                                   size);
+        fzmq_wire_v2_encode(m, zmq_msg_data(&frame));
+        if (zmq_msg_send(&frame, s->sock, 0) < 0) { /* waits as fzmq_send_frame() */
+            int err = errno;
+            zmq_msg_close(&frame);
+            return ferry_conn_fail(
+                c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
+                err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
+        }
+        p->published++;
+        p->settled[p->n_settled++] = m->tag;
+        return FERRY_OK;
+    }
+    /* Version 1 frames (fzmq_encode()). libzmq delivers a multipart
+     * message whole or not at all, and accepts the remaining frames once
+     * it has taken the first. */
     if (fzmq_send_frame(s->sock, fr[0].data, fr[0].len, nfr > 1) < 0) {
         int err = errno;
         return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
@@ -1380,55 +1436,35 @@ static void fzmq_warn_dropped(struct ferry_conn *c, const char *why)
         ferry_log_warn(c, "message dropped reason=\"%s\" dropped=%" PRIu64, why, p->dropped);
 }
 
-/* Build one lent message from frames. Returns 1 with *out set, 0 when the
- * message is not ours or malformed (dropped), or a ferry status < 0. */
+/* Build one lent message from frames (either wire version). Returns 1 with
+ * *out set, 0 when the message is not ours or malformed (dropped), or a
+ * ferry status < 0. */
 static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq_rmsg **out)
 {
     struct fzmq *p = c->priv;
-    /* 1 frame: body; 2: dest, body; 3 or more: dest, key, body, name/value pairs. */
-    size_t i_dest = n >= 2 ? 0 : SIZE_MAX, i_key = n >= 3 ? 1 : SIZE_MAX;
-    size_t i_body = n == 1 ? 0 : n == 2 ? 1 : 2;
-    size_t n_hdr = n > 3 ? (n - 3) / 2 : 0;
-    char why[160];
-    if (n > 3 && (n - 3) % 2 != 0) {
-        snprintf(why, sizeof why,
-                 "header frame without a value (%zu frames: dest, key, body "
-                 "and name/value pairs make an odd number)",
-                 n);
+    struct fzmq_wire_span frames[3 + 2 * FZMQ_MAX_HEADERS];
+    struct fzmq_wire_view v;
+    char why[256];
+    for (size_t i = 0; i < n; i++)
+        frames[i] = (struct fzmq_wire_span){zmq_msg_data(&fr[i]), zmq_msg_size(&fr[i])};
+    int rc = n == 1 && fzmq_wire_is_v2(frames[0].data, frames[0].len)
+                 ? fzmq_wire_v2_decode(frames[0].data, frames[0].len, &v, why, sizeof why)
+                 : fzmq_wire_v1_view(frames, n, &v, why, sizeof why);
+    if (rc != 0) {
         fzmq_warn_dropped(c, why);
         return 0;
     }
-    /* header names are non-empty and each given once: a peer that sends
-     * anything else (e.g. a list of bodies as frames) does not follow the
-     * framing, and taking frame 3 as the body would drop the others */
-    for (size_t h = 0; h < n_hdr; h++) {
-        zmq_msg_t *name = &fr[3 + 2 * h];
-        size_t nl = zmq_msg_size(name);
-        bool dup = false;
-        for (size_t k = 0; k < h && !dup; k++)
-            dup = zmq_msg_size(&fr[3 + 2 * k]) == nl &&
-                  !memcmp(zmq_msg_data(&fr[3 + 2 * k]), zmq_msg_data(name), nl);
-        if (nl == 0 || dup) {
-            snprintf(why, sizeof why,
-                     "%s header name in frame %zu of %zu (frames: dest, key, "
-                     "body, then name/value pairs)",
-                     nl ? "repeated" : "empty", 4 + 2 * h, n);
-            fzmq_warn_dropped(c, why);
-            return 0;
-        }
-    }
-    const char *dest = i_dest == SIZE_MAX ? p->sub_dest : zmq_msg_data(&fr[i_dest]);
-    size_t dest_len = i_dest == SIZE_MAX ? p->sub_dest_len : zmq_msg_size(&fr[i_dest]);
+    if (!v.dest.data) /* a plain peer's body alone */
+        v.dest = (struct fzmq_wire_span){p->sub_dest, p->sub_dest_len};
     if (p->cfg->pattern == FZMQ_PUBSUB &&
-        (dest_len != p->sub_dest_len || memcmp(dest, p->sub_dest, dest_len) != 0))
+        (v.dest.len != p->sub_dest_len || memcmp(v.dest.data, p->sub_dest, v.dest.len) != 0))
         return 0; /* a longer topic that only shares our prefix */
 
+    size_t n_hdr = v.n_headers;
     size_t total = sizeof(struct fzmq_rmsg) + n_hdr * sizeof(struct ferry_header);
-    total += dest_len + 1 + zmq_msg_size(&fr[i_body]) + 1;
-    if (i_key != SIZE_MAX)
-        total += zmq_msg_size(&fr[i_key]) + 1;
-    for (size_t i = 3; i < n; i++)
-        total += zmq_msg_size(&fr[i]) + 1;
+    total += v.dest.len + 1 + v.body.len + 1 + v.key.len + 1;
+    for (size_t h = 0; h < n_hdr; h++)
+        total += v.name[h].len + 1 + v.value[h].len + 1;
     /* freed in fzmq_ack(), fzmq_nack(), fzmq_release() or fzmq_close() */
     struct fzmq_rmsg *r = calloc(1, total);
     if (!r)
@@ -1437,25 +1473,25 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     char *w = (char *)(hdrs + n_hdr);
 
     /* Each field is copied NUL-terminated so text can be printed as is. */
-#define FZMQ_COPY(dst, src, len)                                                                   \
+#define FZMQ_COPY(dst, span)                                                                       \
     do {                                                                                           \
-        memcpy(w, (src), (len));                                                                   \
+        if ((span).len)                                                                            \
+            memcpy(w, (span).data, (span).len);                                                    \
         (dst) = w;                                                                                 \
-        w += (len);                                                                                \
+        w += (span).len;                                                                           \
         *w++ = '\0';                                                                               \
     } while (0)
-    FZMQ_COPY(r->m.dest, dest, dest_len);
-    FZMQ_COPY(r->m.body, zmq_msg_data(&fr[i_body]), zmq_msg_size(&fr[i_body]));
-    r->m.body_len = zmq_msg_size(&fr[i_body]);
-    if (i_key != SIZE_MAX && zmq_msg_size(&fr[i_key]) > 0) {
-        FZMQ_COPY(r->m.key, zmq_msg_data(&fr[i_key]), zmq_msg_size(&fr[i_key]));
-        r->m.key_len = zmq_msg_size(&fr[i_key]);
+    FZMQ_COPY(r->m.dest, v.dest);
+    FZMQ_COPY(r->m.body, v.body);
+    r->m.body_len = v.body.len;
+    if (v.key.len > 0) {
+        FZMQ_COPY(r->m.key, v.key);
+        r->m.key_len = v.key.len;
     }
     for (size_t h = 0; h < n_hdr; h++) {
-        zmq_msg_t *name = &fr[3 + 2 * h], *val = &fr[4 + 2 * h];
-        FZMQ_COPY(hdrs[h].name, zmq_msg_data(name), zmq_msg_size(name));
-        FZMQ_COPY(hdrs[h].value, zmq_msg_data(val), zmq_msg_size(val));
-        hdrs[h].value_len = zmq_msg_size(val);
+        FZMQ_COPY(hdrs[h].name, v.name[h]);
+        FZMQ_COPY(hdrs[h].value, v.value[h]);
+        hdrs[h].value_len = v.value[h].len;
     }
 #undef FZMQ_COPY
     r->m.headers = n_hdr ? hdrs : NULL;

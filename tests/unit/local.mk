@@ -82,6 +82,15 @@ tests_unit_check_mqtt_LDADD = libferry.la $(MQTT_LIBS) $(CHECK_LIBS)
 endif
 endif
 
+# the zmq plugin's wire codec: plain bytes, no libzmq needed
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_zmq_wire
+TESTS += tests/unit/check_zmq_wire
+tests_unit_check_zmq_wire_SOURCES = tests/unit/check_zmq_wire.c plugins/zmq/wire.c plugins/zmq/wire.h
+tests_unit_check_zmq_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/zmq $(CHECK_CFLAGS)
+tests_unit_check_zmq_wire_LDADD = $(CHECK_LIBS)
+endif
+
 # the checks of untrusted JSON text (core/lib/jsoncheck.c)
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/check_jsoncheck
