@@ -434,9 +434,14 @@ int fzrel_pump(struct ferry_conn *c, struct fzrel *r, int timeout_ms)
         r->h.upkeep(c);
         fzrel_drain(r);
         fzrel_resend_due(c, r);
+        bool settled = r->n_reports > 0;
         fzrel_report(c, r);
         if (!r->unacked)
             return FERRY_OK;
+        /* Some settled: back to the caller, whose window has room now,
+         * rather than waiting for the last ack while nothing is sent. */
+        if (settled)
+            return FERRY_E_TIMEOUT;
         int64_t now = fzrel_now_ms();
         if (deadline >= 0 && now >= deadline)
             return FERRY_E_TIMEOUT;

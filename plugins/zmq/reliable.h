@@ -61,8 +61,9 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
                   const struct fzrel_frame *f, size_t n);
 /** Read acks, report what they settle and resend what is due. With
  *  timeout_ms != 0, wait up to it (negative: no limit) until nothing is
- *  unacked. @return FERRY_OK when nothing is unacked, FERRY_E_TIMEOUT
- *  otherwise. */
+ *  unacked, or until some acks settled messages (so that a publisher
+ *  waiting for room goes on at once). @return FERRY_OK when nothing is
+ *  unacked, FERRY_E_TIMEOUT otherwise. */
 int fzrel_pump(struct ferry_conn *c, struct fzrel *r, int timeout_ms);
 /** A peer of sock came (up) or went: everything unacked that went out on
  *  sock is sent again at the next chance. */
