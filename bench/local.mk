@@ -103,7 +103,7 @@ bench-sinks: all
 # make bench-zmq-reliable (also run by make bench): zmq reliable = true
 # against plain zmq and amqp with confirms, 100 B, throughput and p99
 # (bench/zmq-reliable.sh writes bench/results/zmq-reliable.md).
-EXTRA_DIST += bench/zmq-reliable.sh
+EXTRA_DIST += bench/zmq-reliable.sh bench/results/zmq-reliable.md
 bench-zmq-reliable: all $(BENCH_DRIVER)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench-zmq-reliable needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \

@@ -22,8 +22,8 @@ struct fzrel_ent {
     uint64_t tag;
     bool has_tag; /* published by this run (recovered ones are not reported) */
     bool acked;
-    bool sent;    /* on a live connection, waiting for its ack */
-    bool resend;  /* sent before: the next copy carries FZREL_FLAG_RESENT */
+    bool sent;   /* on a live connection, waiting for its ack */
+    bool resend; /* sent before: the next copy carries FZREL_FLAG_RESENT */
     int64_t sent_ms;
     void *sock; /* NULL until first needed (recovered messages) */
     struct ferry_spool_pos pos;
@@ -39,11 +39,11 @@ struct fzrel {
     size_t cap, head, count;
     uint64_t base_seq; /* sequence number of ents[head] */
     uint64_t unacked, dropped, resent;
-    bool rescan;         /* something is unsent: look from scan_from on */
-    size_t scan_from;    /* entries before it (from head) are sent or acked */
-    int64_t next_check;  /* when the oldest send times out */
-    int64_t drained_ms;  /* last look for acks from publish() */
-    void **socks;        /* every DEALER socket seen (borrowed from zmq.c) */
+    bool rescan;        /* something is unsent: look from scan_from on */
+    size_t scan_from;   /* entries before it (from head) are sent or acked */
+    int64_t next_check; /* when the oldest send times out */
+    int64_t drained_ms; /* last look for acks from publish() */
+    void **socks;       /* every DEALER socket seen (borrowed from zmq.c) */
     size_t n_socks;
     uint64_t *reports; /* tags settled, reported at the end of a pump */
     size_t n_reports, cap_reports;
@@ -325,10 +325,9 @@ void fzrel_close(struct ferry_conn *c, struct fzrel *r, int64_t linger_ms)
     if (r->unacked && linger_ms > 0 && r->n_socks + r->rescan > 0)
         fzrel_pump(c, r, linger_ms > INT32_MAX ? INT32_MAX : (int)linger_ms);
     if (r->unacked)
-        ferry_log_warn(c, "closing with messages not acknowledged unacked=%" PRIu64 " %s",
-                       r->unacked,
-                       r->spool ? "kept=spool (sent again by the next run)"
-                                : "lost=yes (no spool_dir)");
+        ferry_log_warn(
+            c, "closing with messages not acknowledged unacked=%" PRIu64 " %s", r->unacked,
+            r->spool ? "kept=spool (sent again by the next run)" : "lost=yes (no spool_dir)");
     for (size_t i = 0; i < r->count; i++)
         free(fzrel_at(r, i)->blob);
     ferry_spool_close(r->spool);
@@ -384,8 +383,8 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
         size_t kl, bl;
         /* written (not necessarily fsync'ed) before it goes out: a
          * SIGKILL after this loses nothing the caller was told is taken */
-        int rc = ferry_spool_append(r->spool, dest, dl, blob + dl + 1, len - dl - 1, err,
-                                    sizeof err);
+        int rc =
+            ferry_spool_append(r->spool, dest, dl, blob + dl + 1, len - dl - 1, err, sizeof err);
         if (rc == 0)
             rc = ferry_spool_sync(r->spool, false, err, sizeof err);
         if (rc == 0)
@@ -395,8 +394,7 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
             if (rc < 0)
                 return ferry_conn_fail(c, FERRY_E_AGAIN, "spool write failed error=\"%s\"", err);
             if (r->o.spool_full == FZREL_FULL_BLOCK)
-                return ferry_conn_fail(c, FERRY_E_AGAIN,
-                                       "spool full (spool_max %" PRId64 " bytes)",
+                return ferry_conn_fail(c, FERRY_E_AGAIN, "spool full (spool_max %" PRId64 " bytes)",
                                        r->o.spool_max);
             r->dropped++;
             return ferry_conn_fail(c, FERRY_E_REJECTED,
@@ -602,7 +600,7 @@ void fzrel_in_flush(struct fzrel_in *in, void *sock)
                 fzrel_put64(buf + 2 + 8 * j, p->owed[done + j]);
             if (zmq_send(sock, p->id, p->len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
                 if (errno == EAGAIN)
-                    break; /* try again at the next flush */
+                    break;        /* try again at the next flush */
                 done = p->n_owed; /* the producer has gone: it resends */
                 break;
             }

@@ -296,9 +296,9 @@ struct fzmq {
     mtx_t zap_mtx;                          /* guards the two fields below */
     char zap_refused_key[FZMQ_KEY_Z85 + 1]; /* last client refused by zap_thread */
     char zap_refused_peer[64];
-    struct fzrel *rel;        /* reliable producer side, opened on first use */
-    bool rel_tried;           /* fzrel_open() was called */
-    struct fzrel_in *rel_in;  /* reliable consumer side */
+    struct fzrel *rel;       /* reliable producer side, opened on first use */
+    bool rel_tried;          /* fzrel_open() was called */
+    struct fzrel_in *rel_in; /* reliable consumer side */
 };
 
 static int fzmq_rel_get(struct ferry_conn *c);
@@ -863,8 +863,8 @@ static int fzmq_reliable_setup(struct ferry_conn *c, struct fzmq_sock *s, int ty
 {
     int one = 1, ivl = 1000, ttl = 5000, st;
     if ((st = fzmq_setopt(c, s->sock, ZMQ_HEARTBEAT_IVL, "heartbeat_ivl", &ivl, sizeof ivl)) ||
-        (st = fzmq_setopt(c, s->sock, ZMQ_HEARTBEAT_TIMEOUT, "heartbeat_timeout", &ttl,
-                          sizeof ttl)))
+        (st =
+             fzmq_setopt(c, s->sock, ZMQ_HEARTBEAT_TIMEOUT, "heartbeat_timeout", &ttl, sizeof ttl)))
         return st;
     if (type == ZMQ_ROUTER)
         return (st = fzmq_setopt(c, s->sock, ZMQ_ROUTER_MANDATORY, "router_mandatory", &one,
@@ -1168,7 +1168,7 @@ static int fzmq_open(struct ferry_conn *c)
         keep |= FERRY_CAP_FANOUT;
     else if (p->producer_binds)
         keep = FERRY_CAP_GROUPS; /* round robin: order per key is lost across consumers */
-    if (cfg->reliable) /* resends overtake newer messages: no order per key */
+    if (cfg->reliable)           /* resends overtake newer messages: no order per key */
         keep = (keep & ~FERRY_CAP_KEY_ORDER) | FERRY_CAP_ACK | FERRY_CAP_CONFIRMS;
     c->caps &= keep;
 
@@ -1502,8 +1502,7 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
 }
 
 /* A reliable message: routing id, header, then the data frames. */
-static int fzmq_read_reliable(struct ferry_conn *c, zmq_msg_t *fr, size_t n,
-                              struct fzmq_rmsg **out)
+static int fzmq_read_reliable(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq_rmsg **out)
 {
     struct fzmq *p = c->priv;
     const void *data[2];

@@ -811,23 +811,23 @@ int main(int argc, char **argv)
         OPT_ALLOW,
         OPT_CONSUMER_CONFIRMS
     };
-    static const struct option lo[] = {{"plugin", required_argument, NULL, 'p'},
-                                       {"config", required_argument, NULL, 'c'},
-                                       {"reject", required_argument, NULL, 'r'},
-                                       {"restart-cmd", required_argument, NULL, OPT_RESTART},
-                                       {"cut-cmd", required_argument, NULL, OPT_CUT},
-                                       {"proxy", required_argument, NULL, OPT_PROXY},
-                                       {"max-message-size", required_argument, NULL, OPT_MAX},
-                                       {"volume", required_argument, NULL, OPT_VOLUME},
-                                       {"only", required_argument, NULL, OPT_ONLY},
-                                       {"allow-unverified", no_argument, NULL, OPT_ALLOW},
-                                       {"consumer-confirms", no_argument, NULL,
-                                        OPT_CONSUMER_CONFIRMS},
-                                       {"sink", required_argument, NULL, 's'},
-                                       {"verify-cmd", required_argument, NULL, 'V'},
-                                       {"reject-body", required_argument, NULL, 'B'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"plugin", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'c'},
+        {"reject", required_argument, NULL, 'r'},
+        {"restart-cmd", required_argument, NULL, OPT_RESTART},
+        {"cut-cmd", required_argument, NULL, OPT_CUT},
+        {"proxy", required_argument, NULL, OPT_PROXY},
+        {"max-message-size", required_argument, NULL, OPT_MAX},
+        {"volume", required_argument, NULL, OPT_VOLUME},
+        {"only", required_argument, NULL, OPT_ONLY},
+        {"allow-unverified", no_argument, NULL, OPT_ALLOW},
+        {"consumer-confirms", no_argument, NULL, OPT_CONSUMER_CONFIRMS},
+        {"sink", required_argument, NULL, 's'},
+        {"verify-cmd", required_argument, NULL, 'V'},
+        {"reject-body", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *plugin = NULL, *file = NULL, *proxy = NULL, *only = NULL, *sink = NULL,
                *verify_cmd = NULL, *reject_body = NULL;
     bool allow_unverified = false;
