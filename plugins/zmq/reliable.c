@@ -49,10 +49,16 @@ struct fzrel {
     size_t n_reports, cap_reports;
 };
 
+/* Timeouts here are 10 ms and more: the coarse clock (a few ms of
+ * resolution) does, and costs no clock read per message. */
 static int64_t fzrel_now_ms(void)
 {
     struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
     clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -137,7 +143,7 @@ static void fzrel_pop(struct fzrel *r)
 
 /* Send entry i with its header. Returns 0, or an errno value (EAGAIN: no
  * peer or send_hwm reached; the entry waits). */
-static int fzrel_send(struct fzrel *r, size_t i)
+static int fzrel_send(struct fzrel *r, size_t i, int64_t now)
 {
     struct fzrel_ent *e = fzrel_at(r, i);
     unsigned char hdr[FZREL_HDR_LEN];
@@ -158,7 +164,7 @@ static int fzrel_send(struct fzrel *r, size_t i)
     }
     e->sent = true;
     e->resend = true;
-    e->sent_ms = fzrel_now_ms();
+    e->sent_ms = now;
     return 0;
 }
 
@@ -246,7 +252,7 @@ static void fzrel_resend_due(struct ferry_conn *c, struct fzrel *r)
         }
         bool again = e->resend;
         e->sent = false;
-        if (fzrel_send(r, i) != 0) {
+        if (fzrel_send(r, i, now) != 0) {
             stuck = true; /* no peer or a full queue: wait for room */
             r->scan_from = i;
             continue;
@@ -348,6 +354,8 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
         fzrel_drain(r);
         fzrel_resend_due(c, r);
         fzrel_report(c, r);
+    } else if (r->rescan) { /* messages wait for room: one try per call */
+        fzrel_resend_due(c, r);
     }
     if (r->unacked >= (uint64_t)r->o.max_unacked)
         return ferry_conn_fail(c, FERRY_E_AGAIN,
@@ -415,7 +423,7 @@ int fzrel_publish(struct ferry_conn *c, struct fzrel *r, const char *dest, uint6
     e->pos = pos;
     /* Behind older messages that still wait, or with no peer now: kept
      * and sent by a later pump (the report comes with the ack). */
-    if (r->rescan || fzrel_send(r, r->count - 1) != 0) {
+    if (r->rescan || fzrel_send(r, r->count - 1, now) != 0) {
         if (!r->rescan)
             r->scan_from = r->count - 1;
         r->rescan = true;

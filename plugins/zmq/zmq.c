@@ -924,8 +924,12 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
              fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size", &maxmsg, sizeof maxmsg)) ||
         /* Queue only on completed connections: while the peer is down,
          * publish says so instead of filling a pipe nobody drains. Not on
-         * SUB: libzmq 4.3.4 then never sends the subscription. */
-        (sending && (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+         * SUB: libzmq 4.3.4 then never sends the subscription. Not on the
+         * reliable DEALER either: it keeps copies anyway, and with
+         * ZMQ_IMMEDIATE libzmq drops the acks still unread in the pipe of
+         * a consumer that has just closed. */
+        (sending && type != ZMQ_DEALER &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
         (sending &&
          (st = fzmq_setopt(c, s->sock, ZMQ_SNDTIMEO, "sndtimeo", &sndtimeo, sizeof sndtimeo))) ||
         (type == ZMQ_XPUB &&
