@@ -101,7 +101,8 @@ verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "?" && r + 0 >= g) ? "m
 {
     echo "# zmq reliable mode: its cost at 100 B (ferry $(git -C "$S" describe --always 2>/dev/null || echo '?'))"
     echo
-    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, median of $ROUNDS runs. Publish: libferry's"
+    echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)),"
+    echo "median of $ROUNDS runs; zmq runs use wire_version = 2 (ferry-bench's default). Publish: libferry's"
     echo "publisher (bench/ferry-bench -m pub), $N_ZMQ messages over zmq and $N_AMQP over amqp, timed"
     echo "until the last confirm (plain zmq: handed to libzmq, nothing confirmed) and the close; a"
     echo "libferry consumer acks on the zmq side. Latency: producer and consumer in one process at"
