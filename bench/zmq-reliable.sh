@@ -96,7 +96,7 @@ for v in $VARIANTS; do
     P99[$v]=$(awk '{ print $2 }' "$T/$v.lat" | median)
 done
 
-ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a > 0 && b > 0) printf "%.1f", a / b; else printf "?" }'; }
+ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "?" }'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r != "?" && r + 0 >= g) ? "met" : "NOT met" }'; }
 {
     echo "# zmq reliable mode: its cost at 100 B (ferry $(git -C "$S" describe --always 2>/dev/null || echo '?'))"
