@@ -328,8 +328,17 @@ void fzrel_close(struct ferry_conn *c, struct fzrel *r, int64_t linger_ms)
 {
     if (!r)
         return;
-    if (r->unacked && linger_ms > 0 && r->n_socks + r->rescan > 0)
-        fzrel_pump(c, r, linger_ms > INT32_MAX ? INT32_MAX : (int)linger_ms);
+    /* With nobody connected there is nobody to wait for: the spool (or
+     * the warning below) takes over at once. */
+    int64_t deadline = fzrel_now_ms() + linger_ms;
+    if (r->unacked && linger_ms > 0) /* sends what waits, making sockets as needed */
+        fzrel_pump(c, r, 0);
+    while (r->unacked && r->n_socks + r->rescan > 0 && fzrel_now_ms() < deadline) {
+        r->h.upkeep(c);
+        if (r->h.peers(c) <= 0)
+            break;
+        fzrel_pump(c, r, 100);
+    }
     if (r->unacked)
         ferry_log_warn(
             c, "closing with messages not acknowledged unacked=%" PRIu64 " %s", r->unacked,

@@ -39,6 +39,7 @@ enum { FZREL_FULL_BLOCK = 0, FZREL_FULL_DROP_NEWEST };
 struct fzrel_hooks {
     int (*sock_for)(struct ferry_conn *c, const char *dest, void **sock);
     void (*upkeep)(struct ferry_conn *c);
+    long (*peers)(struct ferry_conn *c); /* consumers connected now, over every socket */
 };
 
 struct fzrel;
@@ -49,8 +50,9 @@ struct fzrel;
  *  fzrel_close()), or FERRY_E_CONFIG / FERRY_E_FATAL with c->err set. */
 int fzrel_open(struct ferry_conn *c, const struct fzrel_opts *opts, const struct fzrel_hooks *hooks,
                struct fzrel **out);
-/** Wait up to linger_ms for the acks still missing, then free r. What is
- *  still unacked stays in the spool (or is lost without one: logged). */
+/** Wait up to linger_ms for the acks still missing, while a consumer is
+ *  connected, then free r. What is still unacked stays in the spool (or is
+ *  lost without one: logged). */
 void fzrel_close(struct ferry_conn *c, struct fzrel *r, int64_t linger_ms);
 /** Keep one message (frames f[0..n), borrowed) until a consumer acks it,
  *  and send it now when the socket takes it. @return FERRY_OK (the report

@@ -905,8 +905,10 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
     }
 
     bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB || type == ZMQ_DEALER;
-    /* a reliable consumer's ROUTER sends acks: they too may linger */
-    int linger = sending || type == ZMQ_ROUTER ? (int)cfg->linger_ms : 0;
+    /* A reliable consumer's ROUTER sends acks: they too may linger. The
+     * reliable DEALER does not: fzrel_close() waits for acks itself, and
+     * what is unacked then is in the spool (or reported lost). */
+    int linger = (sending && type != ZMQ_DEALER) || type == ZMQ_ROUTER ? (int)cfg->linger_ms : 0;
     int ivl = (int)cfg->reconnect_min_ms;
     int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
                                                                       : cfg->reconnect_min_ms);
@@ -1244,6 +1246,15 @@ static void fzmq_rel_upkeep(struct ferry_conn *c)
         fzmq_upkeep(c, s);
 }
 
+static long fzmq_rel_peers(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    long n = 0;
+    for (struct fzmq_sock *s = p->out; s; s = s->next)
+        n += s->peers;
+    return n;
+}
+
 /* The reliable producer state, opened on first use: a consumer that
  * shares the producer's configuration never takes the spool's lock. */
 static int fzmq_rel_get(struct ferry_conn *c)
@@ -1259,7 +1270,7 @@ static int fzmq_rel_get(struct ferry_conn *c)
                            .spool_fsync = cfg->spool_fsync,
                            .spool_fsync_interval_ms = cfg->spool_fsync_interval_ms,
                            .spool_full = cfg->spool_full};
-    static const struct fzrel_hooks hooks = {fzmq_rel_sock_for, fzmq_rel_upkeep};
+    static const struct fzrel_hooks hooks = {fzmq_rel_sock_for, fzmq_rel_upkeep, fzmq_rel_peers};
     int st = fzrel_open(c, &o, &hooks, &p->rel); /* freed in fzmq_close() */
     if (st == FERRY_OK)
         p->rel_tried = true;
