@@ -26,7 +26,8 @@ bench: all $(BENCH_DRIVER) $(BENCH_MOCK) bench/logger-bench$(EXEEXT)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
-	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql bench-sinks; do \
+	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql bench-sinks \
+	  bench-zmq-reliable; do \
 	  if grep -q "^$$t:" Makefile; then $(MAKE) $(AM_MAKEFLAGS) $$t || exit 1; fi; done
 .PHONY: bench
 
@@ -109,3 +110,13 @@ bench-sinks: all
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(abs_top_srcdir)/bench/results' bash $(top_srcdir)/bench/sinks.sh
 .PHONY: bench-sinks
+
+# make bench-zmq-reliable (also run by make bench): zmq reliable = true
+# against plain zmq and amqp with confirms, 100 B, throughput and p99
+# (bench/zmq-reliable.sh writes bench/results/zmq-reliable.md).
+EXTRA_DIST += bench/zmq-reliable.sh bench/results/zmq-reliable.md
+bench-zmq-reliable: all $(BENCH_DRIVER)
+	@test -n "$(BENCH_DRIVER)" || { echo "make bench-zmq-reliable needs the zmq, amqp and kafka libraries" >&2; exit 1; }
+	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
+	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/zmq-reliable.sh
+.PHONY: bench-zmq-reliable

@@ -24,6 +24,7 @@ E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/a
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test \
 	tests/e2e/amqp-tls.test
 E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test tests/e2e/zmq-pyzmq-wire2.test \
+	tests/e2e/zmq-reliable-pyzmq.test tests/e2e/zmq-reliable-spool-full.test \
 	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test \
 	tests/e2e/sink-stdout.test tests/e2e/sink-rotate.test tests/e2e/sink-health.test \
 	tests/e2e/sink-reject.test

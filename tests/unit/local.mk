@@ -40,7 +40,8 @@ if !SANITIZERS
 # check_logger again with ThreadSanitizer, the library's sources compiled
 # in; TSan cannot be combined with AddressSanitizer, so only here.
 UNIT_TESTS += tests/unit/check_logger_tsan
-tests_unit_check_logger_tsan_SOURCES = tests/unit/check_logger.c $(libferry_core_la_SOURCES)
+tests_unit_check_logger_tsan_SOURCES = tests/unit/check_logger.c $(libferry_core_la_SOURCES) \
+	$(libferry_spool_la_SOURCES)
 tests_unit_check_logger_tsan_CPPFLAGS = $(libferry_core_la_CPPFLAGS)
 tests_unit_check_logger_tsan_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) \
 	-fsanitize=thread -g -O1
