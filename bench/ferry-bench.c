@@ -32,7 +32,8 @@ struct bench {
     const char *addr; /* zmq endpoint, AMQP URL or Kafka bootstrap servers */
     const char *conf; /* ferry configuration file (libferry runs) */
     const char *dest; /* queue, topic or ferry destination */
-    const char *file; /* watch: the aggregator's output file */
+    const char *file; /* watch: the aggregator's output file; count: made once counting starts */
+    const char *exchange; /* count -x: AMQP: declare the queue and bind it there first */
     long n;
     size_t size;
     long rate;
@@ -366,6 +367,20 @@ static int araw_sub(struct bench *b, bool lat)
     return 0;
 }
 
+/* Messages in an AMQP queue (passive declare), or -1 while it does not
+ * exist yet. A failed declare closes its channel: *ch moves to a new one. */
+static long araw_queue_len(amqp_connection_state_t c, int *ch, const char *q)
+{
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, (amqp_channel_t)*ch, amqp_cstring_bytes(q),
+                                                     1, 0, 0, 0, amqp_empty_table);
+    if (ok)
+        return (long)ok->message_count;
+    amqp_maybe_release_buffers(c);
+    ++*ch;
+    amqp_channel_open(c, (amqp_channel_t)*ch);
+    return amqp_get_rpc_reply(c).reply_type == AMQP_RESPONSE_NORMAL ? -1 : -2;
+}
+
 static int araw_drop(struct bench *b)
 {
     amqp_connection_state_t c = araw_open(b->addr);
@@ -506,6 +521,89 @@ static int kraw_sub(struct bench *b, bool lat)
     return 0;
 }
 
+/* Messages in a Kafka topic: the sum of its partitions' high watermarks,
+ * or -1 while the topic does not exist (all topics' metadata is asked for,
+ * so asking does not create it). */
+static long kraw_topic_len(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    long total = -1;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (strcmp(md->topics[i].topic, topic) || md->topics[i].err)
+            continue;
+        total = 0;
+        for (int j = 0; j < md->topics[i].partition_cnt; j++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, topic, md->topics[i].partitions[j].id, &lo,
+                                                 &hi, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                total = -1;
+                break;
+            }
+            total += (long)hi;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return total;
+}
+
+/* Completion counted at the broker: from the moment FILE is made (the
+ * caller starts the shipper then) until the queue or topic holds n
+ * messages; prints msgs/s. With -x (AMQP), the durable queue is declared
+ * and bound to that exchange with its own name as the key first. */
+static int bench_count(struct bench *b)
+{
+    amqp_connection_state_t c = NULL;
+    rd_kafka_t *rk = NULL;
+    int ch = 1;
+    char err[256];
+    if (b->t == BENCH_AMQP) {
+        if (!(c = araw_open(b->addr)))
+            return -1;
+        if (b->exchange) {
+            amqp_queue_declare(c, 1, amqp_cstring_bytes(b->dest), 0, 1, 0, 0, amqp_empty_table);
+            amqp_queue_bind(c, 1, amqp_cstring_bytes(b->dest), amqp_cstring_bytes(b->exchange),
+                            amqp_cstring_bytes(b->dest), amqp_empty_table);
+            if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL) {
+                amqp_destroy_connection(c);
+                return -1;
+            }
+        }
+    } else if (b->t == BENCH_KAFKA) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new(); /* owned by the handle made from it */
+        rd_kafka_conf_set(conf, "bootstrap.servers", b->addr, err, sizeof err);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err); /* destroyed below */
+        if (!rk)
+            return -1;
+        kraw_topic_len(rk, b->dest); /* connected before the clock starts */
+    } else {
+        return -1;
+    }
+    FILE *f = fopen(b->file, "w");
+    if (f)
+        fclose(f);
+    double t0 = bench_now(), deadline = t0 + 600;
+    long got = -1;
+    while (bench_now() < deadline) {
+        got = c ? araw_queue_len(c, &ch, b->dest) : kraw_topic_len(rk, b->dest);
+        if (got == -2 || got >= b->n)
+            break;
+        bench_sleep(0.01);
+    }
+    double t1 = bench_now();
+    if (c)
+        araw_close(c);
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (got < b->n) {
+        fprintf(stderr, "ferry-bench: count: %ld of %ld at the broker\n", got, b->n);
+        return -1;
+    }
+    printf("%.1f\n", (double)b->n / (t1 - t0));
+    return 0;
+}
+
 /* ---- libferry ------------------------------------------------------------ */
 
 static struct ferry_conn *fer_open(const struct bench *b, const char *id)
@@ -518,6 +616,10 @@ static struct ferry_conn *fer_open(const struct bench *b, const char *id)
         ferry_config_free(cfg);
         return NULL;
     }
+    /* zmq: the one-frame wire format (wire_version = 2) unless the file or
+     * the environment picks one; the default (1) stays for old peers. */
+    if (b->t == BENCH_ZMQ && !ferry_config_get(cfg, "zmq", "wire_version"))
+        ferry_config_set(cfg, "zmq", "wire_version", "2", FERRY_SRC_FLAG);
     struct ferry_conn *c = ferry_open(cfg, id, &st, err, sizeof err); /* closed by the caller */
     if (!c)
         fprintf(stderr, "ferry-bench: open: %s\n", err);
@@ -747,8 +849,9 @@ static int bench_usage(void)
 {
     fprintf(
         stderr,
-        "usage: ferry-bench -m pub|sub|lat|watch|drop [-R] [-w] -t zmq|amqp|kafka\n"
-        "       [-a ADDRESS] [-c FERRY_CONF] -d DEST [-n COUNT] [-s BYTES] [-r RATE] [-f FILE]\n");
+        "usage: ferry-bench -m pub|sub|lat|watch|count|drop [-R] [-w] -t zmq|amqp|kafka\n"
+        "       [-a ADDRESS] [-c FERRY_CONF] -d DEST [-n COUNT] [-s BYTES] [-r RATE] [-f FILE]\n"
+        "       [-x EXCHANGE]\n");
     return 64;
 }
 
@@ -756,7 +859,7 @@ int main(int argc, char **argv)
 {
     struct bench b = {.n = 10000, .size = 100, .rate = 1000, .t = BENCH_ZMQ};
     int o;
-    while ((o = getopt(argc, argv, "m:Rwt:a:c:d:f:n:s:r:")) != -1) {
+    while ((o = getopt(argc, argv, "m:Rwt:a:c:d:f:n:s:r:x:")) != -1) {
         switch (o) {
         case 'm': b.mode = optarg; break;
         case 'R': b.raw = true; break;
@@ -773,6 +876,7 @@ int main(int argc, char **argv)
         case 'n': b.n = atol(optarg); break;
         case 's': b.size = (size_t)atol(optarg); break;
         case 'r': b.rate = atol(optarg); break;
+        case 'x': b.exchange = optarg; break;
         default: return bench_usage();
         }
     }
@@ -789,6 +893,8 @@ int main(int argc, char **argv)
         rc = bench_latency(&b);
     else if (!strcmp(b.mode, "watch"))
         rc = b.file ? bench_watch(&b) : bench_usage();
+    else if (!strcmp(b.mode, "count"))
+        rc = b.file && b.addr ? bench_count(&b) : bench_usage();
     else if (!strcmp(b.mode, "drop"))
         rc = b.t == BENCH_AMQP && b.addr ? araw_drop(&b) : 0;
     else

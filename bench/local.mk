@@ -3,7 +3,8 @@
 # and kafka (bench/run-bench.sh), with the report and plots in
 # bench/results/; it ends with the benchmarks of the parts below.
 EXTRA_DIST += bench/run-bench.sh bench/py-bench.py bench/report.py bench/findings.md \
-	bench/results/latest.md bench/http-load.sh
+	bench/results/latest.md bench/http-load.sh bench/icount.sh bench/icount.py \
+	bench/bench-check.sh bench/results/icount-baseline.tsv
 
 if HAVE_ZMQ
 if HAVE_AMQP
@@ -21,13 +22,24 @@ endif
 endif
 BENCH_OUT = $(abs_top_srcdir)/bench/results
 
-bench: all $(BENCH_DRIVER) $(BENCH_MOCK)
+bench: all $(BENCH_DRIVER) $(BENCH_MOCK) bench/logger-bench$(EXEEXT)
 	@test -n "$(BENCH_DRIVER)" || { echo "make bench needs the zmq, amqp and kafka libraries" >&2; exit 1; }
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/run-bench.sh
-	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql bench-sinks; do \
+	-@for t in bench-amqp bench-kafka bench-validator logger-bench bench-postgresql bench-sinks \
+	  bench-zmq-reliable; do \
 	  if grep -q "^$$t:" Makefile; then $(MAKE) $(AM_MAKEFLAGS) $$t || exit 1; fi; done
 .PHONY: bench
+
+# Instructions per message of each ferry path under callgrind, against the
+# committed bench/results/icount-baseline.tsv: `make bench-check` fails when
+# one grows more than 10 % (no wall clock involved; 1 to 2 minutes on 2
+# cores); `make bench-baseline` rewrites the baseline.
+bench-check bench-baseline: all $(BENCH_DRIVER) $(BENCH_MOCK)
+	@test -n "$(BENCH_DRIVER)" || { echo "make $@ needs the zmq, amqp and kafka libraries" >&2; exit 1; }
+	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
+	bash $(top_srcdir)/bench/bench-check.sh $(@:bench-%=%)
+.PHONY: bench-check bench-baseline
 
 # The AMQP plugin against plain rabbitmq-c (`make bench-amqp`).
 # Run: bench/amqp/amqp-bench -u URL -p plugins/amqp/.libs
@@ -98,3 +110,13 @@ bench-sinks: all
 	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
 	BENCH_OUT='$(abs_top_srcdir)/bench/results' bash $(top_srcdir)/bench/sinks.sh
 .PHONY: bench-sinks
+
+# make bench-zmq-reliable (also run by make bench): zmq reliable = true
+# against plain zmq and amqp with confirms, 100 B, throughput and p99
+# (bench/zmq-reliable.sh writes bench/results/zmq-reliable.md).
+EXTRA_DIST += bench/zmq-reliable.sh bench/results/zmq-reliable.md
+bench-zmq-reliable: all $(BENCH_DRIVER)
+	@test -n "$(BENCH_DRIVER)" || { echo "make bench-zmq-reliable needs the zmq, amqp and kafka libraries" >&2; exit 1; }
+	BENCH_BUILDDIR='$(abs_top_builddir)' BENCH_SRCDIR='$(abs_top_srcdir)' \
+	BENCH_OUT='$(BENCH_OUT)' bash $(top_srcdir)/bench/zmq-reliable.sh
+.PHONY: bench-zmq-reliable

@@ -11,15 +11,17 @@
 #   valgrind    make check-valgrind: end-to-end tests with every program under memcheck
 #   sanitizers  make check again, built with ASan + UBSan in build-san/
 #   fuzz        make fuzz: each libFuzzer target for FUZZ_SECONDS (default 60)
+#   bench       make bench-check: instructions per message of each ferry path
+#               under callgrind, within 10 % of bench/results/icount-baseline.tsv
 # Every suite runs even when an earlier one failed; the exit status is 1
 # if any failed, and the failing suite's log is printed.
 set -eu
 cd "$(dirname "$0")/.."
-suites=${*:-format check faults valgrind sanitizers fuzz}
+suites=${*:-format check faults valgrind sanitizers fuzz bench}
 for s in $suites; do
     case $s in
-        format|check|faults|valgrind|sanitizers|fuzz) ;;
-        *) echo "check: unknown suite '$s' (format, check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
+        format|check|faults|valgrind|sanitizers|fuzz|bench) ;;
+        *) echo "check: unknown suite '$s' (format, check, faults, valgrind, sanitizers, fuzz, bench)" >&2; exit 64 ;;
     esac
 done
 case " $suites " in
@@ -52,6 +54,7 @@ for s in $suites; do
         valgrind) run_suite valgrind build/test-suite.log make -C build check-valgrind ;;
         sanitizers) run_suite sanitizers build-san/test-suite.log sh scripts/check-sanitizers.sh ;;
         fuzz) run_suite fuzz "" make -C build -j2 fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ;;
+        bench) run_suite bench "" make -C build bench-check ;;
     esac
 done
 if [ -n "$failed" ]; then

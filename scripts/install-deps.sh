@@ -3,7 +3,9 @@
 #   scripts/install-deps.sh build   compiler, autotools, client libraries
 #   scripts/install-deps.sh test    the above plus brokers and peers the tests use,
 #                                   and clang-format (make format-check)
-#   scripts/install-deps.sh all     the above plus clang (make fuzz) and gnuplot (make bench)
+#   scripts/install-deps.sh bench   the build set plus what make bench and make bench-check
+#                                   use: valgrind, gnuplot, the Python clients, syslog-ng
+#   scripts/install-deps.sh all     all of the above plus clang (make fuzz)
 set -eu
 what=${1:-build}
 BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
@@ -16,13 +18,18 @@ TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   curl util-linux procps iproute2 valgrind openssl clang-format
   mosquitto postgresql python3-psycopg2 prometheus prometheus-alertmanager python3-aiosmtpd
   python3-grpcio python3-protobuf python3-grpc-tools"
-# make fuzz (libFuzzer) and make bench (plots)
-EXTRA="clang libclang-rt-14-dev gnuplot-nox"
+# make fuzz (libFuzzer)
+EXTRA="clang libclang-rt-14-dev"
+# make bench (plots, the Python producers, syslog-ng as a peer) and make
+# bench-check (callgrind); the brokers come from TEST
+BENCH="valgrind gnuplot-nox python3 python3-pika python3-zmq python3-confluent-kafka
+  rabbitmq-server syslog-ng-core syslog-ng-mod-rdkafka syslog-ng-mod-amqp"
 case $what in
     build) pkgs=$BUILD ;;
     test) pkgs="$BUILD $TEST" ;;
-    all) pkgs="$BUILD $TEST $EXTRA" ;;
-    *) echo "usage: $0 build|test|all" >&2; exit 64 ;;
+    bench) pkgs="$BUILD $BENCH" ;;
+    all) pkgs="$BUILD $TEST $EXTRA $BENCH" ;;
+    *) echo "usage: $0 build|test|bench|all" >&2; exit 64 ;;
 esac
 missing=""
 for p in $pkgs; do
@@ -38,12 +45,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# the postinst scripts of rabbitmq-server, postgresql, prometheus and
-# mosquitto would start system servers; tests run their own
-if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)' && [ ! -e /usr/sbin/policy-rc.d ]; then
+# the postinst scripts of rabbitmq-server, postgresql, prometheus,
+# mosquitto and syslog-ng would start system servers; tests run their own
+if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)|syslog-ng-core' && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $missing

@@ -162,13 +162,19 @@ static int sink_batch(struct consume *c, struct consume_item *items, size_t n, b
                     released++;
             for (size_t j = 0; j < k; j++)
                 items[c->idx[j]].verdict = CONSUME_SETTLED;
-            app_warn(c->app,
-                     "sink write failed sink=%s error=\"%s\" deferred=%" PRIu64
-                     " dead_lettered=%" PRIu64 " dead_letter=%s released=%" PRIu64,
-                     c->sink->sink->name, why, c->deferred - d0, c->dead_lettered - l0,
-                     c->dead_letter ? c->dead_letter : "-", c->released - r0);
-            if (released)
-                app_sleep(c->app, ferry_backoff_next(&wb)); /* let the fault clear */
+            app_warn(
+                c->app,
+                "sink write failed sink=%s error=\"%s\" deferred=%" PRIu64 " dead_lettered=%" PRIu64
+                " dead_letter=%s released=%" PRIu64 " retry_after=%" PRId64 "ms",
+                c->sink->sink->name, why, c->deferred - d0, c->dead_lettered - l0,
+                c->dead_letter ? c->dead_letter : "-", c->released - r0, c->sink->retry_after_ms);
+            /* let the fault clear; a server that named its own delay (HTTP
+             * Retry-After) is not called again sooner, deferred or not */
+            int64_t pause = released ? ferry_backoff_next(&wb) : 0;
+            if (c->sink->retry_after_ms > pause)
+                pause = c->sink->retry_after_ms;
+            if (pause > 0 && !*c->app->stop)
+                app_sleep(c->app, pause);
             return 0;
         }
         int64_t d = ferry_backoff_next(&wb);

@@ -18,10 +18,9 @@ libferry_core_la_SOURCES = \
 	core/lib/ledger.c \
 	core/lib/retry.c \
 	core/lib/metrics.c \
-	core/lib/logger.c \
-	core/lib/spool.c core/lib/spool.h
+	core/lib/logger.c
 libferry_core_la_CPPFLAGS = $(AM_CPPFLAGS) $(FERRY_CORE_CPPFLAGS) $(CJSON_CFLAGS) $(INIH_CFLAGS)
-libferry_core_la_LIBADD = libferry_schema.la $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) \
+libferry_core_la_LIBADD = libferry_schema.la libferry_spool.la $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) \
 	$(PTHREAD_LIBS) $(LIBM)
 # the library's own headers (internal.h, spool.h), and core/app/private.h
 FERRY_CORE_CPPFLAGS = -I$(top_srcdir)/core/lib -I$(top_srcdir)/core/app
@@ -49,3 +48,8 @@ libferry_schema_la_LIBADD = $(CJSON_LIBS) $(PCRE2_LIBS) $(LIBM)
 
 # checks of untrusted JSON text (NUL, UTF-8, duplicate keys, numbers)
 libferry_schema_la_SOURCES += core/lib/jsoncheck.c core/app/jsoncheck.h
+
+# The on-disk spool: self-contained, linked into libferry_core (the logger)
+# and into zmq.so (reliable mode), so there is one spool, not two.
+noinst_LTLIBRARIES += libferry_spool.la
+libferry_spool_la_SOURCES = core/lib/spool.c core/lib/spool.h

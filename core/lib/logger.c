@@ -18,6 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+_Static_assert(FERRY_SPOOL_FSYNC_ALWAYS == (int)FERRY_SPOOL_SYNC_ALWAYS &&
+                   FERRY_SPOOL_FSYNC_BATCH == (int)FERRY_SPOOL_SYNC_BATCH &&
+                   FERRY_SPOOL_FSYNC_NEVER == (int)FERRY_SPOOL_SYNC_NEVER,
+               "the spool's fsync modes follow enum ferry_spool_fsync");
+
 #define L(f) offsetof(struct ferry_logger_cfg, f)
 const struct ferry_option ferry_logger_options[] = {
     {.name = "service",

@@ -1,19 +1,39 @@
-/* The logger's on-disk spool: records appended to numbered segment files,
- * read back in order, and dropped segment by segment once the broker has
- * confirmed them; a commit file remembers how far delivery got. */
+/* The on-disk spool of the logger and of the zmq plugin's reliable mode:
+ * records appended to numbered segment files, read back in order, and
+ * dropped segment by segment once delivery is confirmed; a commit file
+ * remembers how far delivery got. Self-contained (a convenience library
+ * linked into libferry and into zmq.so), so it uses no libferry helper. */
 #include "config.h"
-#include "internal.h"
 #include "spool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+static int64_t spool_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void spool_fmt(char *buf, size_t len, const char *fmt, ...) FERRY_SPOOL_PRINTF(3, 4);
+static void spool_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
 
 /* Record: u32 key length, u32 body length, u32 checksum of both lengths and
  * the payload, then key and body. A torn or zeroed tail fails the checksum. */
@@ -137,7 +157,7 @@ static void commit_write(struct ferry_spool *s, bool sync)
         fdatasync(fd);
     close(fd);
     s->saved = s->commit;
-    s->last_commit_ms = ferry_mono_ms();
+    s->last_commit_ms = spool_mono_ms();
 }
 
 static bool commit_read(struct ferry_spool *s, struct ferry_spool_pos *out)
@@ -165,13 +185,13 @@ static int seg_scan(struct ferry_spool *s, struct seg *g, int64_t *from, uint64_
     bool placed = false;
     int fd = seg_open(s, g->id, O_RDWR);
     if (fd < 0) {
-        ferry_fmt(err, errlen, "cannot open spool segment in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot open spool segment in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st)) {
         close(fd);
-        ferry_fmt(err, errlen, "cannot stat spool segment in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot stat spool segment in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     char *buf = NULL; /* freed below */
@@ -208,7 +228,7 @@ static int seg_scan(struct ferry_spool *s, struct seg *g, int64_t *from, uint64_
         *from = off;
     if (off < end && ftruncate(fd, off)) {
         close(fd);
-        ferry_fmt(err, errlen, "cannot cut a torn record in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot cut a torn record in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     close(fd);
@@ -220,7 +240,7 @@ static int open_writer(struct ferry_spool *s, char *err, size_t errlen)
 {
     s->wfd = seg_open(s, last_seg(s)->id, O_WRONLY | O_CREAT | O_APPEND);
     if (s->wfd < 0) {
-        ferry_fmt(err, errlen, "cannot create a spool segment in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot create a spool segment in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -233,7 +253,7 @@ struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsy
     struct ferry_spool *s = calloc(1, sizeof *s); /* freed in ferry_spool_close() */
     if (!s || !(s->dir = strdup(dir))) {
         free(s);
-        ferry_fmt(err, errlen, "out of memory");
+        spool_fmt(err, errlen, "out of memory");
         return NULL;
     }
     s->lockfd = s->wfd = s->rfd = -1;
@@ -245,27 +265,27 @@ struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsy
         s->seg_max = 64 * 1024 * 1024;
     s->fsync_mode = fsync_mode;
     s->fsync_ms = fsync_interval_ms;
-    s->last_sync_ms = s->last_commit_ms = ferry_mono_ms();
+    s->last_sync_ms = s->last_commit_ms = spool_mono_ms();
     *recovered = 0;
 
     char path[4096];
     if (mkdir(dir, 0700) && errno != EEXIST) {
-        ferry_fmt(err, errlen, "cannot create spool directory %s: %s", dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot create spool directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     snprintf(path, sizeof path, "%s/lock", dir);
     s->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lockfd < 0) {
-        ferry_fmt(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        spool_fmt(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
     if (flock(s->lockfd, LOCK_EX | LOCK_NB)) {
-        ferry_fmt(err, errlen, "spool directory %s is in use by another process", dir);
+        spool_fmt(err, errlen, "spool directory %s is in use by another process", dir);
         goto fail;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        ferry_fmt(err, errlen, "cannot read spool directory %s: %s", dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot read spool directory %s: %s", dir, strerror(errno));
         goto fail;
     }
     struct dirent *de;
@@ -278,7 +298,7 @@ struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsy
             continue;
         if (seg_push(s, id, 0)) {
             closedir(d);
-            ferry_fmt(err, errlen, "out of memory");
+            spool_fmt(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -305,7 +325,7 @@ struct ferry_spool *ferry_spool_open(const char *dir, int64_t max_bytes, int fsy
         if (s->nsegs)
             c = (struct ferry_spool_pos){s->segs[0].id, 0};
         else if (seg_push(s, c.seg ? c.seg : 1, 0)) {
-            ferry_fmt(err, errlen, "out of memory");
+            spool_fmt(err, errlen, "out of memory");
             goto fail;
         }
     }
@@ -361,7 +381,7 @@ static int flush_buf(struct ferry_spool *s, char *err, size_t errlen)
         if (ftruncate(s->wfd, last_seg(s)->size)) {
             /* the scan at the next open cuts it instead */
         }
-        ferry_fmt(err, errlen, "cannot write the spool in %s: %s", s->dir, strerror(e));
+        spool_fmt(err, errlen, "cannot write the spool in %s: %s", s->dir, strerror(e));
         return -1;
     }
     last_seg(s)->size += (int64_t)s->wlen;
@@ -372,10 +392,10 @@ static int flush_buf(struct ferry_spool *s, char *err, size_t errlen)
 
 static void do_sync(struct ferry_spool *s)
 {
-    if (s->unsynced && s->fsync_mode != FERRY_SPOOL_FSYNC_NEVER)
+    if (s->unsynced && s->fsync_mode != FERRY_SPOOL_SYNC_NEVER)
         fdatasync(s->wfd);
     s->unsynced = false;
-    s->last_sync_ms = ferry_mono_ms();
+    s->last_sync_ms = spool_mono_ms();
 }
 
 int ferry_spool_sync(struct ferry_spool *s, bool force, char *err, size_t errlen)
@@ -384,9 +404,9 @@ int ferry_spool_sync(struct ferry_spool *s, bool force, char *err, size_t errlen
         return -1;
     if (!s->unsynced)
         return 0;
-    if (force || s->fsync_mode == FERRY_SPOOL_FSYNC_ALWAYS ||
-        (s->fsync_mode == FERRY_SPOOL_FSYNC_BATCH &&
-         ferry_mono_ms() - s->last_sync_ms >= s->fsync_ms))
+    if (force || s->fsync_mode == FERRY_SPOOL_SYNC_ALWAYS ||
+        (s->fsync_mode == FERRY_SPOOL_SYNC_BATCH &&
+         spool_mono_ms() - s->last_sync_ms >= s->fsync_ms))
         do_sync(s);
     return 0;
 }
@@ -398,7 +418,7 @@ static int roll(struct ferry_spool *s, char *err, size_t errlen)
     do_sync(s);
     uint64_t next = last_seg(s)->id + 1;
     if (seg_push(s, next, 0)) {
-        ferry_fmt(err, errlen, "out of memory");
+        spool_fmt(err, errlen, "out of memory");
         return -1;
     }
     int old = s->wfd;
@@ -408,7 +428,7 @@ static int roll(struct ferry_spool *s, char *err, size_t errlen)
         return -1;
     }
     close(old);
-    if (s->fsync_mode != FERRY_SPOOL_FSYNC_NEVER) { /* make the new name durable */
+    if (s->fsync_mode != FERRY_SPOOL_SYNC_NEVER) { /* make the new name durable */
         int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);
@@ -433,7 +453,7 @@ int ferry_spool_append(struct ferry_spool *s, const void *key, size_t klen, cons
             n *= 2;
         char *nb = realloc(s->wbuf, n); /* freed in ferry_spool_close() */
         if (!nb) {
-            ferry_fmt(err, errlen, "out of memory");
+            spool_fmt(err, errlen, "out of memory");
             return -1;
         }
         s->wbuf = nb;
@@ -465,7 +485,7 @@ static int fill(struct ferry_spool *s, int64_t off, size_t need, char *err, size
     if (want > s->chunk_cap) {
         char *nb = realloc(s->chunk, want); /* freed in ferry_spool_close() */
         if (!nb) {
-            ferry_fmt(err, errlen, "out of memory");
+            spool_fmt(err, errlen, "out of memory");
             return -1;
         }
         s->chunk = nb;
@@ -473,14 +493,14 @@ static int fill(struct ferry_spool *s, int64_t off, size_t need, char *err, size
     }
     ssize_t r = pread(s->rfd, s->chunk, want, off);
     if (r < 0) {
-        ferry_fmt(err, errlen, "cannot read the spool in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot read the spool in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     s->chunk_seg = s->rseg;
     s->chunk_off = off;
     s->chunk_len = (size_t)r;
     if ((size_t)r < need) {
-        ferry_fmt(err, errlen, "spool segment in %s is shorter than recorded", s->dir);
+        spool_fmt(err, errlen, "spool segment in %s is shorter than recorded", s->dir);
         return -1;
     }
     return 0;
@@ -504,7 +524,7 @@ int ferry_spool_next(struct ferry_spool *s, const char **key, size_t *klen, cons
         s->rfd = -1;
     }
     if (s->rfd < 0 && (s->rfd = seg_open(s, s->rseg, O_RDONLY)) < 0) {
-        ferry_fmt(err, errlen, "cannot open spool segment in %s: %s", s->dir, strerror(errno));
+        spool_fmt(err, errlen, "cannot open spool segment in %s: %s", s->dir, strerror(errno));
         return -1;
     }
     if (fill(s, s->roff, REC_HDR, err, errlen))
@@ -531,7 +551,7 @@ void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint
     bool dropped = false;
     while (s->nsegs > 1 && s->segs[0].id < pos.seg) {
         if (!dropped) /* the commit file must point past a segment before it goes */
-            commit_write(s, s->fsync_mode != FERRY_SPOOL_FSYNC_NEVER);
+            commit_write(s, s->fsync_mode != FERRY_SPOOL_SYNC_NEVER);
         dropped = true;
         char path[4096];
         seg_path(s, s->segs[0].id, path, sizeof path);
@@ -541,8 +561,8 @@ void ferry_spool_confirm(struct ferry_spool *s, struct ferry_spool_pos pos, uint
         s->nsegs--;
     }
     if (!dropped && (s->commit.seg != s->saved.seg || s->commit.off != s->saved.off) &&
-        (force || ferry_mono_ms() - s->last_commit_ms >= (s->fsync_ms > 100 ? s->fsync_ms : 100)))
-        commit_write(s, s->fsync_mode != FERRY_SPOOL_FSYNC_NEVER);
+        (force || spool_mono_ms() - s->last_commit_ms >= (s->fsync_ms > 100 ? s->fsync_ms : 100)))
+        commit_write(s, s->fsync_mode != FERRY_SPOOL_SYNC_NEVER);
 }
 
 void ferry_spool_rewind(struct ferry_spool *s)
@@ -574,7 +594,7 @@ void ferry_spool_close(struct ferry_spool *s)
         /* the caller has already counted these records as spooled; the
          * next open's scan finds whatever reached the file */
     }
-    commit_write(s, s->fsync_mode != FERRY_SPOOL_FSYNC_NEVER);
+    commit_write(s, s->fsync_mode != FERRY_SPOOL_SYNC_NEVER);
     if (s->wfd >= 0)
         close(s->wfd);
     if (s->rfd >= 0)

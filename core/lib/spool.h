@@ -1,11 +1,27 @@
-/* The logger's on-disk spool: a crash-safe FIFO of (key, body) records in
- * numbered segment files plus a commit file; internal to libferry. */
+/* The on-disk spool: a crash-safe FIFO of (key, body) records in numbered
+ * segment files plus a commit file. Internal: used by libferry's logger and
+ * by the zmq plugin's reliable mode (libferry_spool.la, linked into both;
+ * never exported). One thread at a time per spool. */
 #ifndef FERRY_SPOOL_H
 #define FERRY_SPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#if defined(__GNUC__)
+#define FERRY_SPOOL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define FERRY_SPOOL_PRINTF(a, b)
+#endif
+
+/* fsync_mode values: the same numbers as enum ferry_spool_fsync in
+ * <ferry/ferry.h> (checked in logger.c), which a plugin need not include. */
+enum ferry_spool_sync_mode {
+    FERRY_SPOOL_SYNC_ALWAYS = 0, /* after every write */
+    FERRY_SPOOL_SYNC_BATCH,      /* at most every fsync_interval_ms */
+    FERRY_SPOOL_SYNC_NEVER,      /* left to the kernel */
+};
 
 struct ferry_spool;
 

@@ -5,13 +5,18 @@
 
 #include <ferry/transport.h>
 
+#include "reliable.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <threads.h>
 #include <time.h>
 #include <zmq.h>
+
+#include "wire.h"
 
 enum fzmq_pattern { FZMQ_PIPELINE = 0, FZMQ_PUBSUB };
 enum fzmq_bind { FZMQ_BIND_AUTO = 0, FZMQ_BIND_CONSUMER, FZMQ_BIND_PRODUCER };
@@ -34,13 +39,28 @@ struct fzmq_cfg {
     char *curve_client_public;
     char *curve_server_key;
     char *curve_allowed_clients;
+    int64_t wire_version;
+    bool reliable;
+    int64_t ack_timeout_ms;
+    int64_t max_unacked;
+    char *spool_dir;
+    int64_t spool_max;
+    int spool_fsync;
+    int64_t spool_fsync_interval_ms;
+    int spool_full;
 };
 
 #define FZMQ_ENDPOINT_PREFIX "endpoint."
-#define FZMQ_MAX_HEADERS 256
+#define FZMQ_MAX_HEADERS FZMQ_WIRE_MAX_HEADERS
 #define FZMQ_KEY_Z85 40 /* a CURVE key as Z85 text, without the NUL */
 #define FZMQ_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define FZMQ_ZAP_DOMAIN "ferry"
+/* How long a send waits for room when every peer's queue is full. libzmq
+ * wakes it as soon as the peer has read enough, as a blocking send; the
+ * caller's own backoff (sleeps) would leave the pipe idle meanwhile. As
+ * long as the publisher's first backoff step (backoff_min, 100 ms), so a
+ * peer that stalls that long is an outage either way. */
+#define FZMQ_SEND_WAIT_MS 100
 
 static const struct ferry_option fzmq_options[] = {
     {.name = "endpoint",
@@ -149,6 +169,70 @@ static const struct ferry_option fzmq_options[] = {
      .offset = offsetof(struct fzmq_cfg, curve_allowed_clients),
      .help = "File of client public keys (Z85, one per line, # comments) that a CURVE "
              "server accepts; without it any client that knows the server key may connect."},
+    {.name = "wire_version",
+     .type = FERRY_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 2,
+     .offset = offsetof(struct fzmq_cfg, wire_version),
+     .help = "Wire format of published messages: 1 sends each field as its own frame "
+             "(every ferry and plain peer reads it), 2 packs a message into one frame "
+             "(faster; read only by a ferry that has this option). Both are always read."},
+    {.name = "reliable",
+     .type = FERRY_OPT_BOOL,
+     .def = "false",
+     .offset = offsetof(struct fzmq_cfg, reliable),
+     .help = "At-least-once delivery (pipeline only): the consumer acks each message back "
+             "to the producer, which resends what is not acked; both sides must set it."},
+    {.name = "ack_timeout",
+     .type = FERRY_OPT_DURATION,
+     .def = "10s",
+     .min = 10,
+     .max = 3600000,
+     .offset = offsetof(struct fzmq_cfg, ack_timeout_ms),
+     .help = "With reliable, how long the producer waits for an ack before it resends, "
+             "in milliseconds."},
+    {.name = "max_unacked",
+     .type = FERRY_OPT_INT,
+     .def = "100000",
+     .min = 1,
+     .max = 100000000,
+     .offset = offsetof(struct fzmq_cfg, max_unacked),
+     .help = "With reliable, messages the producer keeps unacknowledged before publish "
+             "returns 'again'."},
+    {.name = "spool_dir",
+     .type = FERRY_OPT_STR,
+     .offset = offsetof(struct fzmq_cfg, spool_dir),
+     .help = "With reliable, directory where the producer writes each message before sending "
+             "it and keeps it until acked; a restarted producer resends what it holds."},
+    {.name = "spool_max",
+     .type = FERRY_OPT_SIZE,
+     .def = "256MiB",
+     .min = 1048576,
+     .max = INT64_C(1099511627776),
+     .offset = offsetof(struct fzmq_cfg, spool_max),
+     .help = "Most disk space the producer's spool takes; see spool_full."},
+    {.name = "spool_fsync",
+     .type = FERRY_OPT_ENUM,
+     .def = "batch",
+     .choices = "always|batch|never",
+     .offset = offsetof(struct fzmq_cfg, spool_fsync),
+     .help = "When spooled messages are forced to disk: after each write, every "
+             "spool_fsync_interval, or never (the kernel decides)."},
+    {.name = "spool_fsync_interval",
+     .type = FERRY_OPT_DURATION,
+     .def = "1s",
+     .min = 1,
+     .max = 3600000,
+     .offset = offsetof(struct fzmq_cfg, spool_fsync_interval_ms),
+     .help = "With spool_fsync = batch, the longest a spooled message waits for fsync."},
+    {.name = "spool_full",
+     .type = FERRY_OPT_ENUM,
+     .def = "block",
+     .choices = "block|drop_newest",
+     .offset = offsetof(struct fzmq_cfg, spool_full),
+     .help = "When the spool is full: publish says 'again' until acks make room (block), or "
+             "refuses the new message, counted as dropped (drop_newest)."},
     {0}};
 
 /* One subscribed topic prefix seen on an XPUB socket and how many
@@ -183,6 +267,8 @@ struct fzmq_sock {
 struct fzmq_rmsg {
     struct ferry_msg m;
     struct fzmq_rmsg *prev, *next; /* p->lent, or p->requeue (next only) */
+    uint32_t rel_peer;             /* reliable: who sent it, and its number there */
+    uint64_t rel_seq;
 };
 
 struct fzmq {
@@ -210,7 +296,12 @@ struct fzmq {
     mtx_t zap_mtx;                          /* guards the two fields below */
     char zap_refused_key[FZMQ_KEY_Z85 + 1]; /* last client refused by zap_thread */
     char zap_refused_peer[64];
+    struct fzrel *rel;       /* reliable producer side, opened on first use */
+    bool rel_tried;          /* fzrel_open() was called */
+    struct fzrel_in *rel_in; /* reliable consumer side */
 };
+
+static int fzmq_rel_get(struct ferry_conn *c);
 
 /* ---------------------------------------------------------------------- */
 
@@ -699,6 +790,9 @@ static void fzmq_upkeep(struct ferry_conn *c, struct fzmq_sock *s)
         zmq_msg_recv(&addr, s->mon, 0); /* the second frame always follows */
         zmq_msg_close(&addr);
 
+        if (p->rel && s != p->in &&
+            (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED || event == ZMQ_EVENT_DISCONNECTED))
+            fzrel_peer_event(p->rel, s->sock, event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             s->peers++;
             s->handshakes++;
@@ -760,6 +854,35 @@ static void fzmq_sock_free(struct fzmq_sock *s)
     free(s);
 }
 
+/* Reliable mode's DEALER (producer) and ROUTER (consumer). The DEALER
+ * gets a routing id of its own, so that a consumer's acks find it again
+ * after a reconnect; the ROUTER hands a returning id over to the new
+ * connection and says when a peer to ack has gone. Heartbeats find a
+ * connection that died without a word (a cut cable, a frozen host). */
+static int fzmq_reliable_setup(struct ferry_conn *c, struct fzmq_sock *s, int type)
+{
+    int one = 1, ivl = 1000, ttl = 5000, st;
+    if ((st = fzmq_setopt(c, s->sock, ZMQ_HEARTBEAT_IVL, "heartbeat_ivl", &ivl, sizeof ivl)) ||
+        (st =
+             fzmq_setopt(c, s->sock, ZMQ_HEARTBEAT_TIMEOUT, "heartbeat_timeout", &ttl, sizeof ttl)))
+        return st;
+    if (type == ZMQ_ROUTER)
+        return (st = fzmq_setopt(c, s->sock, ZMQ_ROUTER_MANDATORY, "router_mandatory", &one,
+                                 sizeof one))
+                   ? st
+                   : fzmq_setopt(c, s->sock, ZMQ_ROUTER_HANDOVER, "router_handover", &one,
+                                 sizeof one);
+    unsigned char id[17] = {'F'}; /* a routing id must not start with a zero byte */
+    if (getrandom(id + 1, sizeof id - 1, 0) != (ssize_t)(sizeof id - 1)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)s;
+        memcpy(id + 1, &x, sizeof x);
+        memcpy(id + 9, &ts, 8);
+    }
+    return fzmq_setopt(c, s->sock, ZMQ_ROUTING_ID, "routing_id", id, sizeof id);
+}
+
 /* Create a socket of type for endpoint, with its monitor, then bind or
  * connect it. On success *out owns everything (freed in fzmq_sock_free()). */
 static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, bool bind,
@@ -781,12 +904,16 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
                                zmq_strerror(err));
     }
 
-    bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB;
-    int linger = sending ? (int)cfg->linger_ms : 0;
+    bool sending = type == ZMQ_PUSH || type == ZMQ_XPUB || type == ZMQ_DEALER;
+    /* A reliable consumer's ROUTER sends acks: they too may linger. The
+     * reliable DEALER does not: fzrel_close() waits for acks itself, and
+     * what is unacked then is in the spool (or reported lost). */
+    int linger = (sending && type != ZMQ_DEALER) || type == ZMQ_ROUTER ? (int)cfg->linger_ms : 0;
     int ivl = (int)cfg->reconnect_min_ms;
     int ivl_max = (int)(cfg->reconnect_max_ms > cfg->reconnect_min_ms ? cfg->reconnect_max_ms
                                                                       : cfg->reconnect_min_ms);
     int sndhwm = (int)cfg->send_hwm, rcvhwm = (int)cfg->receive_hwm;
+    int sndtimeo = FZMQ_SEND_WAIT_MS;
     int64_t maxmsg = cfg->max_message_size;
     int one = 1;
     if ((st = fzmq_setopt(c, s->sock, ZMQ_LINGER, "linger", &linger, sizeof linger)) ||
@@ -799,15 +926,22 @@ static int fzmq_sock_open(struct ferry_conn *c, int type, const char *endpoint, 
              fzmq_setopt(c, s->sock, ZMQ_MAXMSGSIZE, "max_message_size", &maxmsg, sizeof maxmsg)) ||
         /* Queue only on completed connections: while the peer is down,
          * publish says so instead of filling a pipe nobody drains. Not on
-         * SUB: libzmq 4.3.4 then never sends the subscription. */
-        (sending && (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+         * SUB: libzmq 4.3.4 then never sends the subscription. Not on the
+         * reliable DEALER either: it keeps copies anyway, and with
+         * ZMQ_IMMEDIATE libzmq drops the acks still unread in the pipe of
+         * a consumer that has just closed. */
+        (sending && type != ZMQ_DEALER &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_IMMEDIATE, "immediate", &one, sizeof one))) ||
+        (sending &&
+         (st = fzmq_setopt(c, s->sock, ZMQ_SNDTIMEO, "sndtimeo", &sndtimeo, sizeof sndtimeo))) ||
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_VERBOSER, "xpub_verboser", &one, sizeof one))) ||
         /* A subscriber whose queue is full makes publish say "again"
          * (send_hwm) instead of libzmq dropping its copy in silence. */
         (type == ZMQ_XPUB &&
          (st = fzmq_setopt(c, s->sock, ZMQ_XPUB_NODROP, "xpub_nodrop", &one, sizeof one))) ||
-        (st = fzmq_curve_setup(c, s, bind))) {
+        (st = fzmq_curve_setup(c, s, bind)) ||
+        ((type == ZMQ_DEALER || type == ZMQ_ROUTER) && (st = fzmq_reliable_setup(c, s, type)))) {
         fzmq_sock_free(s);
         return st;
     }
@@ -873,7 +1007,7 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
         }
     }
     struct fzmq_sock *s;
-    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_XPUB : ZMQ_PUSH;
+    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_XPUB : p->cfg->reliable ? ZMQ_DEALER : ZMQ_PUSH;
     int st = fzmq_sock_open(c, type, ep, p->producer_binds, &s);
     if (st != FERRY_OK)
         return st;
@@ -937,6 +1071,15 @@ static void fzmq_close(struct ferry_conn *c)
     struct fzmq *p = c->priv;
     if (!p)
         return;
+    if (p->rel_in) /* acks owed for what was handled; the rest comes again */
+        fzrel_in_flush(p->rel_in, p->in->sock);
+    /* A producer with nothing new to send still delivers what an earlier
+     * run left in the spool. */
+    if (p->cfg->reliable && p->cfg->spool_dir && !p->in && fzmq_rel_get(c) != FERRY_OK)
+        ferry_log_error(c, "spool not delivered spool_dir=%s error=\"%s\"", p->cfg->spool_dir,
+                        c->err);
+    fzrel_close(c, p->rel, p->cfg->linger_ms); /* waits for acks up to linger */
+    fzrel_in_free(p->rel_in);
     while (p->lent) {
         struct fzmq_rmsg *r = p->lent;
         fzmq_rmsg_unlink(p, r);
@@ -987,6 +1130,13 @@ static int fzmq_open(struct ferry_conn *c)
                                    kv->value ? kv->value : "", kv->key);
     }
 
+    if (cfg->reliable && cfg->pattern != FZMQ_PIPELINE)
+        return ferry_conn_fail(c, FERRY_E_CONFIG,
+                               "reliable needs pattern = pipeline (a subscriber of pubsub "
+                               "cannot ack)");
+    if (cfg->spool_dir && !cfg->reliable)
+        return ferry_conn_fail(c, FERRY_E_CONFIG, "spool_dir needs reliable = true");
+
     char client_public[FZMQ_KEY_Z85 + 1] = "";
     int st = fzmq_curve_check(c, cfg, client_public);
     if (st != FERRY_OK)
@@ -1017,13 +1167,15 @@ static int fzmq_open(struct ferry_conn *c)
         return st;
     }
 
-    /* Nothing is stored, confirmed or acknowledged by a peer: clear every
-     * promise this pattern cannot keep. */
+    /* Nothing is stored by a peer; without reliable nothing is confirmed
+     * or acknowledged either: clear every promise this pattern cannot keep. */
     uint32_t keep = FERRY_CAP_KEY_ORDER;
     if (cfg->pattern == FZMQ_PUBSUB)
         keep |= FERRY_CAP_FANOUT;
     else if (p->producer_binds)
         keep = FERRY_CAP_GROUPS; /* round robin: order per key is lost across consumers */
+    if (cfg->reliable)           /* resends overtake newer messages: no order per key */
+        keep = (keep & ~FERRY_CAP_KEY_ORDER) | FERRY_CAP_ACK | FERRY_CAP_CONFIRMS;
     c->caps &= keep;
 
     const char *curve = cfg->curve_server_secret && cfg->curve_server_key ? "server,client"
@@ -1032,15 +1184,17 @@ static int fzmq_open(struct ferry_conn *c)
                                                                           : "off";
     ferry_log_info(c,
                    "opened lib_version=\"%s\" pattern=%s endpoint=%s bind=%s curve=%s "
-                   "allowed_clients=%zu",
+                   "allowed_clients=%zu reliable=%s",
                    fzmq_lib_version(), fzmq_pattern_name(p), cfg->endpoint,
-                   p->producer_binds ? "producer" : "consumer", curve, p->n_allowed);
+                   p->producer_binds ? "producer" : "consumer", curve, p->n_allowed,
+                   cfg->reliable ? "yes" : "no");
     return FERRY_OK;
 }
 
 static int fzmq_send_frame(void *sock, const void *data, size_t len, int more)
 {
-    return zmq_send(sock, data ? data : "", len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0));
+    /* blocks up to FZMQ_SEND_WAIT_MS (ZMQ_SNDTIMEO) for room */
+    return zmq_send(sock, data ? data : "", len, more ? ZMQ_SNDMORE : 0);
 }
 
 /* Make room to note one more accepted message for fzmq_report_settled(),
@@ -1059,6 +1213,70 @@ static int fzmq_settle_room(struct ferry_conn *c)
     return FERRY_OK;
 }
 
+/* The data frames of m: dest, key, body, then one name/value pair per
+ * header (plugins/zmq/README.md). Borrowed: they point into m. f has room
+ * for 3 + 2 * FZMQ_MAX_HEADERS frames. */
+static size_t fzmq_encode(const struct ferry_msg *m, struct fzrel_frame *f)
+{
+    size_t n = 0;
+    f[n++] = (struct fzrel_frame){m->dest, strlen(m->dest)};
+    f[n++] = (struct fzrel_frame){m->key, m->key ? m->key_len : 0};
+    f[n++] = (struct fzrel_frame){m->body, m->body_len};
+    for (size_t i = 0; i < m->n_headers; i++) {
+        f[n++] = (struct fzrel_frame){m->headers[i].name, strlen(m->headers[i].name)};
+        f[n++] = (struct fzrel_frame){m->headers[i].value, m->headers[i].value_len};
+    }
+    return n;
+}
+
+/* Hooks lent to reliable.c. */
+static int fzmq_rel_sock_for(struct ferry_conn *c, const char *dest, void **sock)
+{
+    struct fzmq_sock *s;
+    int st = fzmq_out_sock(c, dest, &s);
+    if (st == FERRY_OK)
+        *sock = s->sock;
+    return st;
+}
+
+static void fzmq_rel_upkeep(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    for (struct fzmq_sock *s = p->out; s; s = s->next)
+        fzmq_upkeep(c, s);
+}
+
+static long fzmq_rel_peers(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    long n = 0;
+    for (struct fzmq_sock *s = p->out; s; s = s->next)
+        n += s->peers;
+    return n;
+}
+
+/* The reliable producer state, opened on first use: a consumer that
+ * shares the producer's configuration never takes the spool's lock. */
+static int fzmq_rel_get(struct ferry_conn *c)
+{
+    struct fzmq *p = c->priv;
+    const struct fzmq_cfg *cfg = p->cfg;
+    if (p->rel_tried)
+        return FERRY_OK;
+    struct fzrel_opts o = {.ack_timeout_ms = cfg->ack_timeout_ms,
+                           .max_unacked = cfg->max_unacked,
+                           .spool_dir = cfg->spool_dir,
+                           .spool_max = cfg->spool_max,
+                           .spool_fsync = cfg->spool_fsync,
+                           .spool_fsync_interval_ms = cfg->spool_fsync_interval_ms,
+                           .spool_full = cfg->spool_full};
+    static const struct fzrel_hooks hooks = {fzmq_rel_sock_for, fzmq_rel_upkeep, fzmq_rel_peers};
+    int st = fzrel_open(c, &o, &hooks, &p->rel); /* freed in fzmq_close() */
+    if (st == FERRY_OK)
+        p->rel_tried = true;
+    return st;
+}
+
 static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct fzmq *p = c->priv;
@@ -1068,16 +1286,42 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
     if (m->n_headers > FZMQ_MAX_HEADERS)
         return ferry_conn_fail(c, FERRY_E_TOOBIG, "%zu headers, at most %d", m->n_headers,
                                FZMQ_MAX_HEADERS);
-    uint64_t size = (uint64_t)m->body_len + m->key_len + strlen(m->dest);
-    for (size_t i = 0; i < m->n_headers; i++)
+    /* version 2: the frame as a whole is what the peer's limit applies to */
+    bool v2 = p->cfg->wire_version == 2;
+    uint64_t size =
+        v2 ? fzmq_wire_v2_size(m) : (uint64_t)m->body_len + m->key_len + strlen(m->dest);
+    for (size_t i = 0; !v2 && i < m->n_headers; i++)
         size += strlen(m->headers[i].name) + m->headers[i].value_len;
-    if (size > (uint64_t)p->cfg->max_message_size)
+    if (size == 0 || size > (uint64_t)p->cfg->max_message_size)
         return ferry_conn_fail(c, FERRY_E_TOOBIG,
                                "message of %" PRIu64 " bytes, max_message_size is %" PRId64, size,
                                p->cfg->max_message_size);
 
+    struct fzrel_frame fr[3 + 2 * FZMQ_MAX_HEADERS];
+    size_t nfr = fzmq_encode(m, fr);
+    int st;
+    if (p->cfg->reliable) {
+        /* the data frames of either wire version follow the reliable header */
+        char small[4096], *v2buf = NULL;
+        if (v2) {
+            v2buf = size <= sizeof small ? small : malloc((size_t)size); /* freed below */
+            if (!v2buf)
+                return ferry_conn_fail(c, FERRY_E_AGAIN,
+                                       "out of memory for a %" PRIu64 "-byte message", size);
+            fzmq_wire_v2_encode(m, v2buf);
+            fr[0] = (struct fzrel_frame){v2buf, (size_t)size};
+            nfr = 1;
+        }
+        if ((st = fzmq_rel_get(c)) == FERRY_OK &&
+            (st = fzrel_publish(c, p->rel, m->dest, m->tag, fr, nfr)) == FERRY_OK)
+            p->published++;
+        if (v2buf != small)
+            free(v2buf);
+        return st;
+    }
+
     struct fzmq_sock *s;
-    int st = fzmq_out_sock(c, m->dest, &s);
+    st = fzmq_out_sock(c, m->dest, &s);
     if (st == FERRY_OK) /* room for the report before the message goes out */
         st = fzmq_settle_room(c);
     if (st != FERRY_OK)
@@ -1101,23 +1345,34 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
                                m->dest);
     }
 
-    /* Frames: dest, key, body, then one name/value pair per header. libzmq
-     * delivers a multipart message whole or not at all, and accepts the
-     * remaining frames once it has taken the first. */
-    if (fzmq_send_frame(s->sock, m->dest, strlen(m->dest), 1) < 0) {
+    if (v2) { /* one frame, encoded in place in libzmq's buffer */
+        zmq_msg_t frame;
+        if (zmq_msg_init_size(&frame, (size_t)size) != 0)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %" PRIu64 "-byte message",
+                                   size);
+        fzmq_wire_v2_encode(m, zmq_msg_data(&frame));
+        if (zmq_msg_send(&frame, s->sock, 0) < 0) { /* waits as fzmq_send_frame() */
+            int err = errno;
+            zmq_msg_close(&frame);
+            return ferry_conn_fail(
+                c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
+                err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
+        }
+        p->published++;
+        p->settled[p->n_settled++] = m->tag;
+        return FERRY_OK;
+    }
+    /* Version 1 frames (fzmq_encode()). libzmq delivers a multipart
+     * message whole or not at all, and accepts the remaining frames once
+     * it has taken the first. */
+    if (fzmq_send_frame(s->sock, fr[0].data, fr[0].len, nfr > 1) < 0) {
         int err = errno;
         return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
                                err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
     }
-    int rc = fzmq_send_frame(s->sock, m->key, m->key ? m->key_len : 0, 1);
-    if (rc >= 0)
-        rc = fzmq_send_frame(s->sock, m->body, m->body_len, m->n_headers > 0);
-    for (size_t i = 0; rc >= 0 && i < m->n_headers; i++) {
-        const struct ferry_header *h = &m->headers[i];
-        rc = fzmq_send_frame(s->sock, h->name, strlen(h->name), 1);
-        if (rc >= 0)
-            rc = fzmq_send_frame(s->sock, h->value, h->value_len, i + 1 < m->n_headers);
-    }
+    int rc = 0;
+    for (size_t i = 1; rc >= 0 && i < nfr; i++)
+        rc = fzmq_send_frame(s->sock, fr[i].data, fr[i].len, i + 1 < nfr);
     if (rc < 0) {
         int err = errno;
         return ferry_conn_fail(c, FERRY_E_FATAL, "publish failed mid-message dest=%s error=\"%s\"",
@@ -1132,7 +1387,14 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 
 static int fzmq_flush(struct ferry_conn *c, int timeout_ms)
 {
-    (void)timeout_ms;
+    struct fzmq *p = c->priv;
+    if (p->cfg->reliable) {
+        int st = fzmq_rel_get(c);
+        if (st == FERRY_OK && (st = fzrel_pump(c, p->rel, timeout_ms)) != FERRY_OK)
+            ferry_conn_fail(c, st, "%" PRIu64 " messages not acknowledged by a consumer yet",
+                            fzrel_unacked(p->rel));
+        return st;
+    }
     /* libzmq has taken every accepted message; nothing more will be known. */
     fzmq_report_settled(c);
     return FERRY_OK;
@@ -1161,7 +1423,9 @@ static int fzmq_subscribe(struct ferry_conn *c, const char *dest, const char *gr
     if (!p->sub_dest)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     p->sub_dest_len = strlen(dest);
-    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_SUB : ZMQ_PULL;
+    int type = p->cfg->pattern == FZMQ_PUBSUB ? ZMQ_SUB : p->cfg->reliable ? ZMQ_ROUTER : ZMQ_PULL;
+    if (p->cfg->reliable && !(p->rel_in = fzrel_in_new())) /* freed in fzmq_close() */
+        return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory");
     int st = fzmq_sock_open(c, type, fzmq_endpoint_for(c, dest), p->consumer_binds, &p->in);
     if (st == FERRY_OK && type == ZMQ_SUB)
         st = fzmq_setopt(c, p->in->sock, ZMQ_SUBSCRIBE, "subscribe", dest, p->sub_dest_len);
@@ -1187,55 +1451,35 @@ static void fzmq_warn_dropped(struct ferry_conn *c, const char *why)
         ferry_log_warn(c, "message dropped reason=\"%s\" dropped=%" PRIu64, why, p->dropped);
 }
 
-/* Build one lent message from frames. Returns 1 with *out set, 0 when the
- * message is not ours or malformed (dropped), or a ferry status < 0. */
+/* Build one lent message from frames (either wire version). Returns 1 with
+ * *out set, 0 when the message is not ours or malformed (dropped), or a
+ * ferry status < 0. */
 static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq_rmsg **out)
 {
     struct fzmq *p = c->priv;
-    /* 1 frame: body; 2: dest, body; 3 or more: dest, key, body, name/value pairs. */
-    size_t i_dest = n >= 2 ? 0 : SIZE_MAX, i_key = n >= 3 ? 1 : SIZE_MAX;
-    size_t i_body = n == 1 ? 0 : n == 2 ? 1 : 2;
-    size_t n_hdr = n > 3 ? (n - 3) / 2 : 0;
-    char why[160];
-    if (n > 3 && (n - 3) % 2 != 0) {
-        snprintf(why, sizeof why,
-                 "header frame without a value (%zu frames: dest, key, body "
-                 "and name/value pairs make an odd number)",
-                 n);
+    struct fzmq_wire_span frames[3 + 2 * FZMQ_MAX_HEADERS];
+    struct fzmq_wire_view v;
+    char why[256];
+    for (size_t i = 0; i < n; i++)
+        frames[i] = (struct fzmq_wire_span){zmq_msg_data(&fr[i]), zmq_msg_size(&fr[i])};
+    int rc = n == 1 && fzmq_wire_is_v2(frames[0].data, frames[0].len)
+                 ? fzmq_wire_v2_decode(frames[0].data, frames[0].len, &v, why, sizeof why)
+                 : fzmq_wire_v1_view(frames, n, &v, why, sizeof why);
+    if (rc != 0) {
         fzmq_warn_dropped(c, why);
         return 0;
     }
-    /* header names are non-empty and each given once: a peer that sends
-     * anything else (e.g. a list of bodies as frames) does not follow the
-     * framing, and taking frame 3 as the body would drop the others */
-    for (size_t h = 0; h < n_hdr; h++) {
-        zmq_msg_t *name = &fr[3 + 2 * h];
-        size_t nl = zmq_msg_size(name);
-        bool dup = false;
-        for (size_t k = 0; k < h && !dup; k++)
-            dup = zmq_msg_size(&fr[3 + 2 * k]) == nl &&
-                  !memcmp(zmq_msg_data(&fr[3 + 2 * k]), zmq_msg_data(name), nl);
-        if (nl == 0 || dup) {
-            snprintf(why, sizeof why,
-                     "%s header name in frame %zu of %zu (frames: dest, key, "
-                     "body, then name/value pairs)",
-                     nl ? "repeated" : "empty", 4 + 2 * h, n);
-            fzmq_warn_dropped(c, why);
-            return 0;
-        }
-    }
-    const char *dest = i_dest == SIZE_MAX ? p->sub_dest : zmq_msg_data(&fr[i_dest]);
-    size_t dest_len = i_dest == SIZE_MAX ? p->sub_dest_len : zmq_msg_size(&fr[i_dest]);
+    if (!v.dest.data) /* a plain peer's body alone */
+        v.dest = (struct fzmq_wire_span){p->sub_dest, p->sub_dest_len};
     if (p->cfg->pattern == FZMQ_PUBSUB &&
-        (dest_len != p->sub_dest_len || memcmp(dest, p->sub_dest, dest_len) != 0))
+        (v.dest.len != p->sub_dest_len || memcmp(v.dest.data, p->sub_dest, v.dest.len) != 0))
         return 0; /* a longer topic that only shares our prefix */
 
+    size_t n_hdr = v.n_headers;
     size_t total = sizeof(struct fzmq_rmsg) + n_hdr * sizeof(struct ferry_header);
-    total += dest_len + 1 + zmq_msg_size(&fr[i_body]) + 1;
-    if (i_key != SIZE_MAX)
-        total += zmq_msg_size(&fr[i_key]) + 1;
-    for (size_t i = 3; i < n; i++)
-        total += zmq_msg_size(&fr[i]) + 1;
+    total += v.dest.len + 1 + v.body.len + 1 + v.key.len + 1;
+    for (size_t h = 0; h < n_hdr; h++)
+        total += v.name[h].len + 1 + v.value[h].len + 1;
     /* freed in fzmq_ack(), fzmq_nack(), fzmq_release() or fzmq_close() */
     struct fzmq_rmsg *r = calloc(1, total);
     if (!r)
@@ -1244,25 +1488,25 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     char *w = (char *)(hdrs + n_hdr);
 
     /* Each field is copied NUL-terminated so text can be printed as is. */
-#define FZMQ_COPY(dst, src, len)                                                                   \
+#define FZMQ_COPY(dst, span)                                                                       \
     do {                                                                                           \
-        memcpy(w, (src), (len));                                                                   \
+        if ((span).len)                                                                            \
+            memcpy(w, (span).data, (span).len);                                                    \
         (dst) = w;                                                                                 \
-        w += (len);                                                                                \
+        w += (span).len;                                                                           \
         *w++ = '\0';                                                                               \
     } while (0)
-    FZMQ_COPY(r->m.dest, dest, dest_len);
-    FZMQ_COPY(r->m.body, zmq_msg_data(&fr[i_body]), zmq_msg_size(&fr[i_body]));
-    r->m.body_len = zmq_msg_size(&fr[i_body]);
-    if (i_key != SIZE_MAX && zmq_msg_size(&fr[i_key]) > 0) {
-        FZMQ_COPY(r->m.key, zmq_msg_data(&fr[i_key]), zmq_msg_size(&fr[i_key]));
-        r->m.key_len = zmq_msg_size(&fr[i_key]);
+    FZMQ_COPY(r->m.dest, v.dest);
+    FZMQ_COPY(r->m.body, v.body);
+    r->m.body_len = v.body.len;
+    if (v.key.len > 0) {
+        FZMQ_COPY(r->m.key, v.key);
+        r->m.key_len = v.key.len;
     }
     for (size_t h = 0; h < n_hdr; h++) {
-        zmq_msg_t *name = &fr[3 + 2 * h], *val = &fr[4 + 2 * h];
-        FZMQ_COPY(hdrs[h].name, zmq_msg_data(name), zmq_msg_size(name));
-        FZMQ_COPY(hdrs[h].value, zmq_msg_data(val), zmq_msg_size(val));
-        hdrs[h].value_len = zmq_msg_size(val);
+        FZMQ_COPY(hdrs[h].name, v.name[h]);
+        FZMQ_COPY(hdrs[h].value, v.value[h]);
+        hdrs[h].value_len = v.value[h].len;
     }
 #undef FZMQ_COPY
     r->m.headers = n_hdr ? hdrs : NULL;
@@ -1272,13 +1516,48 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     return 1;
 }
 
+/* A reliable message: routing id, header, then the data frames. */
+static int fzmq_read_reliable(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq_rmsg **out)
+{
+    struct fzmq *p = c->priv;
+    const void *data[2];
+    size_t len[2];
+    for (size_t i = 0; i < 2 && i < n; i++) {
+        data[i] = zmq_msg_data(&fr[i]);
+        len[i] = zmq_msg_size(&fr[i]);
+    }
+    uint32_t peer;
+    uint64_t seq;
+    bool resent;
+    const char *why = NULL;
+    size_t skip = fzrel_in_strip(p->rel_in, data, len, n, &peer, &seq, &resent, &why);
+    if (!skip) {
+        fzmq_warn_dropped(c, why);
+        return 0;
+    }
+    int rc = fzmq_build(c, fr + skip, n - skip, out);
+    if (rc != 1) {
+        /* not taken: no ack, so its producer sends it again; a malformed
+         * one is acked, or it would come back for ever */
+        if (rc == 0)
+            fzrel_in_ack(p->rel_in, peer, seq);
+        else
+            fzrel_in_forget(p->rel_in, peer);
+        return rc;
+    }
+    (*out)->rel_peer = peer;
+    (*out)->rel_seq = seq;
+    (*out)->m.redelivered = resent;
+    return 1;
+}
+
 /* Read one whole multipart message that is ready on the subscription.
  * Returns 1 with *out set, 0 when it was dropped, FERRY_E_TIMEOUT when none
  * is ready, or another status < 0. */
 static int fzmq_read_one(struct ferry_conn *c, struct fzmq_rmsg **out)
 {
     struct fzmq *p = c->priv;
-    zmq_msg_t fr[3 + 2 * FZMQ_MAX_HEADERS], extra;
+    zmq_msg_t fr[2 + 3 + 2 * FZMQ_MAX_HEADERS], extra; /* reliable: routing id, header */
     size_t n = 0;
     int more = 1, err = 0;
     bool too_many = false;
@@ -1308,8 +1587,10 @@ static int fzmq_read_one(struct ferry_conn *c, struct fzmq_rmsg **out)
     } else if (err)
         rc = ferry_conn_fail(c, fzmq_status(err), "receive failed dest=%s error=\"%s\"",
                              p->sub_dest, zmq_strerror(err));
-    else
+    else if (!p->rel_in)
         rc = fzmq_build(c, fr, n, out);
+    else
+        rc = fzmq_read_reliable(c, fr, n, out);
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&fr[i]);
     return rc;
@@ -1332,6 +1613,8 @@ static int fzmq_receive(struct ferry_conn *c, struct ferry_msg **out, size_t max
     fzmq_report_settled(c);
     if (!p->in)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "receive before subscribe");
+    if (p->rel_in) /* the acks of the batch handled since the last call */
+        fzrel_in_flush(p->rel_in, p->in->sock);
     if (max == 0)
         return ferry_conn_fail(c, FERRY_E_CONFIG, "receive of at most 0 messages");
 
@@ -1379,10 +1662,21 @@ static struct fzmq_rmsg *fzmq_loan(struct ferry_msg *m)
 
 static int fzmq_ack(struct ferry_conn *c, struct ferry_msg *m)
 {
+    struct fzmq *p = c->priv;
     struct fzmq_rmsg *r = fzmq_loan(m);
-    fzmq_rmsg_unlink(c->priv, r);
+    fzmq_rmsg_unlink(p, r);
+    int st = FERRY_OK;
+    if (p->rel_in) {
+        st = fzrel_in_ack(p->rel_in, r->rel_peer, r->rel_seq);
+        if (st != FERRY_OK)
+            ferry_conn_fail(c, st, "out of memory for an ack (the message comes again)");
+        else if (!p->lent || fzrel_in_owed(p->rel_in) >= 1024)
+            /* the batch is done (nothing else on loan) or the acks pile
+             * up: send them now rather than at the next receive */
+            fzrel_in_flush(p->rel_in, p->in->sock);
+    }
     free(r);
-    return FERRY_OK;
+    return st;
 }
 
 static int fzmq_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, const char *reason)
@@ -1391,8 +1685,9 @@ static int fzmq_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, co
     struct fzmq_rmsg *r = fzmq_loan(m);
     fzmq_rmsg_unlink(p, r);
     if (requeue) {
-        /* No peer keeps a copy, so the requeue is local to this connection:
-         * receive() hands the message out again first. */
+        /* Handed out again first by receive(). Without reliable no peer
+         * keeps a copy; with it the producer resends once this connection
+         * closes without an ack. */
         r->m.redelivered = 1;
         if (p->requeue_tail)
             p->requeue_tail->next = r;
@@ -1403,13 +1698,20 @@ static int fzmq_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, co
     }
     ferry_log_debug(c, "message dropped (nack) dest=%s reason=\"%s\"", r->m.dest,
                     reason ? reason : "");
+    /* the consumer decided: the producer must not send it again */
+    if (p->rel_in)
+        fzrel_in_ack(p->rel_in, r->rel_peer, r->rel_seq);
     free(r);
     return FERRY_OK;
 }
 
 static void fzmq_release(struct ferry_conn *c, struct ferry_msg *m)
 {
-    fzmq_ack(c, m);
+    struct fzmq *p = c->priv;
+    if (p->rel_in) /* no decision: it comes back, here or (after close) elsewhere */
+        fzmq_nack(c, m, true, NULL);
+    else
+        fzmq_ack(c, m);
 }
 
 static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
@@ -1433,7 +1735,7 @@ static int fzmq_health(struct ferry_conn *c, struct ferry_health *out)
     if (p->in)
         fzmq_upkeep(c, p->in); /* a subscription is ready once made */
     out->reconnects = p->reconnects;
-    out->inflight = p->n_settled - p->settled_head;
+    out->inflight = p->n_settled - p->settled_head + fzrel_unacked(p->rel);
     out->published = p->published;
     out->confirmed = p->published - out->inflight;
     out->received = p->received;
@@ -1461,7 +1763,9 @@ const struct ferry_transport ferry_descriptor = {
     .name = "zmq",
     .summary = "ZeroMQ, brokerless, through libzmq (pipeline or pubsub)",
     .lib_version = fzmq_lib_version,
-    .caps = FERRY_CAP_GROUPS | FERRY_CAP_KEY_ORDER | FERRY_CAP_FANOUT,
+    /* ACK and CONFIRMS only with reliable = true: open() clears them otherwise */
+    .caps = FERRY_CAP_GROUPS | FERRY_CAP_KEY_ORDER | FERRY_CAP_FANOUT | FERRY_CAP_ACK |
+            FERRY_CAP_CONFIRMS,
     .options = fzmq_options,
     .cfg_size = sizeof(struct fzmq_cfg),
     .ops = &fzmq_ops,

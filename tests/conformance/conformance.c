@@ -27,7 +27,12 @@ const char *conf_cut_cmd;
 pid_t conf_proxy_pid;
 int64_t conf_max_size;
 size_t conf_volume = 100000;
+bool conf_consumer_confirms;
 static unsigned conf_seq;
+/* --consumer-confirms: the producer of the last publish_all(). A
+ * brokerless producer resends only while it is called, so every receive
+ * gives it a turn (tests of that mode close it last). */
+static struct ferry_conn *conf_pumped;
 
 int64_t now_ms(void)
 {
@@ -72,6 +77,8 @@ bool is_probe(const struct ferry_msg *m)
 /* ferry_receive without the probes. */
 int recv_msgs(struct ferry_conn *c, struct ferry_msg **out, size_t max, size_t *n, int timeout_ms)
 {
+    if (conf_pumped)
+        ferry_flush(conf_pumped, 0);
     int rc = ferry_receive(c, out, max, n, timeout_ms);
     size_t k = 0;
     for (size_t i = 0; i < *n; i++) {
@@ -176,6 +183,17 @@ void publish_all(struct ferry_conn *p, struct ferry_msg *msgs, size_t n)
         msgs[i].tag = i + 1;
         int rc = publish_retry(p, &msgs[i], 30000);
         ck_assert_msg(rc == FERRY_OK, "publish %zu: %s", i, ferry_conn_error(p));
+    }
+    if (conf_consumer_confirms) {
+        /* The confirm is the consumer's ack, and the consumer has not
+         * received anything yet; the stream cases check every confirm. */
+        ck_assert_msg(ferry_flush(p, 0) != FERRY_OK || r->ok == n,
+                      "flush said all confirmed before any consumer had them");
+        ck_assert_msg(r->failed == 0, "%llu messages failed", (unsigned long long)r->failed);
+        ferry_set_delivery(p, NULL, NULL);
+        free(r);
+        conf_pumped = p;
+        return;
     }
     int64_t deadline = now_ms() + scaled(60000);
     int rc;
@@ -536,6 +554,12 @@ START_TEST(test_health_reports_connected)
     subscribe_ready(cons, dest, "health", NULL);
     warm_up(c, dest, &cons, 1);
     publish_bodies(c, dest, "h", 1, NULL);
+    if (conf_consumer_confirms) { /* settled once the consumer acks it */
+        ck_assert_uint_eq(drain(cons, 1, NULL, 0, true, 30000), 1);
+        int64_t deadline = now_ms() + scaled(30000);
+        while (ferry_flush(c, 200) == FERRY_E_TIMEOUT && now_ms() < deadline)
+            ;
+    }
     struct ferry_health h;
     ck_assert_int_eq(ferry_health(c, &h), FERRY_OK);
     ck_assert_msg(h.state == FERRY_HEALTH_CONNECTED, "state %d: %s", (int)h.state, h.reason);
@@ -731,6 +755,10 @@ static void usage(FILE *f)
            "at close), dead-letter (--reject), confirms (connection loss: --cut-cmd or\n"
            "--proxy), durable (--restart-cmd). A claimed capability that no case verified\n"
            "is printed as \"not verified: CAP (why)\".\n\n"
+           "With --consumer-confirms (a brokerless transport whose confirm is the\n"
+           "consumer's ack, like zmq with reliable = true), structural cases do not wait\n"
+           "for confirms before consuming; every receive gives the producer a turn to\n"
+           "resend, and the volume and connection-loss cases check every confirm.\n\n"
            "With --sink, run the sink suite instead: a batch lands once, health, and one\n"
            "case for each capability the sink claims (idempotent: a batch written twice\n"
            "lands once; transactional: nothing lands after abort; durable: it survives\n"
@@ -752,6 +780,7 @@ static void usage(FILE *f)
            "      --max-message-size N    the largest body the plugin accepts, as configured\n"
            "                              (default: the plugin's max_message_size option)\n"
            "      --volume N              messages of the volume case (default 100000)\n"
+           "      --consumer-confirms     confirms come from the consumer's acks (see above)\n"
            "      --only CASE[,CASE...]   run only these cases (names as printed)\n"
            "      --allow-unverified      exit 77 instead of 2 when only verification is missing\n"
            "  -s, --sink NAME_OR_PATH     the sink plugin to test (instead of --plugin)\n"
@@ -772,22 +801,33 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_RESTART = 256, OPT_CUT, OPT_PROXY, OPT_MAX, OPT_VOLUME, OPT_ONLY, OPT_ALLOW };
-    static const struct option lo[] = {{"plugin", required_argument, NULL, 'p'},
-                                       {"config", required_argument, NULL, 'c'},
-                                       {"reject", required_argument, NULL, 'r'},
-                                       {"restart-cmd", required_argument, NULL, OPT_RESTART},
-                                       {"cut-cmd", required_argument, NULL, OPT_CUT},
-                                       {"proxy", required_argument, NULL, OPT_PROXY},
-                                       {"max-message-size", required_argument, NULL, OPT_MAX},
-                                       {"volume", required_argument, NULL, OPT_VOLUME},
-                                       {"only", required_argument, NULL, OPT_ONLY},
-                                       {"allow-unverified", no_argument, NULL, OPT_ALLOW},
-                                       {"sink", required_argument, NULL, 's'},
-                                       {"verify-cmd", required_argument, NULL, 'V'},
-                                       {"reject-body", required_argument, NULL, 'B'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+    enum {
+        OPT_RESTART = 256,
+        OPT_CUT,
+        OPT_PROXY,
+        OPT_MAX,
+        OPT_VOLUME,
+        OPT_ONLY,
+        OPT_ALLOW,
+        OPT_CONSUMER_CONFIRMS
+    };
+    static const struct option lo[] = {
+        {"plugin", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'c'},
+        {"reject", required_argument, NULL, 'r'},
+        {"restart-cmd", required_argument, NULL, OPT_RESTART},
+        {"cut-cmd", required_argument, NULL, OPT_CUT},
+        {"proxy", required_argument, NULL, OPT_PROXY},
+        {"max-message-size", required_argument, NULL, OPT_MAX},
+        {"volume", required_argument, NULL, OPT_VOLUME},
+        {"only", required_argument, NULL, OPT_ONLY},
+        {"allow-unverified", no_argument, NULL, OPT_ALLOW},
+        {"consumer-confirms", no_argument, NULL, OPT_CONSUMER_CONFIRMS},
+        {"sink", required_argument, NULL, 's'},
+        {"verify-cmd", required_argument, NULL, 'V'},
+        {"reject-body", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *plugin = NULL, *file = NULL, *proxy = NULL, *only = NULL, *sink = NULL,
                *verify_cmd = NULL, *reject_body = NULL;
     bool allow_unverified = false;
@@ -803,6 +843,7 @@ int main(int argc, char **argv)
         case OPT_PROXY: proxy = optarg; break;
         case OPT_ONLY: only = optarg; break;
         case OPT_ALLOW: allow_unverified = true; break;
+        case OPT_CONSUMER_CONFIRMS: conf_consumer_confirms = true; break;
         case OPT_MAX:
             conf_max_size = strtoll(optarg, &end, 10);
             if (*end || conf_max_size <= 0) {

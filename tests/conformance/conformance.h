@@ -24,6 +24,7 @@ extern const char *conf_cut_cmd;      /* --cut-cmd CMD */
 extern pid_t conf_proxy_pid;          /* --proxy: the forwarding process, or 0 */
 extern int64_t conf_max_size;         /* largest message accepted; 0 = unknown */
 extern size_t conf_volume;            /* --volume N */
+extern bool conf_consumer_confirms;   /* --consumer-confirms */
 
 /* Helpers (conformance.c). Deadlines are in ms before scaling. */
 int64_t now_ms(void);

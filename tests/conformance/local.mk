@@ -3,6 +3,7 @@
 # the lying transports the suite must fail (liars.test), the file sink, the
 # lying sink and the per-record test sink.
 EXTRA_DIST += tests/conformance/loopback.test tests/conformance/zmq-pipeline.test \
+	tests/conformance/zmq-wire2.test tests/conformance/zmq-reliable.test \
 	tests/conformance/liars.test tests/conformance/sink-file.test \
 	tests/conformance/sink-liar.test tests/conformance/sink-refuser.test
 if HAVE_CHECK
@@ -17,6 +18,7 @@ TESTS += tests/conformance/loopback.test tests/conformance/liars.test
 TESTS += tests/conformance/sink-file.test tests/conformance/sink-liar.test \
 	tests/conformance/sink-refuser.test
 if HAVE_ZMQ
-TESTS += tests/conformance/zmq-pipeline.test
+TESTS += tests/conformance/zmq-pipeline.test tests/conformance/zmq-wire2.test \
+	tests/conformance/zmq-reliable.test
 endif
 endif

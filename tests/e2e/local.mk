@@ -23,7 +23,8 @@ E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/a
 	tests/e2e/amqp-share.test tests/e2e/amqp-kill.test \
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test \
 	tests/e2e/amqp-tls.test
-E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test \
+E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test tests/e2e/zmq-pyzmq-wire2.test \
+	tests/e2e/zmq-reliable-pyzmq.test tests/e2e/zmq-reliable-spool-full.test \
 	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test \
 	tests/e2e/sink-stdout.test tests/e2e/sink-rotate.test tests/e2e/sink-health.test \
 	tests/e2e/sink-reject.test
@@ -57,7 +58,7 @@ EXTRA_DIST += $(E2E_TESTS) $(E2E_AMQP_TESTS) $(E2E_ZMQ_TESTS) $(E2E_KAFKA_TESTS)
 
 # untrusted input: JSON text, stdin lines, config lines, plugin names,
 # HTTP framing, secrets, slow clients (doc/security.md)
-HARDEN_TESTS = tests/e2e/harden-stdin.test tests/e2e/harden-json.test tests/e2e/harden-plugin-name.test tests/e2e/harden-secrets.test tests/e2e/harden-config.test tests/e2e/harden-http-framing.test tests/e2e/harden-slow-clients.test tests/e2e/harden-amqp-toobig.test tests/e2e/harden-zmq-frames.test tests/e2e/harden-http-stamp.test tests/e2e/harden-amqp-idle-health.test tests/e2e/harden-amqp-queue-type.test \
+HARDEN_TESTS = tests/e2e/harden-stdin.test tests/e2e/harden-json.test tests/e2e/harden-plugin-name.test tests/e2e/harden-secrets.test tests/e2e/harden-config.test tests/e2e/harden-http-framing.test tests/e2e/harden-slow-clients.test tests/e2e/harden-amqp-toobig.test tests/e2e/harden-zmq-frames.test tests/e2e/harden-http-stamp.test tests/e2e/harden-amqp-idle-health.test tests/e2e/harden-amqp-queue-type.test tests/e2e/file-record-bytes.test \
 	tests/e2e/harden-kafka-idle-health.test tests/e2e/harden-amqp-validator-toobig.test
 EXTRA_DIST += $(HARDEN_TESTS)
 TESTS += $(HARDEN_TESTS)

@@ -2,7 +2,8 @@
 # (sourced after FAULT_TRANSPORT is set). Each scenario runs a producer and
 # an aggregator, injects one fault mid-stream and checks the output file
 # with `ferry-aggregator --verify`: complete and duplicate-free over
-# transports with acks, loss reported exactly over zmq.
+# transports with acks (and zmq with FAULT_RELIABLE=1: reliable = true),
+# loss reported exactly over plain zmq.
 . "$FERRY_SRCDIR/tests/lib.sh"
 need_plugin "$FAULT_TRANSPORT"
 PY=/usr/bin/python3
@@ -20,7 +21,8 @@ write_conf() {
         "session_timeout = 6s
 commit_interval = 200ms
 fetch_wait = 20ms" ;;
-    zmq) printf '[transport]\nplugin = zmq\n[zmq]\nendpoint = tcp://%s\n' "$2" ;;
+    zmq) printf '[transport]\nplugin = zmq\n[zmq]\nendpoint = tcp://%s\n' "$2"
+        [ -z "${FAULT_RELIABLE:-}" ] || printf 'reliable = true\nack_timeout = 3s\n' ;;
     esac >"$1"
     printf '[aggregator]\ndestination = %s\noutput = %s\nbatch = 200\n[producer]\ndestination = %s\n' \
         "$dest" "$OUT" "$dest" >>"$1"
@@ -53,8 +55,11 @@ stop_aggregator() { kill -TERM "$AGG" 2>/dev/null; wait "$AGG" 2>/dev/null; }
 
 at_least() { [ "$(lines "$OUT")" -ge "$1" ]; }
 
+# plain zmq: no acks, so loss is expected and only has to be reported exactly
+lossy() { [ "$FAULT_TRANSPORT" = zmq ] && [ -z "${FAULT_RELIABLE:-}" ]; }
+
 # wait for the producer (exit 0 required), then for the output to settle:
-# complete, or (zmq) no growth for 3 s
+# complete, or (plain zmq) no growth for 3 s
 finish() {
     local prc=0
     wait "$PROD" || prc=$?
@@ -70,7 +75,7 @@ finish() {
             break
         fi
         # zmq cannot redeliver: once nothing has arrived for 3 s, that is all
-        [ "$FAULT_TRANSPORT" = zmq ] && [ $(( $(date +%s) - changed )) -ge $(scaled 3) ] && break
+        lossy && [ $(( $(date +%s) - changed )) -ge $(scaled 3) ] && break
         [ "$(date +%s)" -lt "$end" ] || break
         sleep 0.2
     done
@@ -90,7 +95,7 @@ check() {
     echo "# $FAULT_TRANSPORT: sent=$N lines=$total unique=$uniq missing=$missing duplicates=$dups"
     [ "$missing" = $((N - uniq)) ] || fail "--verify says missing=$missing, the file lacks $((N - uniq))"
     [ "$dups" = $((total - uniq)) ] || fail "--verify says duplicates=$dups, the file repeats $((total - uniq))"
-    if [ "$FAULT_TRANSPORT" = zmq ]; then
+    if lossy; then
         if [ "$missing" = 0 ] && [ "$dups" = 0 ]; then
             [ $vrc -eq 0 ] || fail "--verify exited $vrc on a complete file"
         else
@@ -208,4 +213,76 @@ scenario_restart() {
     note "broker restarted at $(lines "$OUT") lines"
     finish
     check "broker restart"
+}
+
+# SIGKILL of a producer that spools (zmq reliable = true) while its consumer
+# is frozen, so thousands are unacknowledged; the consumer is killed too
+# (what it held is gone). A new producer on the same spool, with nothing
+# new to send, must deliver every message the first one wrote to its spool
+# or had acknowledged: the check expects every seq up to the highest found
+# in the output or in the spool before the restart.
+scenario_producer_kill() {
+    local addr; addr=$(broker_addr)
+    write_conf "$T/f.conf" "$addr"
+    cp "$T/f.conf" "$T/p.conf"
+    printf '[zmq]\nspool_dir = %s\nlinger = %ss\n' "$T/spool" "$(scaled 60)" >>"$T/p.conf"
+    start_aggregator "$T/f.conf"
+    start_producer "$T/p.conf"
+    wait_for 60 at_least $((N / 4)) || fail "aggregator wrote only $(lines "$OUT") lines"
+    kill -STOP "$AGG"
+    local stopped; stopped=$(lines "$OUT")
+    spooled() { grep -aho '"seq":[0-9]*' "$T/spool"/*.seg 2>/dev/null | tail -n 1 | cut -d: -f2; }
+    grown() { [ "$(spooled || echo 0)" -ge $((stopped + 2000)) ]; }
+    wait_for 60 grown || fail "the spool did not grow with the consumer stopped"
+    kill -KILL "$PROD"; wait "$PROD" 2>/dev/null
+    kill -KILL "$AGG"; kill -CONT "$AGG" 2>/dev/null; wait "$AGG" 2>/dev/null
+    local last; last=$(spooled)
+    local seen; seen=$(grep -o '"seq":[0-9]*' "$OUT" | cut -d: -f2 | sort -n | tail -n 1)
+    [ "${seen:-0}" -gt "$last" ] && last=$seen
+    note "$(date +%T) producer and aggregator killed: $stopped lines written, spool up to seq $last"
+    start_aggregator "$T/f.conf"
+    local prc=0
+    "$PRODUCER" -c "$T/p.conf" </dev/null 2>"$T/producer2.err" || prc=$?
+    [ $prc -eq 0 ] || { tail -n 5 "$T/producer2.err" >&2; fail "restarted producer exited $prc"; }
+    grep -m1 'spool recovered' "$T/producer2.err" | sed 's/^/# /'
+    grep -q 'spool recovered unacked=[1-9]' "$T/producer2.err" || fail "nothing recovered from the spool"
+    grep -q 'not acknowledged' "$T/producer2.err" && fail "restarted producer left messages unacked"
+    N=$last
+    complete() { "$AGGREGATOR" --verify "$OUT" --expect "$N" >/dev/null 2>&1; }
+    wait_for 60 complete
+    stop_aggregator
+    check "producer SIGKILL with spool"
+}
+
+# Work sharing (zmq reliable = true, bind = producer): two aggregators
+# connect to one producer and split the stream; one is killed with SIGKILL
+# mid-stream. What it held unacked goes to the other: the two files
+# together hold every id (an id in both files is allowed: at-least-once).
+scenario_share() {
+    local addr; addr=$(broker_addr)
+    write_conf "$T/f.conf" "$addr"
+    printf '[zmq]\nbind = producer\n' >>"$T/f.conf"
+    sed "s|^output = .*|output = $T/out2.txt|" "$T/f.conf" >"$T/f2.conf"
+    start_producer "$T/f.conf"
+    start_aggregator "$T/f.conf"
+    local agg1=$AGG
+    start_aggregator "$T/f2.conf"
+    local agg2=$AGG
+    both() { [ "$(lines "$OUT")" -ge $((N / 8)) ] && [ "$(lines "$T/out2.txt")" -ge $((N / 8)) ]; }
+    wait_for 60 both || fail "the stream was not shared: $(lines "$OUT") and $(lines "$T/out2.txt") lines"
+    kill -KILL "$agg1"; wait "$agg1" 2>/dev/null
+    note "$(date +%T) first aggregator killed at $(lines "$OUT") lines, the other has $(lines "$T/out2.txt")"
+    local prc=0
+    wait "$PROD" || prc=$?
+    [ $prc -eq 0 ] || { tail -n 5 "$T/producer.err" >&2; fail "producer exited $prc"; }
+    AGG=$agg2
+    stop_aggregator
+    cat "$OUT" "$T/out2.txt" >"$T/all.txt"
+    local total uniq
+    total=$(lines "$T/all.txt")
+    uniq=$(grep -o '"seq":[0-9]*' "$T/all.txt" | sort -u | wc -l | tr -d ' ')
+    echo "# zmq reliable sharing: sent=$N first=$(lines "$OUT") second=$(lines "$T/out2.txt") unique=$uniq in both=$((total - uniq))"
+    [ "$uniq" = "$N" ] || fail "the two files hold $uniq of $N ids"
+    "$AGGREGATOR" --verify "$T/out2.txt" >/dev/null 2>&1 || [ $? -eq 65 ] || fail "--verify failed on the second file"
+    echo "PASS: zmq reliable work sharing with a consumer SIGKILL"
 }

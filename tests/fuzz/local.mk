@@ -16,9 +16,12 @@ FUZZ_LIBS = $(CJSON_LIBS) $(INIH_LIBS) $(PCRE2_LIBS) $(LIBLTDL) $(PTHREAD_LIBS) 
 FUZZ_TARGETS = config body_id schema zmq_frames
 EXTRA_DIST += $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c) tests/fuzz/corpus tests/fuzz/run.sh
 
-fuzz/fuzz_zmq_frames: $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(top_srcdir)/plugins/zmq/zmq.c
+FUZZ_ZMQ_SRC = plugins/zmq/wire.c plugins/zmq/reliable.c core/lib/spool.c
+fuzz/fuzz_zmq_frames: $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(top_srcdir)/plugins/zmq/zmq.c \
+		$(top_srcdir)/plugins/zmq/wire.h $(FUZZ_ZMQ_SRC:%=$(top_srcdir)/%)
 	@mkdir -p fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ZMQ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(ZMQ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ZMQ_CFLAGS) -I$(top_srcdir)/core/lib -o $@ \
+		$(top_srcdir)/tests/fuzz/fuzz_zmq_frames.c $(FUZZ_ZMQ_SRC:%=$(top_srcdir)/%) $(ZMQ_LIBS)
 fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%)
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC:%=$(top_srcdir)/%) $(FUZZ_LIBS)
@@ -57,10 +60,12 @@ tests_fuzz_replay_schema_CPPFLAGS = $(AM_CPPFLAGS) $(CJSON_CFLAGS)
 tests_fuzz_replay_schema_LDADD = libferry.la $(CJSON_LIBS)
 if HAVE_ZMQ
 check_PROGRAMS += tests/fuzz/replay_zmq_frames
-tests_fuzz_replay_zmq_frames_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_zmq_frames.c
+tests_fuzz_replay_zmq_frames_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_zmq_frames.c \
+	plugins/zmq/wire.c plugins/zmq/wire.h plugins/zmq/reliable.c
 EXTRA_tests_fuzz_replay_zmq_frames_DEPENDENCIES = plugins/zmq/zmq.c
-tests_fuzz_replay_zmq_frames_CPPFLAGS = $(AM_CPPFLAGS) $(ZMQ_CFLAGS)
-tests_fuzz_replay_zmq_frames_LDADD = $(ZMQ_LIBS)
+tests_fuzz_replay_zmq_frames_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/zmq $(ZMQ_CFLAGS) \
+	-I$(top_srcdir)/core/lib
+tests_fuzz_replay_zmq_frames_LDADD = libferry_spool.la $(ZMQ_LIBS)
 endif
 TESTS += tests/fuzz/replay.test
 EXTRA_DIST += tests/fuzz/replay.test

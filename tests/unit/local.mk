@@ -40,7 +40,8 @@ if !SANITIZERS
 # check_logger again with ThreadSanitizer, the library's sources compiled
 # in; TSan cannot be combined with AddressSanitizer, so only here.
 UNIT_TESTS += tests/unit/check_logger_tsan
-tests_unit_check_logger_tsan_SOURCES = tests/unit/check_logger.c $(libferry_core_la_SOURCES)
+tests_unit_check_logger_tsan_SOURCES = tests/unit/check_logger.c $(libferry_core_la_SOURCES) \
+	$(libferry_spool_la_SOURCES)
 tests_unit_check_logger_tsan_CPPFLAGS = $(libferry_core_la_CPPFLAGS)
 tests_unit_check_logger_tsan_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS) \
 	-fsanitize=thread -g -O1
@@ -79,6 +80,15 @@ tests_unit_check_mqtt_SOURCES = tests/unit/check_mqtt.c plugins/mqtt/status.c
 tests_unit_check_mqtt_CPPFLAGS = $(AM_CPPFLAGS) $(MQTT_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_mqtt_LDADD = libferry.la $(MQTT_LIBS) $(CHECK_LIBS)
 endif
+endif
+
+# the zmq plugin's wire codec: plain bytes, no libzmq needed
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_zmq_wire
+TESTS += tests/unit/check_zmq_wire
+tests_unit_check_zmq_wire_SOURCES = tests/unit/check_zmq_wire.c plugins/zmq/wire.c plugins/zmq/wire.h
+tests_unit_check_zmq_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/zmq $(CHECK_CFLAGS)
+tests_unit_check_zmq_wire_LDADD = $(CHECK_LIBS)
 endif
 
 # the checks of untrusted JSON text (core/lib/jsoncheck.c)

@@ -67,6 +67,15 @@ static void t_endpoint(char *buf, size_t len)
              ++counter);
 }
 
+/* The wire version t_new() configures: 1, the default, or 2 in the test
+ * case that runs the round trips again over the one-frame format. */
+static int t_wire = 1;
+
+static void t_wire2(void)
+{
+    t_wire = 2;
+}
+
 /* Defaults exactly as the option table states them. */
 static struct t_conn *t_new(const char *endpoint, int pattern, int bind)
 {
@@ -84,6 +93,7 @@ static struct t_conn *t_new(const char *endpoint, int pattern, int bind)
         .send_hwm = 1000,
         .receive_hwm = 1000,
         .max_message_size = 16 << 20,
+        .wire_version = t_wire,
     };
     const char *dbg = getenv("FERRY_TEST_DEBUG");
     t->host = (struct ferry_host){.size = sizeof t->host,
@@ -698,6 +708,106 @@ START_TEST(test_plain_zmq_peer_frames_are_understood)
 }
 END_TEST
 
+/* Version 2 on the wire, as a plain libzmq (or pyzmq) peer sees it: one
+ * frame per message, laid out as the README says. */
+START_TEST(test_wire2_is_one_frame_for_a_plain_peer)
+{
+    char ep[128];
+    t_endpoint(ep, sizeof ep);
+    void *ctx = zmq_ctx_new();
+    void *pull = zmq_socket(ctx, ZMQ_PULL);
+    ck_assert_int_eq(zmq_bind(pull, ep), 0);
+    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &(int){(int)t_scaled(5000)}, sizeof(int));
+    struct t_conn *prod = t_new(ep, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
+    prod->cfg.wire_version = 2;
+    ck_assert_int_eq(ferry_descriptor.ops->open(&prod->c), FERRY_OK);
+    struct ferry_header h[] = {{"x-ferry-seq", "7", 1}};
+    struct ferry_msg m = {.dest = "logs",
+                          .key = "web.INFO",
+                          .key_len = 8,
+                          .headers = h,
+                          .n_headers = 1,
+                          .body = "{}",
+                          .body_len = 2,
+                          .tag = 1};
+    ck_assert_int_eq(t_publish_msg(prod, &m), FERRY_OK);
+    zmq_msg_t f;
+    zmq_msg_init(&f);
+    ck_assert_int_ge(zmq_msg_recv(&f, pull, 0), 0);
+    ck_assert(!zmq_msg_more(&f));
+    static const char want[] = "logs\0\xff\x02\x00\x08web.INFO\x01\x0bx-ferry-seq\x01"
+                               "7{}";
+    ck_assert_uint_eq(zmq_msg_size(&f), sizeof want - 1);
+    ck_assert_mem_eq(zmq_msg_data(&f), want, sizeof want - 1);
+    zmq_msg_close(&f);
+    t_close(prod);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+}
+END_TEST
+
+/* A plain peer that builds version 2 frames by hand is read whatever the
+ * reader's own wire_version; a frame of an unknown version is dropped and
+ * counted. */
+START_TEST(test_wire2_frames_from_a_plain_peer_are_understood)
+{
+    char ep[128];
+    t_endpoint(ep, sizeof ep);
+    struct t_conn *cons = t_open(ep, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
+    t_subscribe(cons, "plain", NULL);
+    void *ctx = zmq_ctx_new();
+    void *push = zmq_socket(ctx, ZMQ_PUSH);
+    ck_assert_int_eq(zmq_connect(push, ep), 0);
+    /* key "k", headers a=1 and b="", body "body" */
+    static const char v2[] = "plain\0\xff\x02\x00\x01"
+                             "k\x02\x01"
+                             "a\x01"
+                             "1\x01"
+                             "b\x00"
+                             "body";
+    static const char v3[] = "plain\0\xff\x03\x00\x00\x00future";
+    ck_assert_int_eq(zmq_send(push, v3, sizeof v3 - 1, 0), (int)sizeof v3 - 1);
+    ck_assert_int_eq(zmq_send(push, v2, sizeof v2 - 1, 0), (int)sizeof v2 - 1);
+    struct ferry_msg *m = t_receive(cons, (int)t_scaled(5000));
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(m->dest, "plain");
+    ck_assert_uint_eq(m->key_len, 1);
+    ck_assert_mem_eq(m->key, "k", 1);
+    ck_assert_uint_eq(m->n_headers, 2);
+    ck_assert_str_eq(m->headers[0].name, "a");
+    ck_assert_str_eq(m->headers[0].value, "1");
+    ck_assert_str_eq(m->headers[1].name, "b");
+    ck_assert_uint_eq(m->headers[1].value_len, 0);
+    ck_assert_uint_eq(m->body_len, 4);
+    ck_assert_str_eq(m->body, "body");
+    ferry_descriptor.ops->ack(&cons->c, m);
+    ck_assert_uint_eq(((struct fzmq *)cons->c.priv)->dropped, 1);
+    zmq_setsockopt(push, ZMQ_LINGER, &(int){0}, sizeof(int));
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+    t_close(cons);
+}
+END_TEST
+
+/* With version 2 the peer's max_message_size applies to the whole frame,
+ * header bytes included, so the publisher counts them too. */
+START_TEST(test_wire2_too_big_counts_the_frame)
+{
+    char ep[128];
+    t_endpoint(ep, sizeof ep);
+    struct t_conn *prod = t_new(ep, FZMQ_PIPELINE, FZMQ_BIND_AUTO);
+    prod->cfg.max_message_size = 100;
+    prod->cfg.wire_version = 2;
+    ck_assert_int_eq(ferry_descriptor.ops->open(&prod->c), FERRY_OK);
+    char body[96]; /* 95 bytes: 98 with "big", 104 as a frame */
+    memset(body, 'x', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    ck_assert_int_eq(t_publish(prod, "big", body), FERRY_E_TOOBIG);
+    ck_assert_ptr_nonnull(strstr(prod->c.err, "message of 104 bytes"));
+    t_close(prod);
+}
+END_TEST
+
 static Suite *zmq_suite(void)
 {
     Suite *s = suite_create("zmq");
@@ -707,6 +817,7 @@ static Suite *zmq_suite(void)
     tcase_add_test(unit, test_open_rejects_bad_endpoints);
     tcase_add_test(unit, test_open_clears_caps_the_pattern_cannot_keep);
     tcase_add_test(unit, test_too_big_is_refused_before_sending);
+    tcase_add_test(unit, test_wire2_too_big_counts_the_frame);
     suite_add_tcase(s, unit);
 
     TCase *loop = tcase_create("loopback");
@@ -723,7 +834,20 @@ static Suite *zmq_suite(void)
     tcase_add_test(loop, test_close_ends_outstanding_loans);
     tcase_add_test(loop, test_destinations_use_their_own_endpoints);
     tcase_add_test(loop, test_plain_zmq_peer_frames_are_understood);
+    tcase_add_test(loop, test_wire2_is_one_frame_for_a_plain_peer);
+    tcase_add_test(loop, test_wire2_frames_from_a_plain_peer_are_understood);
     suite_add_tcase(s, loop);
+
+    /* the same traffic over wire version 2 (readers read both) */
+    TCase *wire2 = tcase_create("wire2");
+    tcase_set_timeout(wire2, (double)t_scaled(30000) / 1000.0);
+    tcase_add_checked_fixture(wire2, t_wire2, NULL);
+    tcase_add_test(wire2, test_pipeline_round_trip_keeps_order_key_and_headers);
+    tcase_add_test(wire2, test_receive_batch_returns_up_to_max);
+    tcase_add_test(wire2, test_pubsub_fans_out_by_exact_destination);
+    tcase_add_test(wire2, test_nack_requeue_redelivers_and_drop_forgets);
+    tcase_add_test(wire2, test_destinations_use_their_own_endpoints);
+    suite_add_tcase(s, wire2);
     return s;
 }
 

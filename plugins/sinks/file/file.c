@@ -7,6 +7,7 @@
 #include <ferry/sink.h>
 
 #include "idset.h"
+#include "jsoncheck.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -132,35 +133,94 @@ static int put_escaped(struct ffile *f, const char *b, size_t n)
     return buf_put(f, b + start, n - start);
 }
 
+/* True when b holds text a JSON string can carry as it is: valid UTF-8
+ * without NUL bytes. */
+static bool plain_text(const char *b, size_t n)
+{
+    return !memchr(b, '\0', n) && ferry_utf8_check(b, n) == n;
+}
+
+/* The RFC 4648 base64 form of b as a new string (caller frees), or NULL
+ * when out of memory. */
+static char *base64(const char *b, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *u = (const unsigned char *)b;
+    char *out = malloc((n + 2) / 3 * 4 + 1); /* owned by the caller */
+    if (!out)
+        return NULL;
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8 | u[i + 2];
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = abc[v >> 6 & 63];
+        out[o++] = abc[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)u[i] << 16 | (i + 1 < n ? (uint32_t)u[i + 1] << 8 : 0);
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Add b as the string member name of o, or, when b is not text a JSON
+ * string can carry, its base64 form as member name_base64: the record stays
+ * valid UTF-8 JSON and loses no byte. Returns false when out of memory. */
+static bool add_bytes(cJSON *o, const char *name, const char *b, size_t n)
+{
+    char member[256];
+    char *v = plain_text(b, n) ? strndup(b, n) : NULL; /* freed below */
+    if (!v) {
+        snprintf(member, sizeof member, "%s_base64", name);
+        name = member;
+        v = base64(b, n);
+    }
+    bool ok = v && cJSON_AddStringToObject(o, name, v);
+    free(v);
+    return ok;
+}
+
+/* {"destination":..,"key":..,"headers":{..},"body":..}: a body that is
+ * JSON goes in as JSON, other text as a string; a key, header or body that
+ * is not valid UTF-8 or holds a NUL goes in base64 as key_base64, a member
+ * of headers_base64 (name and value in base64) or body_base64. */
 static int put_record(struct ffile *f, const struct ferry_msg *m)
 {
-    cJSON *o = cJSON_CreateObject(); /* freed below */
-    cJSON *h = cJSON_CreateObject();
-    if (!o || !h) {
-        cJSON_Delete(o);
-        cJSON_Delete(h);
-        return -1;
+    cJSON *o = cJSON_CreateObject(); /* freed below, with all it holds */
+    bool ok = o && cJSON_AddStringToObject(o, "destination", m->dest ? m->dest : "");
+    if (ok && m->key)
+        ok = add_bytes(o, "key", m->key, m->key_len);
+    cJSON *h = ok ? cJSON_AddObjectToObject(o, "headers") : NULL, *hb = NULL;
+    ok = h != NULL;
+    for (size_t i = 0; ok && i < m->n_headers; i++) {
+        const struct ferry_header *x = &m->headers[i];
+        const char *name = x->name ? x->name : "";
+        if (plain_text(name, strlen(name)) && plain_text(x->value, x->value_len)) {
+            ok = add_bytes(h, name, x->value, x->value_len);
+            continue;
+        }
+        if (!hb)
+            hb = cJSON_AddObjectToObject(o, "headers_base64");
+        char *bn = base64(name, strlen(name)), *bv = base64(x->value, x->value_len);
+        ok = hb && bn && bv && cJSON_AddStringToObject(hb, bn, bv);
+        free(bn);
+        free(bv);
     }
-    cJSON_AddStringToObject(o, "destination", m->dest ? m->dest : "");
-    if (m->key) {
-        char *k = strndup(m->key, m->key_len);
-        cJSON_AddStringToObject(o, "key", k ? k : "");
-        free(k);
+    if (ok && plain_text(m->body, m->body_len)) {
+        cJSON *body = cJSON_ParseWithLength(m->body, m->body_len);
+        if (body)
+            cJSON_AddItemToObject(o, "body", body);
+        else
+            ok = add_bytes(o, "body", m->body, m->body_len);
+    } else if (ok) {
+        ok = add_bytes(o, "body", m->body, m->body_len);
     }
-    for (size_t i = 0; i < m->n_headers; i++) {
-        char *v = strndup(m->headers[i].value, m->headers[i].value_len);
-        cJSON_AddStringToObject(h, m->headers[i].name, v ? v : "");
-        free(v);
-    }
-    cJSON_AddItemToObject(o, "headers", h);
-    cJSON *body = cJSON_ParseWithLength(m->body, m->body_len);
-    if (!body) {
-        char *s = strndup(m->body, m->body_len);
-        body = cJSON_CreateString(s ? s : "");
-        free(s);
-    }
-    cJSON_AddItemToObject(o, "body", body);
-    char *text = cJSON_PrintUnformatted(o);
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL; /* freed below */
     cJSON_Delete(o);
     if (!text)
         return -1;
