@@ -116,6 +116,20 @@ const char *app_message_key(enum app_key_mode mode, const char *field, const cha
     }
 }
 
+/* n in decimal at w; returns the end (not terminated). */
+static char *u64_text(char *w, uint64_t n)
+{
+    char tmp[20];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        *w++ = tmp[--k];
+    return w;
+}
+
 static int send_body(struct producer *p, const char *dest, const char *key, const void *body,
                      size_t len)
 {
@@ -129,7 +143,7 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     }
     /* the end-to-end ledger stamp: who sent it and its place in the run */
     char seq[24];
-    int sl = snprintf(seq, sizeof seq, "%" PRIu64, p->seq + 1);
+    int sl = (int)(u64_text(seq, p->seq + 1) - seq);
     struct ferry_header hdr[2] = {
         {.name = FERRY_HDR_PRODUCER, .value = p->producer_id, .value_len = strlen(p->producer_id)},
         {.name = FERRY_HDR_SEQ, .value = seq, .value_len = (size_t)sl}};
@@ -146,20 +160,6 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     if (rc != FERRY_OK)
         app_error(&p->app, "publish failed dest=%s error=\"%s\"", dest, ferry_pub_error(p->pub));
     return rc;
-}
-
-/* n in decimal at w; returns the end (not terminated). */
-static char *u64_text(char *w, uint64_t n)
-{
-    char tmp[20];
-    size_t k = 0;
-    do {
-        tmp[k++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    while (k)
-        *w++ = tmp[--k];
-    return w;
 }
 
 /* ,"processing_time":X in p->ptime, X printed by cJSON as the generic
