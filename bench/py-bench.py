@@ -1,17 +1,38 @@
 """The usual Python producers, for comparison in `make bench`.
 
-Usage: py-bench.py zmq|amqp|kafka loop|once ADDRESS DEST COUNT SIZE
+Usage: py-bench.py zmq|amqp|kafka loop|envelope|once ADDRESS DEST COUNT SIZE
 loop: one connection, COUNT messages, prints msgs/s (connection set-up not
-timed). once: what the tutorial producer does, run once per message:
-connect, send one message, close.
+timed). envelope: the same loop, each body the JSON log envelope
+ferry-producer sends for a line of SIZE bytes (id, service, level, message,
+timestamp, host, producer, seq), built with json.dumps. once: what the
+tutorial producer does, run once per message: connect, send one message,
+close.
 """
+import datetime
+import json
+import os
+import socket
 import sys
 import time
+import uuid
 
 
 def body(dest, i, size):
     head = '{"id":"%s-%d","w":0,"t":%d,"p":"' % (dest, i, time.time_ns())
     return (head + "x" * max(0, size - len(head) - 2) + '"}').encode()
+
+
+HOST = socket.gethostname()
+PRODUCER = "%s-%d" % (HOST, os.getpid())
+
+
+def envelope(dest, i, size):
+    line = "line %08d %s" % (i, "x" * max(0, size - 14))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return json.dumps({
+        "id": str(uuid.uuid4()), "service": "bench", "level": "INFO", "message": line,
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000),
+        "host": HOST, "producer": PRODUCER, "seq": i + 1}).encode()
 
 
 def run_zmq(addr, dest, n, size):
@@ -66,11 +87,14 @@ def run_kafka(addr, dest, n, size):
 
 
 def main():
+    global body
     transport, mode, addr, dest, n, size = sys.argv[1:7]
     n, size = int(n), int(size)
+    if mode == "envelope":
+        body = envelope
     run = {"zmq": run_zmq, "amqp": run_amqp, "kafka": run_kafka}[transport]
     elapsed = run(addr, dest, n, size)
-    if mode == "loop":
+    if mode in ("loop", "envelope"):
         print("%.1f" % (n / elapsed))
 
 
