@@ -225,6 +225,7 @@ struct consume {
     int64_t last_refresh;
     struct ferry_msg **msgs;
     struct consume_item *items;
+    struct consume_item *next; /* received while the sink commits items (group commit) */
     struct ferry_retry_item *due;
     struct ferry_sink_record *recs;
     size_t *idx;

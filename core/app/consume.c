@@ -9,6 +9,8 @@
 #include <ferry/retry.h>
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -93,11 +95,83 @@ static void ack_item(struct consume *c, struct consume_item *x)
     c->acked++;
 }
 
+/* Receive up to want items into items[]: retries that are due first, then
+ * the input, waiting up to wait ms (-1: batch_wait, or less when a retry
+ * falls due sooner). Returns the status of the receive; *n is set. */
+static int receive(struct consume *c, struct consume_item *items, size_t want, size_t *n, int wait)
+{
+    size_t got = 0;
+    *n = c->retry ? ferry_retry_poll(c->retry, c->due, want) : 0;
+    for (size_t i = 0; i < *n; i++)
+        items[i] = (struct consume_item){.it = c->due[i]};
+    if (wait < 0) {
+        wait = (int)c->batch_wait;
+        int64_t next = c->retry ? ferry_retry_next_due(c->retry) : -1;
+        if (*n || (next >= 0 && next < wait))
+            wait = *n ? 0 : (int)next;
+    } else if (*n) {
+        wait = 0;
+    }
+    int rc = *n < want ? ferry_receive(c->in, c->msgs, want - *n, &got, wait) : FERRY_OK;
+    for (size_t i = 0; i < got; i++)
+        items[*n + i] =
+            (struct consume_item){.it = {c->in, c->msgs[i], ferry_retry_attempts(c->msgs[i])}};
+    *n += got;
+    c->received += got;
+    return rc;
+}
+
+/* The next batch, received while the sink commits the current one. */
+struct consume_next {
+    struct consume_item *items; /* c->next */
+    size_t want, n;
+};
+
+struct commit_job {
+    struct ferry_sink_conn *sink;
+    int st;
+    atomic_bool done;
+};
+
+static void *commit_main(void *arg)
+{
+    struct commit_job *j = arg;
+    j->st = ferry_sink_commit(j->sink);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+/* Group commit: the sink commits (its fsync) in a thread of its own while
+ * this one receives into nx whatever arrives meanwhile, up to nx->want;
+ * that becomes the next batch, committed by the next single fsync. Nothing
+ * else touches the sink until the commit returned, and nothing of the next
+ * batch is handled, written or acked before this one is settled. Without
+ * nx (or room in it) the commit is made here. */
+static int commit(struct consume *c, struct consume_next *nx)
+{
+    struct commit_job job = {.sink = c->sink};
+    atomic_init(&job.done, false);
+    pthread_t th;
+    if (!nx || nx->n >= nx->want || pthread_create(&th, NULL, commit_main, &job) != 0)
+        return ferry_sink_commit(c->sink);
+    while (!atomic_load(&job.done) && nx->n < nx->want && !*c->app->stop) {
+        size_t got;
+        /* a short wait: the end of the commit is noticed within 1 ms */
+        int rc = receive(c, nx->items + nx->n, nx->want - nx->n, &got, 1);
+        nx->n += got;
+        if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT)
+            break; /* the loop meets the failure again at its next receive */
+    }
+    pthread_join(th, NULL);
+    return job.st;
+}
+
 /* Write the items the handler kept to the sink and commit; retriable
  * failures are written again after a backoff (retry in place), or count a
  * failed attempt of each with a retrier. Returns 0 when the batch is
  * settled (*landed: it reached the sink), or an exit code. */
-static int sink_batch(struct consume *c, struct consume_item *items, size_t n, bool *landed)
+static int sink_batch(struct consume *c, struct consume_item *items, size_t n, bool *landed,
+                      struct consume_next *nx)
 {
     *landed = false;
     size_t k = 0;
@@ -117,7 +191,7 @@ static int sink_batch(struct consume *c, struct consume_item *items, size_t n, b
         ferry_sink_health(c->sink, &before);
         int st = ferry_sink_write(c->sink, c->recs, k);
         if (st == FERRY_OK)
-            st = ferry_sink_commit(c->sink);
+            st = commit(c, failed_before ? NULL : nx);
         else
             ferry_sink_abort(c->sink);
         if (st == FERRY_OK) {
@@ -222,40 +296,21 @@ int consume_init(struct consume *c)
     size_t max = c->batch;
     c->msgs = calloc(max, sizeof *c->msgs); /* all freed in consume_fini() */
     c->items = calloc(max, sizeof *c->items);
+    c->next = calloc(max, sizeof *c->next);
     c->due = calloc(max, sizeof *c->due);
     c->recs = calloc(max, sizeof *c->recs);
     c->idx = calloc(max, sizeof *c->idx);
-    return c->msgs && c->items && c->due && c->recs && c->idx ? 0 : -1;
+    return c->msgs && c->items && c->next && c->due && c->recs && c->idx ? 0 : -1;
 }
 
 void consume_fini(struct consume *c)
 {
     free(c->msgs);
     free(c->items);
+    free(c->next);
     free(c->due);
     free(c->recs);
     free(c->idx);
-}
-
-/* Receive up to want items into c->items: retries that are due first.
- * Returns the status of the receive; *n is set. */
-static int receive(struct consume *c, size_t want, size_t *n)
-{
-    size_t got = 0;
-    *n = c->retry ? ferry_retry_poll(c->retry, c->due, want) : 0;
-    for (size_t i = 0; i < *n; i++)
-        c->items[i] = (struct consume_item){.it = c->due[i]};
-    int wait = (int)c->batch_wait;
-    int64_t next = c->retry ? ferry_retry_next_due(c->retry) : -1;
-    if (*n || (next >= 0 && next < wait))
-        wait = *n ? 0 : (int)next;
-    int rc = *n < want ? ferry_receive(c->in, c->msgs, want - *n, &got, wait) : FERRY_OK;
-    for (size_t i = 0; i < got; i++)
-        c->items[*n + i] =
-            (struct consume_item){.it = {c->in, c->msgs[i], ferry_retry_attempts(c->msgs[i])}};
-    *n += got;
-    c->received += got;
-    return rc;
 }
 
 static uint64_t progress(const struct consume *c)
@@ -263,12 +318,22 @@ static uint64_t progress(const struct consume *c)
     return c->sink ? c->written : c->acked;
 }
 
+/* Give back items received for a next batch the loop will not handle. */
+static void release_all(struct consume_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ferry_release(items[i].it.conn, items[i].it.msg);
+}
+
 int consume_run(struct consume *c)
 {
     int64_t last_msg = ferry_mono_ms();
     struct ferry_backoff rb; /* receive failures */
     ferry_backoff_init(&rb, 100, 30000);
-    while (!*c->app->stop) {
+    size_t carried = 0; /* items in c->items received during the last commit */
+    /* a batch received already is finished even after a stop signal: a
+     * transport without acks would not send it again */
+    while (carried || !*c->app->stop) {
         refresh(c, false);
         if (*c->app->hup) {
             *c->app->hup = 0;
@@ -286,13 +351,18 @@ int consume_run(struct consume *c)
             if (h.state == FERRY_HEALTH_FAILED) {
                 app_error(c->app, "sink failed sink=%s error=\"%s\"", c->sink->sink->name,
                           h.reason);
+                release_all(c->items, carried);
                 return EX_IOERR;
             }
         }
-        size_t want = c->batch, n;
+        size_t want = c->batch, n = carried;
         if (c->count && c->count - (int64_t)progress(c) < (int64_t)want)
             want = (size_t)(c->count - (int64_t)progress(c));
-        int rc = receive(c, want, &n);
+        int rc = FERRY_OK;
+        if (carried)
+            carried = 0;
+        else
+            rc = receive(c, c->items, want, &n, -1);
         if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT && !n) {
             if (!ferry_status_retriable(rc)) {
                 app_error(c->app, "receive failed error=\"%s\"", ferry_conn_error(c->in));
@@ -320,12 +390,22 @@ int consume_run(struct consume *c)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int st = c->handle(c->ctx, c->items, n);
         bool landed = false;
-        int code = st == FERRY_OK ? (c->sink ? sink_batch(c, c->items, n, &landed) : 0)
+        /* the next batch may hold as many as the count leaves once all of
+         * this one is written */
+        struct consume_next nx = {.items = c->next, .want = c->batch};
+        if (c->count)
+            nx.want = c->count - (int64_t)progress(c) > (int64_t)n
+                          ? (size_t)(c->count - (int64_t)progress(c)) - n
+                          : 0;
+        if (nx.want > c->batch)
+            nx.want = c->batch;
+        int code = st == FERRY_OK ? (c->sink ? sink_batch(c, c->items, n, &landed, &nx) : 0)
                                   : app_exit_code(st);
         if (code) {
             for (size_t i = 0; i < n; i++) /* not acked: with acks they come back */
                 if (c->items[i].verdict != CONSUME_SETTLED)
                     ferry_release(c->items[i].it.conn, c->items[i].it.msg);
+            release_all(nx.items, nx.n);
             return code;
         }
         uint64_t acked_before = c->acked, released_before = c->released;
@@ -338,10 +418,16 @@ int consume_run(struct consume *c)
         ferry_metrics_count(c->series, FERRY_CTR_CONSUMED, acked);
         for (uint64_t i = 0; i < acked; i++) /* each message waited for its whole batch */
             ferry_metrics_observe(c->series, took);
+        /* the next batch becomes the current one */
+        struct consume_item *t = c->items;
+        c->items = c->next;
+        c->next = t;
+        carried = nx.n;
         if (c->released > released_before && c->pause_after_release) /* let the output recover */
             app_sleep(c->app, c->pause_after_release);
         if (c->count && (int64_t)progress(c) >= c->count)
             break;
     }
+    release_all(c->items, carried); /* none: the loop ends with carried at 0 */
     return EX_OK;
 }

@@ -116,6 +116,20 @@ const char *app_message_key(enum app_key_mode mode, const char *field, const cha
     }
 }
 
+/* n in decimal at w; returns the end (not terminated). */
+static char *u64_text(char *w, uint64_t n)
+{
+    char tmp[20];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k)
+        *w++ = tmp[--k];
+    return w;
+}
+
 static int send_body(struct producer *p, const char *dest, const char *key, const void *body,
                      size_t len)
 {
@@ -129,7 +143,7 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     }
     /* the end-to-end ledger stamp: who sent it and its place in the run */
     char seq[24];
-    int sl = snprintf(seq, sizeof seq, "%" PRIu64, p->seq + 1);
+    int sl = (int)(u64_text(seq, p->seq + 1) - seq);
     struct ferry_header hdr[2] = {
         {.name = FERRY_HDR_PRODUCER, .value = p->producer_id, .value_len = strlen(p->producer_id)},
         {.name = FERRY_HDR_SEQ, .value = seq, .value_len = (size_t)sl}};
@@ -146,20 +160,6 @@ static int send_body(struct producer *p, const char *dest, const char *key, cons
     if (rc != FERRY_OK)
         app_error(&p->app, "publish failed dest=%s error=\"%s\"", dest, ferry_pub_error(p->pub));
     return rc;
-}
-
-/* n in decimal at w; returns the end (not terminated). */
-static char *u64_text(char *w, uint64_t n)
-{
-    char tmp[20];
-    size_t k = 0;
-    do {
-        tmp[k++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    while (k)
-        *w++ = tmp[--k];
-    return w;
 }
 
 /* ,"processing_time":X in p->ptime, X printed by cJSON as the generic
@@ -388,6 +388,49 @@ static void refuse_line(struct producer *p, struct refusals *r, uint64_t lineno,
                   r->n == 10 ? " (further refusals are counted, not logged)" : "");
 }
 
+/* stdin in blocks: read(2) returns as soon as anything arrives (fread
+ * would wait for a whole block), lines are found with memchr. */
+struct line_reader {
+    char buf[65536];
+    size_t off, len;
+    int err; /* errno of a failed read */
+};
+
+/* The next line of stdin, without its newline: its first max + 1 bytes
+ * into line (*n), the rest only counted (*over). Returns false at the end
+ * of the input (or a read error, or a stop signal), with what the last
+ * line without a newline held. */
+static bool next_line(struct producer *p, struct line_reader *r, char *line, size_t max, size_t *n,
+                      uint64_t *over)
+{
+    for (;;) {
+        if (r->off == r->len) {
+            ssize_t k = read(STDIN_FILENO, r->buf, sizeof r->buf);
+            if (k < 0 && errno == EINTR && !*p->app.stop)
+                continue;
+            if (k <= 0) {
+                if (k < 0 && errno != EINTR)
+                    r->err = errno;
+                return false;
+            }
+            r->off = 0;
+            r->len = (size_t)k;
+        }
+        const char *at = r->buf + r->off;
+        size_t avail = r->len - r->off;
+        const char *nl = memchr(at, '\n', avail);
+        size_t take = nl ? (size_t)(nl - at) : avail;
+        size_t room = *n <= max ? max + 1 - *n : 0;
+        size_t keep = take < room ? take : room;
+        memcpy(line + *n, at, keep);
+        *n += keep;
+        *over += take - keep;
+        r->off += take + (nl ? 1 : 0);
+        if (nl)
+            return true;
+    }
+}
+
 /* One message per line of stdin. A line is read with a bound of
  * max_message_size + 1 bytes: a longer one is refused by its line number
  * and the rest of it skipped unread into memory, as is a line holding a
@@ -405,21 +448,13 @@ static int from_lines(struct producer *p)
     uint64_t lineno = 0;
     int rc = FERRY_OK;
     bool eof = false;
+    struct line_reader in = {0};
     while (rc == FERRY_OK && !*p->app.stop && !eof) {
         size_t n = 0;
         uint64_t over = 0; /* bytes beyond the bound, skipped */
-        int c;
-        flockfile(stdin);
-        while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
-            if (n <= max)
-                line[n++] = (char)c;
-            else
-                over++;
-        }
-        funlockfile(stdin);
-        if (c == EOF) {
+        if (!next_line(p, &in, line, max, &n, &over)) {
             eof = true;
-            if (n == 0)
+            if (n == 0 && over == 0)
                 break;
         }
         lineno++;
@@ -447,8 +482,9 @@ static int from_lines(struct producer *p)
             rc = FERRY_OK;
         }
     }
-    if (ferror(stdin)) {
-        app_error(&p->app, "cannot read stdin after line %" PRIu64 ": %s", lineno, strerror(errno));
+    if (in.err) {
+        app_error(&p->app, "cannot read stdin after line %" PRIu64 ": %s", lineno,
+                  strerror(in.err));
         if (rc == FERRY_OK)
             rc = FERRY_E_FATAL;
     }

@@ -189,7 +189,8 @@ const struct ferry_option app_aggregator_options[] = {
      .min = 1,
      .max = 100000,
      .offset = A(batch),
-     .help = "Messages written and fsync'ed together before they are acked."},
+     .help = "Most messages written and fsync'ed together before they are acked (group commit: "
+             "what arrives while one batch is fsync'ed makes the next)."},
     {.name = "batch_wait",
      .type = FERRY_OPT_DURATION,
      .def = "200ms",

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,14 @@ size_t ferry_utf8_check(const void *text, size_t len)
         unsigned char c = *p;
         if (c < 0x80) {
             p++;
+            /* ASCII runs eight bytes at a time */
+            while (end - p >= 8) {
+                uint64_t w;
+                memcpy(&w, p, 8);
+                if (w & 0x8080808080808080ULL)
+                    break;
+                p += 8;
+            }
             continue;
         }
         size_t n;

@@ -1686,6 +1686,24 @@ static void famqp_close(struct ferry_conn *c)
     c->priv = NULL;
 }
 
+/* "INSTANCE" followed by seq in decimal, as snprintf("%s%" PRIu64) would
+ * write it (cut at len), without its cost on every publish. */
+static void famqp_msgid(char *buf, size_t len, const char *instance, uint64_t seq)
+{
+    char digits[20];
+    size_t k = 0, il = strlen(instance);
+    do {
+        digits[k++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    size_t w = 0;
+    for (size_t i = 0; i < il && w + 1 < len; i++)
+        buf[w++] = instance[i];
+    while (k && w + 1 < len)
+        buf[w++] = digits[--k];
+    buf[w] = '\0';
+}
+
 static int famqp_publish_raw(struct ferry_conn *c, const struct ferry_msg *m, const char *exchange,
                              const char *rkey, const char *extra_name, const char *extra_val,
                              bool internal)
@@ -1725,7 +1743,7 @@ static int famqp_publish_raw(struct ferry_conn *c, const struct ferry_msg *m, co
     char msgid[48];
     bool mandatory = cfg->mandatory && cfg->confirm;
     if (mandatory) {
-        snprintf(msgid, sizeof msgid, "%s%" PRIu64, p->instance, p->next_seq);
+        famqp_msgid(msgid, sizeof msgid, p->instance, p->next_seq);
         props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
         props.message_id = amqp_cstring_bytes(msgid);
     }

@@ -249,8 +249,15 @@ struct fkafka_lent {
     struct fkafka_tp *tp;
     uint32_t gen;
     struct fkafka_lent *prev, *next;
+    size_t cap; /* room in hdrs */
     struct ferry_header hdrs[];
 };
+
+/* Ended loans with room for this many headers are kept for the next
+ * receive (at most FKAFKA_SPARE_MAX of them): no allocation per message,
+ * as the plain consumer makes none. */
+#define FKAFKA_SPARE_HDRS 8
+#define FKAFKA_SPARE_MAX 4096
 
 struct fkafka_topic {
     char *name;          /* freed in fkafka_close() */
@@ -282,7 +289,9 @@ struct fkafka {
     bool joined;      /* a group member got its first assignment */
     uint64_t revokes; /* rebalances that took partitions away */
     struct fkafka_track track;
-    struct fkafka_lent *lent; /* messages on loan */
+    struct fkafka_lent *lent;  /* messages on loan */
+    struct fkafka_lent *spare; /* ended loans for reuse (by next); freed in fkafka_close() */
+    size_t n_spare;
     int64_t next_commit_ms;
 
     long long lag;                             /* from the last statistics, -1 unknown */
@@ -964,7 +973,14 @@ static void fkafka_free_lent(struct fkafka *p, struct fkafka_lent *l)
     if (l->next)
         l->next->prev = l->prev;
     rd_kafka_message_destroy(l->rkm);
-    free(l);
+    l->rkm = NULL; /* ended: a second ack, nack or release of it is refused */
+    if (l->cap == FKAFKA_SPARE_HDRS && p->n_spare < FKAFKA_SPARE_MAX) {
+        l->next = p->spare;
+        p->spare = l;
+        p->n_spare++;
+    } else {
+        free(l);
+    }
 }
 
 static void fkafka_close_consumer(struct fkafka *p)
@@ -1037,6 +1053,11 @@ static void fkafka_close(struct ferry_conn *c)
         return;
     if (p->cons)
         fkafka_close_consumer(p);
+    while (p->spare) {
+        struct fkafka_lent *l = p->spare;
+        p->spare = l->next;
+        free(l);
+    }
     if (p->prod)
         fkafka_close_producer(p);
     if (p->prod_conf)
@@ -1310,13 +1331,30 @@ static struct fkafka_lent *fkafka_lend(struct fkafka *p, rd_kafka_message_t *rkm
     *foreign = !tp || !tp->assigned;
     if (*foreign)
         return NULL;
-    /* freed in fkafka_free_lent(), on ack, nack, release or close */
-    struct fkafka_lent *l = malloc(sizeof *l + nh * sizeof l->hdrs[0]);
-    if (!l)
-        return NULL;
+    struct fkafka_lent *l;
+    if (nh <= FKAFKA_SPARE_HDRS && p->spare) {
+        l = p->spare;
+        p->spare = l->next;
+        p->n_spare--;
+    } else {
+        size_t cap = nh <= FKAFKA_SPARE_HDRS ? FKAFKA_SPARE_HDRS : nh;
+        /* ended in fkafka_free_lent() (on ack, nack, release or close),
+         * which keeps it for reuse or frees it; spares freed in fkafka_close() */
+        l = malloc(sizeof *l + cap * sizeof l->hdrs[0]);
+        if (!l)
+            return NULL;
+        l->cap = cap;
+    }
     int again = fkafka_tp_lend(tp, rkm->offset);
     if (again < 0) {
-        free(l);
+        if (l->cap == FKAFKA_SPARE_HDRS && p->n_spare < FKAFKA_SPARE_MAX) {
+            l->rkm = NULL;
+            l->next = p->spare;
+            p->spare = l;
+            p->n_spare++;
+        } else {
+            free(l);
+        }
         return NULL;
     }
     memset(&l->msg, 0, sizeof l->msg);
@@ -1449,10 +1487,20 @@ static int fkafka_stale_fail(struct fkafka *p, struct fkafka_lent *l, const char
     return st;
 }
 
+/* A loan already ended (acked, nacked or released before): refused, not
+ * applied to whatever message reuses it next. */
+static int fkafka_ended(struct ferry_conn *c, const char *op)
+{
+    ferry_log_error(c, "%s of a message already settled (ignored)", op);
+    return ferry_conn_fail(c, FERRY_E_CONFIG, "%s of a message already settled", op);
+}
+
 static int fkafka_ack(struct ferry_conn *c, struct ferry_msg *m)
 {
     struct fkafka *p = c->priv;
     struct fkafka_lent *l = (struct fkafka_lent *)m;
+    if (!l->rkm)
+        return fkafka_ended(c, "ack");
     if (fkafka_stale(l))
         return fkafka_stale_fail(p, l, "ack");
     fkafka_tp_done(l->tp, l->rkm->offset);
@@ -1529,6 +1577,8 @@ static int fkafka_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, 
 {
     struct fkafka *p = c->priv;
     struct fkafka_lent *l = (struct fkafka_lent *)m;
+    if (!l->rkm)
+        return fkafka_ended(c, "nack");
     if (fkafka_stale(l))
         return fkafka_stale_fail(p, l, "nack");
     int st = FERRY_OK;
@@ -1553,6 +1603,10 @@ static void fkafka_release(struct ferry_conn *c, struct ferry_msg *m)
 {
     struct fkafka *p = c->priv;
     struct fkafka_lent *l = (struct fkafka_lent *)m;
+    if (!l->rkm) {
+        fkafka_ended(c, "release");
+        return;
+    }
     /* No decision: the partition is read again from this message on. If
      * that fails, its offset stays uncommitted, so it comes back after a
      * restart or a rebalance. */

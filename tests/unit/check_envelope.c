@@ -100,6 +100,40 @@ START_TEST(test_direct_encoding_matches_cjson)
 }
 END_TEST
 
+/* The escape scan reads eight bytes at a time: a byte to escape at every
+ * place in and across those words (and at the end) gives the bytes cJSON
+ * gives. */
+START_TEST(test_escapes_at_every_offset_match_cjson)
+{
+    const char specials[] = {'"', '\\', '\n', '\x01', '\x1f', ' ', '\x7f', (char)0xc3};
+    char err[128], msg[64];
+    for (size_t sp = 0; sp < sizeof specials; sp++)
+        for (size_t len = 1; len < 40; len++)
+            for (size_t at = 0; at < len; at++) {
+                for (size_t i = 0; i < len; i++)
+                    msg[i] = (char)('a' + i % 26);
+                msg[at] = specials[sp];
+                msg[len] = '\0';
+                struct ferry_envelope e = {.id = "i",
+                                           .service = "s",
+                                           .level = FERRY_INFO,
+                                           .message = msg,
+                                           .time_ms = 1700000000007LL,
+                                           .host = "h",
+                                           .extra_members = "\"seq\":1"};
+                char *direct = ferry_envelope_encode(&e, err, sizeof err);
+                e.extra_members = NULL;
+                e.extra = "{\"seq\":1}";
+                char *tree = ferry_envelope_encode(&e, err, sizeof err);
+                ck_assert_ptr_nonnull(direct);
+                ck_assert_ptr_nonnull(tree);
+                ck_assert_str_eq(direct, tree);
+                free(direct);
+                free(tree);
+            }
+}
+END_TEST
+
 /* Timestamps written by hand agree with strftime. */
 START_TEST(test_timestamps_match_strftime)
 {
@@ -173,6 +207,7 @@ int main(void)
     tcase_add_test(tc, test_information_must_be_an_object);
     tcase_add_test(tc, test_extra_fields_at_top_level);
     tcase_add_test(tc, test_direct_encoding_matches_cjson);
+    tcase_add_test(tc, test_escapes_at_every_offset_match_cjson);
     tcase_add_test(tc, test_timestamps_match_strftime);
     tcase_add_test(tc, test_routing_key_and_levels);
     tcase_add_test(tc, test_ids_are_unique_uuids);

@@ -28,6 +28,24 @@ START_TEST(test_utf8_strict)
 }
 END_TEST
 
+/* ASCII is skipped eight bytes at a time: a bad byte or a sequence cut
+ * short at every place after a run of ASCII is still found there, and a
+ * valid sequence anywhere passes. */
+START_TEST(test_utf8_after_ascii_runs)
+{
+    char s[64];
+    for (size_t at = 0; at < 40; at++) {
+        memset(s, 'a', sizeof s);
+        s[at] = (char)0xff;
+        ck_assert_uint_eq(ferry_utf8_check(s, 48), at);
+        memset(s, 'a', sizeof s);
+        memcpy(s + at, "\xc3\xa9", 2);
+        ck_assert_uint_eq(ferry_utf8_check(s, 48), 48);
+        ck_assert_uint_eq(ferry_utf8_check(s, at + 1), at); /* cut short */
+    }
+}
+END_TEST
+
 START_TEST(test_invalid_utf8_named_with_offset)
 {
     char err[256];
@@ -117,6 +135,7 @@ int main(void)
     Suite *s = suite_create("jsoncheck");
     TCase *tc = tcase_create("jsoncheck");
     tcase_add_test(tc, test_utf8_strict);
+    tcase_add_test(tc, test_utf8_after_ascii_runs);
     tcase_add_test(tc, test_invalid_utf8_named_with_offset);
     tcase_add_test(tc, test_nul_refused_when_asked);
     tcase_add_test(tc, test_duplicate_keys_named);

@@ -4,7 +4,7 @@ if HAVE_CHECK
 UNIT_TESTS = tests/unit/check_config tests/unit/check_loader tests/unit/check_envelope \
 	tests/unit/check_pub tests/unit/check_ledger tests/unit/check_retry \
 	tests/unit/check_schema tests/unit/check_http tests/unit/check_validator \
-	tests/unit/check_logger
+	tests/unit/check_logger tests/unit/check_consume
 tests_unit_check_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 tests_unit_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_config_LDADD = libferry_core.la $(CHECK_LIBS)
@@ -32,6 +32,10 @@ tests_unit_check_validator_SOURCES = tests/unit/check_validator.c
 tests_unit_check_validator_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CJSON_CFLAGS)
 tests_unit_check_validator_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_validator_LDADD = libferryapp.la $(CHECK_LIBS)
+tests_unit_check_consume_SOURCES = tests/unit/check_consume.c
+tests_unit_check_consume_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app $(CJSON_CFLAGS)
+tests_unit_check_consume_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_consume_LDADD = libferryapp.la $(CHECK_LIBS)
 tests_unit_check_logger_CPPFLAGS = $(AM_CPPFLAGS) $(FERRY_CORE_CPPFLAGS)
 tests_unit_check_logger_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_check_logger_LDADD = libferry_core.la $(CHECK_LIBS) $(CJSON_LIBS) $(PTHREAD_LIBS)
