@@ -70,6 +70,8 @@ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/
 rm -f "$root/etc/hostname" "$root/etc/resolv.conf"
 : >"$root/etc/hosts"
 
+# mktemp made ROOT 0700: the image's / must be readable by every user
+chmod 0755 "$root"
 tar --numeric-owner -C "$root" -c . \
     | $docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["bash"]' --message "debootstrap --variant=minbase bookworm" - "$image" >/dev/null
 echo "local-base: made $image in $(( $(date +%s) - start ))s"

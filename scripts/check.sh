@@ -4,27 +4,37 @@
 # RabbitMQ node and Kafka mock cluster. Set FERRY_REQUIRE_ALL_TRANSPORTS=1
 # to turn any skipped transport into a failure.
 #
-# Usage: scripts/check.sh [SUITE...]      (default: all of them, in this order)
+# Usage: scripts/check.sh [SUITE...]      (default: all but docker, in this order;
+#                                          all: every suite, docker last, as CI runs)
 #   format      make format-check: every C file matches .clang-format
 #   check       make check in build/: unit, conformance and end-to-end tests
 #   faults      make check-faults: SIGKILL, broker restart, cut connections, full disk
 #   valgrind    make check-valgrind: end-to-end tests with every program under memcheck
 #   sanitizers  make check again, built with ASan + UBSan in build-san/
 #   fuzz        make fuzz: each libFuzzer target for FUZZ_SECONDS (default 60)
+#   docker      make docker-smoke: the images build (base made with debootstrap
+#               when no registry answers), the zmq and amqp compose profiles
+#               deliver between containers; FERRY_DOCKER_CHECK=full runs
+#               make docker-check instead (every test inside containers).
+#               Needs root; starts dockerd if none runs (doc/docker.md)
 # Every suite runs even when an earlier one failed; the exit status is 1
 # if any failed, and the failing suite's log is printed.
 set -eu
 cd "$(dirname "$0")/.."
 suites=${*:-format check faults valgrind sanitizers fuzz}
+[ "$suites" != all ] || suites="format check faults valgrind sanitizers fuzz docker"
 for s in $suites; do
     case $s in
-        format|check|faults|valgrind|sanitizers|fuzz) ;;
-        *) echo "check: unknown suite '$s' (format, check, faults, valgrind, sanitizers, fuzz)" >&2; exit 64 ;;
+        format|check|faults|valgrind|sanitizers|fuzz|docker) ;;
+        *) echo "check: unknown suite '$s' (format, check, faults, valgrind, sanitizers, fuzz, docker, all)" >&2; exit 64 ;;
     esac
 done
 case " $suites " in
     *" fuzz "*) sh scripts/install-deps.sh all ;;
     *) sh scripts/install-deps.sh test ;;
+esac
+case " $suites " in
+    *" docker "*) sh scripts/install-deps.sh docker ;;
 esac
 sh scripts/build.sh
 
@@ -52,6 +62,12 @@ for s in $suites; do
         valgrind) run_suite valgrind build/test-suite.log make -C build check-valgrind ;;
         sanitizers) run_suite sanitizers build-san/test-suite.log sh scripts/check-sanitizers.sh ;;
         fuzz) run_suite fuzz "" make -C build -j2 fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}" ;;
+        docker)
+            if [ "${FERRY_DOCKER_CHECK:-smoke}" = full ]; then
+                run_suite docker "" make -C build docker-check
+            else
+                run_suite docker "" make -C build docker-smoke
+            fi ;;
     esac
 done
 if [ -n "$failed" ]; then

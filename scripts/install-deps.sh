@@ -3,7 +3,10 @@
 #   scripts/install-deps.sh build   compiler, autotools, client libraries
 #   scripts/install-deps.sh test    the above plus brokers and peers the tests use,
 #                                   and clang-format (make format-check)
-#   scripts/install-deps.sh all     the above plus clang (make fuzz) and gnuplot (make bench)
+#   scripts/install-deps.sh all     the above plus clang (make fuzz), gnuplot (make bench)
+#                                   and the docker set
+#   scripts/install-deps.sh docker  Docker engine (Debian's docker.io), docker-compose (v1)
+#                                   and debootstrap: make docker-check, the docker suite
 set -eu
 what=${1:-build}
 BUILD="build-essential autoconf automake libtool pkg-config libltdl-dev
@@ -18,11 +21,15 @@ TEST="rabbitmq-server kcat amqp-tools python3 python3-pika python3-zmq
   python3-grpcio python3-protobuf python3-grpc-tools"
 # make fuzz (libFuzzer) and make bench (plots)
 EXTRA="clang libclang-rt-14-dev gnuplot-nox"
+# make docker-check: the engine, compose v1 (v2 is not packaged), debootstrap
+# for the base image when no registry answers (docker/local-base.sh)
+DOCKER="docker.io docker-compose debootstrap iptables python3"
 case $what in
     build) pkgs=$BUILD ;;
     test) pkgs="$BUILD $TEST" ;;
-    all) pkgs="$BUILD $TEST $EXTRA" ;;
-    *) echo "usage: $0 build|test|all" >&2; exit 64 ;;
+    all) pkgs="$BUILD $TEST $EXTRA $DOCKER" ;;
+    docker) pkgs=$DOCKER ;;
+    *) echo "usage: $0 build|test|all|docker" >&2; exit 64 ;;
 esac
 missing=""
 for p in $pkgs; do
@@ -38,9 +45,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# the postinst scripts of rabbitmq-server, postgresql, prometheus and
-# mosquitto would start system servers; tests run their own
-if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)' && [ ! -e /usr/sbin/policy-rc.d ]; then
+# the postinst scripts of rabbitmq-server, postgresql, prometheus,
+# mosquitto and docker.io would start system servers; tests run their own
+# (docker/engine.sh starts dockerd with the vfs storage driver)
+if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)|docker\.io' && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
