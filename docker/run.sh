@@ -41,6 +41,9 @@ else
     compose_cmd="$DOCKER compose"
 fi
 export DOCKER_BUILDKIT=1
+# vfs copies a whole image to create a container: the check image takes
+# minutes on a busy machine, longer than compose v1's default 60 s
+export COMPOSE_HTTP_TIMEOUT=${COMPOSE_HTTP_TIMEOUT:-900}
 state=${FERRY_DOCKER_STATE:-$top/build/docker}
 mkdir -p "$state"
 project=${FERRY_DOCKER_PROJECT:-ferry-dc-$$}
@@ -172,6 +175,13 @@ flows() {  # flows PROFILE: logs and download events through one profile
         }
     done
     ok=1
+    # the runtime image: the unprivileged user, and a HEALTHCHECK that
+    # finds the running aggregator healthy (GET /health)
+    agg=$(compose ps -q "$p-aggregator")
+    uid=$(compose exec -T "$p-aggregator" id -u) || uid=
+    [ "$uid" = 10001 ] || { say "flows $p: the aggregator runs as uid '$uid', not ferry (10001)" >&2; ok=0; }
+    health() { [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "$agg")" = healthy ] && echo 1; }
+    wait_count 1 60 health || { say "flows $p: the aggregator's HEALTHCHECK never passed" >&2; ok=0; }
     wait_count 1000 120 lines "$p-aggregator" '/data/aggregated*.txt' || ok=0
     compose exec -T "$p-aggregator" sh -c 'cat /data/aggregated*.txt' >"$out/logs.txt" || ok=0
     if [ "$p" = zmq ]; then

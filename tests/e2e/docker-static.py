@@ -161,6 +161,8 @@ for m in re.finditer(r"^RUN\s+(.*)$", joined, re.M):
     if re.search(r"(^|&&\s*)cd\s", run) and not re.search(r"(^|&&\s*)cd\s+\S+\s*&&", run):
         bad(f"Dockerfile: a lone cd in RUN (use WORKDIR): {run}")
 for m in re.finditer(r"^FROM\s+(\S+)", df, re.M):
+    if m.group(1) in stage_text:
+        continue  # an earlier stage of this file
     if ":" not in m.group(1) or m.group(1).endswith(":latest"):
         bad(f"Dockerfile: FROM {m.group(1)} has no pinned tag")
 with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
