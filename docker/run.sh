@@ -223,8 +223,12 @@ flows() {  # flows PROFILE: logs and download events through one profile
 suite() {  # suite SUITE...: scripts/check.sh in the check container
     s=$(now)
     say "suite: scripts/check.sh $* in the check container"
-    compose run --rm -T -e FERRY_TEST_TIMEOUT_SCALE="$scale" \
-        -e FERRY_TEST_VOLUME="${FERRY_TEST_VOLUME:-}" check sh scripts/check.sh "$@"
+    # (called with ||, so set -e does not stop here: every status by hand)
+    if ! compose run --rm -T -e FERRY_TEST_TIMEOUT_SCALE="$scale" \
+            -e FERRY_TEST_VOLUME="${FERRY_TEST_VOLUME:-}" check sh scripts/check.sh "$@"; then
+        say "suite ($*) FAILED after $(( $(now) - s ))s" >&2
+        return 1
+    fi
     took "suite ($*)" "$s"
 }
 
@@ -253,7 +257,7 @@ flows)
     for p in ${*:-amqp kafka zmq}; do flows "$p" || failed="$failed flows-$p"; done
     [ -z "$failed" ] || { say "FAILED:$failed" >&2; exit 1; }
     ;;
-suite) pick_brokers; suite "${@:-check}" ;;
+suite) pick_brokers; suite "${@:-check}" || exit 1 ;;
 clean)
     for img in ferry:latest ferry-build:latest ferry-check:latest ferry-kafka-mock:local \
             ferry-rabbitmq:local; do
