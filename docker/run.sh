@@ -259,6 +259,7 @@ flows)
     ;;
 suite) pick_brokers; suite "${@:-check}" || exit 1 ;;
 clean)
+    engine
     for img in ferry:latest ferry-build:latest ferry-check:latest ferry-kafka-mock:local \
             ferry-rabbitmq:local; do
         $DOCKER image rm "$img" >/dev/null 2>&1 || true
