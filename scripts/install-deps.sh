@@ -5,6 +5,8 @@
 #                                   and clang-format (make format-check)
 #   scripts/install-deps.sh bench   the build set plus what make bench and make bench-check
 #                                   use: valgrind, gnuplot, the Python clients, syslog-ng
+#   scripts/install-deps.sh docker  Docker engine (Debian's docker.io), docker-compose (v1)
+#                                   and debootstrap: make docker-check, the docker suite
 #   scripts/install-deps.sh all     all of the above plus clang (make fuzz)
 set -eu
 what=${1:-build}
@@ -24,12 +26,16 @@ EXTRA="clang libclang-rt-14-dev"
 # bench-check (callgrind); the brokers come from TEST
 BENCH="valgrind gnuplot-nox python3 python3-pika python3-zmq python3-confluent-kafka
   rabbitmq-server syslog-ng-core syslog-ng-mod-rdkafka syslog-ng-mod-amqp"
+# make docker-check: the engine, compose v1 (v2 is not packaged), debootstrap
+# for the base image when no registry answers (docker/local-base.sh)
+DOCKER="docker.io docker-compose debootstrap iptables python3"
 case $what in
     build) pkgs=$BUILD ;;
     test) pkgs="$BUILD $TEST" ;;
     bench) pkgs="$BUILD $BENCH" ;;
-    all) pkgs="$BUILD $TEST $EXTRA $BENCH" ;;
-    *) echo "usage: $0 build|test|bench|all" >&2; exit 64 ;;
+    docker) pkgs=$DOCKER ;;
+    all) pkgs="$BUILD $TEST $EXTRA $BENCH $DOCKER" ;;
+    *) echo "usage: $0 build|test|bench|docker|all" >&2; exit 64 ;;
 esac
 missing=""
 for p in $pkgs; do
@@ -46,8 +52,9 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # the postinst scripts of rabbitmq-server, postgresql, prometheus,
-# mosquitto and syslog-ng would start system servers; tests run their own
-if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)|syslog-ng-core' && [ ! -e /usr/sbin/policy-rc.d ]; then
+# mosquitto, syslog-ng and docker.io would start system servers; tests run
+# their own (docker/engine.sh starts dockerd with the vfs storage driver)
+if echo "$missing" | grep -qE 'rabbitmq-server|postgresql|prometheus|mosquitto( |$)|syslog-ng-core|docker\.io' && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT

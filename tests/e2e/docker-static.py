@@ -161,6 +161,8 @@ for m in re.finditer(r"^RUN\s+(.*)$", joined, re.M):
     if re.search(r"(^|&&\s*)cd\s", run) and not re.search(r"(^|&&\s*)cd\s+\S+\s*&&", run):
         bad(f"Dockerfile: a lone cd in RUN (use WORKDIR): {run}")
 for m in re.finditer(r"^FROM\s+(\S+)", df, re.M):
+    if m.group(1) in stage_text:
+        continue  # an earlier stage of this file
     if ":" not in m.group(1) or m.group(1).endswith(":latest"):
         bad(f"Dockerfile: FROM {m.group(1)} has no pinned tag")
 with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
@@ -171,6 +173,31 @@ for cmd in ("sh scripts/install-deps.sh build", "sh scripts/check.sh"):
 for script in ("scripts/install-deps.sh", "scripts/build.sh", "scripts/check.sh"):
     if not os.path.isfile(os.path.join(SRC, script)):
         bad(f"{script}: missing")
+
+# --- compose.local.yml: compose.yml's brokers replaced, nothing else -----
+with open(os.path.join(DOCKER, "compose.local.yml"), encoding="utf-8") as f:
+    local = yaml.safe_load(f) or {}
+local_services = local.get("services") or {}
+local_volumes = set(volumes) | set(local.get("volumes") or {})
+for name in ("rabbitmq", "kafka"):
+    if "build" not in (local_services.get(name) or {}):
+        bad(f"compose.local.yml: does not build a local {name} in place of the hub image")
+for name, svc in local_services.items():
+    if name not in services:
+        bad(f"compose.local.yml: overrides '{name}', which compose.yml does not have")
+        continue
+    target = (svc.get("build") or {}).get("target")
+    if target and not re.search(rf"^FROM\s+\S+\s+AS\s+{re.escape(target)}\s*$", df, re.M | re.I):
+        bad(f"compose.local.yml: {name}: build target '{target}' is not a stage of docker/Dockerfile")
+    if (svc.get("build") or {}).get("dockerfile", "docker/Dockerfile") != "docker/Dockerfile":
+        bad(f"compose.local.yml: {name}: builds from another Dockerfile than docker/Dockerfile")
+    for vol in svc.get("volumes") or []:
+        src = vol.split(":")[0]
+        if not src.startswith((".", "/")) and src not in local_volumes:
+            bad(f"compose.local.yml: {name}: named volume '{src}' is not declared")
+    mode = svc.get("network_mode", "")
+    if mode.startswith("service:") and mode[8:] not in services:
+        bad(f"compose.local.yml: {name}: network_mode names unknown service {mode[8:]}")
 
 # --- the check service: CI's script against the compose brokers ----------
 check = services.get("check", {})

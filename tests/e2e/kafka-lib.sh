@@ -15,9 +15,12 @@ commit_interval = 200ms
 CONF
 
 # kafka_topic NAME PARTS: create NAME with PARTS partitions on the mock
-# (on a real cluster the plugin creates missing topics with `partitions`).
+# (on a real cluster the plugin creates missing topics with `partitions`;
+# a mock started elsewhere is reached at FERRY_TEST_KAFKA_CONTROL).
 kafka_topic() {
-    if [ -n "${FERRY_TEST_KAFKA_BROKERS:-}" ]; then
+    if [ -n "${FERRY_TEST_KAFKA_BROKERS:-}" ] && [ -z "${FERRY_TEST_KAFKA_CONTROL:-}" ]; then
+        # once in the file (a second topic would repeat the key, an error)
+        sed -i '/^partitions = /d' "$KAFKA_CONF"
         printf 'partitions = %s\n' "$2" >> "$KAFKA_CONF"
     else
         "$KAFKA_CTL" create-topic "$1" "$2" || fail "cannot create topic $1"
