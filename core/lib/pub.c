@@ -1,6 +1,8 @@
 /* Reliable publishing: keep a copy of every message until the transport
  * settles it, re-publish after transient failures with backoff and jitter,
- * and report each message's final fate exactly once. */
+ * and report each message's final fate exactly once. Over a transport
+ * without confirms nothing is re-sent once it has taken a message, so a
+ * copy is made only when publish does not take it at once. */
 #include "config.h"
 #include "internal.h"
 
@@ -19,7 +21,8 @@ struct slot {
     uint32_t attempts;
     size_t bytes;
     struct ferry_msg msg; /* points into blob */
-    void *blob;           /* one allocation with everything; freed in slot_free() */
+    void *blob;           /* one allocation with everything, or NULL while the transport
+                             has the message and no copy is kept; freed in slot_free() */
 };
 
 struct ferry_pub {
@@ -31,7 +34,8 @@ struct ferry_pub {
     uint32_t nslots, free_head, retry_head, retry_tail;
     size_t inflight, waiting, bytes;
     struct ferry_backoff backoff;
-    bool down; /* last publish attempt failed transiently */
+    bool down;    /* last publish attempt failed transiently */
+    bool no_copy; /* the transport re-sends nothing it took (no FERRY_CAP_CONFIRMS) */
     struct ferry_pub_stats st;
     char err[512];
 };
@@ -60,6 +64,11 @@ struct ferry_pub *ferry_pub_new(struct ferry_conn *c, const struct ferry_pub_opt
     p->done = done;
     p->done_ctx = done_ctx;
     p->free_head = p->retry_head = p->retry_tail = NONE;
+    /* Without confirms a message the transport took is settled as far as
+     * anyone will know (its report is FERRY_OK, or a loss that cannot be
+     * retried): the caller's buffer is published as is, and copied only
+     * when it has to wait for a retry. */
+    p->no_copy = !(c->caps & FERRY_CAP_CONFIRMS);
     ferry_backoff_init(&p->backoff, p->o.backoff_min_ms, p->o.backoff_max_ms);
     ferry_set_delivery(c, on_delivery, p);
     return p;
@@ -162,7 +171,17 @@ static struct slot *slot_get(struct ferry_pub *p, uint32_t *idx)
     p->free_head = s->next;
     s->next = NONE;
     s->gen++;
+    s->bytes = 0; /* until slot_fill() makes a copy */
     return s;
+}
+
+/* Return a slot that slot_get() gave and nothing else touched. */
+static void slot_unget(struct ferry_pub *p, struct slot *s, uint32_t idx)
+{
+    s->bytes = 0;
+    s->state = SLOT_FREE;
+    s->next = p->free_head;
+    p->free_head = idx;
 }
 
 static void slot_free(struct ferry_pub *p, uint32_t idx)
@@ -220,30 +239,38 @@ static void on_delivery(void *ctx, uint64_t tag, int status, const char *reason)
         return; /* stale or duplicate report */
     if (status == FERRY_OK) {
         finish(p, idx, FERRY_OK, NULL);
-    } else if (ferry_status_retriable(status)) {
+    } else if (ferry_status_retriable(status) && p->slots[idx].blob) {
         went_down(p, status, reason);
         /* requeue behind what is already waiting; the retry pass decides when */
         retry_push(p, idx, ferry_mono_ms());
+    } else if (ferry_status_retriable(status)) {
+        /* lost after the transport took it, and no copy was kept: a
+         * transport without confirms promised no more than that */
+        went_down(p, status, reason);
+        finish(p, idx, status, reason ? reason : "lost after publish (no confirms, no copy kept)");
     } else {
         ferry_fmt(p->err, sizeof p->err, "%s", reason ? reason : ferry_strerror(status));
         finish(p, idx, status, reason);
     }
 }
 
-/* One publish attempt of slot idx. Returns the transport status. The slot
- * is in flight before the call because a plugin may report the delivery
- * from inside publish(); after FERRY_OK the slot may already be settled
- * and freed, so it is not touched again. On an error no report comes and
- * the slot is left for the caller as SLOT_RETRY (not yet queued). */
-static int attempt(struct ferry_pub *p, uint32_t idx)
+/* One publish attempt of slot idx: of its copy, or of borrowed (the
+ * caller's message, no copy made) when that is not NULL. Returns the
+ * transport status. The slot is in flight before the call because a plugin
+ * may report the delivery from inside publish(); after FERRY_OK the slot
+ * may already be settled and freed, so it is not touched again. On an
+ * error no report comes and the slot is left for the caller as SLOT_RETRY
+ * (not yet queued). */
+static int attempt(struct ferry_pub *p, uint32_t idx, const struct ferry_msg *borrowed)
 {
     struct slot *s = &p->slots[idx];
-    s->msg.tag = ((uint64_t)s->gen << 32) | idx;
+    struct ferry_msg m = borrowed ? *borrowed : s->msg;
+    m.tag = ((uint64_t)s->gen << 32) | idx;
     s->attempts++;
     s->state = SLOT_INFLIGHT;
     p->inflight++;
     bool was_down = p->down;
-    int rc = ferry_publish(p->c, &s->msg);
+    int rc = ferry_publish(p->c, &m);
     if (rc != FERRY_OK) {
         s->state = SLOT_RETRY;
         p->inflight--;
@@ -287,7 +314,7 @@ static void retry_due(struct ferry_pub *p)
             continue;
         if (s->attempts > 0)
             p->st.retries++;
-        int rc = attempt(p, idx);
+        int rc = attempt(p, idx, NULL);
         if (rc == FERRY_OK)
             continue;
         if (ferry_status_retriable(rc)) {
@@ -328,11 +355,12 @@ static void pump(struct ferry_pub *p, int64_t wait_ms)
  * back-pressure, not an outage: wait for room in short doubling steps from
  * 50 us, as a blocking send would, and fall back to the outage backoff only
  * once a step would exceed backoff_min_ms. Busy waits are not retries. */
-static int attempt_busy(struct ferry_pub *p, uint32_t idx, int64_t deadline)
+static int attempt_busy(struct ferry_pub *p, uint32_t idx, const struct ferry_msg *borrowed,
+                        int64_t deadline)
 {
     int rc;
     long step_us = 50;
-    while ((rc = attempt(p, idx)) == FERRY_E_AGAIN && !p->down &&
+    while ((rc = attempt(p, idx, borrowed)) == FERRY_E_AGAIN && !p->down &&
            step_us <= p->o.backoff_min_ms * 1000 && ferry_mono_ms() < deadline) {
         p->slots[idx].attempts--;
         ferry_flush(p->c, 0); /* reports settled messages, which may make room */
@@ -363,13 +391,11 @@ int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_m
     }
     uint32_t idx;
     struct slot *s = slot_get(p, &idx);
-    if (!s || slot_fill(s, m)) {
-        if (s) {
-            s->bytes = 0;
-            s->state = SLOT_FREE;
-            s->next = p->free_head;
-            p->free_head = idx;
-        }
+    /* a copy unless the transport can take m now and never re-sends */
+    bool borrow = p->no_copy && p->retry_head == NONE;
+    if (!s || (!borrow && slot_fill(s, m))) {
+        if (s)
+            slot_unget(p, s, idx);
         ferry_fmt(p->err, sizeof p->err, "out of memory");
         return FERRY_E_AGAIN;
     }
@@ -383,10 +409,18 @@ int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_m
         retry_due(p);
         return FERRY_OK;
     }
-    int rc = attempt_busy(p, idx, deadline);
+    int rc = attempt_busy(p, idx, borrow ? m : NULL, deadline);
     if (rc == FERRY_OK)
         return FERRY_OK;
+    if (ferry_status_retriable(rc) && borrow && slot_fill(s, m)) {
+        /* no copy for the retry: as if the allocation had failed first */
+        p->st.sent--;
+        slot_unget(p, s, idx);
+        ferry_fmt(p->err, sizeof p->err, "out of memory");
+        return FERRY_E_AGAIN;
+    }
     if (ferry_status_retriable(rc)) {
+        p->bytes += borrow ? s->bytes : 0;
         went_down(p, rc, ferry_conn_error(p->c));
         retry_push(p, idx, s->first_ms + ferry_backoff_next(&p->backoff));
         return FERRY_OK;

@@ -301,9 +301,14 @@ typedef void (*ferry_pub_done_fn)(void *ctx, uint64_t user_tag, int status, cons
  *  Takes over c's delivery callback. Caller owns the result. */
 struct ferry_pub *ferry_pub_new(struct ferry_conn *c, const struct ferry_pub_opts *o,
                                 ferry_pub_done_fn done, void *done_ctx);
-/** Copy m and publish it; transient failures are retried with exponential
- *  backoff and jitter, never dropped. Blocks while max_inflight/max_bytes is
- *  reached, up to timeout_ms (negative: no limit).
+/** Publish m (borrowed: the caller keeps it); transient failures are
+ *  retried with exponential backoff and jitter, never dropped. m is copied
+ *  when the transport confirms (FERRY_CAP_CONFIRMS), since a lost confirm
+ *  means publishing it again; without confirms only a message that must
+ *  wait for a retry is copied, and one that the transport took and later
+ *  reports lost is settled with that error (nothing can re-send it).
+ *  Blocks while max_inflight/max_bytes is reached, up to timeout_ms
+ *  (negative: no limit).
  *  @return FERRY_OK (taken), FERRY_E_TIMEOUT (window full), FERRY_E_TOOBIG or
  *  FERRY_E_CONFIG (never retried). m->tag is the user tag reported to done. */
 int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_ms);

@@ -47,6 +47,7 @@ struct lb_cfg {
     bool confirm_in_publish; /* report each delivery from inside publish() */
     char *restart_file;      /* each time it grows, the broker restarts (queues kept) */
     char *cut_file;          /* each time it grows, every connection is cut once */
+    bool confirms;           /* false: claim no FERRY_CAP_CONFIRMS, like zmq */
 };
 
 struct lb_msg {
@@ -287,6 +288,8 @@ static int lb_open(struct ferry_conn *c)
     /* "durable" means something only where the broker can restart */
     if (!cfg->restart_file)
         c->caps &= ~(uint32_t)FERRY_CAP_DURABLE;
+    if (!cfg->confirms)
+        c->caps &= ~(uint32_t)FERRY_CAP_CONFIRMS;
     lc->cut_seen = lb_file_gen(cfg->cut_file);
     pthread_mutex_lock(&lb_lock);
     lb_check_restart(cfg);
@@ -621,6 +624,11 @@ static const struct ferry_option lb_options[] = {
      .type = FERRY_OPT_STR,
      .offset = offsetof(struct lb_cfg, cut_file),
      .help = "Each time this file grows every connection is cut once."},
+    {.name = "confirms",
+     .type = FERRY_OPT_BOOL,
+     .def = "true",
+     .offset = offsetof(struct lb_cfg, confirms),
+     .help = "Claim publisher confirms; false makes the connection one without, like zmq."},
     {0}};
 
 static const struct ferry_transport_ops lb_ops = {.size = sizeof(struct ferry_transport_ops),

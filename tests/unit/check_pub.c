@@ -206,6 +206,73 @@ START_TEST(test_give_up_reports_failure)
 }
 END_TEST
 
+/* Without confirms the caller's buffer is published as is: the body buffer
+ * run() rewrites for every message must not be needed afterwards, and the
+ * messages that fail at once (copied for their retry) still arrive whole. */
+START_TEST(test_no_confirms_publishes_borrowed)
+{
+    run("confirms = false", 500, "nocopy");
+    run("confirms = false\nfail_publish = 25", 200, "nocopyfail");
+    run("confirms = false\nconfirm_in_publish = true", 300, "nocopysync");
+}
+END_TEST
+
+/* No copy is held for a message the transport took: max_bytes does not
+ * fill up while reports are pending (with confirms it does). */
+START_TEST(test_no_confirms_holds_no_bytes)
+{
+    char body[64];
+    memset(body, 'b', sizeof body);
+    struct ferry_msg m = {.dest = "bytes", .body = body, .body_len = sizeof body};
+    struct ferry_pub_opts o = {.max_bytes = 100};
+    struct ferry_conn *c = open_lb("");
+    struct ferry_pub *p = ferry_pub_new(c, &o, NULL, NULL);
+    ck_assert_int_eq(ferry_pub_send(p, &m, 0), FERRY_OK);
+    ck_assert_int_eq(ferry_pub_send(p, &m, 0), FERRY_OK);
+    ck_assert_int_eq(ferry_pub_send(p, &m, 0), FERRY_E_TIMEOUT); /* two copies held */
+    ferry_pub_free(p);
+    ferry_close(c);
+
+    c = open_lb("confirms = false");
+    p = ferry_pub_new(c, &o, NULL, NULL);
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(ferry_pub_send(p, &m, 0), FERRY_OK);
+    struct ferry_pub_stats st;
+    ferry_pub_stats(p, &st);
+    ck_assert_uint_eq(st.pending, 20); /* reports come at flush */
+    ck_assert_int_eq(ferry_pub_flush(p, 1000), FERRY_OK);
+    ferry_pub_free(p);
+    ferry_close(c);
+}
+END_TEST
+
+/* A transport without confirms that reports a message lost after taking it
+ * cannot have it re-sent (no copy): the message is settled as failed, once,
+ * and the others go through. */
+START_TEST(test_no_confirms_loss_after_publish_fails)
+{
+    struct ferry_conn *c = open_lb("confirms = false\nfail_confirm = 3");
+    struct done d = {0};
+    struct ferry_pub_opts o = {.backoff_min_ms = 1, .backoff_max_ms = 5};
+    struct ferry_pub *p = ferry_pub_new(c, &o, on_done, &d);
+    for (int i = 0; i < 10; i++) {
+        struct ferry_msg m = {.dest = "lost", .body = "x", .body_len = 1, .tag = (uint64_t)i};
+        ck_assert_int_eq(ferry_pub_send(p, &m, 1000), FERRY_OK);
+    }
+    ck_assert_int_eq(ferry_pub_flush(p, 2000), FERRY_OK);
+    ck_assert_int_eq(d.failed, 3);
+    ck_assert_int_eq(d.ok, 7);
+    for (int i = 0; i < 10; i++)
+        ck_assert_msg(d.reports[i] == 1, "message %d reported %d times", i, d.reports[i]);
+    struct ferry_pub_stats st;
+    ferry_pub_stats(p, &st);
+    ck_assert_uint_eq(st.retries, 0);
+    ck_assert_uint_eq(st.failed, 3);
+    ferry_pub_free(p);
+    ferry_close(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pub");
@@ -219,6 +286,9 @@ int main(void)
     tcase_add_test(tc, test_full_send_queue_waits_not_backs_off);
     tcase_add_test(tc, test_too_big_is_refused_not_retried);
     tcase_add_test(tc, test_give_up_reports_failure);
+    tcase_add_test(tc, test_no_confirms_publishes_borrowed);
+    tcase_add_test(tc, test_no_confirms_holds_no_bytes);
+    tcase_add_test(tc, test_no_confirms_loss_after_publish_fails);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
