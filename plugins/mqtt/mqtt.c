@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "mqtt-status.h"
 
 /* Filled by the core from fmqtt_options before open(). */
@@ -423,24 +424,6 @@ static void fmqtt_on_publish(struct mosquitto *mosq, void *obj, int mid, int rc,
 
 static const char fmqtt_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* base64 of len bytes; NULL when out of memory. Caller frees. */
-static char *fmqtt_b64_encode(const unsigned char *in, size_t len)
-{
-    char *out = malloc((len + 2) / 3 * 4 + 1), *w = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        *w++ = fmqtt_b64[v >> 18 & 63];
-        *w++ = fmqtt_b64[v >> 12 & 63];
-        *w++ = i + 1 < len ? fmqtt_b64[v >> 6 & 63] : '=';
-        *w++ = i + 2 < len ? fmqtt_b64[v & 63] : '=';
-    }
-    *w = '\0';
-    return out;
-}
-
 /* Decode base64 text in place into out (room for strlen(in) bytes);
  * returns the length. Characters outside the alphabet are skipped. */
 static size_t fmqtt_b64_decode(const char *in, char *out)
@@ -475,7 +458,7 @@ static int fmqtt_add_prop(mosquitto_property **props, const char *name, const vo
     bool text = fmqtt_is_text(v, len);
     size_t nl = strlen(name) + sizeof FMQTT_B64_PREFIX;
     char *n = malloc(nl);
-    char *val = text ? strndup(v, len) : fmqtt_b64_encode(v, len);
+    char *val = text ? strndup(v, len) : ferry_base64_encode(v, len);
     int rc = MOSQ_ERR_NOMEM;
     if (n && val) {
         snprintf(n, nl, "%s%s", text ? "" : FMQTT_B64_PREFIX, name);

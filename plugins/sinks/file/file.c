@@ -6,6 +6,7 @@
 
 #include <ferry/sink.h>
 
+#include "base64.h"
 #include "idset.h"
 #include "jsoncheck.h"
 
@@ -140,34 +141,6 @@ static bool plain_text(const char *b, size_t n)
     return !memchr(b, '\0', n) && ferry_utf8_check(b, n) == n;
 }
 
-/* The RFC 4648 base64 form of b as a new string (caller frees), or NULL
- * when out of memory. */
-static char *base64(const char *b, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *u = (const unsigned char *)b;
-    char *out = malloc((n + 2) / 3 * 4 + 1); /* owned by the caller */
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)u[i] << 16 | (uint32_t)u[i + 1] << 8 | u[i + 2];
-        out[o++] = abc[v >> 18 & 63];
-        out[o++] = abc[v >> 12 & 63];
-        out[o++] = abc[v >> 6 & 63];
-        out[o++] = abc[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)u[i] << 16 | (i + 1 < n ? (uint32_t)u[i + 1] << 8 : 0);
-        out[o++] = abc[v >> 18 & 63];
-        out[o++] = abc[v >> 12 & 63];
-        out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Add b as the string member name of o, or, when b is not text a JSON
  * string can carry, its base64 form as member name_base64: the record stays
  * valid UTF-8 JSON and loses no byte. Returns false when out of memory. */
@@ -178,7 +151,7 @@ static bool add_bytes(cJSON *o, const char *name, const char *b, size_t n)
     if (!v) {
         snprintf(member, sizeof member, "%s_base64", name);
         name = member;
-        v = base64(b, n);
+        v = ferry_base64_encode(b, n);
     }
     bool ok = v && cJSON_AddStringToObject(o, name, v);
     free(v);
@@ -206,7 +179,8 @@ static int put_record(struct ffile *f, const struct ferry_msg *m)
         }
         if (!hb)
             hb = cJSON_AddObjectToObject(o, "headers_base64");
-        char *bn = base64(name, strlen(name)), *bv = base64(x->value, x->value_len);
+        char *bn = ferry_base64_encode(name, strlen(name)),
+             *bv = ferry_base64_encode(x->value, x->value_len);
         ok = hb && bn && bv && cJSON_AddStringToObject(hb, bn, bv);
         free(bn);
         free(bv);
