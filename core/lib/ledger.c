@@ -21,6 +21,10 @@ struct lprod {
     struct rset seen;
     struct rset dups; /* seqs seen more than once (for the report) */
     uint64_t received, unique, duplicates, max_seq, touched;
+    /* Past max_ranges the lowest gaps are given up (joined into seen): a
+     * later seq at or below floor may be late or a repeat, which can no
+     * longer be told, so it is counted as uncertain. */
+    uint64_t floor, uncertain;
 };
 
 struct ferry_ledger {
@@ -60,9 +64,10 @@ static bool rset_has(const struct rset *s, uint64_t seq)
     return i < s->n && s->r[i].lo <= seq;
 }
 
-/* Add seq (not present). Beyond max ranges the two lowest are joined.
+/* Add seq (not present). Beyond max ranges the two lowest are joined and
+ * *floor becomes the top of the joined range (floor may be NULL).
  * @return 0, or -1 on ENOMEM. */
-static int rset_add(struct rset *s, uint64_t seq, size_t max)
+static int rset_add(struct rset *s, uint64_t seq, size_t max, uint64_t *floor)
 {
     size_t i = rset_find(s, seq);
     bool join_prev = i > 0 && s->r[i - 1].hi + 1 == seq;
@@ -96,6 +101,8 @@ static int rset_add(struct rset *s, uint64_t seq, size_t max)
         s->r[0].hi = s->r[1].hi;
         memmove(&s->r[1], &s->r[2], (s->n - 2) * sizeof *s->r);
         s->n--;
+        if (floor)
+            *floor = s->r[0].hi;
     }
     return 0;
 }
@@ -125,7 +132,7 @@ struct ferry_ledger *ferry_ledger_new(size_t max_ranges, size_t max_producers)
         free(l);
         return NULL;
     }
-    l->max_ranges = max_ranges ? max_ranges : 4096;
+    l->max_ranges = max_ranges ? max_ranges : 65536;
     l->max_producers = max_producers ? max_producers : 65536;
     return l;
 }
@@ -219,13 +226,18 @@ int ferry_ledger_add(struct ferry_ledger *l, const char *producer, uint64_t seq)
         return -1;
     p->touched = ++l->clock;
     if (rset_has(&p->seen, seq)) {
-        if (!rset_has(&p->dups, seq) && rset_add(&p->dups, seq, l->max_ranges))
+        if (seq <= p->floor) { /* late or repeated: no longer known */
+            p->received++;
+            p->uncertain++;
+            return 0;
+        }
+        if (!rset_has(&p->dups, seq) && rset_add(&p->dups, seq, l->max_ranges, NULL))
             return -1;
         p->received++;
         p->duplicates++;
         return 0;
     }
-    if (rset_add(&p->seen, seq, l->max_ranges))
+    if (rset_add(&p->seen, seq, l->max_ranges, &p->floor))
         return -1;
     p->received++;
     p->unique++;
@@ -289,6 +301,13 @@ void ferry_ledger_report(const struct ferry_ledger *l, FILE *f, size_t max_lines
                 p->id, (unsigned long long)p->received, (unsigned long long)p->unique,
                 (unsigned long long)p->max_seq, (unsigned long long)prod_missing(p, l->expect),
                 (unsigned long long)p->duplicates);
+        if (p->floor)
+            fprintf(f,
+                    "  approximate up to seq %llu: more than %zu gaps at once, the lowest were "
+                    "given up; %llu seqs arrived there later (late or repeated, not told apart) "
+                    "and missing counts them\n",
+                    (unsigned long long)p->floor, l->max_ranges,
+                    (unsigned long long)p->uncertain);
         /* holes: before the first range, between ranges, after the last */
         size_t shown = 0;
         uint64_t next = 1;

@@ -27,7 +27,7 @@ struct ferry_ledger;
 /* Totals over every producer seen (including those no longer tracked). */
 struct ferry_ledger_totals {
     uint64_t producers;  /* distinct producer ids seen */
-    uint64_t received;   /* add calls accepted (unique + duplicates) */
+    uint64_t received;   /* add calls accepted (unique + duplicates, + any uncertain) */
     uint64_t unique;     /* distinct (producer, seq) pairs */
     uint64_t missing;    /* seqs below a producer's highest (or expected) never seen */
     uint64_t duplicates; /* add calls for a pair already seen */
@@ -35,11 +35,14 @@ struct ferry_ledger_totals {
 
 /**
  * New empty ledger. max_ranges bounds the intervals kept per producer (0 =
- * 4096): past it the two oldest ranges are joined and the seqs between them
- * stay counted as missing for good. max_producers bounds the producers
- * tracked (0 = 65536): past it the least recently updated one is retired
- * (its counts stay in the totals). Caller owns the result:
- * ferry_ledger_free(). NULL on ENOMEM.
+ * 65536, SIZE_MAX = no bound: memory then grows with the disorder of the
+ * stream, 16 bytes per gap): past it the two lowest ranges are joined, the
+ * seqs between them stay counted as missing, and a seq that arrives later
+ * at or below that point is counted in received only (a late arrival and a
+ * repeat can no longer be told apart; ferry_ledger_report() says so).
+ * max_producers bounds the producers tracked (0 = 65536): past it the least
+ * recently updated one is retired (its counts stay in the totals). Caller
+ * owns the result: ferry_ledger_free(). NULL on ENOMEM.
  */
 struct ferry_ledger *ferry_ledger_new(size_t max_ranges, size_t max_producers);
 void ferry_ledger_free(struct ferry_ledger *l);

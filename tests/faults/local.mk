@@ -16,13 +16,9 @@ FAULT_TESTS += tests/faults/amqp-memory.test tests/faults/kafka-memory.test
 # a three-node RabbitMQ cluster (tests/brokers/amqp-cluster.sh): SIGKILL of
 # the node the clients use, a quorum queue
 FAULT_TESTS += tests/faults/amqp-cluster-failover.test
-# three Kafka brokers (mock), replication 3, one down mid-stream: not in the
-# suite while it fails. Every id arrives once, but about 9 % of the
-# producer's ledger sequence numbers arrive twice under distinct ids (an
-# open defect of the producer under a leader move, see doc/reliability.md);
-# run it with make check TESTS=tests/faults/kafka-cluster-failover.test
-KNOWN_FAILING_FAULTS = tests/faults/kafka-cluster-failover.test
-EXTRA_DIST += $(FAULT_TESTS) $(KNOWN_FAILING_FAULTS) tests/faults/faults.sh \
+# three Kafka brokers (mock), replication 3, one down mid-stream
+FAULT_TESTS += tests/faults/kafka-cluster-failover.test
+EXTRA_DIST += $(FAULT_TESTS) tests/faults/faults.sh \
 	tests/faults/cutproxy.py tests/faults/pg.sh
 check-faults:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(FAULT_TESTS)"

@@ -144,6 +144,50 @@ START_TEST(test_bounded_ranges_and_producers)
 }
 END_TEST
 
+START_TEST(test_stalled_partition_exact_unbounded)
+{
+    /* Eight partitions, seq s on partition s % 8; partitions 0, 3 and 6
+     * stall and catch up after the others: 37,500 gaps open at once. Every
+     * seq arrives once, so no duplicate may be reported (the bounded
+     * ledger used to call each late seq a duplicate). */
+    struct ferry_ledger *l = ferry_ledger_new(SIZE_MAX, 0);
+    const uint64_t n = 100000;
+    for (uint64_t s = 1; s <= n; s++)
+        if (s % 8 != 0 && s % 8 != 3 && s % 8 != 6)
+            ck_assert_int_eq(ferry_ledger_add(l, "p", s), 1);
+    ck_assert_uint_eq(totals(l).missing, 37499); /* below the highest seen, 99999 */
+    for (uint64_t s = 1; s <= n; s++)
+        if (s % 8 == 0 || s % 8 == 3 || s % 8 == 6)
+            ck_assert_int_eq(ferry_ledger_add(l, "p", s), 1);
+    struct ferry_ledger_totals t = totals(l);
+    ck_assert_uint_eq(t.unique, n);
+    ck_assert_uint_eq(t.missing, 0);
+    ck_assert_uint_eq(t.duplicates, 0);
+    ferry_ledger_free(l);
+}
+END_TEST
+
+START_TEST(test_given_up_gaps_are_not_duplicates)
+{
+    struct ferry_ledger *l = ferry_ledger_new(8, 0);
+    for (uint64_t s = 2; s <= 40; s += 2) /* 20 holes, 8 ranges kept */
+        ferry_ledger_add(l, "p", s);
+    ferry_ledger_add(l, "p", 3); /* in a given-up gap: late, not a repeat */
+    ferry_ledger_add(l, "p", 2); /* a real repeat there: cannot be told */
+    ferry_ledger_add(l, "p", 39); /* above the given-up part: exact */
+    ferry_ledger_add(l, "p", 40); /* a real repeat, told */
+    struct ferry_ledger_totals t = totals(l);
+    ck_assert_uint_eq(t.received, 24);
+    ck_assert_uint_eq(t.unique, 21);
+    ck_assert_uint_eq(t.duplicates, 1);
+    char *r = report(l);
+    ck_assert_msg(strstr(r, "approximate up to seq") && strstr(r, "2 seqs arrived there later"),
+                  "%s", r);
+    free(r);
+    ferry_ledger_free(l);
+}
+END_TEST
+
 START_TEST(test_bad_input_refused)
 {
     struct ferry_ledger *l = ferry_ledger_new(0, 0);
@@ -172,6 +216,8 @@ int main(void)
     tcase_add_test(tc, test_out_of_order_merges);
     tcase_add_test(tc, test_producers_kept_apart);
     tcase_add_test(tc, test_bounded_ranges_and_producers);
+    tcase_add_test(tc, test_stalled_partition_exact_unbounded);
+    tcase_add_test(tc, test_given_up_gaps_are_not_duplicates);
     tcase_add_test(tc, test_bad_input_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
