@@ -31,6 +31,7 @@ NODES="1 2 3"
 
 LOG=$STATE/log
 . "$HERE/servers.sh"
+. "$HERE/rabbitmq-lib.sh"
 
 log() { [ -d "$STATE" ] || return 0; printf '%s amqp-cluster[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
 die() {
@@ -39,15 +40,7 @@ die() {
     exit 77
 }
 
-now_ms() { date +%s%3N; }
 deadline_ms() { echo $(( $(now_ms) + $(awk -v s="$1" -v k="$SCALE" 'BEGIN{printf "%d", s*k*1000}') )); }
-
-# kill -0 alone counts zombies as alive (an init that does not reap them).
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    case $st in Z*) return 1 ;; esac
-}
 
 load_env() {
     [ -f "$STATE/env" ] || return 1
@@ -63,27 +56,12 @@ node_vars() {
     NODE_DIR=$BASE/n$1
 }
 
-# as_node N CMD...: CMD in node N's environment, as the rabbitmq user (the
-# Debian scripts would switch to it themselves, with their own environment)
+# as_node N CMD...: CMD in node N's environment, as the rabbitmq user
 as_node() {
     node_vars "$1"
     shift
-    local run=(env HOME="$BASE/home"
-        RABBITMQ_NODENAME="$NODENAME"
-        RABBITMQ_MNESIA_BASE="$NODE_DIR/mnesia"
-        RABBITMQ_LOG_BASE="$NODE_DIR/log"
-        RABBITMQ_PID_FILE="$NODE_DIR/pid"
-        RABBITMQ_ENABLED_PLUGINS_FILE="$NODE_DIR/enabled_plugins"
-        RABBITMQ_CONFIG_FILE="$NODE_DIR/rabbitmq.conf"
-        RABBITMQ_ADVANCED_CONFIG_FILE="$NODE_DIR/advanced.config"
-        RABBITMQ_CONF_ENV_FILE="$NODE_DIR/rabbitmq-env.conf"
-        RABBITMQ_DIST_PORT="$DIST_PORT"
-        ERL_EPMD_PORT="$EPMD_PORT"
-        RABBITMQ_LOGS="$NODE_DIR/log/node.log")
-    if [ "$(id -u)" = 0 ]; then
-        run=(runuser -u rabbitmq -- "${run[@]}")
-    fi
-    "${run[@]}" "$@"
+    rmq_cmd "$BASE/home"
+    "${RMQ_CMD[@]}" "$@"
 }
 
 ctl() {
@@ -93,19 +71,6 @@ ctl() {
     as_node "$n" "$RMQ_BIN/rabbitmqctl" -n "$NODENAME" "$@"
 }
 
-# Seven distinct free ports chosen by the OS (3 AMQP, 3 distribution, epmd).
-free_ports() {
-    "$PY" - <<'EOF'
-import socket
-socks = []
-for _ in range(7):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
 create_cluster() {
     command -v "$RMQ_BIN/rabbitmq-server" >/dev/null 2>&1 ||
         die "rabbitmq-server not found in $RMQ_BIN (apt-get install rabbitmq-server)"
@@ -113,7 +78,8 @@ create_cluster() {
         id -u rabbitmq >/dev/null 2>&1 || die "no rabbitmq user (is rabbitmq-server installed?)"
     fi
     local ports
-    ports=$(free_ports) || die "cannot choose free ports with $PY"
+    # seven: three AMQP, three distribution, one epmd
+    ports=$(free_ports 7) || die "cannot choose free ports with $PY"
     set -- $ports
     ID="$$-$1"
     BASE=$STATE/data
@@ -128,9 +94,7 @@ create_cluster() {
         fi
     fi
     mkdir -p "$BASE/home"
-    # One cookie for the three nodes and for rabbitmqctl: $HOME/.erlang.cookie.
-    od -An -N20 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F >"$BASE/home/.erlang.cookie"
-    chmod 400 "$BASE/home/.erlang.cookie"
+    new_cookie "$BASE/home" # one for the three nodes and rabbitmqctl
     {
         echo "ID=$ID"
         echo "BASE=$BASE"
@@ -142,32 +106,17 @@ create_cluster() {
     local n
     for n in $NODES; do
         node_vars "$n"
-        mkdir -p "$NODE_DIR/mnesia" "$NODE_DIR/log"
-        cat >"$NODE_DIR/rabbitmq.conf" <<EOF
-listeners.tcp.default = $PORT
-loopback_users = none
-log.file.level = info
-log.console = false
-EOF
-        echo '[].' >"$NODE_DIR/enabled_plugins"
-        : >"$NODE_DIR/rabbitmq-env.conf"
+        node_files "$NODE_DIR" "$PORT"
     done
     [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$BASE"
     mv "$STATE/env.new" "$STATE/env"
     log "created cluster id=$ID ports=$PORT_1,$PORT_2,$PORT_3 dist=$DIST_PORT_1,$DIST_PORT_2,$DIST_PORT_3 epmd=$EPMD_PORT dir=$BASE"
 }
 
-# True once node N's port answers the AMQP protocol header with connection.start.
+# True once node N's port answers AMQP.
 amqp_ready() {
     node_vars "$1"
-    "$PY" - "$PORT" <<'EOF' 2>/dev/null
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-s.settimeout(2)
-s.sendall(b"AMQP\x00\x00\x09\x01")
-data = s.recv(11)
-sys.exit(0 if len(data) >= 11 and data[0] == 1 and data[7:11] == b"\x00\x0a\x00\x0a" else 1)
-EOF
+    amqp_port_ready "$PORT"
 }
 
 server_pid() { [ -s "$STATE/server$1.pid" ] && cat "$STATE/server$1.pid"; }

@@ -32,6 +32,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 LOG=$STATE/log
 . "$HERE/servers.sh"
+. "$HERE/rabbitmq-lib.sh"
 
 log() { [ -d "$STATE" ] || return 0; printf '%s amqp-node[%d]: %s\n' "$(date -u +%H:%M:%S.%3N)" $$ "$*" >>"$LOG"; }
 die() {
@@ -40,32 +41,11 @@ die() {
     exit 77
 }
 
-now_ms() { date +%s%3N; }
 deadline_ms() { echo $(( $(now_ms) + $1 * SCALE * 1000 )); }
 
-# The Debian scripts switch to the rabbitmq user; do it ourselves so we
-# control the environment (HOME with our own cookie, no system config).
-node_cmd() {
-    NODE_CMD=(env HOME="$NODE_DIR/home"
-        RABBITMQ_NODENAME="$NODENAME"
-        RABBITMQ_MNESIA_BASE="$NODE_DIR/mnesia"
-        RABBITMQ_LOG_BASE="$NODE_DIR/log"
-        RABBITMQ_PID_FILE="$NODE_DIR/pid"
-        RABBITMQ_ENABLED_PLUGINS_FILE="$NODE_DIR/enabled_plugins"
-        RABBITMQ_CONFIG_FILE="$NODE_DIR/rabbitmq.conf"
-        RABBITMQ_ADVANCED_CONFIG_FILE="$NODE_DIR/advanced.config"
-        RABBITMQ_CONF_ENV_FILE="$NODE_DIR/rabbitmq-env.conf"
-        RABBITMQ_DIST_PORT="$DIST_PORT"
-        ERL_EPMD_PORT="$EPMD_PORT"
-        RABBITMQ_LOGS="$NODE_DIR/log/node.log")
-    if [ "$(id -u)" = 0 ]; then
-        NODE_CMD=(runuser -u rabbitmq -- "${NODE_CMD[@]}")
-    fi
-}
-
 as_node_user() {
-    node_cmd
-    "${NODE_CMD[@]}" "$@"
+    rmq_cmd "$NODE_DIR/home"
+    "${RMQ_CMD[@]}" "$@"
 }
 
 load_env() {
@@ -73,19 +53,6 @@ load_env() {
     # shellcheck disable=SC1091
     . "$STATE/env"
     [ -n "${NODE_DIR:-}" ] && [ -d "$NODE_DIR" ]
-}
-
-# Three distinct free ports chosen by the OS (AMQP, distribution, epmd).
-free_ports() {
-    "$PY" - <<'EOF'
-import socket
-socks = []
-for _ in range(4):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
 }
 
 # Can the rabbitmq user reach and write DIR (every parent traversable)?
@@ -101,7 +68,7 @@ create_node() {
         id -u rabbitmq >/dev/null 2>&1 || die "no rabbitmq user (is rabbitmq-server installed?)"
     fi
     local ports
-    ports=$(free_ports) || die "cannot choose free ports with $PY"
+    ports=$(free_ports 4) || die "cannot choose free ports with $PY"
     set -- $ports
     PORT=$1 DIST_PORT=$2 EPMD_PORT=$3 TLS_PORT=
     NODENAME="ferrytest-$$-$PORT@localhost"
@@ -117,13 +84,8 @@ create_node() {
             log "build tree not reachable by user rabbitmq; node data in $NODE_DIR"
         fi
     fi
-    mkdir -p "$NODE_DIR/home" "$NODE_DIR/mnesia" "$NODE_DIR/log"
-    cat >"$NODE_DIR/rabbitmq.conf" <<EOF
-listeners.tcp.default = $PORT
-loopback_users = none
-log.file.level = info
-log.console = false
-EOF
+    mkdir -p "$NODE_DIR/home"
+    node_files "$NODE_DIR" "$PORT"
     if [ -n "${FERRY_AMQP_NODE_TLS:-}" ]; then
         TLS_PORT=$4
         mkdir -p "$NODE_DIR/tls"
@@ -144,13 +106,8 @@ EOF
         # What `rabbitmq-plugins --offline enable` writes, without starting
         # an Erlang VM for it.
         echo '[rabbitmq_auth_mechanism_ssl].' >"$NODE_DIR/enabled_plugins"
-    else
-        echo '[].' >"$NODE_DIR/enabled_plugins"
     fi
-    : >"$NODE_DIR/rabbitmq-env.conf"
-    # A cookie of our own: the node and rabbitmqctl both read $HOME/.erlang.cookie.
-    od -An -N20 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F >"$NODE_DIR/home/.erlang.cookie"
-    chmod 400 "$NODE_DIR/home/.erlang.cookie"
+    new_cookie "$NODE_DIR/home"
     [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$NODE_DIR"
     cat >"$STATE/env" <<EOF
 PORT=$PORT
@@ -165,24 +122,7 @@ EOF
 
 url() { echo "amqp://guest:guest@127.0.0.1:$PORT"; }
 
-# True once the port answers the AMQP protocol header with connection.start.
-amqp_ready() {
-    "$PY" - "$PORT" <<'EOF' 2>/dev/null
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-s.settimeout(2)
-s.sendall(b"AMQP\x00\x00\x09\x01")
-data = s.recv(11)
-sys.exit(0 if len(data) >= 11 and data[0] == 1 and data[7:11] == b"\x00\x0a\x00\x0a" else 1)
-EOF
-}
-
-# kill -0 alone counts zombies as alive (an init that does not reap them).
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    case $st in Z*) return 1 ;; esac
-}
+amqp_ready() { amqp_port_ready "$PORT"; }
 
 server_pid() {
     [ -s "$STATE/server.pid" ] && cat "$STATE/server.pid"
@@ -270,8 +210,8 @@ do_start() {
     local t0 dl p
     t0=$(now_ms)
     log "starting $NODENAME"
-    node_cmd
-    (cd "$NODE_DIR" && exec setsid "${NODE_CMD[@]}" "$RMQ_BIN/rabbitmq-server") \
+    rmq_cmd "$NODE_DIR/home"
+    (cd "$NODE_DIR" && exec setsid "${RMQ_CMD[@]}" "$RMQ_BIN/rabbitmq-server") \
         </dev/null >>"$NODE_DIR/log/server.out" 2>&1 9>&- &
     p=$!
     echo "$p" >"$STATE/server.pid"

@@ -4,6 +4,7 @@
 # registered (servers.sh); at the end of `make check`, stop-servers.sh stops
 # the shared brokers and fails if a test left any other server running.
 EXTRA_DIST += tests/brokers/ensure-amqp.sh tests/brokers/amqp-node.sh tests/brokers/amqp-cluster.sh \
+	tests/brokers/rabbitmq-lib.sh \
 	tests/brokers/ensure-kafka.sh tests/brokers/kafka-ctl.sh \
 	tests/brokers/servers.sh tests/brokers/stop-servers.sh tests/brokers/mosquitto.sh tests/brokers/pg-node.sh
 
