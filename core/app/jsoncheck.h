@@ -12,6 +12,7 @@
 
 #define FERRY_JSON_NO_DUP_KEYS 1u /* an object naming a key twice is refused */
 #define FERRY_JSON_NO_NUL 2u      /* a string holding \u0000 or a NUL byte is refused */
+#define FERRY_JSON_ANY_NUMBER 4u  /* numbers beyond a double pass (jsonb's numeric holds them) */
 
 /* The offset of the first byte of text that is not part of valid UTF-8
  * (overlong forms, surrogates and code points beyond U+10FFFF are not
@@ -24,7 +25,7 @@ size_t ferry_utf8_check(const void *text, size_t len);
 size_t ferry_utf8_scrub(char *text, size_t len);
 
 /* 0 when text is one JSON value, all of it valid UTF-8, every number a
- * finite double, and what flags ask holds; else -1 with a one-line reason
+ * finite double (unless FERRY_JSON_ANY_NUMBER), and what flags ask holds; else -1 with a one-line reason
  * in err (which names the byte offset, also stored in *off when off is not
  * NULL). The reason never holds bytes that are not UTF-8. */
 int ferry_json_check(const void *text, size_t len, unsigned flags, size_t *off, char *err,

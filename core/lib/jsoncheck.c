@@ -237,6 +237,13 @@ static bool jc_string(struct jc *j, char **key, size_t *keylen)
                            "are not accepted",
                            (size_t)(j->p - j->s));
         }
+        if (c < 0x20) { /* RFC 8259: control characters are escaped in strings */
+            free(dec);
+            return jc_fail(j, j->p,
+                           "a string holds control character 0x%02x at byte %zu; JSON "
+                           "strings carry it escaped (\\u%04x)",
+                           c, (size_t)(j->p - j->s), c);
+        }
         if (c >= 0x80) {
             size_t ok = ferry_utf8_check(j->p, (size_t)(j->end - j->p));
             /* the length of this one character */
@@ -275,9 +282,10 @@ static bool jc_number(struct jc *j)
     if (j->p < j->end && *j->p == '-')
         j->p++;
     size_t digits = 0;
+    const unsigned char *first = j->p;
     while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
         j->p++, digits++;
-    if (!digits)
+    if (!digits || (digits > 1 && *first == '0')) /* RFC 8259: no leading zero */
         return jc_fail(j, start, "invalid JSON at byte %zu", (size_t)(start - j->s));
     if (j->p < j->end && *j->p == '.') {
         j->p++;
@@ -297,6 +305,8 @@ static bool jc_number(struct jc *j)
         if (!digits)
             return jc_fail(j, start, "invalid JSON at byte %zu", (size_t)(start - j->s));
     }
+    if (j->flags & FERRY_JSON_ANY_NUMBER)
+        return true;
     size_t len = (size_t)(j->p - start);
     char small[128], *buf = len < sizeof small ? small : malloc(len + 1); /* freed below */
     if (!buf)

@@ -119,6 +119,19 @@ START_TEST(test_syntax_and_depth)
     ck_assert_int_eq(check("\"\\ud800\"", 0, &off, err, sizeof err), -1);
     ck_assert_int_eq(check("\"\\", 0, &off, err, sizeof err), -1); /* found by the fuzzer */
     ck_assert_int_eq(check("\"\\ud83d\\ude00\"", 0, &off, err, sizeof err), 0);
+    /* RFC 8259: no leading zero; 0, -0 and 0.5 are numbers */
+    ck_assert_int_eq(check("01", 0, &off, err, sizeof err), -1);
+    ck_assert_int_eq(check("[-012]", 0, &off, err, sizeof err), -1);
+    ck_assert_uint_eq(off, 1);
+    ck_assert_int_eq(check("[0, -0, 0.5, 10]", 0, &off, err, sizeof err), 0);
+    /* RFC 8259: a raw control character in a string is not JSON (a raw
+     * newline would also split a line-oriented output file) */
+    ck_assert_int_eq(check("{\"m\": \"a\nb\"}", 0, &off, err, sizeof err), -1);
+    ck_assert_uint_eq(off, 8);
+    ck_assert_str_eq(err, "a string holds control character 0x0a at byte 8; JSON strings carry "
+                          "it escaped (\\u000a)");
+    ck_assert_int_eq(check("\"a\tb\"", 0, &off, err, sizeof err), -1);
+    ck_assert_int_eq(check("\"a\\tb\\n\\u0001\"", 0, &off, err, sizeof err), 0);
     size_t n = 5000;
     char *deep = malloc(2 * n + 1);
     memset(deep, '[', n);
@@ -127,6 +140,16 @@ START_TEST(test_syntax_and_depth)
     ck_assert_int_eq(check(deep, 0, &off, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "nested"));
     free(deep);
+}
+END_TEST
+
+START_TEST(test_any_number_when_asked)
+{
+    size_t off;
+    char err[160];
+    ck_assert_int_eq(check("{\"n\": 1e400}", 0, &off, err, sizeof err), -1);
+    ck_assert_int_eq(check("{\"n\": 1e400}", FERRY_JSON_ANY_NUMBER, &off, err, sizeof err), 0);
+    ck_assert_int_eq(check("{\"n\": 1e}", FERRY_JSON_ANY_NUMBER, &off, err, sizeof err), -1);
 }
 END_TEST
 
@@ -141,6 +164,7 @@ int main(void)
     tcase_add_test(tc, test_duplicate_keys_named);
     tcase_add_test(tc, test_numbers_out_of_range_keep_their_text);
     tcase_add_test(tc, test_syntax_and_depth);
+    tcase_add_test(tc, test_any_number_when_asked);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,6 +5,8 @@
 
 #include <ferry/sink.h>
 
+#include "jsoncheck.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -265,17 +267,6 @@ static int fpg_fail(struct ferry_sink_conn *s, int st, const char *fmt, ...)
  * escapes paired. A body that passes goes to the jsonb column; any other
  * body goes to body_text (UTF-8 text without NUL) or body_raw (bytes). */
 
-struct fpg_json {
-    const unsigned char *p, *end;
-    int depth;
-};
-
-static void fpg_ws(struct fpg_json *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
 /* Length of the valid UTF-8 sequence at p (0 when invalid). */
 static size_t fpg_utf8_len(const unsigned char *p, const unsigned char *end)
 {
@@ -310,199 +301,18 @@ static size_t fpg_utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-static bool fpg_utf8_text(const void *s, size_t n)
-{
-    const unsigned char *p = s, *end = p + n;
-    while (p < end) {
-        if (*p == 0)
-            return false;
-        size_t l = fpg_utf8_len(p, end);
-        if (!l)
-            return false;
-        p += l;
-    }
-    return true;
-}
-
-static int fpg_hex4(const unsigned char *p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-static bool fpg_json_value(struct fpg_json *j);
-
-static bool fpg_json_string(struct fpg_json *j)
-{
-    j->p++; /* the opening quote */
-    while (j->p < j->end) {
-        unsigned c = *j->p;
-        if (c == '"') {
-            j->p++;
-            return true;
-        }
-        if (c < 0x20)
-            return false;
-        if (c == '\\') {
-            if (j->end - j->p < 2)
-                return false;
-            switch (j->p[1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't': j->p += 2; continue;
-            case 'u': {
-                if (j->end - j->p < 6)
-                    return false;
-                int u = fpg_hex4(j->p + 2);
-                if (u <= 0) /* invalid, or \u0000 which jsonb refuses */
-                    return false;
-                j->p += 6;
-                if (u >= 0xDC00 && u <= 0xDFFF)
-                    return false;
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u')
-                        return false;
-                    int lo = fpg_hex4(j->p + 2);
-                    if (lo < 0xDC00 || lo > 0xDFFF)
-                        return false;
-                    j->p += 6;
-                }
-                continue;
-            }
-            default: return false;
-            }
-        }
-        size_t l = fpg_utf8_len(j->p, j->end);
-        if (!l)
-            return false;
-        j->p += l;
-    }
-    return false;
-}
-
-static bool fpg_digits(struct fpg_json *j)
-{
-    const unsigned char *s = j->p;
-    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-        j->p++;
-    return j->p > s;
-}
-
-static bool fpg_json_number(struct fpg_json *j)
-{
-    if (*j->p == '-')
-        j->p++;
-    if (j->p < j->end && *j->p == '0')
-        j->p++;
-    else if (!fpg_digits(j))
-        return false;
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        if (!fpg_digits(j))
-            return false;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (!fpg_digits(j))
-            return false;
-    }
-    return true;
-}
-
-static bool fpg_json_word(struct fpg_json *j, const char *w)
-{
-    size_t n = strlen(w);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n))
-        return false;
-    j->p += n;
-    return true;
-}
-
-static bool fpg_json_value(struct fpg_json *j)
-{
-    fpg_ws(j);
-    if (j->p >= j->end)
-        return false;
-    switch (*j->p) {
-    case '{':
-    case '[': {
-        /* PostgreSQL's own limit is the stack; stay well below it */
-        if (++j->depth > 1000)
-            return false;
-        unsigned char close = *j->p == '{' ? '}' : ']';
-        bool obj = close == '}';
-        j->p++;
-        fpg_ws(j);
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
-            j->depth--;
-            return true;
-        }
-        for (;;) {
-            if (obj) {
-                fpg_ws(j);
-                if (j->p >= j->end || *j->p != '"' || !fpg_json_string(j))
-                    return false;
-                fpg_ws(j);
-                if (j->p >= j->end || *j->p != ':')
-                    return false;
-                j->p++;
-            }
-            if (!fpg_json_value(j))
-                return false;
-            fpg_ws(j);
-            if (j->p >= j->end)
-                return false;
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p != close)
-                return false;
-            j->p++;
-            j->depth--;
-            return true;
-        }
-    }
-    case '"': return fpg_json_string(j);
-    case 't': return fpg_json_word(j, "true");
-    case 'f': return fpg_json_word(j, "false");
-    case 'n': return fpg_json_word(j, "null");
-    default:
-        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
-            return fpg_json_number(j);
-        return false;
-    }
-}
-
+/* jsonb takes the body as is: one JSON value in valid UTF-8, numbers of any
+ * size (numeric), no \u0000 and no NUL byte, surrogate escapes paired. */
 static bool fpg_jsonb_ok(const void *body, size_t len)
 {
-    struct fpg_json j = {body, (const unsigned char *)body + len, 0};
-    if (len == 0 || memchr(body, 0, len))
-        return false;
-    if (!fpg_json_value(&j))
-        return false;
-    fpg_ws(&j);
-    return j.p == j.end;
+    return len > 0 && ferry_json_check(body, len, FERRY_JSON_NO_NUL | FERRY_JSON_ANY_NUMBER, NULL,
+                                       NULL, 0) == 0;
+}
+
+/* body_text takes valid UTF-8 without NUL */
+static bool fpg_utf8_text(const void *s, size_t n)
+{
+    return !memchr(s, 0, n) && ferry_utf8_check(s, n) == n;
 }
 
 /* ---------------------------------------------------------------------- */
