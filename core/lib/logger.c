@@ -800,10 +800,32 @@ static void idle_wait(struct ferry_logger *lg, int64_t ms)
     pthread_mutex_unlock(&lg->mu);
 }
 
+/* A nap: the sender waits without asking callers to wake it, so a steady
+ * stream of ferry_log() calls costs them no futex call (a wake-up costs a
+ * system call and often a context switch: microseconds). */
+static void nap(struct ferry_logger *lg, int64_t ms)
+{
+    pthread_mutex_lock(&lg->mu);
+    if (!atomic_load(&lg->closing)) {
+        struct timespec ts;
+        ferry_mono_deadline(&ts, ms);
+        pthread_cond_timedwait(&lg->wake, &lg->mu, &ts);
+    }
+    pthread_mutex_unlock(&lg->mu);
+}
+
+/* After work, the sender naps (LOGGER_NAP_MS at a time, records wait that
+ * long at most) for LOGGER_NAP_WINDOW_MS before it sleeps until a caller
+ * wakes it: a logger that is used often never makes callers signal, an
+ * idle one costs no wake-ups. */
+#define LOGGER_NAP_MS 1
+#define LOGGER_NAP_WINDOW_MS 200
+
 static void *sender(void *arg)
 {
     struct ferry_logger *lg = arg;
     char err[256];
+    int64_t last_work_ms = 0;
     for (;;) {
         int64_t now = ferry_mono_ms();
         bool closing = atomic_load(&lg->closing);
@@ -850,8 +872,10 @@ static void *sender(void *arg)
             pthread_cond_broadcast(&lg->progress);
             pthread_mutex_unlock(&lg->mu);
         }
-        if (work)
+        if (work) {
+            last_work_ms = now;
             continue;
+        }
         /* wait for callers, confirms or the next connection attempt */
         struct ferry_pub_stats ps = {0};
         if (lg->pub)
@@ -864,7 +888,9 @@ static void *sender(void *arg)
             if (wait > 5)
                 wait = 5;
         }
-        if (wait > 0)
+        if (wait > 0 && !closing && now - last_work_ms < LOGGER_NAP_WINDOW_MS)
+            nap(lg, LOGGER_NAP_MS);
+        else if (wait > 0)
             idle_wait(lg, wait > 100 ? 100 : wait);
     }
     /* closing: what is still pending stays in the spool, or is lost */
