@@ -306,8 +306,7 @@ void ferry_ledger_report(const struct ferry_ledger *l, FILE *f, size_t max_lines
                     "  approximate up to seq %llu: more than %zu gaps at once, the lowest were "
                     "given up; %llu seqs arrived there later (late or repeated, not told apart) "
                     "and missing counts them\n",
-                    (unsigned long long)p->floor, l->max_ranges,
-                    (unsigned long long)p->uncertain);
+                    (unsigned long long)p->floor, l->max_ranges, (unsigned long long)p->uncertain);
         /* holes: before the first range, between ranges, after the last */
         size_t shown = 0;
         uint64_t next = 1;

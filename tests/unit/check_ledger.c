@@ -172,8 +172,8 @@ START_TEST(test_given_up_gaps_are_not_duplicates)
     struct ferry_ledger *l = ferry_ledger_new(8, 0);
     for (uint64_t s = 2; s <= 40; s += 2) /* 20 holes, 8 ranges kept */
         ferry_ledger_add(l, "p", s);
-    ferry_ledger_add(l, "p", 3); /* in a given-up gap: late, not a repeat */
-    ferry_ledger_add(l, "p", 2); /* a real repeat there: cannot be told */
+    ferry_ledger_add(l, "p", 3);  /* in a given-up gap: late, not a repeat */
+    ferry_ledger_add(l, "p", 2);  /* a real repeat there: cannot be told */
     ferry_ledger_add(l, "p", 39); /* above the given-up part: exact */
     ferry_ledger_add(l, "p", 40); /* a real repeat, told */
     struct ferry_ledger_totals t = totals(l);
