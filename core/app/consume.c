@@ -95,6 +95,17 @@ static void ack_item(struct consume *c, struct consume_item *x)
     c->acked++;
 }
 
+/* A fresh item for it: as if zeroed, but without clearing the two string
+ * buffers (768 bytes a message) beyond their first byte. */
+static inline void item_init(struct consume_item *x, struct ferry_retry_item it)
+{
+    x->it = it;
+    x->verdict = 0;
+    x->why[0] = '\0';
+    x->rec = (struct ferry_sink_record){0};
+    x->id[0] = '\0';
+}
+
 /* Receive up to want items into items[]: retries that are due first, then
  * the input, waiting up to wait ms (-1: batch_wait, or less when a retry
  * falls due sooner). Returns the status of the receive; *n is set. */
@@ -103,7 +114,7 @@ static int receive(struct consume *c, struct consume_item *items, size_t want, s
     size_t got = 0;
     *n = c->retry ? ferry_retry_poll(c->retry, c->due, want) : 0;
     for (size_t i = 0; i < *n; i++)
-        items[i] = (struct consume_item){.it = c->due[i]};
+        item_init(&items[i], c->due[i]);
     if (wait < 0) {
         wait = (int)c->batch_wait;
         int64_t next = c->retry ? ferry_retry_next_due(c->retry) : -1;
@@ -114,8 +125,8 @@ static int receive(struct consume *c, struct consume_item *items, size_t want, s
     }
     int rc = *n < want ? ferry_receive(c->in, c->msgs, want - *n, &got, wait) : FERRY_OK;
     for (size_t i = 0; i < got; i++)
-        items[*n + i] =
-            (struct consume_item){.it = {c->in, c->msgs[i], ferry_retry_attempts(c->msgs[i])}};
+        item_init(&items[*n + i],
+                  (struct ferry_retry_item){c->in, c->msgs[i], ferry_retry_attempts(c->msgs[i])});
     *n += got;
     c->received += got;
     return rc;
@@ -416,8 +427,8 @@ int consume_run(struct consume *c)
         double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         uint64_t acked = c->acked - acked_before;
         ferry_metrics_count(c->series, FERRY_CTR_CONSUMED, acked);
-        for (uint64_t i = 0; i < acked; i++) /* each message waited for its whole batch */
-            ferry_metrics_observe(c->series, took);
+        /* each message waited for its whole batch */
+        ferry_metrics_observe_n(c->series, took, acked);
         /* the next batch becomes the current one */
         struct consume_item *t = c->items;
         c->items = c->next;

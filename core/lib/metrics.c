@@ -135,21 +135,28 @@ void ferry_metrics_count(struct ferry_metrics_dest *d, enum ferry_counter k, uin
         atomic_fetch_add_explicit(&d->ctr[k], n, memory_order_relaxed);
 }
 
-static void hist_observe(struct hist *h, double s)
+/* n observations of s seconds each */
+static void hist_observe(struct hist *h, double s, uint64_t n)
 {
     if (!(s >= 0)) /* also NaN */
         s = 0;
     size_t i = 0;
     while (i < NBUCKETS && s > bucket_le[i])
         i++;
-    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)(s * 1e9), memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->bucket[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, n * (uint64_t)(s * 1e9), memory_order_relaxed);
 }
 
 void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds)
 {
     if (d)
-        hist_observe(&d->processing, seconds);
+        hist_observe(&d->processing, seconds, 1);
+}
+
+void ferry_metrics_observe_n(struct ferry_metrics_dest *d, double seconds, uint64_t n)
+{
+    if (d && n)
+        hist_observe(&d->processing, seconds, n);
 }
 
 void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status)
@@ -161,7 +168,7 @@ void ferry_metrics_count_http(struct ferry_metrics *m, unsigned status)
 void ferry_metrics_observe_http(struct ferry_metrics *m, enum ferry_http_handler h, double seconds)
 {
     if (m && (unsigned)h < FERRY_HTTP_HANDLERS)
-        hist_observe(&m->http[h], seconds);
+        hist_observe(&m->http[h], seconds, 1);
 }
 
 const char *ferry_health_state_name(enum ferry_health_state s)

@@ -69,6 +69,9 @@ struct ferry_metrics_dest *ferry_metrics_dest(struct ferry_metrics *m, const cha
 void ferry_metrics_count(struct ferry_metrics_dest *d, enum ferry_counter k, uint64_t n);
 /** Record how long handling one message of d took. Lock-free, any thread. */
 void ferry_metrics_observe(struct ferry_metrics_dest *d, double seconds);
+/** Record n messages of d that each took seconds (a batch handled as one),
+ *  as n calls of ferry_metrics_observe() would. Lock-free, any thread. */
+void ferry_metrics_observe_n(struct ferry_metrics_dest *d, double seconds, uint64_t n);
 /** Record how long an HTTP request to handler took. Lock-free, any thread. */
 /** Count one HTTP answer of status (100..599) in ferry_http_responses_total
  *  by class (code="2xx", "4xx", "5xx", ...). Any thread. */

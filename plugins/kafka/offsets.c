@@ -127,7 +127,8 @@ int fkafka_tp_lend(struct fkafka_tp *tp, int64_t off)
 
 static bool fkafka_tp_remove(struct fkafka_tp *tp, int64_t off)
 {
-    size_t at = fkafka_tp_lower(tp, off);
+    /* acks come in the order of the offsets as a rule: the lowest first */
+    size_t at = tp->lo < tp->n && tp->out[tp->lo] == off ? tp->lo : fkafka_tp_lower(tp, off);
     if (at == tp->n || tp->out[at] != off)
         return false;
     if (at == tp->lo) {

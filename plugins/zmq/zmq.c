@@ -269,7 +269,14 @@ struct fzmq_rmsg {
     struct fzmq_rmsg *prev, *next; /* p->lent, or p->requeue (next only) */
     uint32_t rel_peer;             /* reliable: who sent it, and its number there */
     uint64_t rel_seq;
+    size_t size; /* bytes allocated, this struct included */
 };
+
+/* Ended loans of FZMQ_SPARE_SIZE bytes are kept for the next receive (at
+ * most FZMQ_SPARE_MAX of them): a message that fits (a 100-byte body with
+ * a few headers does) costs no malloc, no free and no zeroing. */
+#define FZMQ_SPARE_SIZE 640
+#define FZMQ_SPARE_MAX 4096
 
 struct fzmq {
     const struct fzmq_cfg *cfg;
@@ -283,6 +290,8 @@ struct fzmq {
     size_t sub_dest_len;
     struct fzmq_rmsg *lent;                        /* handed out, loan not ended */
     struct fzmq_rmsg *requeue_head, *requeue_tail; /* nacked with requeue */
+    struct fzmq_rmsg *spare;                       /* ended loans kept for reuse (next only) */
+    size_t n_spare;                                /* at most FZMQ_SPARE_MAX */
     uint64_t *settled;                             /* tags accepted, report not yet made */
     size_t n_settled, settled_head, settled_cap;
     uint64_t reconnects, published, received;
@@ -1043,6 +1052,41 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
 /* ---------------------------------------------------------------------- */
 /* Operations */
 
+/* A message of total bytes: a spare one when it fits, else allocated.
+ * Ended in fzmq_rmsg_end(). */
+static struct fzmq_rmsg *fzmq_rmsg_new(struct fzmq *p, size_t total)
+{
+    struct fzmq_rmsg *r;
+    if (total <= FZMQ_SPARE_SIZE && p->spare) {
+        r = p->spare;
+        p->spare = r->next;
+        p->n_spare--;
+    } else {
+        size_t size = total <= FZMQ_SPARE_SIZE ? FZMQ_SPARE_SIZE : total;
+        /* freed in fzmq_rmsg_end() (kept as a spare) or fzmq_close() */
+        r = malloc(size);
+        if (!r)
+            return NULL;
+        r->size = size;
+    }
+    size_t size = r->size;
+    memset(r, 0, sizeof *r);
+    r->size = size;
+    return r;
+}
+
+/* The loan of r ended (unlinked already): keep it for reuse or free it. */
+static void fzmq_rmsg_end(struct fzmq *p, struct fzmq_rmsg *r)
+{
+    if (r->size == FZMQ_SPARE_SIZE && p->n_spare < FZMQ_SPARE_MAX) {
+        r->next = p->spare;
+        p->spare = r;
+        p->n_spare++;
+    } else {
+        free(r);
+    }
+}
+
 static void fzmq_rmsg_unlink(struct fzmq *p, struct fzmq_rmsg *r)
 {
     if (r->prev)
@@ -1088,6 +1132,11 @@ static void fzmq_close(struct ferry_conn *c)
     while (p->requeue_head) {
         struct fzmq_rmsg *r = p->requeue_head;
         p->requeue_head = r->next;
+        free(r);
+    }
+    while (p->spare) {
+        struct fzmq_rmsg *r = p->spare;
+        p->spare = r->next;
         free(r);
     }
     fzmq_sock_free(p->in);
@@ -1480,8 +1529,8 @@ static int fzmq_build(struct ferry_conn *c, zmq_msg_t *fr, size_t n, struct fzmq
     total += v.dest.len + 1 + v.body.len + 1 + v.key.len + 1;
     for (size_t h = 0; h < n_hdr; h++)
         total += v.name[h].len + 1 + v.value[h].len + 1;
-    /* freed in fzmq_ack(), fzmq_nack(), fzmq_release() or fzmq_close() */
-    struct fzmq_rmsg *r = calloc(1, total);
+    /* ended in fzmq_ack(), fzmq_nack(), fzmq_release() or fzmq_close() */
+    struct fzmq_rmsg *r = fzmq_rmsg_new(p, total);
     if (!r)
         return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %zu-byte message", total);
     struct ferry_header *hdrs = (struct ferry_header *)(r + 1);
@@ -1675,7 +1724,7 @@ static int fzmq_ack(struct ferry_conn *c, struct ferry_msg *m)
              * up: send them now rather than at the next receive */
             fzrel_in_flush(p->rel_in, p->in->sock);
     }
-    free(r);
+    fzmq_rmsg_end(p, r);
     return st;
 }
 
@@ -1701,7 +1750,7 @@ static int fzmq_nack(struct ferry_conn *c, struct ferry_msg *m, bool requeue, co
     /* the consumer decided: the producer must not send it again */
     if (p->rel_in)
         fzrel_in_ack(p->rel_in, r->rel_peer, r->rel_seq);
-    free(r);
+    fzmq_rmsg_end(p, r);
     return FERRY_OK;
 }
 

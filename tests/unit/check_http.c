@@ -87,6 +87,31 @@ START_TEST(test_histogram_buckets_are_cumulative)
 }
 END_TEST
 
+/* A batch observed at once counts as that many messages, each with the
+ * batch's time, as one call per message would. */
+START_TEST(test_observe_n_counts_each_message)
+{
+    struct ferry_metrics *m = ferry_metrics_new("kafka");
+    struct ferry_metrics_dest *d = ferry_metrics_dest(m, "logs");
+    ferry_metrics_observe_n(d, 0.003, 500);
+    ferry_metrics_observe(d, 0.2);
+    ferry_metrics_observe_n(d, 1.0, 0); /* nothing */
+    size_t len;
+    char *t = ferry_metrics_render(m, &len);
+#define S(x) "ferry_message_processing_duration_seconds" x
+#define L "{transport=\"kafka\",destination=\"logs\""
+    ck_assert_double_eq(sample(t, S("_bucket") L ",le=\"0.0025\"}"), 0);
+    ck_assert_double_eq(sample(t, S("_bucket") L ",le=\"0.005\"}"), 500);
+    ck_assert_double_eq(sample(t, S("_bucket") L ",le=\"+Inf\"}"), 501);
+    ck_assert_double_eq(sample(t, S("_count") L "}"), 501);
+    ck_assert_double_eq_tol(sample(t, S("_sum") L "}"), 1.7, 1e-6);
+#undef L
+#undef S
+    free(t);
+    ferry_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_label_values_are_escaped)
 {
     struct ferry_metrics *m = ferry_metrics_new("am\"qp");
@@ -450,6 +475,7 @@ int main(void)
     TCase *m = tcase_create("metrics");
     tcase_add_test(m, test_counters_are_labelled_and_typed);
     tcase_add_test(m, test_histogram_buckets_are_cumulative);
+    tcase_add_test(m, test_observe_n_counts_each_message);
     tcase_add_test(m, test_label_values_are_escaped);
     tcase_add_test(m, test_destination_series_are_bounded);
     tcase_add_test(m, test_state_snapshot_and_gauges);

@@ -112,13 +112,19 @@ static int buf_put(struct ffile *f, const void *p, size_t n)
     return 0;
 }
 
-/* Bytes of b, with newline, CR and backslash escaped so the file stays
- * line-oriented. */
-static int put_escaped(struct ffile *f, const char *b, size_t n)
+/* One line: the bytes of b, with newline, CR and backslash escaped so the
+ * file stays line-oriented, then a newline. */
+static int put_line(struct ffile *f, const char *b, size_t n)
 {
     /* most bodies have none of the three: memchr is vectorised */
-    if (!memchr(b, '\n', n) && !memchr(b, '\r', n) && !memchr(b, '\\', n))
-        return buf_put(f, b, n);
+    if (!memchr(b, '\n', n) && !memchr(b, '\r', n) && !memchr(b, '\\', n)) {
+        if (f->len + n + 1 > f->cap) /* buf_put() grows the buffer */
+            return buf_put(f, b, n) || buf_put(f, "\n", 1);
+        memcpy(f->buf + f->len, b, n);
+        f->buf[f->len + n] = '\n';
+        f->len += n + 1;
+        return 0;
+    }
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (b[i] != '\n' && b[i] != '\r' && b[i] != '\\')
@@ -131,7 +137,7 @@ static int put_escaped(struct ffile *f, const char *b, size_t n)
             return -1;
         start = i + 1;
     }
-    return buf_put(f, b + start, n - start);
+    return buf_put(f, b + start, n - start) || buf_put(f, "\n", 1);
 }
 
 /* True when b holds text a JSON string can carry as it is: valid UTF-8
@@ -231,10 +237,10 @@ static int put_text(struct ffile *f, const struct ferry_sink_record *r)
         int n = snprintf(head, sizeof head, "%s %s %s ", ts && *ts ? ts : now,
                          svc && *svc ? svc : "-", lvl && *lvl ? lvl : "-");
         rc = buf_put(f, head, n > 0 && (size_t)n < sizeof head ? (size_t)n : strlen(head)) ||
-             put_escaped(f, msg, strlen(msg)) || buf_put(f, "\n", 1);
+             put_line(f, msg, strlen(msg));
     } else {
         rc = buf_put(f, now, strlen(now)) || buf_put(f, " - - ", 5) ||
-             put_escaped(f, m->body, m->body_len) || buf_put(f, "\n", 1);
+             put_line(f, m->body, m->body_len);
     }
     cJSON_Delete(o);
     return rc;
@@ -480,9 +486,8 @@ static int ffile_write(struct ferry_sink_conn *s, struct ferry_sink_record *recs
         }
         const struct ferry_msg *m = r->msg;
         int rc = f->cfg->format == FFILE_RECORD ? put_record(f, m)
-                 : f->cfg->format == FFILE_TEXT
-                     ? put_text(f, r)
-                     : put_escaped(f, m->body, m->body_len) || buf_put(f, "\n", 1);
+                 : f->cfg->format == FFILE_TEXT ? put_text(f, r)
+                                                : put_line(f, m->body, m->body_len);
         if (rc)
             return ferry_sink_fail(s, FERRY_E_AGAIN, "out of memory");
     }
