@@ -27,6 +27,7 @@
 #define FAMQP_ERROR_HEADER "x-ferry-error"
 #define FAMQP_BACKOFF_MIN_MS 100
 #define FAMQP_BACKOFF_MAX_MS 30000
+#define FAMQP_CONSUME_RETRIES 12 /* basic.consume on a quorum queue not started yet */
 
 enum famqp_routing { FAMQP_ROUTE_QUEUE = 0, FAMQP_ROUTE_EXCHANGE };
 static const char *const famqp_exchange_types[] = {"topic", "direct", "fanout", "headers"};
@@ -313,6 +314,7 @@ struct famqp {
 
     amqp_connection_state_t conn;
     bool up, blocked, sub_open;
+    bool consume_unstarted; /* the last basic.consume met an unstarted quorum queue */
     uint64_t gen;
     int64_t next_attempt_ms;
     int64_t backoff_ms;
@@ -1324,8 +1326,19 @@ static int famqp_setup_consumer(struct ferry_conn *c)
     amqp_basic_consume(p->conn, FAMQP_SUB_CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
                        amqp_empty_table);
     r = amqp_get_rpc_reply(p->conn);
-    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        /* RabbitMQ answers the declare of a quorum queue that another client
+         * is declaring at the same moment as soon as the queue exists, before
+         * its Raft server has started; a basic.consume in that window closes
+         * the connection with 541 INTERNAL_ERROR ({error,noproc}).
+         * famqp_subscribe() starts over when it sees this flag. */
+        p->consume_unstarted =
+            cfg->queue_type == FAMQP_QUEUE_QUORUM &&
+            r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+            r.reply.id == AMQP_CONNECTION_CLOSE_METHOD &&
+            ((const amqp_connection_close_t *)r.reply.decoded)->reply_code == AMQP_INTERNAL_ERROR;
         return famqp_fail_reply(c, r, "consume");
+    }
     p->sub_open = true;
     ferry_log_debug(c, "consuming queue=%s", queue);
     return FERRY_OK;
@@ -1882,10 +1895,26 @@ static int famqp_subscribe(struct ferry_conn *c, const char *dest, const char *g
     if (!p->sub_dest || !p->sub_group || !p->sub_queue)
         return ferry_conn_fail(c, FERRY_E_FATAL, "out of memory");
     int st = famqp_ensure(c);
-    if (st != FERRY_OK)
-        return st;
-    if (!p->sub_open)
+    if (st == FERRY_OK && !p->sub_open)
         st = famqp_setup_consumer(c);
+    /* A quorum queue declared by another client at the same moment (a
+     * producer started with the aggregator) may not have started yet: its
+     * Raft server is up within milliseconds, so connect again and retry,
+     * waiting 50 ms, 100 ms, ... then 1 s each time (8.55 s in all), instead
+     * of failing the subscription. */
+    for (int i = 0; st != FERRY_OK && p->consume_unstarted && i < FAMQP_CONSUME_RETRIES; i++) {
+        p->consume_unstarted = false;
+        ferry_log_info(c, "quorum queue %s not started yet (541 on basic.consume); consuming again",
+                       p->sub_queue);
+        long ms = i < 5 ? 50L << i : 1000L;
+        nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L}, NULL);
+        st = famqp_connect(c);
+        if (st == FERRY_OK)
+            st = famqp_setup_consumer(c);
+        if (st == FERRY_OK)
+            p->backoff_ms = FAMQP_BACKOFF_MIN_MS;
+    }
+    p->consume_unstarted = false;
     return st;
 }
 

@@ -22,7 +22,7 @@ E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq
 E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/amqp-interop.test \
 	tests/e2e/amqp-share.test tests/e2e/amqp-kill.test \
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test \
-	tests/e2e/amqp-tls.test
+	tests/e2e/amqp-tls.test tests/e2e/amqp-quorum-unstarted.test
 E2E_ZMQ_TESTS = tests/e2e/zmq-oneshot.test tests/e2e/zmq-pyzmq.test tests/e2e/zmq-pyzmq-wire2.test \
 	tests/e2e/zmq-reliable-pyzmq.test tests/e2e/zmq-reliable-spool-full.test \
 	tests/e2e/zmq-curve.test tests/e2e/config-secrets.test \
