@@ -113,8 +113,8 @@ static void latency(const char *path, int threads, long n, long rate, int64_t fl
     pthread_barrier_init(&go, NULL, (unsigned)threads);
     int64_t *all = malloc(sizeof *all * (size_t)n * (size_t)threads); /* freed below */
     for (int i = 0; i < threads; i++) {
-        j[i] = (struct job){lg, n, all + (size_t)i * (size_t)n, &go, 0,
-                            rate > 0 ? 1000000000 / rate : 0};
+        j[i] = (struct job){lg,  n, all + (size_t)i * (size_t)n,
+                            &go, 0, rate > 0 ? 1000000000 / rate : 0};
         pthread_create(&th[i], NULL, run, &j[i]);
     }
     long refused = 0;
