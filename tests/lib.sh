@@ -22,11 +22,18 @@ FERRY_AT_EXIT=""
 # processes it started are killed; the last registered runs first. Stop
 # servers the test started this way, so none outlives it.
 at_exit() { FERRY_AT_EXIT="$1${FERRY_AT_EXIT:+; $FERRY_AT_EXIT}"; }
+# FERRY_TEST_KEEP=1 keeps the scratch directory of a failing test (its
+# logs, configs and outputs) and names it on stderr.
 cleanup() {
+    local rc=$?
     [ -z "$FERRY_AT_EXIT" ] || eval "$FERRY_AT_EXIT"
     for p in $FERRY_PIDS; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$T"
+    if [ "$rc" != 0 ] && [ "${FERRY_TEST_KEEP:-0}" = 1 ]; then
+        echo "# kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
 }
 trap cleanup EXIT
 
