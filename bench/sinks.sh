@@ -20,7 +20,7 @@ done > "$W/bodies"
 
 start() { # start NAME SCRIPT: sets PORT
     rm -f "$W/$1.port"
-    PYTHONPATH="$W/py" $PY "$S/tests/sinks/$2" --port 0 --ready "$W/$1.port" 2>"$W/$1.log" &
+    PYTHONPATH="$W/py" $PY "$S/tests/sinks/$2" --port 0 --ready "$W/$1.port" >"$W/$1.log" 2>&1 &
     pids="$pids $!"
     for _ in $(seq 100); do [ -s "$W/$1.port" ] && break; sleep 0.1; done
     PORT=$(cat "$W/$1.port")
@@ -60,4 +60,7 @@ for sink in grpc webhook; do
         echo "| $sink | $batch | $ceil | $got | $(awk -v a="$got" -v c="$ceil" 'BEGIN { printf "%.2f", a / c }') |"
     done
 done
-} | tee "$OUT/sinks.md"
+} >"$OUT/sinks.md"
+# not `| tee`: the block would run in a subshell, its receivers' pids would
+# not reach the EXIT trap, and they would hold the pipe open for ever
+cat "$OUT/sinks.md"
