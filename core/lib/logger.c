@@ -787,30 +787,22 @@ static bool drained(struct ferry_logger *lg)
     return true;
 }
 
-static void idle_wait(struct ferry_logger *lg, int64_t ms)
+/* Wait up to ms for callers. With wake_me, callers that push a record wake
+ * the sender (sleeping); without, it only naps: a steady stream of
+ * ferry_log() calls then costs them no futex call (a wake-up costs a system
+ * call and often a context switch: microseconds). */
+static void idle_wait(struct ferry_logger *lg, int64_t ms, bool wake_me)
 {
     pthread_mutex_lock(&lg->mu);
-    atomic_store_explicit(&lg->sleeping, 1, memory_order_seq_cst);
+    if (wake_me)
+        atomic_store_explicit(&lg->sleeping, 1, memory_order_seq_cst);
     if (!ring_ready(lg) && !atomic_load(&lg->closing)) {
         struct timespec ts;
         ferry_mono_deadline(&ts, ms);
         pthread_cond_timedwait(&lg->wake, &lg->mu, &ts);
     }
-    atomic_store_explicit(&lg->sleeping, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&lg->mu);
-}
-
-/* A nap: the sender waits without asking callers to wake it, so a steady
- * stream of ferry_log() calls costs them no futex call (a wake-up costs a
- * system call and often a context switch: microseconds). */
-static void nap(struct ferry_logger *lg, int64_t ms)
-{
-    pthread_mutex_lock(&lg->mu);
-    if (!atomic_load(&lg->closing)) {
-        struct timespec ts;
-        ferry_mono_deadline(&ts, ms);
-        pthread_cond_timedwait(&lg->wake, &lg->mu, &ts);
-    }
+    if (wake_me)
+        atomic_store_explicit(&lg->sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&lg->mu);
 }
 
@@ -889,9 +881,9 @@ static void *sender(void *arg)
                 wait = 5;
         }
         if (wait > 0 && !closing && now - last_work_ms < LOGGER_NAP_WINDOW_MS)
-            nap(lg, LOGGER_NAP_MS);
+            idle_wait(lg, LOGGER_NAP_MS, false);
         else if (wait > 0)
-            idle_wait(lg, wait > 100 ? 100 : wait);
+            idle_wait(lg, wait > 100 ? 100 : wait, true);
     }
     /* closing: what is still pending stays in the spool, or is lost */
     if (lg->spool) {
