@@ -286,3 +286,44 @@ scenario_share() {
     "$AGGREGATOR" --verify "$T/out2.txt" >/dev/null 2>&1 || [ $? -eq 65 ] || fail "--verify failed on the second file"
     echo "PASS: zmq reliable work sharing with a consumer SIGKILL"
 }
+
+# Several producers into one consumer (zmq reliable: the aggregator binds, two
+# producers connect): the aggregator is killed with SIGKILL mid-stream and a
+# new one binds the same endpoint; each producer resends what was not acked,
+# so every id of both arrives, each once after de-duplication.
+scenario_fanin() {
+    local addr; addr=$(broker_addr)
+    write_conf "$T/f.conf" "$addr"
+    start_aggregator "$T/f.conf"
+    start_producer "$T/f.conf"
+    local p1=$PROD
+    bg "$PRODUCER" -q -c "$T/f.conf" --generate logs --count "$N" --rate "$RATE" \
+        --flush-timeout 120s 2>"$T/producer2.err"
+    local p2=$!
+    wait_for 60 at_least $((N / 2)) || fail "aggregator wrote only $(lines "$OUT") lines"
+    kill -KILL "$AGG"; wait "$AGG" 2>/dev/null
+    note "$(date +%T) aggregator killed after $(lines "$OUT") lines"
+    start_aggregator "$T/f.conf"
+    local prc=0
+    wait "$p1" || prc=$?
+    [ $prc -eq 0 ] || { tail -n 5 "$T/producer.err" >&2; fail "first producer exited $prc"; }
+    wait "$p2" || prc=$?
+    [ $prc -eq 0 ] || { tail -n 5 "$T/producer2.err" >&2; fail "second producer exited $prc"; }
+    complete() { [ "$(lines "$OUT")" -ge $((2 * N)) ] &&
+        "$AGGREGATOR" --verify "$OUT" --expect "$N" >/dev/null 2>&1; }
+    wait_for 90 complete || true
+    stop_aggregator
+    local vrc=0
+    "$AGGREGATOR" --verify "$OUT" --expect "$N" >"$T/verify.txt" 2>&1 || vrc=$?
+    head -20 "$T/verify.txt"
+    local total uniq producers
+    total=$(lines "$OUT")
+    uniq=$(grep -o '"producer":"[^"]*","seq":[0-9]*' "$OUT" | sort -u | wc -l | tr -d ' ')
+    producers=$(grep -o '"producer":"[^"]*"' "$OUT" | sort -u | wc -l | tr -d ' ')
+    echo "# zmq reliable fan-in: sent=2x$N lines=$total unique=$uniq producers=$producers"
+    [ "$producers" = 2 ] || fail "the file holds $producers producers, want 2"
+    [ "$uniq" = $((2 * N)) ] || fail "the file holds $uniq of $((2 * N)) ids"
+    [ "$total" = "$uniq" ] || fail "the file repeats $((total - uniq)) ids"
+    [ $vrc -eq 0 ] || fail "--verify exited $vrc: $(tail -1 "$T/verify.txt")"
+    echo "PASS: zmq reliable fan-in, two producers, aggregator SIGKILL"
+}

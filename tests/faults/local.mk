@@ -7,6 +7,7 @@ FAULT_TESTS = tests/faults/amqp-kill.test tests/faults/amqp-restart.test \
 	tests/faults/zmq-kill.test tests/faults/zmq-cut.test tests/faults/zmq-diskfull.test \
 	tests/faults/zmq-reliable-kill.test tests/faults/zmq-reliable-cut.test \
 	tests/faults/zmq-reliable-producer-kill.test tests/faults/zmq-reliable-share.test \
+	tests/faults/zmq-reliable-fanin.test \
 	tests/faults/mqtt-queue-limit.test \
 	tests/faults/amqp-pg-kill.test tests/faults/kafka-pg-kill.test \
 	tests/faults/amqp-pg-restart.test \
