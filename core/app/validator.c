@@ -64,8 +64,10 @@ static void on_done(void *ctx, uint64_t tag, int status, const char *reason)
     if (status != FERRY_OK) {
         v->st.errors++;
         if (!v->retry)
-            app_warn(&v->app, "forward failed error=\"%s\" (the input message will come back)",
-                     reason ? reason : ferry_strerror(status));
+            app_warn(&v->app, "forward failed error=\"%s\" (%s)",
+                     reason ? reason : ferry_strerror(status),
+                     v->in->caps & FERRY_CAP_ACK ? "the input message will come back"
+                                                 : "it is forwarded again");
         else
             app_debug(&v->app, "forward failed error=\"%s\" (counted as a failed attempt)",
                       reason ? reason : ferry_strerror(status));
@@ -125,33 +127,70 @@ static int forward(struct val *v, struct ferry_msg *m, size_t slot, const char *
     return ferry_pub_send(v->pub, &out, (int)v->cfg.publish_timeout);
 }
 
+/* Validate items[i] and forward it (to the output, or to the reject
+ * destination with why); sets v->valid[i] and, when the forward is refused
+ * at once, v->result[i]. */
+static void validate_forward(struct val *v, struct consume_item *items, size_t i)
+{
+    struct ferry_msg *m = items[i].it.msg;
+    char why[4096];
+    int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why), fr;
+    /* retries come back on the retrier's connection or under DEST.retry */
+    const char *src = items[i].it.conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
+    v->valid[i] = ok == 1;
+    if (ok < 0) {
+        v->result[i] = -1;
+        v->st.errors++;
+        app_error(&v->app, "out of memory validating a message (it will come back)");
+    } else if ((fr = forward(v, m, i, ok ? NULL : why, src)) != FERRY_OK) {
+        v->result[i] = fr == FERRY_E_TOOBIG ? -2 : -1;
+        v->st.errors++;
+        app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
+    }
+}
+
 /* The handler: validate and forward the batch (fresh messages and retries
  * that are due), wait for the forwards to be confirmed, then ack what was
- * forwarded; a forward that failed is one failed attempt of its message. */
+ * forwarded; a forward that failed is one failed attempt of its message.
+ * An input that cannot redeliver (no acks, e.g. MQTT) and no retrier: a
+ * message given back would be lost, so what failed is forwarded again here,
+ * with a backoff, until it is confirmed or the program stops. */
 static int val_handle(void *ctx, struct consume_item *items, size_t n)
 {
     struct val *v = ctx;
-    v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this batch */
-    for (size_t i = 0; i < n; i++) {
-        struct ferry_msg *m = items[i].it.msg;
-        char why[4096];
-        int ok = app_validate_body(v->schema, m->body, m->body_len, why, sizeof why), fr;
-        /* retries come back on the retrier's connection or under DEST.retry */
-        const char *src = items[i].it.conn == v->in && m->dest && *m->dest ? m->dest : v->cfg.input;
-        v->valid[i] = ok == 1;
-        if (ok < 0) {
-            v->result[i] = -1;
-            v->st.errors++;
-            app_error(&v->app, "out of memory validating a message (it will come back)");
-        } else if ((fr = forward(v, m, i, ok ? NULL : why, src)) != FERRY_OK) {
-            v->result[i] = fr == FERRY_E_TOOBIG ? -2 : -1;
-            v->st.errors++;
-            app_error(&v->app, "forward refused error=\"%s\"", ferry_pub_error(v->pub));
-        }
-    }
-    if (ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout) != FERRY_OK)
-        app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"", ferry_pub_error(v->pub));
+    bool comes_back = (v->in->caps & FERRY_CAP_ACK) || v->retry;
+    struct ferry_backoff b;
+    ferry_backoff_init(&b, 100, 5000);
     size_t failed = 0;
+    for (int round = 0;; round++) {
+        v->tag_base += (uint64_t)v->cfg.batch; /* fresh tags: late confirms cannot hit this round */
+        for (size_t i = 0; i < n; i++)
+            if (!round || (v->result[i] != 0 && v->result[i] != -2))
+                validate_forward(v, items, i);
+        if (ferry_pub_flush(v->pub, (int)v->cfg.publish_timeout) != FERRY_OK)
+            app_warn(&v->app, "forwarding not confirmed in time error=\"%s\"",
+                     ferry_pub_error(v->pub));
+        failed = 0;
+        for (size_t i = 0; i < n; i++)
+            if (v->result[i] != 0 && v->result[i] != -2)
+                failed++;
+        if (!failed || comes_back)
+            break;
+        if (*v->app.stop) {
+            app_error(&v->app,
+                      "forward failed error=\"%s\" lost=%zu (stopping, and transport=%s "
+                      "cannot redeliver)",
+                      ferry_pub_error(v->pub), failed, v->in->transport->name);
+            break;
+        }
+        int64_t d = ferry_backoff_next(&b);
+        app_warn(&v->app,
+                 "forward failed error=\"%s\" failed=%zu retry_in=%" PRId64
+                 "ms (transport=%s cannot redeliver: sent again from here)",
+                 ferry_pub_error(v->pub), failed, d, v->in->transport->name);
+        app_sleep(&v->app, d);
+    }
+    failed = 0;
     for (size_t i = 0; i < n; i++) {
         if (v->result[i] == 0) {
             items[i].verdict = CONSUME_ACK;

@@ -32,7 +32,7 @@ E2E_KAFKA_TESTS = tests/e2e/kafka-sasl.test
 # against a private mosquitto per test (tests/brokers/mosquitto.sh)
 E2E_MQTT_TESTS = tests/e2e/mqtt-conformance.test tests/e2e/mqtt-flow.test \
 	tests/e2e/mqtt-validator.test tests/e2e/mqtt-share.test tests/e2e/mqtt-session.test \
-	tests/e2e/mqtt-tls.test
+	tests/e2e/mqtt-tls.test tests/e2e/mqtt-validator-forward.test
 
 TESTS += $(E2E_TESTS)
 if HAVE_AMQP
