@@ -421,6 +421,9 @@ int consume_run(struct consume *c)
         }
         uint64_t acked_before = c->acked, released_before = c->released;
         settle(c, c->items, n);
+        /* idle counts from the end of the work: a batch that took longer
+         * than idle_exit (a sink or a forward retried) is no idleness */
+        last_msg = ferry_mono_ms();
         if (c->on_settled)
             c->on_settled(c->ctx, c->items, n);
         clock_gettime(CLOCK_MONOTONIC, &t1);
