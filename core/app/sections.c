@@ -185,12 +185,14 @@ const struct ferry_option app_aggregator_options[] = {
      .help = "Exit after writing this many messages (0 = run until stopped)."},
     {.name = "batch",
      .type = FERRY_OPT_INT,
-     .def = "500",
-     .min = 1,
+     .def = "0",
+     .min = 0,
      .max = 100000,
      .offset = A(batch),
      .help = "Most messages written and fsync'ed together before they are acked (group commit: "
-             "what arrives while one batch is fsync'ed makes the next)."},
+             "what arrives while one batch is fsync'ed makes the next). 0: 5000, or half the "
+             "transport's lend limit (amqp prefetch) when that is smaller, so a batch arrives "
+             "while the one before is fsync'ed."},
     {.name = "batch_wait",
      .type = FERRY_OPT_DURATION,
      .def = "200ms",

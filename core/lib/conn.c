@@ -228,7 +228,7 @@ int ferry_stats(struct ferry_conn *c, struct ferry_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->size = sizeof *out;
-    out->dest_messages = out->consumer_lag = -1;
+    out->dest_messages = out->consumer_lag = out->lend_limit = -1;
     const struct ferry_transport_ops *o = c->transport->ops;
     /* asked every refresh: no error text, which would replace a real one;
      * the loader gave the table this core's layout, so no size check */

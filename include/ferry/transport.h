@@ -248,6 +248,9 @@ struct ferry_stats {
     const struct ferry_lag *lags; /* consumer_lag per partition, n_lags of them; owned by the
                                      plugin, valid until the next call on the connection */
     size_t n_lags;
+    int64_t lend_limit; /* most messages the broker lends this consumer before it
+                                     acks any (AMQP prefetch), -1 no such limit or unknown;
+                                     known without a round trip */
 };
 typedef int (*ferry_stats_op)(struct ferry_conn *c, struct ferry_stats *out);
 

@@ -2194,6 +2194,8 @@ static int famqp_stats(struct ferry_conn *c, struct ferry_stats *out)
 {
     struct famqp *p = c->priv;
     out->dropped = p->unroutable_dropped;
+    if (out->size >= offsetof(struct ferry_stats, lend_limit) + sizeof out->lend_limit)
+        out->lend_limit = p->cfg->prefetch > 0 ? p->cfg->prefetch : -1;
     const char *queue = p->cfg->routing == FAMQP_ROUTE_EXCHANGE ? p->sub_queue : p->sub_dest;
     if (!p->up || !p->sub_open || !queue)
         return FERRY_OK;

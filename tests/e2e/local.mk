@@ -19,7 +19,7 @@ E2E_TESTS = tests/e2e/config-errors.test tests/e2e/transports.test tests/e2e/zmq
 	tests/e2e/memory-producer-zmq.test tests/e2e/memory-logger-zmq.test \
 	tests/e2e/validator-zmq.test tests/e2e/validator-amqp.test \
 	tests/e2e/validator-kafka.test tests/e2e/validator-amqp-kill.test
-E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/amqp-interop.test \
+E2E_AMQP_TESTS = tests/e2e/amqp-ops.test tests/e2e/amqp-classic.test tests/e2e/amqp-batch.test tests/e2e/amqp-interop.test \
 	tests/e2e/amqp-share.test tests/e2e/amqp-kill.test \
 	tests/e2e/amqp-restart.test tests/e2e/amqp-conformance.test \
 	tests/e2e/amqp-tls.test tests/e2e/amqp-quorum-unstarted.test
