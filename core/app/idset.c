@@ -122,6 +122,27 @@ bool idset_batch_put(struct idset_gen *g, uint64_t h)
     return true;
 }
 
+size_t idset_batch_forget(struct idset_gen *g, const uint64_t *h, size_t n)
+{
+    size_t found = 0;
+    /* newest first: the probe path to an id holds only ids put before it,
+     * which are still there when it is looked up */
+    for (size_t k = n; k-- > 0 && g->n;) {
+        if (!h[k])
+            continue;
+        size_t i = h[k] & (g->cap - 1);
+        while (g->v[i] && g->v[i] != h[k])
+            i = (i + 1) & (g->cap - 1);
+        if (g->v[i]) {
+            g->v[i] = 0;
+            g->n--;
+            found++;
+        }
+    }
+    idset_batch_clear(g); /* anything left (ids not in h): the whole table */
+    return found;
+}
+
 void idset_batch_clear(struct idset_gen *g)
 {
     if (g->n)

@@ -30,5 +30,10 @@ int idset_batch_init(struct idset_gen *g, size_t max);
 /* Add h; false when h was already there. */
 bool idset_batch_put(struct idset_gen *g, uint64_t h);
 void idset_batch_clear(struct idset_gen *g);
+/* Empty g by taking out the ids h[0..n) put in that order (0 entries
+ * skipped): costs n probes instead of clearing the whole table, which stays
+ * as large as the largest batch. Ids put but not in h are cleared with the
+ * whole table. Returns how many of h were found and taken out. */
+size_t idset_batch_forget(struct idset_gen *g, const uint64_t *h, size_t n);
 
 #endif

@@ -103,3 +103,12 @@ tests_unit_check_jsoncheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
 tests_unit_check_jsoncheck_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_jsoncheck_LDADD = libferry_core.la $(CHECK_LIBS)
 endif
+
+# the id sets behind de-duplication (core/app/idset.c)
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/check_idset
+TESTS += tests/unit/check_idset
+tests_unit_check_idset_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/core/app
+tests_unit_check_idset_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_idset_LDADD = libferryapp.la $(CHECK_LIBS)
+endif

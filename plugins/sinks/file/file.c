@@ -488,9 +488,13 @@ static int ffile_write(struct ferry_sink_conn *s, struct ferry_sink_record *recs
         int rc = f->cfg->format == FFILE_RECORD ? put_record(f, m)
                  : f->cfg->format == FFILE_TEXT ? put_text(f, r)
                                                 : put_line(f, m->body, m->body_len);
-        if (rc)
+        if (rc) {
+            idset_batch_forget(&f->batch_ids, f->staged_hash, i + 1);
             return ferry_sink_fail(s, FERRY_E_AGAIN, "out of memory");
+        }
     }
+    /* the batch's own ids matter only within this call */
+    idset_batch_forget(&f->batch_ids, f->staged_hash, n);
     return FERRY_OK;
 }
 
