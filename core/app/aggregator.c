@@ -537,6 +537,7 @@ int ferry_aggregator_main(int argc, char **argv)
     g.loop = (struct consume){.app = &g.app,
                               .in = g.conn,
                               .sink = g.sink,
+                              .batch_bytes = g.cfg.batch_bytes,
                               .batch_wait = g.cfg.batch_wait,
                               .idle_exit = g.cfg.idle_exit,
                               .count = g.cfg.count,

@@ -133,7 +133,7 @@ struct aggregator_cfg {
     char *destination, *group, *output, *id_field;
     char *sink; /* sink plugin: file (default), postgresql, ... */
     int format; /* the file sink's: 0 body, 1 record, 2 text */
-    int64_t count, batch, batch_wait, idle_exit, dedup_window, connect_timeout;
+    int64_t count, batch, batch_bytes, batch_wait, idle_exit, dedup_window, connect_timeout;
     bool fsync, dedup;
     char *verify, *require; /* --verify FILE; capabilities the transport must have */
     int64_t expect;         /* --verify: seqs 1..expect per producer */
@@ -207,6 +207,8 @@ struct consume {
     bool retry_in_place;          /* sink failures: abort, back off, write the same
                                           batch again, rather than count failed attempts */
     size_t batch;
+    int64_t batch_bytes;                  /* bodies received while a batch commits stop
+                                             adding to the next past this (0 = no bound) */
     int64_t batch_wait, idle_exit, count; /* ms, ms, messages (0 = none) */
     int64_t backoff_min, backoff_max;     /* between attempts to write a batch to the sink */
     int64_t pause_after_release;          /* ms to wait after a batch gave messages back */

@@ -15,6 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+/* Receives made while a batch commits take at most this many messages at a
+ * time when batch_bytes bounds the next batch. */
+#define CONSUME_STEP 256
+
 /* /health and the metrics' state: the input connection, and the sink, which
  * must be CONNECTED with its last commit through. */
 static void refresh(struct consume *c, bool force)
@@ -136,6 +140,7 @@ static int receive(struct consume *c, struct consume_item *items, size_t want, s
 struct consume_next {
     struct consume_item *items; /* c->next */
     size_t want, n;
+    int64_t bytes; /* of the bodies received */
 };
 
 struct commit_job {
@@ -165,10 +170,16 @@ static int commit(struct consume *c, struct consume_next *nx)
     pthread_t th;
     if (!nx || nx->n >= nx->want || pthread_create(&th, NULL, commit_main, &job) != 0)
         return ferry_sink_commit(c->sink);
-    while (!atomic_load(&job.done) && nx->n < nx->want && !*c->app->stop) {
-        size_t got;
+    while (!atomic_load(&job.done) && nx->n < nx->want && !*c->app->stop &&
+           (!c->batch_bytes || nx->bytes < c->batch_bytes)) {
+        size_t got, max = nx->want - nx->n;
+        /* with a byte bound, in steps: large messages stop it sooner */
+        if (c->batch_bytes && max > CONSUME_STEP)
+            max = CONSUME_STEP;
         /* a short wait: the end of the commit is noticed within 1 ms */
-        int rc = receive(c, nx->items + nx->n, nx->want - nx->n, &got, 1);
+        int rc = receive(c, nx->items + nx->n, max, &got, 1);
+        for (size_t i = 0; i < got; i++)
+            nx->bytes += (int64_t)nx->items[nx->n + i].it.msg->body_len;
         nx->n += got;
         if (rc != FERRY_OK && rc != FERRY_E_TIMEOUT)
             break; /* the loop meets the failure again at its next receive */

@@ -193,6 +193,14 @@ const struct ferry_option app_aggregator_options[] = {
              "what arrives while one batch is fsync'ed makes the next). 0: 5000, or half the "
              "transport's lend limit (amqp prefetch) when that is smaller, so a batch arrives "
              "while the one before is fsync'ed."},
+    {.name = "batch_bytes",
+     .type = FERRY_OPT_SIZE,
+     .def = "1MiB",
+     .min = 0,
+     .max = INT64_MAX,
+     .offset = A(batch_bytes),
+     .help = "With the group commit, the next batch stops growing once its bodies reach this "
+             "many bytes (0: only batch bounds it): large messages make smaller batches."},
     {.name = "batch_wait",
      .type = FERRY_OPT_DURATION,
      .def = "200ms",
