@@ -28,6 +28,7 @@ static struct {
     size_t n;
     uint64_t acked_at_start[MAX_COMMITS], written_at_start[MAX_COMMITS];
     uint64_t received_at_handle, received_at_start[MAX_COMMITS], received_at_end[MAX_COMMITS];
+    size_t handled, largest_later; /* batches handled; the largest after the first */
 } rec;
 
 /* The file sink's commit, made slow (a slow fsync) and watched. */
@@ -47,6 +48,8 @@ static int write_all(void *ctx, struct consume_item *items, size_t n)
 {
     (void)ctx;
     rec.received_at_handle = rec.c->received;
+    if (rec.handled++ && n > rec.largest_later)
+        rec.largest_later = n;
     for (size_t i = 0; i < n; i++) {
         struct consume_item *x = &items[i];
         const struct ferry_msg *m = x->it.msg;
@@ -58,8 +61,11 @@ static int write_all(void *ctx, struct consume_item *items, size_t n)
     return FERRY_OK;
 }
 
-START_TEST(test_group_commit_receives_while_the_sink_commits)
+/* N messages through the loop with batch BATCH and batch_bytes as given,
+ * checked as the group commit promises. */
+static void run_group_commit(int64_t batch_bytes)
 {
+    memset(&rec, 0, sizeof rec);
     char err[512], out[256], text[1024], dest[64];
     snprintf(out, sizeof out, "check_consume.%d.out", (int)getpid());
     snprintf(dest, sizeof dest, "gc.%d", (int)getpid());
@@ -102,6 +108,7 @@ START_TEST(test_group_commit_receives_while_the_sink_commits)
                         .sink = sink,
                         .retry_in_place = true,
                         .batch = BATCH,
+                        .batch_bytes = batch_bytes,
                         .batch_wait = 200,
                         .count = N,
                         .backoff_min = 10,
@@ -141,6 +148,24 @@ START_TEST(test_group_commit_receives_while_the_sink_commits)
     ferry_close(in);
     ferry_config_free(cfg);
 }
+
+START_TEST(test_group_commit_receives_while_the_sink_commits)
+{
+    run_group_commit(0);
+    /* unbounded by bytes, a 100 ms commit lets a whole batch arrive */
+    ck_assert_uint_eq(rec.largest_later, BATCH);
+}
+END_TEST
+
+/* 6-byte bodies, batch_bytes 600: the receive made during a commit stops
+ * after its first step (256 messages, 1,536 bytes), not at BATCH. */
+START_TEST(test_batch_bytes_bounds_the_next_batch)
+{
+    run_group_commit(600);
+    ck_assert_uint_gt(rec.largest_later, 0);
+    ck_assert_uint_le(rec.largest_later, 256);
+    ck_assert_uint_ge(rec.handled, N / 256);
+}
 END_TEST
 
 int main(void)
@@ -149,6 +174,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_group_commit_receives_while_the_sink_commits);
+    tcase_add_test(tc, test_batch_bytes_bounds_the_next_batch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
