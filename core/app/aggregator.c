@@ -242,7 +242,8 @@ static int agg_handle(void *ctx, struct consume_item *items, size_t n)
  * transport's lend limit (amqp prefetch) when that is smaller: a batch as
  * large as the limit would hold every message the broker will lend, and
  * nothing would arrive while it is fsync'ed (the group commit would not
- * overlap). Called once subscribed. */
+ * overlap). Called before subscribing: the lend limit is known from the
+ * configuration. */
 static size_t agg_batch(struct agg *g)
 {
     if (g->cfg.batch > 0)
@@ -549,6 +550,9 @@ int ferry_aggregator_main(int argc, char **argv)
                               .ctx = &g,
                               .metrics = g.metrics,
                               .series = g.series};
+    /* before the subscription: a plugin's stats may ask the broker once
+     * subscribed, which costs a round trip while deliveries pile up */
+    g.loop.batch = agg_batch(&g);
     int st = ferry_subscribe(g.conn, g.cfg.destination, g.cfg.group);
     if (st != FERRY_OK) {
         app_error(&g.app, "subscribe failed destination=%s error=\"%s\"", g.cfg.destination,
@@ -556,8 +560,7 @@ int ferry_aggregator_main(int argc, char **argv)
         rc = app_exit_code(st);
     } else if (!(g.retry = agg_retry(&g, &rc)) && rc >= 0) {
         /* agg_retry() said why */
-    } else if (!(g.loop.batch = agg_batch(&g)) ||
-               !(g.stamps = calloc(g.loop.batch, sizeof *g.stamps)) || /* freed below */
+    } else if (!(g.stamps = calloc(g.loop.batch, sizeof *g.stamps)) || /* freed below */
                consume_init(&g.loop)) {
         rc = EX_OSERR;
     } else {
