@@ -400,7 +400,10 @@ int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_m
         return FERRY_E_AGAIN;
     }
     s->user_tag = m->tag;
-    s->first_ms = ferry_mono_ms();
+    /* A borrowed message is never retried once taken (no copy): its
+     * clock is read only if it must wait, which keeps a clock read off
+     * the path of every message. */
+    s->first_ms = borrow ? 0 : ferry_mono_ms();
     s->attempts = 0;
     p->bytes += s->bytes;
     p->st.sent++;
@@ -420,6 +423,8 @@ int ferry_pub_send(struct ferry_pub *p, const struct ferry_msg *m, int timeout_m
         return FERRY_E_AGAIN;
     }
     if (ferry_status_retriable(rc)) {
+        if (borrow)
+            s->first_ms = ferry_mono_ms();
         p->bytes += borrow ? s->bytes : 0;
         went_down(p, rc, ferry_conn_error(p->c));
         retry_push(p, idx, s->first_ms + ferry_backoff_next(&p->backoff));

@@ -247,6 +247,8 @@ struct fzmq_topic {
 struct fzmq_sock {
     struct fzmq_sock *next;
     char *endpoint;
+    const char
+        *ep_key; /* fzmq_endpoint_for()'s answer for it (the conn's, stable): compared first */
     void *sock;
     void *mon;
     bool bound;
@@ -365,6 +367,18 @@ static int64_t fzmq_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A cheaper clock for rate limits: the coarse monotonic clock where
+ * there is one (its step is the kernel's tick, 1 to 10 ms). */
+static int64_t fzmq_tick_ms(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#endif
+    return fzmq_now_ms();
+}
+
 /* Milliseconds left before deadline (-1: none), as zmq_poll wants them. */
 static long fzmq_left(int64_t deadline)
 {
@@ -396,6 +410,8 @@ static bool fzmq_endpoint_ok(const char *ep)
 static const char *fzmq_endpoint_for(struct ferry_conn *c, const char *dest)
 {
     struct fzmq *p = c->priv;
+    if (!c->n_passthru) /* open() let only endpoint.NAME keys through */
+        return p->cfg->endpoint;
     size_t plen = strlen(FZMQ_ENDPOINT_PREFIX);
     for (size_t i = 0; i < c->n_passthru; i++) {
         const char *k = c->passthru[i].key;
@@ -1001,13 +1017,15 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     struct fzmq *p = c->priv;
     const char *ep = fzmq_endpoint_for(c, dest);
     for (struct fzmq_sock *s = p->out; s; s = s->next) {
-        if (strcmp(s->endpoint, ep) == 0) {
+        if (s->ep_key == ep || strcmp(s->endpoint, ep) == 0) {
             *out = s;
             /* Each look at the monitor costs libzmq a poll of its command
              * mailbox (a system call): with PUSH peers connected, look at
-             * most once a millisecond; without one, or for XPUB topics,
-             * every time. */
-            int64_t now = fzmq_now_ms();
+             * most once a clock tick (the coarse clock: a few ms at most,
+             * and reading it costs a fraction of the fine one, which
+             * showed at a million messages a second); without one, or for
+             * XPUB topics, every time. */
+            int64_t now = fzmq_tick_ms();
             if (s->peers <= 0 || p->cfg->pattern == FZMQ_PUBSUB || now != s->upkept_ms) {
                 s->upkept_ms = now;
                 fzmq_upkeep(c, s);
@@ -1020,6 +1038,7 @@ static int fzmq_out_sock(struct ferry_conn *c, const char *dest, struct fzmq_soc
     int st = fzmq_sock_open(c, type, ep, p->producer_binds, &s);
     if (st != FERRY_OK)
         return st;
+    s->ep_key = ep;
     s->next = p->out;
     p->out = s;
 
@@ -1326,6 +1345,60 @@ static int fzmq_rel_get(struct ferry_conn *c)
     return st;
 }
 
+/* A reliable publish: the data frames of either wire version follow the
+ * reliable header. Kept apart from fzmq_publish() for its stack (a frame
+ * list for version 1, a buffer for version 2), which the common path
+ * would otherwise reserve and probe for every message. */
+static int fzmq_publish_reliable(struct ferry_conn *c, const struct ferry_msg *m, uint64_t size,
+                                 bool v2)
+{
+    struct fzmq *p = c->priv;
+    struct fzrel_frame fr[3 + 2 * FZMQ_MAX_HEADERS];
+    size_t nfr;
+    char small[4096], *v2buf = NULL;
+    if (v2) {
+        v2buf = size <= sizeof small ? small : malloc((size_t)size); /* freed below */
+        if (!v2buf)
+            return ferry_conn_fail(c, FERRY_E_AGAIN, "out of memory for a %" PRIu64 "-byte message",
+                                   size);
+        fzmq_wire_v2_encode(m, v2buf);
+        fr[0] = (struct fzrel_frame){v2buf, (size_t)size};
+        nfr = 1;
+    } else {
+        nfr = fzmq_encode(m, fr);
+    }
+    int st;
+    if ((st = fzmq_rel_get(c)) == FERRY_OK &&
+        (st = fzrel_publish(c, p->rel, m->dest, m->tag, fr, nfr)) == FERRY_OK)
+        p->published++;
+    if (v2buf != small)
+        free(v2buf);
+    return st;
+}
+
+/* Version 1 frames (fzmq_encode()) on s. libzmq delivers a multipart
+ * message whole or not at all, and accepts the remaining frames once it
+ * has taken the first. */
+static int fzmq_send_v1(struct ferry_conn *c, struct fzmq_sock *s, const struct ferry_msg *m)
+{
+    struct fzrel_frame fr[3 + 2 * FZMQ_MAX_HEADERS];
+    size_t nfr = fzmq_encode(m, fr);
+    if (fzmq_send_frame(s->sock, fr[0].data, fr[0].len, nfr > 1) < 0) {
+        int err = errno;
+        return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
+                               err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
+    }
+    int rc = 0;
+    for (size_t i = 1; rc >= 0 && i < nfr; i++)
+        rc = fzmq_send_frame(s->sock, fr[i].data, fr[i].len, i + 1 < nfr);
+    if (rc < 0) {
+        int err = errno;
+        return ferry_conn_fail(c, FERRY_E_FATAL, "publish failed mid-message dest=%s error=\"%s\"",
+                               m->dest, zmq_strerror(err));
+    }
+    return FERRY_OK;
+}
+
 static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
 {
     struct fzmq *p = c->priv;
@@ -1345,32 +1418,11 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
         return ferry_conn_fail(c, FERRY_E_TOOBIG,
                                "message of %" PRIu64 " bytes, max_message_size is %" PRId64, size,
                                p->cfg->max_message_size);
-
-    struct fzrel_frame fr[3 + 2 * FZMQ_MAX_HEADERS];
-    size_t nfr = fzmq_encode(m, fr);
-    int st;
-    if (p->cfg->reliable) {
-        /* the data frames of either wire version follow the reliable header */
-        char small[4096], *v2buf = NULL;
-        if (v2) {
-            v2buf = size <= sizeof small ? small : malloc((size_t)size); /* freed below */
-            if (!v2buf)
-                return ferry_conn_fail(c, FERRY_E_AGAIN,
-                                       "out of memory for a %" PRIu64 "-byte message", size);
-            fzmq_wire_v2_encode(m, v2buf);
-            fr[0] = (struct fzrel_frame){v2buf, (size_t)size};
-            nfr = 1;
-        }
-        if ((st = fzmq_rel_get(c)) == FERRY_OK &&
-            (st = fzrel_publish(c, p->rel, m->dest, m->tag, fr, nfr)) == FERRY_OK)
-            p->published++;
-        if (v2buf != small)
-            free(v2buf);
-        return st;
-    }
+    if (p->cfg->reliable)
+        return fzmq_publish_reliable(c, m, size, v2);
 
     struct fzmq_sock *s;
-    st = fzmq_out_sock(c, m->dest, &s);
+    int st = fzmq_out_sock(c, m->dest, &s);
     if (st == FERRY_OK) /* room for the report before the message goes out */
         st = fzmq_settle_room(c);
     if (st != FERRY_OK)
@@ -1407,25 +1459,8 @@ static int fzmq_publish(struct ferry_conn *c, const struct ferry_msg *m)
                 c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
                 err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
         }
-        p->published++;
-        p->settled[p->n_settled++] = m->tag;
-        return FERRY_OK;
-    }
-    /* Version 1 frames (fzmq_encode()). libzmq delivers a multipart
-     * message whole or not at all, and accepts the remaining frames once
-     * it has taken the first. */
-    if (fzmq_send_frame(s->sock, fr[0].data, fr[0].len, nfr > 1) < 0) {
-        int err = errno;
-        return ferry_conn_fail(c, fzmq_status(err), "publish failed dest=%s error=\"%s\"", m->dest,
-                               err == EAGAIN ? "send queue full (send_hwm)" : zmq_strerror(err));
-    }
-    int rc = 0;
-    for (size_t i = 1; rc >= 0 && i < nfr; i++)
-        rc = fzmq_send_frame(s->sock, fr[i].data, fr[i].len, i + 1 < nfr);
-    if (rc < 0) {
-        int err = errno;
-        return ferry_conn_fail(c, FERRY_E_FATAL, "publish failed mid-message dest=%s error=\"%s\"",
-                               m->dest, zmq_strerror(err));
+    } else if ((st = fzmq_send_v1(c, s, m)) != FERRY_OK) {
+        return st;
     }
     p->published++;
     /* No peer acknowledges anything: handing the message to libzmq is as
