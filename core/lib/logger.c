@@ -128,14 +128,32 @@ struct rec {
     int level;
     uint32_t msg_len;
     uint32_t info_len; /* 0: no information */
+    bool pooled;       /* REC_POOL_SIZE bytes: goes back to the pool (rec_free()) */
     char data[];       /* message NUL information NUL */
 };
+
+/* Records of up to REC_POOL_SIZE bytes are recycled through a pool of at
+ * most REC_POOL_MAX (1 MiB) instead of going back to malloc: the sender
+ * frees what callers allocated, and glibc then makes a caller's malloc
+ * wait for the arena lock the sender's free holds. That wait (a futex,
+ * microseconds) was the slowest 2 % of ferry_log() calls from 8 threads
+ * (bench/findings.md). */
+#define REC_POOL_SIZE 256
+#define REC_POOL_MAX 4096
 
 /* A cell of the bounded MPMC ring (D. Vyukov's algorithm): seq tells whose
  * turn it is; producers claim a position with one CAS on tail. */
 struct cell {
     _Atomic size_t seq;
     struct rec *rec;
+};
+
+/* A bounded MPMC queue of cells (ring and pool, see below). */
+struct mpmc {
+    struct cell *cells; /* mask + 1 of them; freed in free_logger() */
+    size_t mask;
+    alignas(64) _Atomic size_t tail; /* next position producers claim */
+    alignas(64) _Atomic size_t head; /* next position consumers claim */
 };
 
 /* A message handed to the publisher while the spool holds it. */
@@ -157,21 +175,20 @@ struct ferry_logger {
     char keys[N_LEVELS][300]; /* routing key per level */
     char id_prefix[25];       /* random part of the message ids */
     int min_level;
-    struct cell *cells; /* queue_size of them; freed in ferry_logger_close() */
-    size_t mask;
     pthread_t thread;
 
-    alignas(64) _Atomic size_t tail; /* next position producers claim */
-    alignas(64) _Atomic size_t head; /* next position to take; one consumer at a time:
-                                          the sender, or whoever holds spool_mu */
-    _Atomic int sleeping;            /* the sender waits on wake */
-    _Atomic int blocked;             /* callers waiting on space */
-    _Atomic int flushers;            /* callers waiting on progress */
+    /* records from callers to the sender (queue_size cells): one consumer
+     * at a time takes from it, the sender or whoever holds spool_mu */
+    struct mpmc ring;
+    _Atomic int sleeping; /* the sender waits on wake */
+    _Atomic int blocked;  /* callers waiting on space */
+    _Atomic int flushers; /* callers waiting on progress */
     _Atomic bool closing;
     _Atomic int64_t close_deadline;  /* monotonic ms */
     _Atomic uint64_t spilled_direct; /* accepted by callers straight into the spool */
     _Atomic uint64_t dropped_callers, dropped_bg, delivered, failed, spooled, recovered, reconnects,
         id_seq;
+    struct mpmc pool; /* ended records of REC_POOL_SIZE bytes, for callers to reuse */
 
     pthread_mutex_t mu;
     pthread_cond_t wake, space, progress;
@@ -222,30 +239,62 @@ static int level_index(enum ferry_level l)
 }
 
 /* ---------------------------------------------------------------------- */
-/* The ring */
+/* The ring (callers to the sender) and the record pool */
 
-static bool ring_push(struct ferry_logger *lg, struct rec *r)
+/* Vyukov's queue with a CAS at both ends: any thread may put or take. */
+static bool mpmc_put(struct mpmc *q, struct rec *r)
 {
-    size_t pos = atomic_load_explicit(&lg->tail, memory_order_relaxed);
+    size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
     struct cell *c;
     for (;;) {
-        c = &lg->cells[pos & lg->mask];
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+        c = &q->cells[pos & q->mask];
+        intptr_t dif =
+            (intptr_t)atomic_load_explicit(&c->seq, memory_order_acquire) - (intptr_t)pos;
         if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&lg->tail, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
+            if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
                 break;
         } else if (dif < 0) {
-            return false;
+            return false; /* full */
         } else {
-            pos = atomic_load_explicit(&lg->tail, memory_order_relaxed);
+            pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
         }
     }
     c->rec = r;
-    /* seq_cst pairs with the sender's store to sleeping: one of the two
-     * threads sees the other's write, so no wake-up is lost */
-    atomic_store_explicit(&c->seq, pos + 1, memory_order_seq_cst);
+    atomic_store_explicit(&c->seq, pos + 1, memory_order_seq_cst); /* see ring_push() */
+    return true;
+}
+
+static struct rec *mpmc_take(struct mpmc *q)
+{
+    size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+    struct cell *c;
+    for (;;) {
+        c = &q->cells[pos & q->mask];
+        intptr_t dif =
+            (intptr_t)atomic_load_explicit(&c->seq, memory_order_acquire) - (intptr_t)(pos + 1);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return NULL; /* empty */
+        } else {
+            pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+        }
+    }
+    struct rec *r = c->rec;
+    atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
+    return r;
+}
+
+static bool ring_push(struct ferry_logger *lg, struct rec *r)
+{
+    if (!mpmc_put(&lg->ring, r))
+        return false;
+    /* mpmc_put()'s seq_cst store pairs with the sender's store to
+     * sleeping: one of the two threads sees the other's write, so no
+     * wake-up is lost */
     if (atomic_load_explicit(&lg->sleeping, memory_order_seq_cst)) {
         pthread_mutex_lock(&lg->mu);
         pthread_cond_signal(&lg->wake);
@@ -258,22 +307,31 @@ static bool ring_push(struct ferry_logger *lg, struct rec *r)
  * then only a hint, which is all the sender uses it for. */
 static bool ring_ready(struct ferry_logger *lg)
 {
-    size_t h = atomic_load_explicit(&lg->head, memory_order_relaxed);
-    struct cell *c = &lg->cells[h & lg->mask];
+    size_t h = atomic_load_explicit(&lg->ring.head, memory_order_relaxed);
+    struct cell *c = &lg->ring.cells[h & lg->ring.mask];
     return atomic_load_explicit(&c->seq, memory_order_seq_cst) == h + 1;
 }
 
 /* Take one record; the caller is the only consumer at this moment. */
 static struct rec *ring_pop(struct ferry_logger *lg)
 {
-    size_t h = atomic_load_explicit(&lg->head, memory_order_relaxed);
-    struct cell *c = &lg->cells[h & lg->mask];
+    size_t h = atomic_load_explicit(&lg->ring.head, memory_order_relaxed);
+    struct cell *c = &lg->ring.cells[h & lg->ring.mask];
     if (atomic_load_explicit(&c->seq, memory_order_acquire) != h + 1)
         return NULL;
     struct rec *r = c->rec;
-    atomic_store_explicit(&c->seq, h + lg->mask + 1, memory_order_release);
-    atomic_store_explicit(&lg->head, h + 1, memory_order_relaxed);
+    atomic_store_explicit(&c->seq, h + lg->ring.mask + 1, memory_order_release);
+    atomic_store_explicit(&lg->ring.head, h + 1, memory_order_relaxed);
     return r;
+}
+
+/* The end of a record: back to the pool when it came from there and the
+ * pool has room, else to malloc. Any thread. */
+static void rec_free(struct ferry_logger *lg, struct rec *r)
+{
+    if (r && r->pooled && lg->pool.cells && mpmc_put(&lg->pool, r))
+        return;
+    free(r);
 }
 
 static void wake_blocked(struct ferry_logger *lg)
@@ -333,7 +391,7 @@ static size_t ring_to_spool(struct ferry_logger *lg, size_t max, size_t upto)
     char err[256];
     while (n < max) {
         if (!(r = ring_pop(lg))) {
-            if ((intptr_t)(upto - atomic_load_explicit(&lg->head, memory_order_relaxed)) <= 0)
+            if ((intptr_t)(upto - atomic_load_explicit(&lg->ring.head, memory_order_relaxed)) <= 0)
                 break;
             sched_yield();
             continue;
@@ -352,7 +410,7 @@ static size_t ring_to_spool(struct ferry_logger *lg, size_t max, size_t upto)
         if (rc < 0 && body)
             lg_log(lg, FERRY_LOG_ERROR, "spool write failed error=\"%s\"", err);
         free(body);
-        free(r);
+        rec_free(lg, r);
     }
     return n;
 }
@@ -360,16 +418,22 @@ static size_t ring_to_spool(struct ferry_logger *lg, size_t max, size_t upto)
 /* ---------------------------------------------------------------------- */
 /* The caller's side */
 
-static struct rec *rec_new(enum ferry_level level, const char *message, size_t mlen,
-                           const char *information)
+static struct rec *rec_new(struct ferry_logger *lg, enum ferry_level level, const char *message,
+                           size_t mlen, const char *information)
 {
     size_t ilen = information ? strlen(information) : 0;
     if (mlen > UINT32_MAX || ilen > UINT32_MAX)
         return NULL;
-    /* freed by the sender after encoding (ring_to_spool, ring_to_pub) or in ferry_logger_close() */
-    struct rec *r = malloc(sizeof *r + mlen + 1 + ilen + 1);
+    size_t size = sizeof(struct rec) + mlen + 1 + ilen + 1;
+    bool pooled = size <= REC_POOL_SIZE;
+    /* ended with rec_free() by the sender after encoding (ring_to_spool,
+     * ring_to_pub), by a spilling caller, or in ferry_logger_close() */
+    struct rec *r = pooled ? mpmc_take(&lg->pool) : NULL;
+    if (!r)
+        r = malloc(pooled ? REC_POOL_SIZE : size);
     if (!r)
         return NULL;
+    r->pooled = pooled;
     r->time_ms = ferry_time_ms();
     r->level = level;
     r->msg_len = (uint32_t)mlen;
@@ -387,7 +451,7 @@ static struct rec *rec_new(enum ferry_level level, const char *message, size_t m
 static bool spill(struct ferry_logger *lg, struct rec *r)
 {
     /* every message this thread logged before is below the current tail */
-    size_t upto = atomic_load(&lg->tail);
+    size_t upto = atomic_load(&lg->ring.tail);
     pthread_mutex_lock(&lg->spool_mu);
     ring_to_spool(lg, SIZE_MAX, upto);
     size_t len = 0;
@@ -400,7 +464,7 @@ static bool spill(struct ferry_logger *lg, struct rec *r)
         rc = ferry_spool_sync(lg->spool, false, err, sizeof err);
     pthread_mutex_unlock(&lg->spool_mu);
     free(body);
-    free(r);
+    rec_free(lg, r);
     wake_blocked(lg);
     if (rc == 0) {
         atomic_fetch_add(&lg->spooled, 1);
@@ -422,7 +486,7 @@ static int log_len(struct ferry_logger *lg, enum ferry_level level, const char *
         return FERRY_OK;
     if (atomic_load_explicit(&lg->closing, memory_order_relaxed))
         return FERRY_E_FATAL;
-    struct rec *r = rec_new(level, message, mlen, information);
+    struct rec *r = rec_new(lg, level, message, mlen, information);
     if (!r) {
         atomic_fetch_add(&lg->dropped_callers, 1);
         return FERRY_E_AGAIN;
@@ -449,9 +513,9 @@ static int log_len(struct ferry_logger *lg, enum ferry_level level, const char *
             if (ring_push(lg, r))
                 return FERRY_OK;
         }
-        free(r);
+        rec_free(lg, r);
     } else {
-        free(r);
+        rec_free(lg, r);
     }
     atomic_fetch_add(&lg->dropped_callers, 1);
     return FERRY_E_AGAIN;
@@ -505,7 +569,7 @@ void ferry_logger_stats(const struct ferry_logger *lg, struct ferry_logger_stats
 {
     struct ferry_logger *m = (struct ferry_logger *)lg; /* atomics need non-const access */
     memset(out, 0, sizeof *out);
-    out->logged = atomic_load(&m->tail) + atomic_load(&m->spilled_direct);
+    out->logged = atomic_load(&m->ring.tail) + atomic_load(&m->spilled_direct);
     out->delivered = atomic_load(&m->delivered);
     out->failed = atomic_load(&m->failed);
     uint64_t dbg = atomic_load(&m->dropped_bg);
@@ -524,8 +588,8 @@ static uint64_t settled(struct ferry_logger *lg)
 
 int ferry_logger_flush(struct ferry_logger *lg, int timeout_ms)
 {
-    uint64_t target =
-        atomic_load(&lg->tail) + atomic_load(&lg->spilled_direct) + atomic_load(&lg->recovered);
+    uint64_t target = atomic_load(&lg->ring.tail) + atomic_load(&lg->spilled_direct) +
+                      atomic_load(&lg->recovered);
     int64_t end = timeout_ms < 0 ? INT64_MAX : ferry_mono_ms() + timeout_ms;
     while (settled(lg) < target) {
         int64_t left = end - ferry_mono_ms();
@@ -667,7 +731,7 @@ static size_t ring_to_pub(struct ferry_logger *lg, bool *dead)
         else
             atomic_fetch_add(&lg->dropped_bg, 1);
         free(body);
-        free(r);
+        rec_free(lg, r);
     }
     return n;
 }
@@ -760,7 +824,7 @@ static void warn_drops(struct ferry_logger *lg, int64_t now)
     static const char *const policy[] = {"block", "drop_newest", "spill"};
     lg_log(lg, FERRY_LOG_WARN,
            "messages dropped count=%" PRIu64 " total=%" PRIu64 " full_policy=%s queue_size=%zu%s",
-           d - lg->warned_drops, d, policy[lg->cfg.full_policy], lg->mask + 1,
+           d - lg->warned_drops, d, policy[lg->cfg.full_policy], lg->ring.mask + 1,
            lg->spool ? " (or the spool reached spool_max)" : "");
     lg->warned_drops = d;
     lg->last_drop_warn_ms = now;
@@ -895,7 +959,7 @@ static void *sender(void *arg)
         struct rec *r;
         while ((r = ring_pop(lg))) {
             atomic_fetch_add(&lg->dropped_bg, 1);
-            free(r);
+            rec_free(lg, r);
         }
     }
     teardown(lg);
@@ -909,16 +973,22 @@ static void free_logger(struct ferry_logger *lg)
 {
     if (!lg)
         return;
-    if (lg->cells) {
+    if (lg->ring.cells) {
         struct rec *r;
         while ((r = ring_pop(lg)))
+            rec_free(lg, r);
+    }
+    if (lg->pool.cells) {
+        struct rec *r;
+        while ((r = mpmc_take(&lg->pool)))
             free(r);
     }
     ferry_spool_close(lg->spool);
     ferry_options_free(ferry_logger_options, &lg->cfg);
     ferry_config_free(lg->own_config);
     free(lg->service);
-    free(lg->cells);
+    free(lg->ring.cells);
+    free(lg->pool.cells);
     free(lg->infl);
     free(lg->batch_buf);
     pthread_mutex_destroy(&lg->mu);
@@ -1009,18 +1079,22 @@ struct ferry_logger *ferry_logger_open_config(const char *service, const struct 
     lg->id_prefix[24] = '\0';
 
     size_t qn = pow2_at_least((size_t)lg->cfg.queue_size);
-    lg->cells = calloc(qn, sizeof *lg->cells); /* freed in free_logger() */
+    lg->ring.cells = calloc(qn, sizeof *lg->ring.cells); /* freed in free_logger() */
     size_t in = pow2_at_least((size_t)lg->cfg.max_inflight);
-    lg->infl = calloc(in, sizeof *lg->infl); /* freed in free_logger() */
-    if (!lg->cells || !lg->infl) {
+    lg->infl = calloc(in, sizeof *lg->infl);                       /* freed in free_logger() */
+    lg->pool.cells = calloc(REC_POOL_MAX, sizeof *lg->pool.cells); /* freed in free_logger() */
+    if (!lg->ring.cells || !lg->infl || !lg->pool.cells) {
         ferry_fmt(err, errlen, "out of memory");
         open_fail(lg, status, FERRY_E_FATAL);
         return NULL;
     }
-    lg->mask = qn - 1;
+    lg->ring.mask = qn - 1;
     lg->infl_mask = in - 1;
     for (size_t i = 0; i < qn; i++)
-        atomic_init(&lg->cells[i].seq, i);
+        atomic_init(&lg->ring.cells[i].seq, i);
+    lg->pool.mask = REC_POOL_MAX - 1;
+    for (size_t i = 0; i < REC_POOL_MAX; i++)
+        atomic_init(&lg->pool.cells[i].seq, i);
     ferry_backoff_init(&lg->backoff, lg->cfg.backoff_min, lg->cfg.backoff_max);
 
     if (lg->cfg.spool_dir) {
