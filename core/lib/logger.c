@@ -315,14 +315,7 @@ static bool ring_ready(struct ferry_logger *lg)
 /* Take one record; the caller is the only consumer at this moment. */
 static struct rec *ring_pop(struct ferry_logger *lg)
 {
-    size_t h = atomic_load_explicit(&lg->ring.head, memory_order_relaxed);
-    struct cell *c = &lg->ring.cells[h & lg->ring.mask];
-    if (atomic_load_explicit(&c->seq, memory_order_acquire) != h + 1)
-        return NULL;
-    struct rec *r = c->rec;
-    atomic_store_explicit(&c->seq, h + lg->ring.mask + 1, memory_order_release);
-    atomic_store_explicit(&lg->ring.head, h + 1, memory_order_relaxed);
-    return r;
+    return mpmc_take(&lg->ring);
 }
 
 /* The end of a record: back to the pool when it came from there and the
@@ -976,7 +969,7 @@ static void free_logger(struct ferry_logger *lg)
     if (lg->ring.cells) {
         struct rec *r;
         while ((r = ring_pop(lg)))
-            rec_free(lg, r);
+            free(r);
     }
     if (lg->pool.cells) {
         struct rec *r;

@@ -410,8 +410,6 @@ static bool fzmq_endpoint_ok(const char *ep)
 static const char *fzmq_endpoint_for(struct ferry_conn *c, const char *dest)
 {
     struct fzmq *p = c->priv;
-    if (!c->n_passthru) /* open() let only endpoint.NAME keys through */
-        return p->cfg->endpoint;
     size_t plen = strlen(FZMQ_ENDPOINT_PREFIX);
     for (size_t i = 0; i < c->n_passthru; i++) {
         const char *k = c->passthru[i].key;
